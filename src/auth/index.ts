@@ -1,0 +1,36 @@
+export { createSigningKeyStore } from './signing-keys.js';
+export type {
+  ActiveSigningKey,
+  PublicJwks,
+  SigningAlg,
+  SigningKeyStore,
+  SigningKeyStoreOptions,
+  VerificationKey,
+} from './signing-keys.js';
+export { CLIENT_ASSERTION_ALGS, createClientRegistry, validatePublicJwks } from './clients.js';
+export type { ClientRegistry, OAuthClient, PublicJwk, RegisterClientInput } from './clients.js';
+export { createTokenEndpoint, JWT_BEARER_ASSERTION } from './token-endpoint.js';
+export type { IssueTokenOptions, TokenEndpoint, TokenEndpointOptions, TokenResponse } from './token-endpoint.js';
+export { isOAuthError, oauthError, oauthErrorBody, oauthErrorStatus, oauthErrors } from './oauth-errors.js';
+export type { OAuthErrorBody, OAuthErrorCode } from './oauth-errors.js';
+export { ACCESS_TOKEN_TYP } from './access-token.js';
+export type { AccessTokenClaims } from './access-token.js';
+export { createTokenVerifier } from './verify-token.js';
+export type { TokenVerifier, TokenVerifierOptions, VerifiedPrincipal } from './verify-token.js';
+export {
+  allowedResourceTypes,
+  grantingScopes,
+  grantScopes,
+  parseScope,
+  parseScopes,
+  requireScope,
+  scopeAllows,
+  scopeAllowsAllTypes,
+  scopeAllowsAny,
+  scopeCovers,
+} from './scopes.js';
+export type { Interaction, ParsedScope, Permission, ScopeContext } from './scopes.js';
+export { BOOTSTRAP_CLIENT_ID, BOOTSTRAP_SCOPES, ensureBootstrapClient, TOKEN_URL_PLACEHOLDER } from './bootstrap.js';
+export type { BootstrapFile, BootstrapOptions, BootstrapResult } from './bootstrap.js';
+export { createClientAssertion } from './client-assertion.js';
+export type { ClientAssertionOptions } from './client-assertion.js';

@@ -1,0 +1,114 @@
+import { compileFastPath } from './fast-path.js';
+import { compileFhirPath } from './fhirpath-eval.js';
+import type { Evaluator } from './fhirpath-eval.js';
+import type { IndexValue, SearchParamDef, SearchParamType } from './index-values.js';
+import type { HavenSearchParamRegistry } from './search-registry.js';
+import { appendIndexValues, supportsParamType } from './to-index-values.js';
+import type { TypedValue } from './to-index-values.js';
+import { HavenError } from '../kernel/errors.js';
+
+export interface Indexer {
+  /** Index values for every supported search parameter of the resource's type. */
+  extract(resource: object): IndexValue[];
+}
+
+export interface IndexerOptions {
+  /** Walk simple paths directly instead of through fhirpath.js (default true). */
+  fastPath?: boolean;
+}
+
+interface CompiledParam {
+  code: string;
+  type: SearchParamType;
+  evaluate: Evaluator;
+}
+
+interface TypePlan {
+  /** The registry's list this plan was built from; a new list means a new parameter. */
+  source: SearchParamDef[];
+  params: CompiledParam[];
+}
+
+function dedupKey(v: IndexValue): string {
+  switch (v.type) {
+    case 'string':
+    case 'uri':
+      return `${v.type}\u0000${v.param}\u0000${v.value}`;
+    case 'token':
+      return `t\u0000${v.param}\u0000${v.system}\u0000${v.code}\u0000${v.text}`;
+    case 'date':
+      return `d\u0000${v.param}\u0000${v.low}\u0000${v.high}`;
+    case 'number':
+      return `n\u0000${v.param}\u0000${v.value}`;
+    case 'quantity':
+      return `q\u0000${v.param}\u0000${v.value}\u0000${v.system}\u0000${v.code}\u0000${v.unit}`;
+    case 'reference':
+      return `r\u0000${v.param}\u0000${v.targetType}\u0000${v.targetId}\u0000${v.url}\u0000${v.version}\u0000${v.identifierSystem}\u0000${v.identifierValue}`;
+  }
+}
+
+/** Drops repeats (FHIRPath unions are sets; the index needs each row once). */
+function unique(values: IndexValue[]): IndexValue[] {
+  const seen = new Set<string>();
+  const out: IndexValue[] = [];
+  for (const v of values) {
+    const k = dedupKey(v);
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+/** Evaluation errors may quote resource content, so only the parameter is named. */
+function evaluate(p: CompiledParam, resource: object, resourceType: string): TypedValue[] {
+  try {
+    return p.evaluate(resource);
+  } catch {
+    throw new HavenError('unprocessable', 'SEARCH_EXTRACT_FAILED', `Search parameter ${p.code} could not be evaluated on ${resourceType}`);
+  }
+}
+
+/**
+ * Extracts search-index values. Each (type, parameter) expression is
+ * compiled once, on first use of the type, and reused for every resource.
+ */
+export function createIndexer(registry: HavenSearchParamRegistry, options: IndexerOptions = {}): Indexer {
+  const fast = options.fastPath !== false;
+  const plans = new Map<string, TypePlan>();
+
+  function compile(resourceType: string, def: SearchParamDef): CompiledParam | null {
+    if (!supportsParamType(def.type)) return null;
+    const expression = registry.expression(resourceType, def.code);
+    if (!expression) return null;
+    const evaluate = (fast ? compileFastPath(expression, resourceType) : null) ?? compileFhirPath(expression);
+    return { code: def.code, type: def.type, evaluate };
+  }
+
+  function plan(resourceType: string): TypePlan {
+    const source = registry.forType(resourceType);
+    const existing = plans.get(resourceType);
+    if (existing && existing.source === source) return existing;
+    const params: CompiledParam[] = [];
+    for (const def of source) {
+      const compiled = compile(resourceType, def);
+      if (compiled) params.push(compiled);
+    }
+    const built = { source, params };
+    plans.set(resourceType, built);
+    return built;
+  }
+
+  return {
+    extract(resource) {
+      const resourceType = (resource as { resourceType?: unknown }).resourceType;
+      if (typeof resourceType !== 'string') return [];
+      const out: IndexValue[] = [];
+      for (const p of plan(resourceType).params) {
+        for (const found of evaluate(p, resource, resourceType)) appendIndexValues(p.type, p.code, found, out);
+      }
+      return unique(out);
+    },
+  };
+}

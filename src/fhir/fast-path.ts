@@ -1,0 +1,161 @@
+import r4model from 'fhirpath/fhir-context/r4';
+import { splitUnion } from './expression-split.js';
+import type { Evaluator } from './fhirpath-eval.js';
+import { referenceTargetType } from './reference.js';
+import type { TypedValue } from './to-index-values.js';
+
+/**
+ * Most search expressions are plain paths (`Patient.name.family`,
+ * `(Observation.value as Quantity)`, `Condition.subject.where(resolve() is
+ * Patient)`). Walking the JSON directly is ~20× faster than fhirpath.js; the
+ * element types come from the same R4 model fhirpath.js uses. Anything
+ * outside this small grammar returns null and goes to fhirpath.js. A test
+ * checks both give the same index values on every HL7 example.
+ */
+
+type Filter = { kind: 'refIs'; type: string } | { kind: 'eq'; key: string; value: string };
+type Op = { kind: 'child'; key: string } | Filter;
+interface Branch { ops: Op[]; path: string; type: string }
+
+const model = r4model as unknown as {
+  path2Type: Record<string, string>;
+  choiceTypePaths: Record<string, string[]>;
+  pathsDefinedElsewhere: Record<string, string>;
+  type2Parent: Record<string, string>;
+};
+
+const IDENT = /^[a-z][A-Za-z0-9]*$/;
+const AS_CALL = /^(?:as|ofType)\(([A-Za-z]+)\)$/;
+const REF_IS = /^where\(resolve\(\)\s+is\s+([A-Za-z]+)\)$/;
+const WHERE_EQ = /^where\(([a-z][A-Za-z0-9]*)\s*=\s*'([^'\\]*)'\)$/;
+const PAREN_AS = /^\(([^()]+?)\s+as\s+([A-Za-z]+)\)(.*)$/;
+
+function splitDots(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === '.' && depth === 0) {
+      out.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(s.slice(start));
+  return out;
+}
+
+function isBackbone(type: string): boolean {
+  return type === 'BackboneElement' || type === 'Element';
+}
+
+function normType(t: string): string {
+  return t === 'System.String' ? 'string' : t;
+}
+
+function isA(type: string, wanted: string): boolean {
+  for (let t: string | undefined = type; t; t = model.type2Parent[t]) {
+    if (t.toLowerCase() === wanted.toLowerCase()) return true;
+  }
+  return false;
+}
+
+/** Children of one branch for element `name`, expanding choice elements. */
+function childBranches(b: Branch, name: string): Branch[] | null {
+  let path = `${isBackbone(b.type) || b.path === b.type ? b.path : b.type}.${name}`;
+  path = model.pathsDefinedElsewhere[path] ?? path;
+  const choices = model.choiceTypePaths[path];
+  if (choices) {
+    return choices.map((c) => {
+      const type = normType(model.path2Type[path + c] ?? c);
+      return { ops: [...b.ops, { kind: 'child', key: name + c }], path: path + c, type };
+    });
+  }
+  const type = model.path2Type[path];
+  if (!type || type === 'Resource') return null;
+  return [{ ops: [...b.ops, { kind: 'child', key: name }], path, type: normType(type) }];
+}
+
+function applySegment(branches: Branch[], seg: string): Branch[] | null {
+  if (IDENT.test(seg)) {
+    const next: Branch[] = [];
+    for (const b of branches) {
+      const kids = childBranches(b, seg);
+      if (!kids) return null;
+      next.push(...kids);
+    }
+    return next;
+  }
+  const as = AS_CALL.exec(seg);
+  if (as?.[1]) return branches.filter((b) => isA(b.type, as[1] as string));
+  const ref = REF_IS.exec(seg);
+  if (ref?.[1]) return branches.map((b) => ({ ...b, ops: [...b.ops, { kind: 'refIs', type: ref[1] as string }] }));
+  const eq = WHERE_EQ.exec(seg);
+  if (eq?.[1] !== undefined && eq[2] !== undefined) {
+    const f: Filter = { kind: 'eq', key: eq[1], value: eq[2] };
+    return branches.map((b) => ({ ...b, ops: [...b.ops, f] }));
+  }
+  return null;
+}
+
+function planPart(part: string, resourceType: string): Branch[] | null {
+  let segs: string[];
+  const m = PAREN_AS.exec(part);
+  if (m?.[1] && m[2]) {
+    const rest = (m[3] ?? '').trim();
+    if (rest !== '' && !rest.startsWith('.')) return null;
+    segs = [...splitDots(m[1].trim()), `as(${m[2]})`, ...(rest ? splitDots(rest.slice(1)) : [])];
+  } else {
+    segs = splitDots(part);
+  }
+  if (segs[0] !== resourceType) return null;
+  let branches: Branch[] | null = [{ ops: [], path: resourceType, type: resourceType }];
+  for (const seg of segs.slice(1)) {
+    branches = applySegment(branches, seg.trim());
+    if (!branches) return null;
+  }
+  return branches;
+}
+
+function passes(f: Filter, item: unknown): boolean {
+  if (f.kind === 'refIs') return referenceTargetType(item) === f.type;
+  return typeof item === 'object' && item !== null && (item as Record<string, unknown>)[f.key] === f.value;
+}
+
+function push(v: unknown, into: unknown[]): void {
+  if (Array.isArray(v)) {
+    for (const x of v) if (x !== null && x !== undefined) into.push(x);
+  } else if (v !== null && v !== undefined) into.push(v);
+}
+
+function walk(branch: Branch, resource: object, out: TypedValue[]): void {
+  let items: unknown[] = [resource];
+  for (const op of branch.ops) {
+    const next: unknown[] = [];
+    if (op.kind === 'child') {
+      for (const it of items) if (typeof it === 'object' && it !== null) push((it as Record<string, unknown>)[op.key], next);
+    } else {
+      for (const it of items) if (passes(op, it)) next.push(it);
+    }
+    items = next;
+    if (items.length === 0) return;
+  }
+  for (const data of items) out.push({ data, type: branch.type });
+}
+
+/** A fast evaluator for `expression` on `resourceType`, or null if outside the grammar. */
+export function compileFastPath(expression: string, resourceType: string): Evaluator | null {
+  const branches: Branch[] = [];
+  for (const part of splitUnion(expression)) {
+    const planned = planPart(part.trim(), resourceType);
+    if (!planned) return null;
+    branches.push(...planned);
+  }
+  return (resource) => {
+    const out: TypedValue[] = [];
+    for (const b of branches) walk(b, resource, out);
+    return out;
+  };
+}

@@ -1,0 +1,135 @@
+import { HavenError } from '../kernel/errors.js';
+import { expressionForType } from './expression-split.js';
+import type { SearchParamDef, SearchParamRegistry, SearchParamType } from './index-values.js';
+
+/** Types that derive from Resource but not DomainResource (R4). */
+const NON_DOMAIN_RESOURCES = new Set(['Bundle', 'Binary', 'Parameters']);
+const PARAM_TYPES: ReadonlySet<string> = new Set<SearchParamType>([
+  'number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri', 'special',
+]);
+
+export interface HavenSearchParamRegistry extends SearchParamRegistry {
+  /** The expression part of `code` that applies to `resourceType` (multi-base split). */
+  expression(resourceType: string, code: string): string | null;
+  /** Adds or replaces a parameter from a SearchParameter resource (custom parameters at run time). */
+  register(searchParameter: unknown): SearchParamDef;
+}
+
+interface Entry {
+  def: SearchParamDef;
+  /** Per-type expression, split lazily and memoised. */
+  expressions: Map<string, string | null>;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** Parses an untrusted SearchParameter resource; every problem is named. */
+export function parseSearchParameter(sp: unknown): SearchParamDef {
+  const r = (typeof sp === 'object' && sp !== null ? sp : {}) as Record<string, unknown>;
+  const problems: string[] = [];
+  if (r['resourceType'] !== 'SearchParameter') problems.push('resourceType must be SearchParameter');
+  const code = text(r['code']);
+  if (!code || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(code)) problems.push('code is missing or invalid');
+  const type = text(r['type']);
+  if (!type || !PARAM_TYPES.has(type)) problems.push('type is missing or invalid');
+  const base = strings(r['base']);
+  if (base.length === 0) problems.push('base is missing');
+  if (problems.length > 0) {
+    throw new HavenError('unprocessable', 'SEARCH_PARAM_INVALID', `Invalid SearchParameter: ${problems.join('; ')}`);
+  }
+  const component = Array.isArray(r['component']) ? (r['component'] as Record<string, unknown>[]) : [];
+  return {
+    url: text(r['url']) ?? `urn:haven:search-parameter:${code}`,
+    code: code as string,
+    type: type as SearchParamType,
+    base,
+    expression: text(r['expression']),
+    target: strings(r['target']),
+    component: component.map((c) => ({ definition: String(c['definition'] ?? ''), expression: String(c['expression'] ?? '') })),
+  };
+}
+
+function commonBases(resourceType: string): string[] {
+  return NON_DOMAIN_RESOURCES.has(resourceType) ? ['Resource'] : ['Resource', 'DomainResource'];
+}
+
+/** Parameters by base type; type-specific entries win over Resource/DomainResource ones. */
+function createParamTable() {
+  const byBase = new Map<string, Map<string, Entry>>();
+  const forTypeCache = new Map<string, SearchParamDef[]>();
+  return {
+    add(def: SearchParamDef): void {
+      for (const base of def.base) {
+        let table = byBase.get(base);
+        if (!table) byBase.set(base, (table = new Map()));
+        table.set(def.code, { def, expressions: new Map() });
+      }
+      forTypeCache.clear();
+    },
+    entry(resourceType: string, code: string): Entry | undefined {
+      const own = byBase.get(resourceType)?.get(code);
+      if (own) return own;
+      for (const base of commonBases(resourceType)) {
+        const common = byBase.get(base)?.get(code);
+        if (common) return common;
+      }
+      return undefined;
+    },
+    forType(resourceType: string): SearchParamDef[] {
+      const cached = forTypeCache.get(resourceType);
+      if (cached) return cached;
+      const merged = new Map<string, SearchParamDef>();
+      for (const base of [...commonBases(resourceType), resourceType]) {
+        for (const [code, e] of byBase.get(base) ?? []) merged.set(code, e.def);
+      }
+      const list = [...merged.values()];
+      forTypeCache.set(resourceType, list);
+      return list;
+    },
+  };
+}
+
+/**
+ * Search parameters per resource type from the official SearchParameter
+ * definitions plus custom ones registered at run time. Parameters with base
+ * Resource/DomainResource (`_id`, `_lastUpdated`, `_tag`, …) apply to every
+ * (domain) resource type; a type-specific parameter with the same code wins.
+ * `forType` returns a new list after `register`, which tells the indexer to
+ * recompile that type.
+ */
+export function createSearchParamRegistry(
+  defs: { resourceTypes: readonly string[]; searchParams: readonly SearchParamDef[] },
+): HavenSearchParamRegistry {
+  const known = new Set(defs.resourceTypes);
+  const table = createParamTable();
+  for (const def of defs.searchParams) table.add(def);
+  return {
+    get: (resourceType, code) => table.entry(resourceType, code)?.def,
+    forType: (resourceType) => table.forType(resourceType),
+    expression(resourceType, code) {
+      const e = table.entry(resourceType, code);
+      if (!e || e.def.expression === null) return null;
+      if (!e.expressions.has(resourceType)) {
+        e.expressions.set(resourceType, expressionForType(e.def.expression, resourceType, known));
+      }
+      return e.expressions.get(resourceType) ?? null;
+    },
+    register(searchParameter) {
+      const def = parseSearchParameter(searchParameter);
+      const unknown = def.base.filter((b) => !known.has(b) && b !== 'Resource' && b !== 'DomainResource');
+      if (unknown.length > 0) {
+        throw new HavenError('unprocessable', 'SEARCH_PARAM_INVALID', `Unknown base type(s): ${unknown.join(', ')}`, {
+          expression: ['SearchParameter.base'],
+        });
+      }
+      table.add(def);
+      return def;
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import fhirpath from 'fhirpath';
+import r4Model from 'fhirpath/fhir-context/r4/index.js';
+import type { Issue } from '../../kernel/errors.js';
+import type { ConstraintDef, ElementModel } from './model.js';
+
+/** An invariant the engine does not evaluate, and why. */
+export interface SkippedInvariant {
+  key: string;
+  path: string;
+  reason: string;
+}
+
+/** Resources an invariant may refer to through %resource / %rootResource. */
+export interface InvariantScope {
+  resource: unknown;
+  rootResource: unknown;
+}
+
+type Evaluator = (node: unknown, env: Record<string, unknown>) => unknown[];
+
+interface Compiled {
+  def: ConstraintDef;
+  run: Evaluator;
+  disabled?: boolean;
+}
+
+/** Checked natively by the walker: they hold on every element, so FHIRPath would dominate the cost. */
+const NATIVE = new Set(['ele-1', 'ext-1', 'dom-2', 'dom-3', 'dom-4', 'dom-5', 'ref-1']);
+
+/** Invariants fhirpath.js cannot evaluate faithfully. */
+const KNOWN_UNSUPPORTED: Record<string, string> = {
+  'txt-1': 'htmlChecks() is not implemented by fhirpath.js; XHTML content rules are not checked',
+  'txt-2': 'htmlChecks() is not implemented by fhirpath.js; XHTML content rules are not checked',
+};
+
+/**
+ * Corrected expressions for core invariants fhirpath.js misreads. que-7 tests
+ * `answer is Boolean` (System.Boolean); fhirpath.js types answerBoolean as
+ * FHIR.boolean and answers false, so the FHIR type name is used instead.
+ */
+const EXPRESSION_FIXES: Record<string, string> = {
+  'que-7': "operator = 'exists' implies (answer is boolean)",
+};
+
+const UCUM = 'http://unitsofmeasure.org';
+// trace() in core invariants (ref-1, dom-3, que-1) would otherwise print to stdout.
+const COMPILE_OPTIONS = { traceFn: (): void => undefined };
+
+export function createInvariantEngine(): {
+  check(el: ElementModel, node: unknown, scope: InvariantScope, expr: string, issues: Issue[]): void;
+  skipped(): SkippedInvariant[];
+} {
+  const compiled = new WeakMap<ElementModel, Compiled[]>();
+  const skipped = new Map<string, SkippedInvariant>();
+  // Narrative.div is primitive (xhtml), whose invariants are never compiled, so list these up front.
+  for (const [key, reason] of Object.entries(KNOWN_UNSUPPORTED)) skipped.set(`Narrative.div#${key}`, { key, path: 'Narrative.div', reason });
+
+  function skip(key: string, path: string, reason: string): void {
+    skipped.set(`${path}#${key}`, { key, path, reason });
+  }
+
+  function compileFor(el: ElementModel): Compiled[] {
+    const out: Compiled[] = [];
+    for (const def of el.constraints) {
+      if (NATIVE.has(def.key)) continue;
+      const known = KNOWN_UNSUPPORTED[def.key];
+      if (known) {
+        skip(def.key, el.path, known);
+        continue;
+      }
+      try {
+        const run = fhirpath.compile({ base: el.path, expression: EXPRESSION_FIXES[def.key] ?? def.expression }, r4Model, COMPILE_OPTIONS) as unknown as Evaluator;
+        out.push({ def, run });
+      } catch (err) {
+        skip(def.key, el.path, `does not compile: ${(err as Error).message.split('\n')[0] ?? ''}`);
+      }
+    }
+    return out;
+  }
+
+  function check(el: ElementModel, node: unknown, scope: InvariantScope, expr: string, issues: Issue[]): void {
+    let list = compiled.get(el);
+    if (!list) {
+      list = compileFor(el);
+      compiled.set(el, list);
+    }
+    for (const c of list) {
+      if (c.disabled) continue;
+      let result: unknown[];
+      try {
+        result = c.run(node, { resource: scope.resource, rootResource: scope.rootResource, ucum: UCUM });
+      } catch (err) {
+        c.disabled = true;
+        skip(c.def.key, el.path, `fails at evaluation: ${(err as Error).message.split('\n')[0] ?? ''}`);
+        continue;
+      }
+      // Only a false result is a violation: an empty result means the rule does not apply
+      // (e.g. bdl-8 `fullUrl.contains('/_history/').not()` on an entry without fullUrl).
+      if (!result.includes(false)) continue;
+      issues.push({
+        severity: 'error',
+        code: 'invariant',
+        diagnostics: `Constraint ${c.def.key} failed: ${c.def.human}`,
+        expression: [expr],
+        details: c.def.key,
+      });
+    }
+  }
+
+  return { check, skipped: () => [...skipped.values()] };
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { HavenError, type Logger, type Principal, type RequestContext, type TenantId } from '../kernel/index.js';
+import { checkAcceptable, registerContentParsers } from './content.js';
+import { toHttpError } from './errors.js';
+import type { FhirRouter } from './fhir/router.js';
+import type { FhirRequest, FhirResponse } from './fhir/types.js';
+
+export interface HttpDeps {
+  logger: Logger;
+  /** Public base URL, e.g. http://127.0.0.1:8080 (no trailing slash). */
+  baseUrl: string;
+  tenant: TenantId;
+  maxBodyBytes: number;
+  router: FhirRouter;
+  authenticate(authorization: string | undefined): Promise<Principal>;
+  issueToken(form: Record<string, string>, tokenUrl: string): Promise<object>;
+  /** Maps a token-endpoint error to its OAuth status and JSON body. */
+  oauthError(err: unknown): { status: number; body: object } | undefined;
+  jwks(): Promise<object>;
+  smartConfiguration(baseUrl: string): object;
+  ready(): Promise<boolean>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    havenCtx?: RequestContext;
+  }
+}
+
+// Endpoints reachable without a token: the spec allows metadata; health probes carry no PHI.
+const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration']);
+
+export function buildHttpApp(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.maxBodyBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  registerContentParsers(app);
+  const fhirBase = `${deps.baseUrl}/fhir`;
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_ROUTES.has(path) || (path === '/fhir' && req.method === 'OPTIONS')) return;
+    const principal = await deps.authenticate(req.headers.authorization);
+    req.havenCtx = { tenant: deps.tenant, principal, requestId: req.id, sourceIp: req.ip };
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // No query strings or bodies in logs: they carry search values and PHI.
+    deps.logger.info(
+      { requestId: req.id, method: req.method, route: routeLabel(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const bodyError = (err as { code?: string }).code;
+    const translated =
+      bodyError === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? new HavenError('too-large', 'BODY_TOO_LARGE', `The request body exceeds the limit of ${deps.maxBodyBytes} bytes`)
+        : bodyError === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || bodyError === 'FST_ERR_CTP_EMPTY_TYPE'
+          ? new HavenError('unsupported', 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; use application/fhir+json')
+          : err;
+    const http = toHttpError(translated, deps.logger, req.id);
+    return sendJson(reply.code(http.status).headers(http.headers), http.outcome, false);
+  });
+
+  app.setNotFoundHandler(async (req) => {
+    throw new HavenError('not-found', 'ROUTE_NOT_FOUND', `No such endpoint: ${req.method} ${req.url.split('?')[0]}`);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await deps.ready();
+    return reply.code(ok ? 200 : 503).send({ ready: ok });
+  });
+  app.get('/.well-known/jwks.json', async () => deps.jwks());
+  app.get('/.well-known/smart-configuration', async () => deps.smartConfiguration(deps.baseUrl));
+  app.get('/fhir/.well-known/smart-configuration', async () => deps.smartConfiguration(deps.baseUrl));
+  app.post('/auth/token', async (req, reply) => {
+    reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
+    const form = Object.fromEntries(Object.entries((req.body as Record<string, string[]> | undefined) ?? {}).map(([k, v]) => [k, v[0] ?? '']));
+    try {
+      return await deps.issueToken(form, `${deps.baseUrl}/auth/token`);
+    } catch (err) {
+      const oauth = deps.oauthError(err);
+      if (!oauth) throw err;
+      return reply.code(oauth.status).send(oauth.body);
+    }
+  });
+
+  const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { path, query } = splitUrl(req.url);
+    checkAcceptable(req.headers.accept, query.find(([k]) => k === '_format')?.[1]);
+    const fhirReq: FhirRequest = {
+      method: req.method as FhirRequest['method'],
+      path,
+      query: query.filter(([k]) => k !== '_format' && k !== '_pretty'),
+      headers: req.headers as Record<string, string | undefined>,
+      body: req.body,
+      baseUrl: fhirBase,
+    };
+    const ctx = req.havenCtx ?? anonymousContext(deps.tenant, req.id);
+    const res = await deps.router(ctx, fhirReq);
+    const pretty = query.some(([k, v]) => k === '_pretty' && v === 'true');
+    return sendFhir(reply, res, pretty, req.method === 'HEAD');
+  };
+  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: '/fhir', handler: fhirHandler, exposeHeadRoute: false });
+  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: '/fhir/*', handler: fhirHandler, exposeHeadRoute: false });
+  return app;
+}
+
+function anonymousContext(tenant: TenantId, requestId: string): RequestContext {
+  return { tenant, requestId, principal: { subject: 'anonymous', clientId: 'anonymous', kind: 'system', scopes: [] } };
+}
+
+function splitUrl(url: string): { path: string[]; query: [string, string][] } {
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const path = rawPath.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const query = q < 0 ? [] : [...new URLSearchParams(url.slice(q + 1))];
+  return { path, query };
+}
+
+/** Resource type (or first segment) only: ids and query strings stay out of logs. */
+function routeLabel(url: string): string {
+  const [first, second] = url.split('?')[0]!.split('/').filter(Boolean);
+  return first === 'fhir' ? `/fhir/${second ?? ''}` : `/${first ?? ''}`;
+}
+
+function sendFhir(reply: FastifyReply, res: FhirResponse, pretty: boolean, head: boolean) {
+  reply.code(res.status).headers(res.headers);
+  if (res.body === undefined || head) return reply.send();
+  return sendJson(reply, res.body, pretty);
+}
+
+function sendJson(reply: FastifyReply, body: object | string, pretty: boolean) {
+  reply.type('application/fhir+json; charset=utf-8');
+  if (typeof body === 'string') return reply.send(pretty ? JSON.stringify(JSON.parse(body), null, 2) : body);
+  return reply.send(JSON.stringify(body, null, pretty ? 2 : undefined));
+}

@@ -1,0 +1,29 @@
+/**
+ * Search: FHIR search parameters parsed into a typed query and compiled to
+ * one SQL statement per page (plus optional count / estimate statements).
+ */
+export { parseSearch } from './parse.js';
+export type { ParseOptions } from './parse.js';
+export { compileSearch, compileCount, compileEstimate, readEstimate } from './compile.js';
+export type { CompiledSql, SearchRow } from './compile.js';
+export type {
+  Criterion,
+  CriterionKind,
+  DateValue,
+  IndexKind,
+  MissingValue,
+  Modifier,
+  NumberValue,
+  Prefix,
+  QuantityValue,
+  ReferenceValue,
+  SearchQuery,
+  SearchValue,
+  SortKey,
+  StringValue,
+  SummaryMode,
+  TextValue,
+  TokenValue,
+  TotalMode,
+  UriValue,
+} from './query.js';

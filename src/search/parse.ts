@@ -1,0 +1,155 @@
+/**
+ * FHIR R4 search parameters → a typed SearchQuery. Repeating a name ANDs,
+ * commas OR (R4 §3.1.1.5.4). Chaining, _include, _has and composites belong
+ * to a later issue: chains/_has/composites are refused rather than ignored,
+ * because ignoring them would silently widen the result.
+ */
+import { HavenError } from '../kernel/index.js';
+import type { SearchParamRegistry } from '../fhir/index-values.js';
+import { normalizeString } from '../fhir/normalize.js';
+import { splitUnescaped, unescapeValue } from './escape.js';
+import { parseCriterion, unsupportedModifier, unsupportedParam } from './parse-criterion.js';
+import { invalidValue, parseDateValue, parseMissingValue } from './parse-values.js';
+import type { ValueContext } from './parse-values.js';
+import { parseSort } from './parse-sort.js';
+import type { Criterion, SearchQuery, SummaryMode, TotalMode } from './query.js';
+
+export interface ParseOptions {
+  /** `Prefer: handling=strict`: unknown parameters are an error instead of being ignored. */
+  strict?: boolean;
+  /** Page size when `_count` is absent (default 20). */
+  defaultCount?: number;
+  /** Largest page size; a larger `_count` is lowered to it (default 1000). */
+  maxCount?: number;
+  /** `_total` when absent (default 'none': counting is not free). */
+  defaultTotal?: TotalMode;
+  /** Must match what the index writer stored in value_norm / text_norm (default: the fhir normalizeString). */
+  normalize?: (s: string) => string;
+  /** For the `ap` prefix on dates. */
+  now?: () => Date;
+}
+
+/** Result parameters with no effect on the selection, accepted and ignored. */
+const ignored = new Set(['_format', '_pretty']);
+const totals: readonly TotalMode[] = ['none', 'estimate', 'accurate'];
+const summaries: readonly SummaryMode[] = ['true', 'text', 'data', 'count', 'false'];
+
+function nonNegativeInt(name: string, value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw invalidValue(name, 'expected a non-negative integer');
+  return Number(value);
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw invalidValue(name, `expected one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function parseIdCriterion(modifier: string | null, value: string, ctx: ValueContext): Criterion {
+  if (modifier === 'missing') return { param: '_id', kind: 'id', modifier, values: [parseMissingValue(value, ctx)] };
+  if (modifier !== null) throw unsupportedModifier('_id', modifier);
+  const values = splitUnescaped(value, ',').map((v) => {
+    const code = unescapeValue(v);
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(code)) throw invalidValue('_id', 'expected a resource id');
+    return { kind: 'token' as const, system: { match: 'any' as const }, code };
+  });
+  return { param: '_id', kind: 'id', modifier: null, values };
+}
+
+function parseLastUpdated(modifier: string | null, value: string, ctx: ValueContext): Criterion {
+  if (modifier !== null) throw unsupportedModifier('_lastUpdated', modifier);
+  const values = splitUnescaped(value, ',').map((v) => parseDateValue(v, ctx));
+  return { param: '_lastUpdated', kind: 'lastUpdated', modifier: null, values };
+}
+
+type Result = Omit<SearchQuery, 'resourceType' | 'criteria' | 'unknown' | 'count' | 'total'> & {
+  count?: number;
+  total?: TotalMode;
+};
+
+/** Handles a result parameter; returns false when `name` is not one. */
+function applyResultParam(
+  out: Result,
+  name: string,
+  value: string,
+  resourceType: string,
+  registry: SearchParamRegistry,
+): boolean {
+  switch (name) {
+    case '_count':
+      out.count = nonNegativeInt(name, value);
+      return true;
+    case '_offset':
+      out.offset = nonNegativeInt(name, value);
+      return true;
+    case '_total':
+      out.total = oneOf(name, value, totals);
+      return true;
+    case '_summary':
+      out.summary = oneOf(name, value, summaries);
+      return true;
+    case '_elements':
+      out.elements = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+      return true;
+    case '_sort':
+      out.sort = [...out.sort, ...parseSort(value, resourceType, registry)];
+      return true;
+    default:
+      return false;
+  }
+}
+
+function unknownParam(name: string): HavenError {
+  return new HavenError('incorrect', 'SEARCH_UNKNOWN_PARAM', `Unknown search parameter: ${name}`, { expression: [name] });
+}
+
+function splitName(raw: string): [string, string | null] {
+  const colon = raw.indexOf(':');
+  return colon < 0 ? [raw, null] : [raw.slice(0, colon), raw.slice(colon + 1)];
+}
+
+export function parseSearch(
+  resourceType: string,
+  params: [string, string][],
+  registry: SearchParamRegistry,
+  options: ParseOptions = {},
+): SearchQuery {
+  const ctx = { normalize: options.normalize ?? normalizeString, now: options.now ?? (() => new Date()) };
+  const result: Result = { sort: [], offset: 0 };
+  const criteria: Criterion[] = [];
+  const unknown: string[] = [];
+  for (const [rawName, value] of params) {
+    // R4: a parameter without a value is ignored.
+    if (value === '' || ignored.has(rawName)) continue;
+    if (applyResultParam(result, rawName, value, resourceType, registry)) continue;
+    const [name, modifier] = splitName(rawName);
+    if (rawName.includes('.') || name === '_has') throw unsupportedParam(name, 'chained and reverse-chained search are not supported yet');
+    if (name === '_id') {
+      criteria.push(parseIdCriterion(modifier, value, { ...ctx, param: name }));
+      continue;
+    }
+    if (name === '_lastUpdated') {
+      criteria.push(parseLastUpdated(modifier, value, { ...ctx, param: name }));
+      continue;
+    }
+    const def = registry.get(resourceType, name);
+    if (def === undefined) {
+      if (options.strict) throw unknownParam(rawName);
+      unknown.push(rawName);
+      continue;
+    }
+    criteria.push(parseCriterion(def, modifier, value, ctx));
+  }
+  const maxCount = options.maxCount ?? 1000;
+  const summary = result.summary;
+  return {
+    resourceType,
+    criteria,
+    sort: result.sort,
+    count: Math.min(result.count ?? options.defaultCount ?? 20, maxCount),
+    offset: result.offset,
+    total: result.total ?? (summary === 'count' ? 'accurate' : (options.defaultTotal ?? 'none')),
+    ...(summary === undefined ? {} : { summary }),
+    ...(result.elements === undefined ? {} : { elements: result.elements }),
+    unknown,
+  };
+}

@@ -1,0 +1,115 @@
+import type { IndexValue } from '../fhir/index-values.js';
+import type { Queryable } from './db.js';
+
+/**
+ * Writes the search-index rows of resources. The ONE place index values reach
+ * the database: blind indexing of protected parameters (encryption issue)
+ * plugs in here, through `IndexValueTransform`.
+ */
+export interface IndexedResource {
+  resourceType: string;
+  id: string;
+  values: IndexValue[];
+}
+
+/** Hook for protecting values before they are stored (e.g. HMAC blind indexes). */
+export type IndexValueTransform = (tenant: string, resourceType: string, value: IndexValue) => IndexValue;
+
+const tables = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
+
+interface Columns {
+  table: (typeof tables)[number];
+  names: string[];
+  casts: string[];
+}
+
+const layout: Record<IndexValue['type'], Columns> = {
+  string: { table: 'idx_string', names: ['value_norm', 'value_exact'], casts: ['text', 'text'] },
+  token: { table: 'idx_token', names: ['system', 'code', 'text_norm'], casts: ['text', 'text', 'text'] },
+  date: { table: 'idx_date', names: ['low', 'high'], casts: ['timestamptz', 'timestamptz'] },
+  reference: {
+    table: 'idx_reference',
+    names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value'],
+    casts: ['text', 'text', 'text', 'text', 'text', 'text'],
+  },
+  number: { table: 'idx_number', names: ['value', 'low', 'high'], casts: ['numeric', 'numeric', 'numeric'] },
+  quantity: {
+    table: 'idx_quantity',
+    names: ['value', 'low', 'high', 'system', 'code', 'unit'],
+    casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text'],
+  },
+  uri: { table: 'idx_uri', names: ['value'], casts: ['text'] },
+};
+
+function columnsOf(v: IndexValue, normalize: (s: string) => string): (string | null)[] {
+  switch (v.type) {
+    case 'string':
+      return [normalize(v.value), v.value];
+    case 'token':
+      return [v.system, v.code, v.text === null ? null : normalize(v.text)];
+    case 'date':
+      return [v.low ?? '-infinity', v.high ?? 'infinity'];
+    case 'reference':
+      return [v.targetType, v.targetId, v.url, v.version, v.identifierSystem, v.identifierValue];
+    case 'number':
+      return [v.value, v.low, v.high];
+    case 'quantity':
+      return [v.value, v.low, v.high, v.system, v.code, v.unit];
+    case 'uri':
+      return [v.value];
+  }
+}
+
+export interface IndexWriterOptions {
+  normalize: (s: string) => string;
+  transform?: IndexValueTransform;
+}
+
+export function createIndexWriter(options: IndexWriterOptions) {
+  /** Removes the index rows of the given resources (before rewriting or on delete). */
+  async function remove(tx: Queryable, tenant: string, resourceType: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await Promise.all(
+      tables.map((t) =>
+        tx.query(`DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])`, [
+          tenant,
+          resourceType,
+          ids,
+        ]),
+      ),
+    );
+  }
+
+  /** Inserts index rows for many resources with one statement per index table (UNNEST of column arrays). */
+  async function insert(tx: Queryable, tenant: string, resources: IndexedResource[]): Promise<void> {
+    const buckets = new Map<IndexValue['type'], { types: string[]; ids: string[]; params: string[]; cols: (string | null)[][] }>();
+    for (const r of resources) {
+      for (const raw of r.values) {
+        const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
+        let b = buckets.get(v.type);
+        if (!b) {
+          b = { types: [], ids: [], params: [], cols: layout[v.type].names.map(() => []) };
+          buckets.set(v.type, b);
+        }
+        b.types.push(r.resourceType);
+        b.ids.push(r.id);
+        b.params.push(v.param);
+        columnsOf(v, options.normalize).forEach((c, i) => b.cols[i]!.push(c));
+      }
+    }
+    // Sequential, not Promise.all: one connection runs one statement at a time anyway.
+    for (const [type, b] of buckets) {
+      const { table, names, casts } = layout[type];
+      const unnest = ['$2::text[]', '$3::text[]', '$4::text[]', ...casts.map((c, i) => `$${i + 5}::${c}[]`)].join(', ');
+      await tx.query(
+        `INSERT INTO ${table} (tenant_id, resource_type, resource_id, param, ${names.join(', ')})
+         SELECT $1, * FROM UNNEST(${unnest})`,
+        [tenant, b.types, b.ids, b.params, ...b.cols],
+      );
+    }
+  }
+
+  return { remove, insert };
+}
+
+export type IndexWriter = ReturnType<typeof createIndexWriter>;

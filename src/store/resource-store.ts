@@ -1,0 +1,110 @@
+import { HavenError, type Clock, type RequestContext } from '../kernel/index.js';
+import type { IndexValue } from '../fhir/index-values.js';
+import type { BodyCodec } from './body-codec.js';
+import type { Db, Queryable } from './db.js';
+import { readHistory, type HistoryPage, type HistoryQuery } from './history.js';
+import type { IndexWriter } from './index-writer.js';
+import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
+import { decodeRow, readCurrent, readVersion, type VersionRow } from './read.js';
+import { applyWrites } from './write.js';
+
+/** A compiled query selecting resource rows (resource_type, id, version_id, last_updated, deleted, content). */
+export interface CompiledQuery {
+  sql: string;
+  params: unknown[];
+}
+
+/** Everything a unit of work can do; the same surface inside and outside a transaction. */
+export interface ResourceReader {
+  /** Current version; throws not-found, or gone when deleted. */
+  read(ctx: RequestContext, type: string, id: string): Promise<StoredResource>;
+  /** Current version or undefined (deleted included, flagged), without hooks or errors. */
+  peek(ctx: RequestContext, type: string, id: string): Promise<StoredResource | undefined>;
+  vread(ctx: RequestContext, type: string, id: string, version: number): Promise<StoredResource>;
+  history(ctx: RequestContext, query: HistoryQuery): Promise<HistoryPage>;
+  /** Runs a compiled search and decodes its rows. */
+  query(ctx: RequestContext, compiled: CompiledQuery): Promise<StoredResource[]>;
+  /** Runs a compiled scalar query (counts). */
+  scalar(ctx: RequestContext, compiled: CompiledQuery): Promise<number>;
+}
+
+export interface StoreTransaction extends ResourceReader {
+  write(ctx: RequestContext, ops: WriteOperation[]): Promise<WriteResult[]>;
+}
+
+export interface ResourceStore extends ResourceReader {
+  /** One write in its own transaction. */
+  write(ctx: RequestContext, op: WriteOperation): Promise<WriteResult>;
+  /** Explicit transaction: inside `work` use only `tx`. */
+  transaction<T>(ctx: RequestContext, work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  readonly hooks: StoreHooks;
+}
+
+export interface ResourceStoreDeps {
+  db: Db;
+  codec: BodyCodec;
+  indexWriter: IndexWriter;
+  extract: (resource: FhirResource) => IndexValue[];
+  clock: Clock;
+  hooks: StoreHooks;
+}
+
+export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
+  const { codec, hooks } = deps;
+
+  async function afterRead(ctx: RequestContext, found: StoredResource[]): Promise<void> {
+    for (const hook of hooks.afterRead) await hook(ctx, found);
+  }
+
+  function reader(q: Queryable): ResourceReader {
+    return {
+      async read(ctx, type, id) {
+        const found = await readCurrent(q, ctx.tenant, type, id, codec);
+        if (!found) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `${type}/${id} is not known`);
+        if (found.deleted) throw new HavenError('gone', 'RESOURCE_DELETED', `${type}/${id} has been deleted`);
+        await afterRead(ctx, [found]);
+        return found;
+      },
+      peek: (ctx, type, id) => readCurrent(q, ctx.tenant, type, id, codec),
+      async vread(ctx, type, id, version) {
+        const found = await readVersion(q, ctx.tenant, type, id, version, codec);
+        if (!found) throw new HavenError('not-found', 'VERSION_NOT_FOUND', `${type}/${id}/_history/${version} is not known`);
+        if (found.deleted) throw new HavenError('gone', 'RESOURCE_DELETED', `${type}/${id} version ${version} is a deletion`);
+        await afterRead(ctx, [found]);
+        return found;
+      },
+      async history(ctx, query) {
+        const page = await readHistory(q, ctx.tenant, query, codec);
+        await afterRead(ctx, page.entries);
+        return page;
+      },
+      async query(ctx, compiled) {
+        const res = await q.query<VersionRow>(compiled.sql, compiled.params);
+        const found = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
+        await afterRead(ctx, found);
+        return found;
+      },
+      async scalar(_ctx, compiled) {
+        const res = await q.query<Record<string, unknown>>(compiled.sql, compiled.params);
+        const first = res.rows[0];
+        return first ? Number(Object.values(first)[0]) : 0;
+      },
+    };
+  }
+
+  const writeDeps = { extract: deps.extract, indexWriter: deps.indexWriter, codec, clock: deps.clock, hooks };
+
+  return {
+    ...reader(deps.db),
+    hooks,
+    async write(ctx, op) {
+      const [result] = await deps.db.transaction((tx) => applyWrites(tx, ctx, [op], writeDeps));
+      return result!;
+    },
+    transaction(ctx, work) {
+      return deps.db.transaction((tx) =>
+        work({ ...reader(tx), write: (c, ops) => applyWrites(tx, c, ops, writeDeps) }),
+      );
+    },
+  };
+}

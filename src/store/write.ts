@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { HavenError, type Clock, type RequestContext } from '../kernel/index.js';
+import type { IndexValue } from '../fhir/index-values.js';
+import type { BodyCodec } from './body-codec.js';
+import type { Queryable } from './db.js';
+import type { IndexWriter, IndexedResource } from './index-writer.js';
+import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
+
+export interface WriteDeps {
+  extract: (resource: FhirResource) => IndexValue[];
+  indexWriter: IndexWriter;
+  codec: BodyCodec;
+  clock: Clock;
+  hooks: StoreHooks;
+}
+
+interface CurrentRow {
+  version: number;
+  deleted: boolean;
+}
+
+const key = (type: string, id: string) => `${type}/${id}`;
+
+function targetOf(op: WriteOperation): { type: string; id: string } {
+  if (op.kind === 'delete') return { type: op.resourceType, id: op.id };
+  if (op.kind === 'update') return { type: op.resource.resourceType, id: op.id };
+  return { type: op.resource.resourceType, id: op.id ?? randomUUID() };
+}
+
+/** Locks the current rows of every target, so concurrent writers of one resource serialize. */
+async function lockCurrent(tx: Queryable, tenant: string, targets: { type: string; id: string }[]) {
+  const res = await tx.query<{ resource_type: string; id: string; version_id: string; deleted: boolean }>(
+    {
+      name: 'store.lock-current',
+      text: `SELECT resource_type, id, version_id, deleted FROM resource
+             WHERE tenant_id = $1 AND (resource_type, id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))
+             ORDER BY resource_type, id FOR UPDATE`,
+    },
+    [tenant, targets.map((t) => t.type), targets.map((t) => t.id)],
+  );
+  const map = new Map<string, CurrentRow>();
+  for (const r of res.rows) map.set(key(r.resource_type, r.id), { version: Number(r.version_id), deleted: r.deleted });
+  return map;
+}
+
+function checkIfMatch(ifMatch: number | undefined, current: CurrentRow | undefined, label: string): void {
+  if (ifMatch === undefined) return;
+  if (!current || current.deleted || current.version !== ifMatch) {
+    throw new HavenError(
+      'precondition',
+      'VERSION_CONFLICT',
+      `${label}: If-Match version ${ifMatch} does not match the current version${current ? ` ${current.version}` : ''}`,
+    );
+  }
+}
+
+/** The stored JSON: id and meta first, as servers conventionally emit them. */
+function stamp(resource: FhirResource, id: string, version: number, lastUpdated: Date): FhirResource {
+  const { resourceType, id: _ignored, meta, ...rest } = resource;
+  return {
+    resourceType,
+    id,
+    meta: { ...(meta ?? {}), versionId: String(version), lastUpdated: lastUpdated.toISOString() },
+    ...rest,
+  };
+}
+
+interface Planned {
+  result: WriteResult;
+  type: string;
+  id: string;
+  existedLive: boolean;
+}
+
+function plan(op: WriteOperation, target: { type: string; id: string }, current: CurrentRow | undefined, now: Date): Planned {
+  const label = key(target.type, target.id);
+  const live = current !== undefined && !current.deleted;
+  const next = (current?.version ?? 0) + 1;
+  if (op.kind === 'delete') {
+    checkIfMatch(op.ifMatch, current, label);
+    const stored: StoredResource = { resourceType: target.type, id: target.id, versionId: next, lastUpdated: now, deleted: true, json: null, method: 'DELETE' };
+    return { result: { operation: 'delete', created: false, noop: !live, stored }, ...target, existedLive: live };
+  }
+  if (op.kind === 'create' && live) {
+    throw new HavenError('conflict', 'RESOURCE_EXISTS', `${label} already exists`);
+  }
+  if (op.kind === 'update') checkIfMatch(op.ifMatch, current, label);
+  const resource = stamp(op.resource, target.id, next, now);
+  const method = op.kind === 'create' ? 'POST' : (op.method ?? 'PUT');
+  const stored: StoredResource = { resourceType: target.type, id: target.id, versionId: next, lastUpdated: now, deleted: false, json: JSON.stringify(resource), method };
+  return { result: { operation: op.kind, created: !live, noop: false, stored, resource }, ...target, existedLive: live };
+}
+
+/**
+ * The one write path for resources: lock, version, stamp, index, encode and
+ * store any number of writes with a fixed number of statements, then run the
+ * in-transaction hooks (audit, outbox). Callers own the transaction.
+ */
+export async function applyWrites(tx: Queryable, ctx: RequestContext, ops: WriteOperation[], deps: WriteDeps): Promise<WriteResult[]> {
+  for (const op of ops) for (const hook of deps.hooks.beforeWrite) await hook(ctx, op);
+  const targets = ops.map(targetOf);
+  const current = await lockCurrent(tx, ctx.tenant, targets);
+  const planned: Planned[] = [];
+  for (const [i, op] of ops.entries()) {
+    const t = targets[i]!;
+    const p = plan(op, t, current.get(key(t.type, t.id)), deps.clock.now());
+    if (p.result.noop) {
+      planned.push(p);
+      continue;
+    }
+    current.set(key(t.type, t.id), { version: p.result.stored.versionId, deleted: p.result.stored.deleted });
+    planned.push(p);
+  }
+  const effective = planned.filter((p) => !p.result.noop);
+  await persistRows(tx, ctx.tenant, effective, deps);
+  await rewriteIndexes(tx, ctx.tenant, effective, deps);
+  const results = planned.map((p) => p.result);
+  for (const hook of deps.hooks.afterWrite) await hook(ctx, tx, results);
+  return results;
+}
+
+async function persistRows(tx: Queryable, tenant: string, rows: Planned[], deps: WriteDeps): Promise<void> {
+  if (rows.length === 0) return;
+  const cols = { type: [] as string[], id: [] as string[], version: [] as number[], at: [] as Date[], deleted: [] as boolean[], method: [] as string[], content: [] as (Buffer | null)[] };
+  for (const { result } of rows) {
+    const s = result.stored;
+    cols.type.push(s.resourceType);
+    cols.id.push(s.id);
+    cols.version.push(s.versionId);
+    cols.at.push(s.lastUpdated);
+    cols.deleted.push(s.deleted);
+    cols.method.push(s.method ?? 'PUT');
+    cols.content.push(s.json === null ? null : await deps.codec.encode({ tenant, resourceType: s.resourceType, id: s.id, versionId: s.versionId }, s.json));
+  }
+  await tx.query(
+    {
+      name: 'store.insert-versions',
+      text: `INSERT INTO resource_version (tenant_id, resource_type, id, version_id, last_updated, deleted, method, content)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::boolean[], $7::text[], $8::bytea[])`,
+    },
+    [tenant, cols.type, cols.id, cols.version, cols.at, cols.deleted, cols.method, cols.content],
+  );
+  // Only the last state of each resource becomes current (a batch may touch one twice).
+  const last = new Map<string, number>();
+  rows.forEach((r, i) => last.set(key(r.type, r.id), i));
+  const idx = [...last.values()];
+  const pick = <T>(a: T[]) => idx.map((i) => a[i]!);
+  await tx.query(
+    {
+      name: 'store.upsert-current',
+      text: `INSERT INTO resource (tenant_id, resource_type, id, version_id, last_updated, deleted, content)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::boolean[], $7::bytea[])
+             ON CONFLICT (tenant_id, resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id,
+               last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content`,
+    },
+    [tenant, pick(cols.type), pick(cols.id), pick(cols.version), pick(cols.at), pick(cols.deleted), pick(cols.content)],
+  );
+}
+
+async function rewriteIndexes(tx: Queryable, tenant: string, rows: Planned[], deps: WriteDeps): Promise<void> {
+  const stale = new Map<string, Set<string>>();
+  const fresh = new Map<string, IndexedResource>();
+  for (const p of rows) {
+    // Rows exist only for resources that were live before this batch or earlier in it.
+    if (p.existedLive || fresh.has(key(p.type, p.id))) {
+      let ids = stale.get(p.type);
+      if (!ids) stale.set(p.type, (ids = new Set()));
+      ids.add(p.id);
+    }
+    if (p.result.resource) fresh.set(key(p.type, p.id), { resourceType: p.type, id: p.id, values: deps.extract(p.result.resource) });
+    else fresh.delete(key(p.type, p.id));
+  }
+  for (const [type, ids] of stale) await deps.indexWriter.remove(tx, tenant, type, [...ids]);
+  await deps.indexWriter.insert(tx, tenant, [...fresh.values()]);
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createIndexer } from '../../src/fhir/extract.js';
+import type { IndexValue } from '../../src/fhir/index-values.js';
+import { allExamples, example, fhir } from './support.js';
+
+function values(resource: object, param: string): IndexValue[] {
+  return fhir().indexer.extract(resource).filter((v) => v.param === param);
+}
+
+test('Patient-example: family, given, birthdate, identifier, _id', () => {
+  const p = example('Patient-example.json');
+  assert.deepEqual(values(p, 'family').map((v) => v.type === 'string' && v.value).sort(), ['Chalmers', 'Windsor']);
+  assert.deepEqual(values(p, 'given').map((v) => v.type === 'string' && v.value).sort(), ['James', 'Jim', 'Peter']);
+  const name = values(p, 'name').map((v) => v.type === 'string' && v.value);
+  assert.ok(name.includes('Chalmers') && name.includes('Jim') && name.includes('Windsor'));
+  assert.deepEqual(values(p, 'birthdate'), [
+    { type: 'date', param: 'birthdate', low: '1974-12-25T00:00:00.000Z', high: '1974-12-25T23:59:59.999Z' },
+  ]);
+  assert.deepEqual(values(p, 'identifier'), [
+    { type: 'token', param: 'identifier', system: 'urn:oid:1.2.36.146.595.217.0.1', code: '12345', text: null },
+  ]);
+  assert.deepEqual(values(p, '_id'), [{ type: 'token', param: '_id', system: null, code: 'example', text: null }]);
+  assert.deepEqual(values(p, 'gender'), [{ type: 'token', param: 'gender', system: null, code: 'male', text: null }]);
+  assert.deepEqual(values(p, 'organization'), [
+    { type: 'reference', param: 'organization', targetType: 'Organization', targetId: '1', url: null, version: null, identifierSystem: null, identifierValue: null },
+  ]);
+  const phones = values(p, 'phone').map((v) => v.type === 'token' && `${v.system}|${v.code}`);
+  assert.ok(phones.includes('phone|(03) 5555 6473'));
+});
+
+test('Observation-example: code, value-quantity, date, subject, patient', () => {
+  const o = example('Observation-example.json');
+  const codes = values(o, 'code');
+  assert.equal(codes.length, 4);
+  assert.deepEqual(codes[0], { type: 'token', param: 'code', system: 'http://loinc.org', code: '29463-7', text: 'Body Weight' });
+  assert.deepEqual(values(o, 'value-quantity'), [
+    { type: 'quantity', param: 'value-quantity', value: '185', low: '184.5', high: '185.5', system: 'http://unitsofmeasure.org', code: '[lb_av]', unit: 'lbs' },
+  ]);
+  assert.deepEqual(values(o, 'date'), [
+    { type: 'date', param: 'date', low: '2016-03-28T00:00:00.000Z', high: '2016-03-28T23:59:59.999Z' },
+  ]);
+  const ref = { targetType: 'Patient', targetId: 'example', url: null, version: null, identifierSystem: null, identifierValue: null };
+  assert.deepEqual(values(o, 'subject'), [{ type: 'reference', param: 'subject', ...ref }]);
+  assert.deepEqual(values(o, 'patient'), [{ type: 'reference', param: 'patient', ...ref }]);
+  assert.deepEqual(values(o, 'focus'), []);
+});
+
+test('Encounter-home: date from a Period with offsets', () => {
+  const e = example('Encounter-home.json');
+  assert.deepEqual(values(e, 'date'), [
+    { type: 'date', param: 'date', low: '2015-01-17T06:00:00.000Z', high: '2015-01-17T06:30:00.999Z' },
+  ]);
+});
+
+test('Period with no end is open; contained and absolute references', () => {
+  const enc = {
+    resourceType: 'Encounter',
+    status: 'in-progress',
+    period: { start: '2020-03' },
+    subject: { reference: '#p1' },
+    serviceProvider: { reference: 'https://other.example/fhir/Organization/9' },
+    basedOn: [{ identifier: { system: 'urn:x', value: 'sr-1' } }],
+  };
+  assert.deepEqual(values(enc, 'date'), [{ type: 'date', param: 'date', low: '2020-03-01T00:00:00.000Z', high: null }]);
+  assert.deepEqual(values(enc, 'subject'), []);
+  const sp = values(enc, 'service-provider')[0];
+  assert.ok(sp?.type === 'reference' && sp.url === 'https://other.example/fhir/Organization/9' && sp.targetId === null);
+  const based = values(enc, 'based-on')[0];
+  assert.ok(based?.type === 'reference' && based.identifierValue === 'sr-1' && based.targetType === null);
+});
+
+test('canonical references carry url and version', () => {
+  const proc = { resourceType: 'Procedure', status: 'completed', subject: { reference: 'Patient/1' }, instantiatesCanonical: ['http://ex.org/PlanDefinition/pd|2.1'] };
+  const v = values(proc, 'instantiates-canonical')[0];
+  assert.ok(v?.type === 'reference');
+  assert.equal(v.url, 'http://ex.org/PlanDefinition/pd');
+  assert.equal(v.version, '2.1');
+});
+
+test('CodeableConcept.text is indexed for :text; Identifier.type.text as token text', () => {
+  const c = { resourceType: 'Condition', subject: { reference: 'Patient/1' }, code: { text: 'Sore throat' }, identifier: [{ type: { text: 'MRN' }, value: '7' }] };
+  assert.deepEqual(values(c, 'code'), [{ type: 'token', param: 'code', system: null, code: null, text: 'Sore throat' }]);
+  assert.deepEqual(values(c, 'identifier'), [{ type: 'token', param: 'identifier', system: null, code: '7', text: 'MRN' }]);
+});
+
+test('fast path gives the same index values as fhirpath.js on every HL7 example', () => {
+  const slow = createIndexer(fhir().registry, { fastPath: false });
+  const key = (v: IndexValue): string => JSON.stringify(v);
+  let compared = 0;
+  for (const { file, resource } of allExamples(fhir().resourceTypes)) {
+    const a = fhir().indexer.extract(resource).map(key).sort();
+    const b = slow.extract(resource).map(key).sort();
+    assert.deepEqual(a, b, file);
+    compared++;
+  }
+  assert.ok(compared > 800, `compared ${compared}`);
+});
+
+test('custom SearchParameter registered at run time is extracted', () => {
+  const defs = fhir();
+  const registry = defs.registry;
+  registry.register({
+    resourceType: 'SearchParameter',
+    url: 'https://haven.test/SearchParameter/patient-nickname',
+    code: 'nickname-test',
+    base: ['Patient'],
+    type: 'string',
+    expression: "Patient.name.where(use = 'usual').given",
+  });
+  const p = example('Patient-example.json');
+  assert.deepEqual(values(p, 'nickname-test'), [{ type: 'string', param: 'nickname-test', value: 'Jim' }]);
+});
