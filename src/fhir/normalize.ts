@@ -1,12 +1,23 @@
 /**
  * The one string normalisation for search: the index writer and the query
  * compiler must agree byte for byte, or `name=josé` stops finding "Jose".
- * Lower-case, diacritics removed (NFD then combining marks dropped),
+ * Lower-case, diacritics removed (NFD then combining marks dropped), letters
+ * that carry their mark inside the glyph (ł, ø, đ, ß …) folded to their base,
  * whitespace runs collapsed to one space and trimmed.
  */
 const COMBINING_MARKS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/g;
 const WHITESPACE_RUN = /\s+/g;
 
+// Not decomposable by NFD, so listed: stroke and ligature letters of European names.
+const FOLDS: Record<string, string> = { ł: 'l', ø: 'o', đ: 'd', ħ: 'h', ŧ: 't', ß: 'ss', æ: 'ae', œ: 'oe', ı: 'i', þ: 'th', ð: 'd' };
+const FOLDABLE = new RegExp(`[${Object.keys(FOLDS).join('')}]`, 'g');
+
 export function normalizeString(s: string): string {
-  return s.normalize('NFD').replace(COMBINING_MARKS, '').toLowerCase().replace(WHITESPACE_RUN, ' ').trim();
+  return s
+    .normalize('NFD')
+    .replace(COMBINING_MARKS, '')
+    .toLowerCase()
+    .replace(FOLDABLE, (c) => FOLDS[c] ?? c)
+    .replace(WHITESPACE_RUN, ' ')
+    .trim();
 }

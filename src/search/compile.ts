@@ -56,7 +56,7 @@ export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
   const where = whereClause(query, p);
   const order = query.sort.map((k) => sortExpression(k, p));
   if (!query.sort.some((k) => k.kind === 'id')) order.push('r.id ASC');
-  const sql = `SELECT r.id, r.version_id, r.last_updated, r.content
+  const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
 FROM resource r
 WHERE ${where}
 ORDER BY ${order.join(', ')}

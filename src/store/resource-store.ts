@@ -26,6 +26,8 @@ export interface ResourceReader {
   query(ctx: RequestContext, compiled: CompiledQuery): Promise<StoredResource[]>;
   /** Runs a compiled scalar query (counts). */
   scalar(ctx: RequestContext, compiled: CompiledQuery): Promise<number>;
+  /** Runs a compiled query returning non-PHI rows (plans, estimates). */
+  rows(ctx: RequestContext, compiled: CompiledQuery): Promise<Record<string, unknown>[]>;
 }
 
 export interface StoreTransaction extends ResourceReader {
@@ -88,6 +90,9 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         const res = await q.query<Record<string, unknown>>(compiled.sql, compiled.params);
         const first = res.rows[0];
         return first ? Number(Object.values(first)[0]) : 0;
+      },
+      async rows(_ctx, compiled) {
+        return (await q.query<Record<string, unknown>>(compiled.sql, compiled.params)).rows;
       },
     };
   }

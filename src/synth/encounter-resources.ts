@@ -51,9 +51,16 @@ function round(value: number, decimals: number): number {
   return Math.round(value * f) / f;
 }
 
-/** Draws a value from a measure's distribution, shifted when the patient has the driving condition. */
-function draw(rng: Rng, measure: Measure, conditions: ReadonlySet<string>): number {
-  const mean = measure.shift && conditions.has(measure.shift.condition) ? measure.shift.mean : measure.mean;
+/** What a measurement depends on besides the measure: active chronic conditions and age. */
+interface MeasureContext {
+  conditions: ReadonlySet<string>;
+  age: number;
+}
+
+/** Draws a value from a measure's distribution, shifted by the driving condition and by childhood. */
+function draw(rng: Rng, measure: Measure, ctx: MeasureContext): number {
+  let mean = measure.shift && ctx.conditions.has(measure.shift.condition) ? measure.shift.mean : measure.mean;
+  if (measure.childDelta !== undefined && ctx.age < 18) mean += measure.childDelta * (1 - ctx.age / 18);
   const value = rng.normal(mean, measure.sd);
   return round(Math.min(measure.max, Math.max(measure.min, value)), measure.decimals);
 }
@@ -78,10 +85,10 @@ function observation(visit: Visit, id: string, measure: Measure, extra: Record<s
   };
 }
 
-function bloodPressure(rng: Rng, visit: Visit, id: string, conditions: ReadonlySet<string>): FhirResource {
+function bloodPressure(rng: Rng, visit: Visit, id: string, ctx: MeasureContext): FhirResource {
   const part = (m: Measure): unknown => ({
     code: concept(SYSTEMS.loinc, m),
-    valueQuantity: quantity(draw(rng, m, conditions), m.unit),
+    valueQuantity: quantity(draw(rng, m, ctx), m.unit),
   });
   const panel = { ...VITALS.systolic, ...BP_PANEL };
   return observation(visit, id, panel, { component: [part(VITALS.systolic), part(VITALS.diastolic)] });
@@ -111,10 +118,11 @@ export function buildObservations(
 ): FhirResource[] {
   const id = (n: number): string => `${visit.encounter.id}-obs${n}`;
   const size = bodySize(rng, profile, visit.startMs);
+  const ctx: MeasureContext = { conditions, age: ageInYears(profile.birthMs, visit.startMs) };
   const valued = (m: Measure, value: number): Record<string, unknown> => ({ valueQuantity: quantity(value, m.unit) });
   const out = [
-    bloodPressure(rng, visit, id(0), conditions),
-    observation(visit, id(1), VITALS.heartRate, valued(VITALS.heartRate, draw(rng, VITALS.heartRate, conditions))),
+    bloodPressure(rng, visit, id(0), ctx),
+    observation(visit, id(1), VITALS.heartRate, valued(VITALS.heartRate, draw(rng, VITALS.heartRate, ctx))),
     observation(visit, id(2), VITALS.weight, valued(VITALS.weight, size.weightKg)),
   ];
   const bmi = round(size.weightKg / (size.heightCm / 100) ** 2, 1);
@@ -123,7 +131,7 @@ export function buildObservations(
     let value: number;
     if (m === VITALS.height) value = size.heightCm;
     else if (m === VITALS.bmi) value = bmi;
-    else value = draw(rng, m, conditions);
+    else value = draw(rng, m, ctx);
     out.push(observation(visit, id(out.length), m, valued(m, value)));
   }
   return out;

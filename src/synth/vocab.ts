@@ -37,6 +37,8 @@ export interface Measure extends Concept {
   decimals: number;
   /** Shifted mean when the patient has this SNOMED condition (e.g. glucose in diabetes). */
   shift?: { condition: string; mean: number };
+  /** Mean offset at birth, fading linearly to 0 at age 18 (infants breathe and beat faster). */
+  childDelta?: number;
 }
 
 function m(code: string, display: string, unit: string, dist: [number, number, number, number, number]): Measure {
@@ -51,15 +53,15 @@ const CKD = '709044004';
 
 /** Vital signs drawn at every encounter (weight, height and BMI are derived from the patient). */
 export const VITALS = {
-  heartRate: m('8867-4', 'Heart rate', '/min', [74, 10, 45, 140, 0]),
-  respiratoryRate: m('9279-1', 'Respiratory rate', '/min', [15, 2, 10, 28, 0]),
+  heartRate: { ...m('8867-4', 'Heart rate', '/min', [74, 10, 45, 180, 0]), childDelta: 46 },
+  respiratoryRate: { ...m('9279-1', 'Respiratory rate', '/min', [15, 2, 10, 60, 0]), childDelta: 20 },
   temperature: m('8310-5', 'Body temperature', 'Cel', [36.8, 0.35, 35.5, 39.8, 1]),
   oxygenSaturation: m('59408-5', 'Oxygen saturation by Pulse oximetry', '%', [97.5, 1.2, 88, 100, 0]),
   weight: m('29463-7', 'Body weight', 'kg', [0, 0, 2, 250, 1]),
   height: m('8302-2', 'Body height', 'cm', [0, 0, 45, 210, 1]),
   bmi: m('39156-5', 'Body mass index (BMI) [Ratio]', 'kg/m2', [0, 0, 10, 70, 1]),
-  systolic: { ...m('8480-6', 'Systolic blood pressure', 'mm[Hg]', [122, 12, 85, 210, 0]), shift: { condition: HTN, mean: 145 } },
-  diastolic: { ...m('8462-4', 'Diastolic blood pressure', 'mm[Hg]', [78, 8, 45, 130, 0]), shift: { condition: HTN, mean: 92 } },
+  systolic: { ...m('8480-6', 'Systolic blood pressure', 'mm[Hg]', [122, 12, 65, 210, 0]), shift: { condition: HTN, mean: 145 }, childDelta: -32 },
+  diastolic: { ...m('8462-4', 'Diastolic blood pressure', 'mm[Hg]', [78, 8, 35, 130, 0]), shift: { condition: HTN, mean: 92 }, childDelta: -25 },
 } satisfies Record<string, Measure>;
 
 export const BP_PANEL: Concept = { code: '85354-9', display: 'Blood pressure panel with all children optional' };

@@ -1,0 +1,59 @@
+/** Command-line and environment options of the benchmark (args win over env). */
+export type Backend = 'embedded' | 'external';
+
+export interface BenchOptions {
+  backends: Backend[];
+  patients: number;
+  /** Seconds per load phase (read, each search at c1 and c16). */
+  duration: number;
+  seed: number;
+  /** Patients whose ingest is timed (split over the concurrencies tried); the rest load at full speed. */
+  measurePatients: number;
+  ingestConcurrencies: number[];
+  /** Resources copied with COPY and round-tripped through JSON in the physical-limits phase. */
+  limitRows: number;
+  externalUrl: string;
+  dataRoot: string;
+  port: number;
+  cpuProf: boolean;
+  resultsDir: string;
+}
+
+function argValue(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  if (i >= 0) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+
+function intOf(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return n;
+}
+
+function backendsOf(raw: string): Backend[] {
+  if (raw === 'both') return ['embedded', 'external'];
+  if (raw === 'embedded' || raw === 'external') return [raw];
+  throw new Error(`--backend must be embedded, external or both, got ${raw}`);
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const get = (name: string) => argValue(argv, name) ?? env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  const patients = intOf('patients', get('patients'), 20_000);
+  return {
+    backends: backendsOf(get('backend') ?? 'both'),
+    patients,
+    duration: intOf('duration', get('duration'), 20),
+    seed: intOf('seed', get('seed'), 42),
+    measurePatients: Math.min(patients, intOf('measure-patients', get('measure-patients'), Math.min(2_000, Math.ceil(patients / 2)))),
+    ingestConcurrencies: (get('ingest-concurrency') ?? '2,3,4').split(',').map((c) => intOf('ingest-concurrency', c, 2)),
+    limitRows: intOf('limit-rows', get('limit-rows'), 200_000),
+    externalUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    dataRoot: get('data-root') ?? '/tmp/haven-bench',
+    port: intOf('port', get('port'), 18_181),
+    cpuProf: argv.includes('--cpu-prof') || env.BENCH_CPU_PROF === '1',
+    resultsDir: get('results-dir') ?? 'bench/results',
+  };
+}

@@ -1,0 +1,122 @@
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../app/logger.js';
+import { publicBaseUrl, startServer } from '../app/server.js';
+import { isHavenError } from '../kernel/index.js';
+import { intOption, parseArgs, stringOption, type ParsedArgs } from './args.js';
+import { createFhirClient, fetchToken, readBootstrap } from './client.js';
+import { runImport } from './import.js';
+import { runSynth } from './synth.js';
+
+export const HELP = `haven — self-hostable FHIR R4 server with security built in
+
+Usage: haven <command> [options]
+
+Commands:
+  serve                      Start the server (embedded PostgreSQL unless DATABASE_URL is set)
+  token [--url URL] [--scope S]
+                             Print an access token for the bootstrap admin client (stdout, token only)
+  import PATH [--url URL]    Import transaction/batch Bundles, other Bundles, resources (.json) and
+                             NDJSON (.ndjson) from a file or folder; continues past bad resources
+                             and reports each with its reason; re-running is safe (PUT by id)
+  synth --patients N [--seed S] [--concurrency C] [--url URL]
+                             Generate deterministic synthetic patients (~50 resources each) and load
+                             them through the running server as transaction Bundles
+  help                       Show this help
+
+Data commands talk to the running server through its API (the embedded database belongs to
+the server process) using the bootstrap admin client in $HAVEN_DATA_DIR/bootstrap/.
+
+Configuration comes from the environment (HAVEN_PORT, HAVEN_HOST, HAVEN_DATA_DIR, DATABASE_URL, …);
+see docs/configuration.md.`;
+
+function serverUrl(args: ParsedArgs): string {
+  const given = stringOption(args, 'url') ?? process.env.HAVEN_URL;
+  if (given) return given.replace(/\/(fhir\/?)?$/, '');
+  const config = loadConfig();
+  return publicBaseUrl(config, config.http.port);
+}
+
+async function serve(): Promise<number> {
+  const config = loadConfig();
+  const logger = createLogger(config.log.level);
+  const started = Date.now();
+  const server = await startServer(config, logger);
+  logger.info({ url: server.url, ms: Date.now() - started, database: server.embedded ? 'embedded' : 'external' }, 'Haven is ready');
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down: draining requests');
+      const force = setTimeout(() => process.exit(1), config.shutdownGraceMs).unref();
+      server.stop().then(
+        () => {
+          clearTimeout(force);
+          resolve();
+        },
+        (err: unknown) => {
+          logger.error({ err: String(err) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.info({}, 'stopped');
+  return 0;
+}
+
+async function token(args: ParsedArgs): Promise<number> {
+  const creds = await readBootstrap(loadConfig().dataDir);
+  const t = await fetchToken(serverUrl(args), creds, stringOption(args, 'scope') ?? 'system/*.cruds');
+  process.stdout.write(`${t.token}\n`);
+  return 0;
+}
+
+async function importCommand(args: ParsedArgs): Promise<number> {
+  const path = args.positionals[1];
+  if (!path) throw new Error('haven import PATH: give a file or folder');
+  const client = createFhirClient(serverUrl(args), await readBootstrap(loadConfig().dataDir));
+  const report = await runImport(client, path);
+  for (const f of report.failures) console.error(`rejected ${f.where}: ${f.reason}`);
+  console.log(`imported ${report.resources} resources from ${report.files} files; ${report.failed} rejected`);
+  return report.failed > 0 ? 2 : 0;
+}
+
+async function synthCommand(args: ParsedArgs): Promise<number> {
+  const patients = intOption(args, 'patients', 0);
+  if (patients <= 0) throw new Error('haven synth --patients N: N must be at least 1');
+  const client = createFhirClient(serverUrl(args), await readBootstrap(loadConfig().dataDir));
+  const result = await runSynth(client, { patients, seed: intOption(args, 'seed', 1), concurrency: intOption(args, 'concurrency', 4) });
+  console.log(`loaded ${result.patients} patients, ${result.resources} resources; ${result.failed} bundles rejected`);
+  return result.failed > 0 ? 2 : 0;
+}
+
+/** Entry point: returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const command = args.options.has('help') ? 'help' : (args.positionals[0] ?? 'help');
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve();
+      case 'token':
+        return await token(args);
+      case 'import':
+        return await importCommand(args);
+      case 'synth':
+        return await synthCommand(args);
+      case 'help':
+      case '--help':
+        console.log(HELP);
+        return 0;
+      default:
+        console.error(`Unknown command: ${command}\n\n${HELP}`);
+        return 64;
+    }
+  } catch (err) {
+    console.error(isHavenError(err) || err instanceof Error ? err.message : String(err));
+    return 1;
+  }
+}

@@ -1,0 +1,244 @@
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_TENANT, HavenError, systemClock, type Issue, type RequestContext } from '../../src/kernel/index.js';
+import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type FhirResource, type ResourceStore } from '../../src/store/index.js';
+import { createBundleProcessor, type BundleProcessor } from '../../src/http/fhir/bundle.js';
+import type { FhirDeps, SearchRunner } from '../../src/http/fhir/deps.js';
+import { createFhirRouter } from '../../src/http/fhir/router.js';
+import type { FhirRequest } from '../../src/http/fhir/types.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+
+const BASE = 'http://haven.test/fhir';
+const ctx: RequestContext = { tenant: DEFAULT_TENANT, principal: { subject: 't', clientId: 't', kind: 'system', scopes: [] }, requestId: 'req-1' };
+const TYPES = new Set(['Patient', 'Observation', 'Encounter', 'Binary']);
+
+/**
+ * TEST-ONLY searcher: supports just `identifier=system|value`, by matching the
+ * stored JSON in SQL. The real search engine lives in src/search.
+ */
+const identifierSearcher: SearchRunner = {
+  async search(c, reader, type, params) {
+    const raw = params.find(([k]) => k === 'identifier')?.[1];
+    if (raw === undefined) throw new HavenError('incorrect', 'TEST_SEARCH_UNSUPPORTED', 'test searcher: identifier only');
+    const [system, value] = raw.includes('|') ? raw.split('|') : [undefined, raw];
+    const want = JSON.stringify([{ ...(system ? { system } : {}), value }]);
+    const entries = await reader.query(c, {
+      sql: `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource
+            WHERE tenant_id = $1 AND resource_type = $2 AND NOT deleted
+              AND convert_from(content, 'UTF8')::jsonb -> 'identifier' @> $3::jsonb ORDER BY id LIMIT 2`,
+      params: [c.tenant, type, want],
+    });
+    return { entries, hasMore: false, offset: 0, count: entries.length, unknown: [], applied: params, countOnly: false };
+  },
+};
+
+interface Harness {
+  t: TestDb;
+  store: ResourceStore;
+  deps: FhirDeps;
+  bundle: BundleProcessor;
+}
+
+async function harness(options: { validate?: (r: unknown) => Issue[]; maxBundleEntries?: number } = {}): Promise<Harness> {
+  const t = await createTestDb();
+  const store = createResourceStore({
+    db: t.db,
+    codec: plaintextCodec,
+    indexWriter: createIndexWriter({ normalize: (s) => s.toLowerCase() }),
+    extract: () => [],
+    clock: systemClock,
+    hooks: emptyHooks(),
+  });
+  const deps: FhirDeps = {
+    store,
+    fhir: { isResourceType: (x) => TYPES.has(x), applySummary: (r) => r, applyElements: (r) => r },
+    validate: options.validate ?? (() => []),
+    searcher: identifierSearcher,
+    authorize: () => undefined,
+    authorizeSystem: () => undefined,
+    limits: { maxBundleEntries: options.maxBundleEntries ?? 60, validateOnWrite: true },
+  };
+  const router = createFhirRouter(deps, {
+    defaultPageSize: 20,
+    maxPageSize: 100,
+    system: { bundle: (c, r) => bundle(c, r), metadata: () => ({ status: 200, headers: {} }) },
+  });
+  const bundle = createBundleProcessor(deps, router);
+  return { t, store, deps, bundle };
+}
+
+function post(body: unknown, prefer?: string): FhirRequest {
+  return { method: 'POST', path: [], query: [], headers: prefer ? { prefer } : {}, body, baseUrl: BASE };
+}
+
+function tx(entry: unknown[], type = 'transaction') {
+  return { resourceType: 'Bundle', type, entry };
+}
+
+interface Out {
+  type: string;
+  entry?: { fullUrl?: string; resource?: FhirResource & Record<string, unknown>; response: { status: string; location?: string; etag?: string; lastModified?: string; outcome?: { issue: { expression?: string[]; details?: unknown }[] } } }[];
+}
+
+async function run(h: Harness, body: unknown, prefer?: string): Promise<Out> {
+  const res = await h.bundle(ctx, post(body, prefer));
+  assert.equal(res.status, 200);
+  return JSON.parse(res.body as string) as Out;
+}
+
+async function rows(h: Harness): Promise<{ current: number; versions: number }> {
+  const c = await h.t.db.query<{ n: string }>('SELECT count(*) AS n FROM resource');
+  const v = await h.t.db.query<{ n: string }>('SELECT count(*) AS n FROM resource_version');
+  return { current: Number(c.rows[0]!.n), versions: Number(v.rows[0]!.n) };
+}
+
+const idOf = (location: string | undefined) => location!.slice(BASE.length + 1).split('/')[1]!;
+const patient = (id?: string, identifier?: string): FhirResource => ({
+  resourceType: 'Patient',
+  ...(id ? { id } : {}),
+  ...(identifier ? { identifier: [{ system: 'urn:sys', value: identifier }] } : {}),
+});
+const expectEntryError = (code: string, index: number) => (e: unknown) => {
+  assert.ok(e instanceof HavenError, String(e));
+  assert.equal(e.code, code);
+  assert.ok(e.issues[0]!.expression?.includes(`Bundle.entry[${index}]`), JSON.stringify(e.issues));
+  return true;
+};
+
+describe('transaction bundles', () => {
+  let h: Harness;
+  let writes: string[][];
+  before(async () => {
+    h = await harness({ validate: (r) => ((r as FhirResource).status === 'bogus' ? [{ severity: 'error', code: 'value', diagnostics: 'bad status' }] : []) });
+    h.store.hooks.afterWrite.push(async (_c, _q, results) => void writes.push(results.map((r) => r.operation)));
+  });
+  beforeEach(() => (writes = []));
+  after(async () => h.t.drop());
+
+  it('assigns ids to urn:uuid and base-URL fullUrls and rewrites every reference to them', async () => {
+    const pat = 'urn:uuid:0f1e2d3c-0000-4000-8000-000000000001';
+    const obs = {
+      resourceType: 'Observation',
+      status: 'final',
+      subject: { reference: pat },
+      encounter: { reference: `${BASE}/Encounter/enc-1` },
+      performer: [{ reference: pat, display: 'self' }],
+      component: [{ valueReference: { reference: 'urn:oid:1.2.3' } }],
+    };
+    const out = await run(h, tx([
+      { fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000002', resource: obs, request: { method: 'POST', url: 'Observation' } },
+      { fullUrl: pat, resource: patient(), request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: `${BASE}/Encounter/enc-1`, resource: { resourceType: 'Encounter', id: 'enc-1', status: 'finished' }, request: { method: 'PUT', url: 'Encounter/enc-1' } },
+      { fullUrl: 'urn:oid:1.2.3', resource: patient(), request: { method: 'POST', url: `${BASE}/Patient` } },
+    ]));
+    assert.equal(out.type, 'transaction-response');
+    assert.deepEqual(out.entry!.map((e) => e.response.status), ['201 Created', '201 Created', '201 Created', '201 Created']);
+    const [o, p, , p2] = out.entry!;
+    assert.match(p!.response.location!, new RegExp(`^${BASE}/Patient/[0-9a-f-]{36}/_history/1$`));
+    assert.equal(p!.response.etag, 'W/"1"');
+    const stored = JSON.parse((await h.store.read(ctx, 'Observation', idOf(o!.response.location))).json!) as typeof obs;
+    const patientRef = `Patient/${idOf(p!.response.location)}`;
+    assert.equal(stored.subject.reference, patientRef);
+    assert.equal(stored.performer[0]!.reference, patientRef);
+    assert.equal(stored.encounter.reference, 'Encounter/enc-1');
+    assert.equal(stored.component[0]!.valueReference.reference, `Patient/${idOf(p2!.response.location)}`);
+    assert.deepEqual(o!.resource!.subject, { reference: patientRef }, 'the response shows the rewritten resource');
+  });
+
+  it('processes DELETE, POST, PUT, GET in that order, one store write per phase, answering in entry order', async () => {
+    await h.store.write(ctx, { kind: 'update', id: 'old', resource: patient('old') });
+    writes = [];
+    const out = await run(h, tx([
+      { request: { method: 'GET', url: 'Patient?identifier=urn:sys|order-1' } },
+      { resource: patient('p-order'), request: { method: 'PUT', url: 'Patient/p-order' } },
+      { resource: patient(undefined, 'order-1'), request: { method: 'POST', url: 'Patient' } },
+      { request: { method: 'DELETE', url: 'Patient/old' } },
+      { request: { method: 'GET', url: 'Patient/p-order' } },
+      { resource: patient(undefined, 'order-2'), request: { method: 'POST', url: 'Patient' } },
+    ]));
+    assert.deepEqual(writes, [['delete'], ['create', 'create'], ['update']]);
+    assert.deepEqual(out.entry!.map((e) => e.response.status), ['200 OK', '201 Created', '201 Created', '204 No Content', '200 OK', '201 Created']);
+    const found = out.entry![0]!.resource as unknown as { type: string; entry: { resource: FhirResource }[] };
+    assert.equal(found.type, 'searchset');
+    assert.equal(found.entry[0]!.resource.id, idOf(out.entry![2]!.response.location), 'GET ran after the POST');
+    assert.equal(out.entry![4]!.resource!.id, 'p-order', 'GET ran after the PUT');
+    assert.equal(out.entry![3]!.response.etag, 'W/"2"');
+    await assert.rejects(h.store.read(ctx, 'Patient', 'old'), (e: unknown) => e instanceof HavenError && e.code === 'RESOURCE_DELETED');
+  });
+
+  it('PUT creates (201) or updates (200) by client id', async () => {
+    const first = await run(h, tx([{ resource: patient('put-1'), request: { method: 'PUT', url: 'Patient/put-1' } }]));
+    assert.equal(first.entry![0]!.response.status, '201 Created');
+    const second = await run(h, tx([{ resource: { ...patient('put-1'), active: true }, request: { method: 'PUT', url: 'Patient/put-1', ifMatch: 'W/"1"' } }]));
+    assert.equal(second.entry![0]!.response.status, '200 OK');
+    assert.equal(second.entry![0]!.response.etag, 'W/"2"');
+    assert.equal(second.entry![0]!.resource!.active, true);
+  });
+
+  it('rolls back everything when a later phase fails, naming the failing entry', async () => {
+    const before = await rows(h);
+    const bundle = tx([
+      { fullUrl: 'urn:uuid:11111111-0000-4000-8000-000000000001', resource: patient(), request: { method: 'POST', url: 'Patient' } },
+      { resource: { resourceType: 'Observation', status: 'final', subject: { reference: 'urn:uuid:11111111-0000-4000-8000-000000000001' } }, request: { method: 'POST', url: 'Observation' } },
+      { resource: patient('nobody'), request: { method: 'PUT', url: 'Patient/nobody', ifMatch: 'W/"3"' } },
+    ]);
+    await assert.rejects(h.bundle(ctx, post(bundle)), expectEntryError('VERSION_CONFLICT', 2));
+    await assert.rejects(h.bundle(ctx, post(tx([...bundle.entry.slice(0, 2), { request: { method: 'GET', url: 'Patient/missing' } }]))), expectEntryError('RESOURCE_NOT_FOUND', 2));
+    assert.deepEqual(await rows(h), before, 'no resource and no version row was written');
+  });
+
+  it('rolls back when the validator rejects one entry (422 naming it)', async () => {
+    const before = await rows(h);
+    const bundle = tx([
+      { resource: patient(), request: { method: 'POST', url: 'Patient' } },
+      { resource: { resourceType: 'Observation', status: 'bogus' }, request: { method: 'POST', url: 'Observation' } },
+    ]);
+    await assert.rejects(h.bundle(ctx, post(bundle)), (e: unknown) => expectEntryError('VALIDATION_FAILED', 1)(e) && (e as HavenError).category === 'unprocessable');
+    assert.deepEqual(await rows(h), before);
+  });
+
+  it('conditional create: a match stands in for the entry, and references to its fullUrl point to it', async () => {
+    const existing = (await h.store.write(ctx, { kind: 'create', resource: patient(undefined, 'cc-1') })).stored;
+    const ref = 'urn:uuid:22222222-0000-4000-8000-000000000001';
+    const out = await run(h, tx([
+      { fullUrl: ref, resource: patient(undefined, 'cc-1'), request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:sys|cc-1' } },
+      { resource: { resourceType: 'Observation', status: 'final', subject: { reference: ref } }, request: { method: 'POST', url: 'Observation' } },
+      { resource: { resourceType: 'Observation', status: 'final', subject: { reference: 'Patient?identifier=urn:sys|cc-1' } }, request: { method: 'POST', url: 'Observation' } },
+      { resource: patient(undefined, 'cc-2'), request: { method: 'POST', url: 'Patient', ifNoneExist: 'Patient?identifier=urn:sys|cc-2' } },
+    ]));
+    assert.deepEqual(out.entry!.map((e) => e.response.status), ['200 OK', '201 Created', '201 Created', '201 Created']);
+    assert.equal(idOf(out.entry![0]!.response.location), existing.id);
+    assert.deepEqual(out.entry![1]!.resource!.subject, { reference: `Patient/${existing.id}` });
+    assert.deepEqual(out.entry![2]!.resource!.subject, { reference: `Patient/${existing.id}` });
+  });
+
+  it('fails on a conditional reference matching nothing, a dangling urn:uuid, or two entries on one resource', async () => {
+    const before = await rows(h);
+    const obs = (reference: string) => ({ resource: { resourceType: 'Observation', status: 'final', subject: { reference } }, request: { method: 'POST', url: 'Observation' } });
+    const first = { resource: patient(), request: { method: 'POST', url: 'Patient' } };
+    await assert.rejects(h.bundle(ctx, post(tx([first, obs('Patient?identifier=urn:sys|none')]))), (e: unknown) => expectEntryError('CONDITIONAL_REFERENCE_NO_MATCH', 1)(e) && (e as HavenError).category === 'precondition');
+    await assert.rejects(h.bundle(ctx, post(tx([first, obs('urn:uuid:33333333-0000-4000-8000-000000000009')]))), expectEntryError('BUNDLE_UNRESOLVED_REFERENCE', 1));
+    const put = { resource: patient('twice'), request: { method: 'PUT', url: 'Patient/twice' } };
+    await assert.rejects(h.bundle(ctx, post(tx([put, { request: { method: 'DELETE', url: 'Patient/twice' } }]))), expectEntryError('BUNDLE_DUPLICATE_TARGET', 1));
+    assert.deepEqual(await rows(h), before);
+  });
+
+  it('honours Prefer: return=minimal and return=OperationOutcome', async () => {
+    const entry = [{ resource: patient(), request: { method: 'POST', url: 'Patient' } }];
+    const minimal = await run(h, tx(entry), 'return=minimal');
+    assert.equal(minimal.entry![0]!.resource, undefined);
+    assert.match(minimal.entry![0]!.response.location!, /\/_history\/1$/);
+    const oo = await run(h, tx(entry), 'return=OperationOutcome');
+    assert.equal(oo.entry![0]!.resource, undefined);
+    assert.ok(oo.entry![0]!.response.outcome);
+  });
+
+  it('applies a JSON Patch carried in a Binary', async () => {
+    await h.store.write(ctx, { kind: 'update', id: 'patch-me', resource: patient('patch-me') });
+    const doc = Buffer.from(JSON.stringify([{ op: 'add', path: '/active', value: true }])).toString('base64');
+    const out = await run(h, tx([{ resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: doc }, request: { method: 'PATCH', url: 'Patient/patch-me' } }]));
+    assert.equal(out.entry![0]!.response.status, '200 OK');
+    assert.equal(out.entry![0]!.response.etag, 'W/"2"');
+    assert.equal((JSON.parse((await h.store.read(ctx, 'Patient', 'patch-me')).json!) as FhirResource).active, true);
+  });
+});

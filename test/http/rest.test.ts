@@ -1,0 +1,193 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.close();
+});
+
+const patient = { resourceType: 'Patient', name: [{ family: 'Żółć', given: ['Anna'] }], gender: 'female', birthDate: '1980-05-17' };
+
+describe('authentication', () => {
+  test('metadata is public and describes the server', async () => {
+    const res = await s.fhir('/metadata', { token: null });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.resourceType, 'CapabilityStatement');
+    assert.equal(res.body.fhirVersion, '4.0.1');
+  });
+  test('no token → 401 with WWW-Authenticate', async () => {
+    const res = await s.fhir('/Patient', { token: null });
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /Bearer/);
+    assert.equal(res.body.resourceType, 'OperationOutcome');
+  });
+  test('garbage token → 401', async () => {
+    const res = await s.fhir('/Patient/x', { token: 'not.a.token' });
+    assert.equal(res.status, 401);
+  });
+  test('token without the scope → 403', async () => {
+    const readOnly = await s.token('system/Observation.rs');
+    const res = await s.fhir('/Patient', { method: 'POST', token: readOnly, json: patient });
+    assert.equal(res.status, 403);
+    const search = await s.fhir('/Observation', { token: readOnly });
+    assert.equal(search.status, 200);
+  });
+});
+
+describe('CRUD', () => {
+  test('create, read, vread, update, delete, history', async () => {
+    const created = await s.fhir('/Patient', { method: 'POST', json: patient });
+    assert.equal(created.status, 201);
+    const id = created.body.id as string;
+    assert.match(created.headers.get('location') ?? '', new RegExp(`/fhir/Patient/${id}/_history/1$`));
+    assert.equal(created.headers.get('etag'), 'W/"1"');
+    assert.ok(created.headers.get('last-modified'));
+
+    const read = await s.fhir(`/Patient/${id}`);
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.body.name, patient.name);
+    assert.equal(read.body.meta.versionId, '1');
+
+    const updated = await s.fhir(`/Patient/${id}`, { method: 'PUT', json: { ...patient, id, gender: 'other' }, headers: { 'if-match': 'W/"1"' } });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.body.meta.versionId, '2');
+
+    const stale = await s.fhir(`/Patient/${id}`, { method: 'PUT', json: { ...patient, id }, headers: { 'if-match': 'W/"1"' } });
+    assert.equal(stale.status, 412);
+
+    const v1 = await s.fhir(`/Patient/${id}/_history/1`);
+    assert.equal(v1.body.gender, 'female');
+
+    const patched = await s.fhir(`/Patient/${id}`, { method: 'PATCH', body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'male' }]), headers: { 'content-type': 'application/json-patch+json' } });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.gender, 'male');
+
+    const del = await s.fhir(`/Patient/${id}`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.equal((await s.fhir(`/Patient/${id}`)).status, 410);
+
+    const hist = await s.fhir(`/Patient/${id}/_history`);
+    assert.equal(hist.status, 200);
+    assert.equal(hist.body.type, 'history');
+    assert.equal(hist.body.total, 4);
+    assert.equal(hist.body.entry[0].request.method, 'DELETE');
+  });
+
+  test('update as create with a client id; Prefer return=minimal', async () => {
+    const res = await s.fhir('/Patient/client-id-1', { method: 'PUT', json: { ...patient, id: 'client-id-1' }, headers: { prefer: 'return=minimal' } });
+    assert.equal(res.status, 201);
+    assert.equal(res.body, undefined);
+    const again = await s.fhir('/Patient/client-id-1', { method: 'PUT', json: { ...patient, id: 'client-id-1' }, headers: { prefer: 'return=OperationOutcome' } });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.resourceType, 'OperationOutcome');
+  });
+
+  test('conditional create with If-None-Exist', async () => {
+    const body = { ...patient, identifier: [{ system: 'urn:mrn', value: 'cond-1' }] };
+    const first = await s.fhir('/Patient', { method: 'POST', json: body, headers: { 'if-none-exist': 'identifier=urn:mrn|cond-1' } });
+    assert.equal(first.status, 201);
+    const second = await s.fhir('/Patient', { method: 'POST', json: body, headers: { 'if-none-exist': 'identifier=urn:mrn|cond-1' } });
+    assert.equal(second.status, 200);
+    assert.equal(second.body.id, first.body.id);
+  });
+
+  test('conditional update and delete', async () => {
+    const body = { ...patient, identifier: [{ system: 'urn:mrn', value: 'cond-2' }] };
+    const created = await s.fhir('/Patient?identifier=urn:mrn|cond-2', { method: 'PUT', json: body });
+    assert.equal(created.status, 201);
+    const updated = await s.fhir('/Patient?identifier=urn:mrn|cond-2', { method: 'PUT', json: { ...body, gender: 'unknown' } });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.body.id, created.body.id);
+    const deleted = await s.fhir('/Patient?identifier=urn:mrn|cond-2', { method: 'DELETE' });
+    assert.equal(deleted.status, 200);
+    assert.equal((await s.fhir(`/Patient/${created.body.id}`)).status, 410);
+  });
+
+  test('concurrent updates with the same If-Match: exactly one succeeds', async () => {
+    const created = await s.fhir('/Patient', { method: 'POST', json: patient });
+    const id = created.body.id as string;
+    const attempts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => s.fhir(`/Patient/${id}`, { method: 'PUT', json: { ...patient, id, gender: i % 2 ? 'male' : 'female' }, headers: { 'if-match': 'W/"1"' } })),
+    );
+    const statuses = attempts.map((a) => a.status).sort();
+    assert.equal(statuses.filter((x) => x === 200).length, 1, `statuses ${statuses.join(',')}`);
+    assert.equal(statuses.filter((x) => x === 412).length, 7);
+  });
+});
+
+describe('bad input answers with OperationOutcome and changes nothing', () => {
+  const cases: [string, () => Promise<{ status: number; body: any }>, number][] = [
+    ['malformed JSON', () => s.fhir('/Patient', { method: 'POST', body: '{"resourceType": "Patient",', headers: { 'content-type': 'application/fhir+json' } }), 400],
+    ['wrong resourceType', () => s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Observation' } }), 400],
+    ['id mismatch on PUT', () => s.fhir('/Patient/a', { method: 'PUT', json: { resourceType: 'Patient', id: 'b' } }), 400],
+    ['unknown type', () => s.fhir('/Unicorn/1'), 404],
+    ['invalid resource', () => s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', gender: 'robot' } }), 422],
+    ['unknown element', () => s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', colour: 'blue' } }), 422],
+    ['bad search value', () => s.fhir('/Patient?birthdate=notadate'), 400],
+    ['XML body', () => s.fhir('/Patient', { method: 'POST', body: '<Patient/>', headers: { 'content-type': 'application/fhir+xml' } }), 415],
+    ['strict unknown parameter', () => s.fhir('/Patient?foo=bar', { headers: { prefer: 'handling=strict' } }), 400],
+  ];
+  for (const [name, run, status] of cases) {
+    test(name, async () => {
+      const before = await s.testDb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM resource_version');
+      const res = await run();
+      assert.equal(res.status, status, JSON.stringify(res.body));
+      assert.equal(res.body.resourceType, 'OperationOutcome');
+      assert.ok(res.body.issue[0].diagnostics);
+      const afterCount = await s.testDb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM resource_version');
+      assert.equal(afterCount.rows[0]?.n, before.rows[0]?.n);
+    });
+  }
+  test('oversized body → 413', async () => {
+    const small = await startTestServer({ HAVEN_MAX_BODY_BYTES: '1000' });
+    try {
+      const res = await small.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(2000)}</div>` } } });
+      assert.equal(res.status, 413);
+      assert.equal(res.body.resourceType, 'OperationOutcome');
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('search', () => {
+  test('by family (accent-insensitive), birthdate, with total and paging links', async () => {
+    for (let i = 0; i < 3; i++) await s.fhir('/Patient', { method: 'POST', json: { ...patient, name: [{ family: 'Searchable', given: [`G${i}`] }] } });
+    const res = await s.fhir('/Patient?family=searchable&birthdate=1980-05&_count=2&_total=accurate');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.type, 'searchset');
+    assert.equal(res.body.total, 3);
+    assert.equal(res.body.entry.length, 2);
+    const next = res.body.link.find((l: { relation: string }) => l.relation === 'next');
+    assert.ok(next);
+    const page2 = await s.fhir(next.url.replace(s.fhirUrl, ''));
+    assert.equal(page2.body.entry.length, 1);
+    const accents = await s.fhir('/Patient?family=zolc');
+    assert.ok(accents.body.entry.length >= 1);
+  });
+  test('unknown parameters are reported in an OperationOutcome entry', async () => {
+    const res = await s.fhir('/Patient?nonsense=1');
+    assert.equal(res.status, 200);
+    const outcome = res.body.entry.find((e: { search: { mode: string } }) => e.search.mode === 'outcome');
+    assert.ok(outcome);
+  });
+  test('POST _search equals GET', async () => {
+    const get = await s.fhir('/Patient?family=Searchable&_total=accurate');
+    const post = await s.fhir('/Patient/_search', { method: 'POST', body: 'family=Searchable&_total=accurate', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(post.status, 200);
+    assert.equal(post.body.total, get.body.total);
+  });
+  test('_summary and _elements', async () => {
+    const res = await s.fhir('/Patient?family=Searchable&_elements=gender');
+    const r = res.body.entry[0].resource;
+    assert.equal(r.name, undefined);
+    assert.equal(r.gender, 'female');
+    const count = await s.fhir('/Patient?family=Searchable&_summary=count');
+    assert.equal(count.body.total, 3);
+    assert.equal(count.body.entry, undefined);
+  });
+});

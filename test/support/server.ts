@@ -1,0 +1,91 @@
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../../src/app/build.js';
+import { loadConfig } from '../../src/config/index.js';
+import { DEFAULT_TENANT, silentLogger } from '../../src/kernel/index.js';
+import { ensureBootstrapClient, createClientAssertion } from '../../src/auth/index.js';
+import { createTestDb, type TestDb } from './db.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  baseUrl: string;
+  fhirUrl: string;
+  testDb: TestDb;
+  /** Obtains a token for the bootstrap admin client with the given scopes. */
+  token(scope?: string): Promise<string>;
+  /** fetch against the FHIR base with a token (admin by default). */
+  fhir(path: string, init?: RequestInit & { token?: string | null; json?: unknown }): Promise<{ status: number; headers: Headers; body: any }>;
+  close(): Promise<void>;
+}
+
+/** A real Haven HTTP server on a throwaway database, listening on a free loopback port. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const testDb = await createTestDb();
+  const dataDir = mkdtempSync(join(tmpdir(), 'haven-http-'));
+  const port = await freePort();
+  const config = loadConfig({ HAVEN_PORT: String(port), HAVEN_DATA_DIR: dataDir, ...env });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const { http } = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping() });
+  await ensureBootstrapClient({ db: testDb.db, tenant: DEFAULT_TENANT, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
+  const creds = JSON.parse(await (await import('node:fs/promises')).readFile(join(dataDir, 'bootstrap', 'admin-client.json'), 'utf8'));
+  await http.listen({ host: '127.0.0.1', port });
+  const tokens = new Map<string, string>();
+  async function token(scope = 'system/*.cruds'): Promise<string> {
+    const cached = tokens.get(scope);
+    if (cached) return cached;
+    const tokenUrl = `${baseUrl}/auth/token`;
+    const assertion = await createClientAssertion({ clientId: creds.clientId, privateJwk: creds.privateJwk, tokenUrl });
+    const res = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+    });
+    const body = (await res.json()) as { access_token: string };
+    if (!res.ok) throw new Error(`token failed ${res.status} ${JSON.stringify(body)}`);
+    tokens.set(scope, body.access_token);
+    return body.access_token;
+  }
+  return {
+    baseUrl,
+    fhirUrl: `${baseUrl}/fhir`,
+    testDb,
+    token,
+    async fhir(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (init.token !== null) headers.set('authorization', `Bearer ${init.token ?? (await token())}`);
+      let body = init.body;
+      if (init.json !== undefined) {
+        body = JSON.stringify(init.json);
+        if (!headers.has('content-type')) headers.set('content-type', 'application/fhir+json');
+      }
+      const res = await fetch(`${baseUrl}/fhir${path}`, { ...init, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async close() {
+      await http.close();
+      await testDb.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
