@@ -16,6 +16,8 @@ export interface HttpClient {
   close(): void;
 }
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export function createHttpClient(baseUrl: string, token: () => string, maxSockets: number): HttpClient {
   const url = new URL(baseUrl);
   if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark only targets 127.0.0.1, not ${url.hostname}`);
@@ -45,6 +47,8 @@ export function createHttpClient(baseUrl: string, token: () => string, maxSocket
           },
         );
         req.on('error', reject);
+        // Bounds every phase: a request slower than this counts as an error instead of stalling the run.
+        req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`timed out after ${REQUEST_TIMEOUT_MS} ms`)));
         req.end(body);
       });
     },

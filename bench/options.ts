@@ -52,7 +52,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     limitRows: intOf('limit-rows', get('limit-rows'), 200_000),
     externalUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     dataRoot: get('data-root') ?? '/tmp/haven-bench',
-    port: intOf('port', get('port'), 18_181),
+    port: intOf('port', get('port'), 18_473),
     cpuProf: argv.includes('--cpu-prof') || env.BENCH_CPU_PROF === '1',
     resultsDir: get('results-dir') ?? 'bench/results',
   };

@@ -84,7 +84,9 @@ interface PlanNode {
 export interface PlanCheck {
   name: string;
   search: string;
-  executionMs: number;
+  /** False when EXPLAIN ANALYZE hit the statement timeout and the plan is the planner's estimate only. */
+  analyzed: boolean;
+  executionMs: number | null;
   /** Node type, with relation and index where there is one, in plan order. */
   nodes: string[];
   seqScans: string[];
@@ -96,6 +98,23 @@ function walk(node: PlanNode, visit: (n: PlanNode) => void): void {
   for (const child of node.Plans ?? []) walk(child, visit);
 }
 
+const EXPLAIN_TIMEOUT_MS = 30_000;
+
+/** EXPLAIN ANALYZE, or plain EXPLAIN when the statement runs longer than the timeout (the plan is still checked). */
+async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{ raw: unknown; analyzed: boolean }> {
+  await db.query(`SET statement_timeout = ${EXPLAIN_TIMEOUT_MS}`);
+  try {
+    const res = await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
+    return { raw: res.rows[0]?.['QUERY PLAN'] as unknown, analyzed: true };
+  } catch (err) {
+    if ((err as { code?: string }).code !== '57014') throw err;
+    const res = await db.query(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+    return { raw: res.rows[0]?.['QUERY PLAN'] as unknown, analyzed: false };
+  } finally {
+    await db.query('SET statement_timeout = 0');
+  }
+}
+
 /** EXPLAIN ANALYZE of `samples` values per search, each compiled exactly as the server compiles it. */
 export async function explainSearches(db: pg.Client, searches: SearchSpec[], samples: number): Promise<PlanCheck[]> {
   const registry = createFhirDefinitions().registry;
@@ -103,9 +122,8 @@ export async function explainSearches(db: pg.Client, searches: SearchSpec[], sam
   for (const s of searches) {
     for (let i = 0; i < samples; i++) {
       const { sql, params } = compileSearch(parseSearch(s.resourceType, s.params(i), registry), 'default');
-      const res = await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
-      const raw = res.rows[0]?.['QUERY PLAN'] as unknown;
-      const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time': number }];
+      const { raw, analyzed } = await explain(db, sql, params);
+      const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time'?: number }];
       const nodes: string[] = [];
       const seqScans: string[] = [];
       walk(explained[0].Plan, (n) => {
@@ -113,7 +131,7 @@ export async function explainSearches(db: pg.Client, searches: SearchSpec[], sam
         nodes.push([n['Node Type'], rel, n['Index Name']].filter(Boolean).join(' '));
         if (n['Node Type'] === 'Seq Scan' && rel && (rel === 'resource' || rel.startsWith('idx_'))) seqScans.push(rel);
       });
-      checks.push({ name: s.name, search: searchPath(s, i), executionMs: explained[0]['Execution Time'], nodes, seqScans, plan: explained });
+      checks.push({ name: s.name, search: searchPath(s, i), analyzed, executionMs: explained[0]['Execution Time'] ?? null, nodes, seqScans, plan: explained });
     }
   }
   return checks;

@@ -43,8 +43,12 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
   if (spec.databaseUrl) env.DATABASE_URL = spec.databaseUrl;
   const nodeArgs = spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [];
   const started = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/haven.js', 'serve'], { env, stdio: ['ignore', log, log] });
+  // Own process group: a signal meant for the harness's group (Ctrl-C, a tool's job control) does not reach the server first.
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/haven.js', 'serve'], { env, stdio: ['ignore', log, log], detached: true });
   closeSync(log);
+  child.once('exit', (code, signal) => {
+    if (!stopping.has(child)) console.error(`[bench] haven serve (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}`);
+  });
   const baseUrl = `http://127.0.0.1:${spec.port}`;
   await waitHealthy(baseUrl, child, started);
   const startupMs = round(performance.now() - started, 0);
@@ -66,7 +70,10 @@ async function waitHealthy(baseUrl: string, child: ChildProcess, started: number
   throw new Error(`haven serve did not answer /healthz within ${STARTUP_LIMIT_MS} ms`);
 }
 
+const stopping = new WeakSet<ChildProcess>();
+
 function stopChild(child: ChildProcess): Promise<void> {
+  stopping.add(child);
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolveStop) => {
     const force = setTimeout(() => child.kill('SIGKILL'), 30_000);

@@ -95,7 +95,7 @@ export function buildApp(parts: AppParts) {
     },
   };
   const router = createFhirRouter(deps, routerOptions);
-  const bundle = createBundleProcessor(deps, router);
+  const bundle = createBundleProcessor(deps, router, { logger });
   type FhirRouterFn = typeof router;
 
   const signingKeys = createSigningKeyStore({ db, clock });

@@ -56,8 +56,10 @@ export async function startServer(config: HavenConfig, logger: Logger): Promise<
       ...(embedded ? { embedded } : {}),
       async stop() {
         await http.close(); // stops accepting, waits for in-flight requests
+        logger.info({}, 'HTTP drained');
         await db.close();
         if (embedded) await embedded.stop();
+        logger.info({}, 'database stopped');
       },
     };
   } catch (err) {

@@ -35,6 +35,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.maxBodyBytes,
+    // On shutdown, idle keep-alive connections close at once; busy ones finish their request first.
+    forceCloseConnections: 'idle',
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
@@ -49,6 +51,15 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     if (PUBLIC_ROUTES.has(path) || (path === '/fhir' && req.method === 'OPTIONS')) return;
     const principal = await deps.authenticate(req.headers.authorization);
     req.havenCtx = { tenant: deps.tenant, principal, requestId: req.id, sourceIp: req.ip };
+  });
+
+  // While draining for shutdown, finish in-flight requests and close their connections after them.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (req, reply) => {

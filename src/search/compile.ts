@@ -1,12 +1,10 @@
 /**
  * SearchQuery → one SQL statement per page. `$1` is always the tenant and `$2`
- * the resource type. Sorting by a search parameter uses, per resource, the
- * smallest value ascending and the largest descending (dates: min(low) /
- * max(high)); resources without a value sort last either way; `r.id` breaks
- * ties so pages are stable.
+ * the resource type. Sorting: see compile-sort.ts.
  */
-import type { SearchQuery, SortKey } from './query.js';
-import { criterionCondition, tableOf } from './compile-criterion.js';
+import type { SearchQuery } from './query.js';
+import { criterionCondition } from './compile-criterion.js';
+import { drivenSort, sortKeyExpression } from './compile-sort.js';
 import { createSqlParams } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
 
@@ -23,27 +21,6 @@ export interface SearchRow {
   content: Buffer | null;
 }
 
-const sortColumn: Record<Exclude<SortKey['kind'], 'id' | 'lastUpdated'>, [string, string]> = {
-  string: ['value_norm', 'value_norm'],
-  token: ['code', 'code'],
-  date: ['low', 'high'],
-  number: ['value', 'value'],
-  quantity: ['value', 'value'],
-  reference: ["coalesce(i.target_type || '/' || i.target_id, i.url)", "coalesce(i.target_type || '/' || i.target_id, i.url)"],
-  uri: ['value', 'value'],
-};
-
-function sortExpression(key: SortKey, p: SqlParams): string {
-  const dir = key.descending ? 'DESC' : 'ASC';
-  if (key.kind === 'id') return `r.id ${dir}`;
-  if (key.kind === 'lastUpdated') return `r.last_updated ${dir}`;
-  const [asc, desc] = sortColumn[key.kind];
-  const column = key.descending ? desc : asc;
-  const qualified = column.includes('(') ? column : `i.${column}`;
-  const agg = key.descending ? 'max' : 'min';
-  return `(SELECT ${agg}(${qualified}) FROM ${tableOf[key.kind]} i WHERE i.tenant_id = r.tenant_id AND i.resource_type = r.resource_type AND i.resource_id = r.id AND i.param = ${p.add(key.param)}) ${dir} NULLS LAST`;
-}
-
 function whereClause(query: SearchQuery, p: SqlParams): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
   for (const c of query.criteria) conditions.push(criterionCondition(c, p));
@@ -53,12 +30,17 @@ function whereClause(query: SearchQuery, p: SqlParams): string {
 /** One page: LIMIT count+1 so the caller learns whether a next page exists without counting. */
 export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
   const p = createSqlParams([tenant, query.resourceType]);
+  const driven = drivenSort(query.sort[0], query.criteria, p);
   const where = whereClause(query, p);
-  const order = query.sort.map((k) => sortExpression(k, p));
+  const keys = driven ? query.sort.slice(1) : query.sort;
+  const order = [...(driven ? [driven.order] : []), ...keys.map((k) => sortKeyExpression(k, p))];
   if (!query.sort.some((k) => k.kind === 'id')) order.push('r.id ASC');
-  const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
-FROM resource r
-WHERE ${where}
+  const from = driven
+    ? `${driven.join}\nJOIN resource r ON r.tenant_id = s.tenant_id AND r.resource_type = s.resource_type AND r.id = s.resource_id`
+    : 'resource r';
+  const sql = `SELECT r.id, r.version_id, r.last_updated, r.content
+FROM ${from}
+WHERE ${driven ? `${driven.where}\n  AND ` : ''}${where}
 ORDER BY ${order.join(', ')}
 LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')}`;
   return { sql, params: p.values };

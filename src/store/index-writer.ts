@@ -69,15 +69,14 @@ export function createIndexWriter(options: IndexWriterOptions) {
   /** Removes the index rows of the given resources (before rewriting or on delete). */
   async function remove(tx: Queryable, tenant: string, resourceType: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await Promise.all(
-      tables.map((t) =>
-        tx.query(`DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])`, [
-          tenant,
-          resourceType,
-          ids,
-        ]),
-      ),
-    );
+    // One statement at a time: a transaction is one connection.
+    for (const t of tables) {
+      await tx.query(`DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])`, [
+        tenant,
+        resourceType,
+        ids,
+      ]);
+    }
   }
 
   /** Inserts index rows for many resources with one statement per index table (UNNEST of column arrays). */
@@ -97,7 +96,6 @@ export function createIndexWriter(options: IndexWriterOptions) {
         columnsOf(v, options.normalize).forEach((c, i) => b.cols[i]!.push(c));
       }
     }
-    // Sequential, not Promise.all: one connection runs one statement at a time anyway.
     for (const [type, b] of buckets) {
       const { table, names, casts } = layout[type];
       const unnest = ['$2::text[]', '$3::text[]', '$4::text[]', ...casts.map((c, i) => `$${i + 5}::${c}[]`)].join(', ');

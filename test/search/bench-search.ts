@@ -2,10 +2,12 @@
  * Manual benchmark (not part of `npm test`): builds ~1M resources with index
  * rows in a throwaway database, prints EXPLAIN plans and latency percentiles
  * for the target searches. Run: node dist/test/search/bench-search.js [scale]
- * (scale 1 = 1M resources). Keep the database with HAVEN_BENCH_KEEP=1.
+ * (scale 1 = 1M resources). Keep the database with HAVEN_BENCH_KEEP=1; reuse a
+ * kept one with HAVEN_BENCH_URL=<url> (same scale).
  */
 import { compileSearch, parseSearch } from '../../src/search/index.js';
 import { createTestDb } from '../support/db.js';
+import { createDb } from '../../src/store/db.js';
 import type { Db } from '../../src/store/db.js';
 import { createTestRegistry } from './registry.js';
 
@@ -54,10 +56,11 @@ function compiled(type: string, search: string) {
 }
 
 async function main(): Promise<void> {
-  const t = await createTestDb();
+  const reuse = process.env.HAVEN_BENCH_URL;
+  const t = reuse ? { db: createDb({ connectionString: reuse }), url: reuse, drop: async () => undefined } : await createTestDb();
   try {
     let started = Date.now();
-    await generate(t.db);
+    if (!reuse) await generate(t.db);
     console.log(`generated ${patients + observations + encounters} resources in ${Date.now() - started} ms`);
     for (const [type, make] of searches) {
       const { sql, params } = compiled(type, make(1));
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
     }
   } finally {
     if (process.env.HAVEN_BENCH_KEEP === '1') console.log(`kept ${t.url}`);
+    else if (reuse) await t.db.close();
     else await t.drop();
   }
 }

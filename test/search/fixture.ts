@@ -73,6 +73,10 @@ export const rows: Row[] = [
   { type: 'RiskAssessment', id: 'r2', values: [num('probability', '0.45', '0.445', '0.455')] },
   { type: 'RiskAssessment', id: 'r3', values: [num('probability', '0.351', '0.3505', '0.3515')] },
   { type: 'RiskAssessment', id: 'r4', values: [] },
+  // Several values, two of them equal: sorts must still list r5 once.
+  { type: 'RiskAssessment', id: 'r5', values: [
+    num('probability', '0.2', '0.15', '0.25'), num('probability', '0.45', '0.445', '0.455'), num('probability', '0.45', '0.445', '0.455'),
+  ] },
 ];
 
 export async function loadFixture(db: Db): Promise<void> {

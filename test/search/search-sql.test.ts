@@ -146,16 +146,16 @@ test('number: implicit range for eq/ne, exact for the other prefixes, ap ±10%',
   check([
     ['RiskAssessment', 'probability=0.4', ['r1', 'r3']],
     ['RiskAssessment', 'probability=0.40', ['r1']],
-    ['RiskAssessment', 'probability=ne0.4', ['r2']],
-    ['RiskAssessment', 'probability=gt0.4', ['r2']],
-    ['RiskAssessment', 'probability=sa0.4', ['r2']],
-    ['RiskAssessment', 'probability=ge0.4', ['r1', 'r2']],
-    ['RiskAssessment', 'probability=lt0.4', ['r3']],
-    ['RiskAssessment', 'probability=eb0.4', ['r3']],
-    ['RiskAssessment', 'probability=le0.4', ['r1', 'r3']],
+    ['RiskAssessment', 'probability=ne0.4', ['r2', 'r5']],
+    ['RiskAssessment', 'probability=gt0.4', ['r2', 'r5']],
+    ['RiskAssessment', 'probability=sa0.4', ['r2', 'r5']],
+    ['RiskAssessment', 'probability=ge0.4', ['r1', 'r2', 'r5']],
+    ['RiskAssessment', 'probability=lt0.4', ['r3', 'r5']],
+    ['RiskAssessment', 'probability=eb0.4', ['r3', 'r5']],
+    ['RiskAssessment', 'probability=le0.4', ['r1', 'r3', 'r5']],
     ['RiskAssessment', 'probability=ap0.4', ['r1']],
     ['RiskAssessment', 'probability=4e-1', ['r1', 'r3']],
-    ['RiskAssessment', 'probability=0.4,0.45', ['r1', 'r2', 'r3']],
+    ['RiskAssessment', 'probability=0.4,0.45', ['r1', 'r2', 'r3', 'r5']],
     ['RiskAssessment', 'probability:missing=true', ['r4']],
   ]));
 
@@ -203,6 +203,28 @@ test('sort: dates by min(low) ascending / max(high) descending, missing last, mu
   assert.deepEqual(await ordered('Observation', '_sort=-value-quantity'), ['o1', 'o4', 'o2', 'o3']);
   assert.deepEqual(await ordered('Observation', '_sort=subject,code'), ['o4', 'o2', 'o1', 'o3']);
   assert.deepEqual(await ordered('Patient', ''), ['p1', 'p2', 'p3', 'p4']);
+});
+
+test('sort driven by the index of a searched parameter gives the same order as the general form', async () => {
+  const pairs: [string, string, string, string[]][] = [
+    ['Encounter', 'date=ge2020-01-01&_sort=-date', '_sort=-date', ['e3', 'e2', 'e5', 'e1']],
+    ['Encounter', 'date=ge2020-01-01&_sort=date', '_sort=date', ['e3', 'e1', 'e2', 'e5']],
+    ['RiskAssessment', 'probability=ge0&_sort=-probability', '_sort=-probability', ['r2', 'r5', 'r1', 'r3']],
+    ['RiskAssessment', 'probability=ge0&_sort=probability', '_sort=probability', ['r5', 'r3', 'r1', 'r2']],
+    ['Patient', 'family=s,j,o&_sort=-family', '_sort=-family', ['p2', 'p1', 'p4', 'p3']],
+    ['Patient', 'family=s,j,o&_sort=family,-_id', '_sort=family,-_id', ['p3', 'p4', 'p2', 'p1']],
+    ['Patient', 'family=s,j,o&_sort=family&_count=2&_offset=2', '_sort=family', ['p1', 'p2']],
+  ];
+  for (const [type, driven, general, expected] of pairs) {
+    assert.match(compileSearch(query(type, driven), 'default').sql, /JOIN resource r/, driven);
+    assert.doesNotMatch(compileSearch(query(type, general), 'default').sql, /JOIN resource r/, general);
+    assert.deepEqual(await ordered(type, driven), expected, driven);
+    const all = await ordered(type, general);
+    assert.deepEqual(all.filter((id) => expected.includes(id)), expected, general);
+  }
+  // :missing and :not criteria do not guarantee a value, so they keep the general form.
+  assert.doesNotMatch(compileSearch(query('Encounter', 'date:missing=false&_sort=date'), 'default').sql, /JOIN resource r/);
+  assert.deepEqual(await ordered('RiskAssessment', '_sort=-probability'), ['r2', 'r5', 'r1', 'r3', 'r4']);
 });
 
 test('paging: LIMIT count+1 reveals a next page; pages are stable and complete', async () => {

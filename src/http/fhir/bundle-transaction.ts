@@ -69,7 +69,7 @@ function fullUrlMap(steps: Step[], baseUrl: string): Map<string, string> {
     }
     map.set(fullUrl, target);
     // A POST ignores the id in an absolute fullUrl; relative references to it follow the new id.
-    if (local !== undefined && local !== target) map.set(local, target);
+    if (local !== undefined && local !== target && step.entry.request.method === 'POST') map.set(local, target);
   }
   return map;
 }
@@ -127,6 +127,7 @@ async function runPhase(router: FhirRouter, ctx: RequestContext, tx: StoreTransa
     } else if (step.kind === 'routed') {
       out[step.entry.index] = routedEntry(req, await onEntry(step.entry.index, () => router(ctx, req, tx)));
     } else {
+      // resolveStep leaves no conditional write behind; reaching this is a bug (a 500 at the edge).
       throw new HavenError('fault', 'BUNDLE_UNRESOLVED_STEP', `Bundle.entry[${step.entry.index}] was not resolved`);
     }
   }

@@ -1,0 +1,103 @@
+/** One backend end to end: fresh start, ingest, reads, searches, plans, physical limits, restart. */
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import type pg from 'pg';
+import { connectDirect, freshBackend, storeFacts, type StoreFacts } from './backend.js';
+import { createHttpClient, runLoad, type LoadResult } from './http-load.js';
+import { emptyDrawn, runIngest, type DrawnValues, type IngestResult } from './ingest.js';
+import { runLimits, type LimitsResult } from './limits.js';
+import type { Backend, BenchOptions } from './options.js';
+import { explainSearches, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
+import { createTokenHolder, rssMb, sampleRss, startServerChild, type ServerChild } from './server-process.js';
+
+export interface BackendRun {
+  backend: Backend;
+  startup: { freshMs: number; existingMs?: number };
+  store?: StoreFacts;
+  ingest?: IngestResult;
+  read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number } };
+  rssIdleMb?: number;
+  searches?: SearchLoad[];
+  plans?: PlanCheck[];
+  limits?: LimitsResult;
+  /** 1-minute load average at phase boundaries: other work on the machine skews every figure. */
+  loadAverage: Record<string, number>;
+  errors: string[];
+}
+
+function noteLoad(run: BackendRun, at: string): void {
+  run.loadAverage[at] = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+}
+
+const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+function startSpec(opts: BenchOptions, dataDir: string, databaseUrl: string | undefined) {
+  return {
+    dataDir,
+    port: opts.port,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(opts.cpuProf ? { cpuProfDir: resolve(join(opts.resultsDir, 'prof')) } : {}),
+  };
+}
+
+type ReadResult = NonNullable<BackendRun['read']>;
+
+async function readPhase(server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, seconds: number): Promise<ReadResult> {
+  const ids = [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
+  const rss = sampleRss(server.pid);
+  const load = await runLoad({ client, concurrency: 16, seconds, maxRequests: 5_000_000, path: () => ids[Math.floor(Math.random() * ids.length)]! });
+  return { ...load, rss: rss.stop() };
+}
+
+async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client, opts: BenchOptions, dataDir: string): Promise<void> {
+  const tokens = await createTokenHolder(server.baseUrl, dataDir);
+  const client = createHttpClient(server.baseUrl, tokens.get, 16);
+  try {
+    run.rssIdleMb = rssMb(server.pid);
+    const drawn = emptyDrawn();
+    log(`${run.backend}: ingest of ${opts.patients} patients`);
+    run.ingest = await runIngest(client, { seed: opts.seed, patients: opts.patients, measurePatients: opts.measurePatients, concurrencies: opts.ingestConcurrencies, log }, drawn);
+    noteLoad(run, 'afterIngest');
+    run.store = await storeFacts(db);
+    log(`${run.backend}: store holds ${run.store.totalResources} resources, ${run.store.databaseSizeMb} MB`);
+    await tokens.renew();
+    const read = await readPhase(server, client, drawn, opts.duration);
+    run.read = read;
+    log(`${run.backend}: read ${read.perSecond}/s p50 ${read.latency.p50Ms} ms p99 ${read.latency.p99Ms} ms, RSS max ${read.rss.maxMb} MB, ${read.errors} errors`);
+    noteLoad(run, 'afterRead');
+    const searches = targetSearches(drawn);
+    await tokens.renew();
+    run.searches = await runSearchLoads(client, searches, opts.duration, log);
+    noteLoad(run, 'afterSearches');
+    run.plans = await explainSearches(db, searches, 3);
+    for (const p of run.plans) if (p.seqScans.length > 0) run.errors.push(`Seq Scan on ${p.seqScans.join(', ')} in ${p.search}`);
+    log(`${run.backend}: physical limits on ${opts.limitRows} resources`);
+    run.limits = await runLimits(db, opts.seed, opts.limitRows);
+    log(`${run.backend}: COPY ${run.limits.copy.rowsPerSecond} rows/s, JSON round trip ${run.limits.jsonRoundTrip.resourcesPerSecond} res/s`);
+  } finally {
+    client.close();
+  }
+}
+
+export async function runBackend(backend: Backend, opts: BenchOptions): Promise<BackendRun> {
+  const setup = await freshBackend(backend, opts);
+  log(`${backend}: starting on a fresh ${backend === 'embedded' ? 'data dir' : 'database'}`);
+  let server = await startServerChild(startSpec(opts, setup.dataDir, setup.serverDatabaseUrl));
+  const run: BackendRun = { backend, startup: { freshMs: server.startupMs }, loadAverage: {}, errors: [] };
+  noteLoad(run, 'start');
+  log(`${backend}: healthy after ${server.startupMs} ms`);
+  const db = await connectDirect(setup);
+  try {
+    await loadedPhases(run, server, db, opts, setup.dataDir);
+  } catch (err) {
+    run.errors.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    await db.end().catch(() => undefined);
+    await server.stop();
+  }
+  server = await startServerChild(startSpec(opts, setup.dataDir, setup.serverDatabaseUrl));
+  run.startup.existingMs = server.startupMs;
+  log(`${backend}: restart on the existing store healthy after ${server.startupMs} ms`);
+  await server.stop();
+  return run;
+}

@@ -1,0 +1,82 @@
+/**
+ * `_sort` → ORDER BY. A resource's sort value for a parameter is its smallest
+ * value ascending and its largest descending (dates: min(low) / max(high));
+ * resources without a value sort last either way; `r.id` breaks ties so that
+ * pages are stable. Strings compare byte-wise (`~<~`, like text_pattern_ops),
+ * so the order does not depend on the server's locale.
+ *
+ * Two SQL shapes give the same order:
+ * - general: a correlated min/max subquery per key. Correct for every query,
+ *   but it computes the key for every match before the top-N sort.
+ * - driven: when the query also has a positive criterion on the first sort
+ *   parameter, every match has a value for it, so the statement can join the
+ *   index rows themselves and read them in index order (idx_date_low/high,
+ *   idx_number_lookup, idx_string_lookup), stopping after one page. Measured
+ *   at 1M resources: Encounter?date=ge…&_sort=-date ~1 s → tens of ms.
+ */
+import type { Criterion, SortKey } from './query.js';
+import { tableOf } from './compile-criterion.js';
+import type { SqlParams } from './sql-params.js';
+
+type ParamKind = Exclude<SortKey['kind'], 'id' | 'lastUpdated'>;
+
+/** Column and comparison per kind: [ascending column, descending column]. */
+const columns: Record<ParamKind, [string, string]> = {
+  string: ['i.value_norm', 'i.value_norm'],
+  token: ['i.code', 'i.code'],
+  date: ['i.low', 'i.high'],
+  number: ['i.value', 'i.value'],
+  quantity: ['i.value', 'i.value'],
+  reference: ["coalesce(i.target_type || '/' || i.target_id, i.url)", "coalesce(i.target_type || '/' || i.target_id, i.url)"],
+  uri: ['i.value', 'i.value'],
+};
+
+/** Kinds with byte-wise ordering, to match text_pattern_ops indexes and be locale-independent. */
+const bytewise = new Set<ParamKind>(['string', 'uri']);
+
+function ownerOf(alias: string, key: SortKey, p: SqlParams): string {
+  return `${alias}.tenant_id = r.tenant_id AND ${alias}.resource_type = r.resource_type AND ${alias}.resource_id = r.id AND ${alias}.param = ${p.add(key.param)}`;
+}
+
+function generalKey(key: SortKey & { kind: ParamKind }, p: SqlParams): string {
+  const dir = key.descending ? 'DESC' : 'ASC';
+  const column = columns[key.kind][key.descending ? 1 : 0];
+  const value = bytewise.has(key.kind) ? `${column} COLLATE "C"` : column;
+  const agg = key.descending ? 'max' : 'min';
+  return `(SELECT ${agg}(${value}) FROM ${tableOf[key.kind]} i WHERE ${ownerOf('i', key, p)}) ${dir} NULLS LAST`;
+}
+
+export function sortKeyExpression(key: SortKey, p: SqlParams): string {
+  const dir = key.descending ? 'DESC' : 'ASC';
+  if (key.kind === 'id') return `r.id ${dir}`;
+  if (key.kind === 'lastUpdated') return `r.last_updated ${dir}`;
+  return generalKey(key as SortKey & { kind: ParamKind }, p);
+}
+
+/** Kinds whose sort column is NOT NULL and leads an index after (tenant, type, param). */
+const drivable = new Set<SortKey['kind']>(['date', 'number', 'string']);
+
+export interface DrivenSort {
+  /** Extra FROM item (alias `s`) and WHERE conditions; `order` replaces the first key. */
+  join: string;
+  where: string;
+  order: string;
+}
+
+/** The driven form for the first sort key, or null when only the general form is correct. */
+export function drivenSort(first: SortKey | undefined, criteria: Criterion[], p: SqlParams): DrivenSort | null {
+  if (!first || !drivable.has(first.kind)) return null;
+  const covered = criteria.some((c) => c.param === first.param && c.modifier !== 'missing' && c.modifier !== 'not');
+  if (!covered) return null;
+  const kind = first.kind as ParamKind;
+  const column = columns[kind][first.descending ? 1 : 0].replace('i.', '');
+  const table = tableOf[kind];
+  const param = p.add(first.param);
+  const byte = bytewise.has(kind);
+  const better = first.descending ? (byte ? '~>~' : '>') : byte ? '~<~' : '<';
+  // Only the row holding the resource's min/max takes part (ctid breaks exact ties), so each resource appears once.
+  const where = `s.tenant_id = $1 AND s.resource_type = $2 AND s.param = ${param}
+  AND NOT EXISTS (SELECT 1 FROM ${table} j WHERE j.tenant_id = s.tenant_id AND j.resource_type = s.resource_type AND j.resource_id = s.resource_id AND j.param = s.param AND (j.${column} ${better} s.${column} OR (j.${column} = s.${column} AND j.ctid < s.ctid)))`;
+  const order = byte ? `s.${column} USING ${first.descending ? '~>~' : '~<~'}` : `s.${column} ${first.descending ? 'DESC' : 'ASC'}`;
+  return { join: `${table} s`, where, order };
+}
