@@ -28,7 +28,7 @@ export async function startServer(config: HavenConfig, logger: Logger): Promise<
   let embedded: EmbeddedPostgres | undefined;
   let connectionString = config.database.url;
   if (!connectionString) {
-    embedded = createEmbeddedPostgres({ dataDir, logger: logger.child({ component: 'embedded-postgres' }) });
+    embedded = createEmbeddedPostgres({ dataDir, osUser: config.database.osUser, logger: logger.child({ component: 'embedded-postgres' }) });
     await embedded.start();
     connectionString = embedded.connectionString;
   }

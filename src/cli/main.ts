@@ -30,7 +30,7 @@ Configuration comes from the environment (HAVEN_PORT, HAVEN_HOST, HAVEN_DATA_DIR
 see docs/configuration.md.`;
 
 function serverUrl(args: ParsedArgs): string {
-  const given = stringOption(args, 'url') ?? process.env.HAVEN_URL;
+  const given = stringOption(args, 'url');
   if (given) return given.replace(/\/(fhir\/?)?$/, '');
   const config = loadConfig();
   return publicBaseUrl(config, config.http.port);

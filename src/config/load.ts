@@ -13,6 +13,7 @@ export const envMap: Record<string, string[]> = {
   DATABASE_URL: ['database', 'url'],
   HAVEN_DB_POOL_SIZE: ['database', 'poolSize'],
   HAVEN_EMBEDDED_PG_PORT: ['database', 'embeddedPort'],
+  HAVEN_PG_OS_USER: ['database', 'osUser'],
   HAVEN_MAX_BUNDLE_ENTRIES: ['fhir', 'maxBundleEntries'],
   HAVEN_DEFAULT_PAGE_SIZE: ['fhir', 'defaultPageSize'],
   HAVEN_MAX_PAGE_SIZE: ['fhir', 'maxPageSize'],

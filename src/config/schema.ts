@@ -24,6 +24,8 @@ export const configSchema = z.object({
     poolSize: positiveInt.default(20),
     /** Port of the embedded server (only used without DATABASE_URL). */
     embeddedPort: port.default(5433),
+    /** OS account that runs the embedded PostgreSQL when Haven runs as root. */
+    osUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be an OS user name').default('postgres'),
   }),
   fhir: z.object({
     maxBundleEntries: positiveInt.default(10000),

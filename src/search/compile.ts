@@ -38,7 +38,7 @@ export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
   const from = driven
     ? `${driven.join}\nJOIN resource r ON r.tenant_id = s.tenant_id AND r.resource_type = s.resource_type AND r.id = s.resource_id`
     : 'resource r';
-  const sql = `SELECT r.id, r.version_id, r.last_updated, r.content
+  const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
 FROM ${from}
 WHERE ${driven ? `${driven.where}\n  AND ` : ''}${where}
 ORDER BY ${order.join(', ')}

@@ -4,7 +4,7 @@
  * §3.1.1.5) and parses every comma-separated alternative.
  */
 import { HavenError } from '../kernel/index.js';
-import type { SearchParamDef } from '../fhir/index-values.js';
+import type { SearchParamDef } from '../fhir/index.js';
 import { splitUnescaped, unescapeValue } from './escape.js';
 import {
   invalidValue,

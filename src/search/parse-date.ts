@@ -14,8 +14,16 @@ export interface InstantRange {
   end: string;
 }
 
+/** Date.UTC without its 0–99 → 1900–1999 year mapping (years 0001–0099 are valid FHIR). */
+function utc(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, day);
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime();
+}
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utc(year, month, 0)).getUTCDate();
 }
 
 function offsetMinutes(zone: string | undefined): number | null {
@@ -45,7 +53,7 @@ export function parseDateRange(raw: string): InstantRange | null {
   // Fractions beyond milliseconds are truncated: the index holds ms precision.
   const msDigits = frac === undefined ? '' : frac.slice(0, 3);
   const ms = msDigits === '' ? 0 : Number(msDigits.padEnd(3, '0'));
-  const start = Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
+  const start = utc(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
   const end = start + unitLength({ year, month, mo, d, h, s, msDigits });
   return { low: new Date(start).toISOString(), end: new Date(end).toISOString() };
 }
@@ -67,5 +75,5 @@ function unitLength(p: Parts): number {
   if (p.h !== undefined) return 60_000;
   if (p.d !== undefined) return 86_400_000;
   if (p.mo !== undefined) return daysInMonth(p.year, p.month) * 86_400_000;
-  return (Date.UTC(p.year + 1, 0, 1) - Date.UTC(p.year, 0, 1));
+  return utc(p.year + 1, 0, 1) - utc(p.year, 0, 1);
 }

@@ -1,7 +1,7 @@
 /**
  * `_sort=-date,_id`: comma-separated keys, `-` for descending (R4 §3.1.1.6.3).
  */
-import type { SearchParamRegistry } from '../fhir/index-values.js';
+import type { SearchParamRegistry } from '../fhir/index.js';
 import { invalidValue } from './parse-values.js';
 import type { SortKey } from './query.js';
 

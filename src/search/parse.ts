@@ -5,8 +5,8 @@
  * because ignoring them would silently widen the result.
  */
 import { HavenError } from '../kernel/index.js';
-import type { SearchParamRegistry } from '../fhir/index-values.js';
-import { normalizeString } from '../fhir/normalize.js';
+import type { SearchParamRegistry } from '../fhir/index.js';
+import { normalizeString } from '../fhir/index.js';
 import { splitUnescaped, unescapeValue } from './escape.js';
 import { parseCriterion, unsupportedModifier, unsupportedParam } from './parse-criterion.js';
 import { invalidValue, parseDateValue, parseMissingValue } from './parse-values.js';

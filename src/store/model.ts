@@ -1,4 +1,5 @@
 import type { RequestContext } from '../kernel/index.js';
+import type { Queryable } from './db.js';
 
 /** A FHIR resource as JSON. Parsed once at the boundary; the store trusts its shape. */
 export interface FhirResource {
@@ -42,7 +43,7 @@ export interface StoreHooks {
   /** Before a resource is written (validation, authorization, consent); may throw. */
   beforeWrite: ((ctx: RequestContext, op: WriteOperation) => void | Promise<void>)[];
   /** Inside the write's database transaction, after the rows are written (audit entry, outbox event). */
-  afterWrite: ((ctx: RequestContext, tx: import('./db.js').Queryable, results: WriteResult[]) => Promise<void>)[];
+  afterWrite: ((ctx: RequestContext, tx: Queryable, results: WriteResult[]) => Promise<void>)[];
   /** After PHI is read, before it is returned (audit, masking). */
   afterRead: ((ctx: RequestContext, resources: StoredResource[]) => void | Promise<void>)[];
 }

@@ -191,3 +191,21 @@ describe('search', () => {
     assert.equal(count.body.entry, undefined);
   });
 });
+
+describe('$validate', () => {
+  test('reports issues without storing anything', async () => {
+    const before = await s.testDb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM resource_version');
+    const bad = await s.fhir('/Patient/$validate', { method: 'POST', json: { resourceType: 'Patient', gender: 'robot', colour: 'blue' } });
+    assert.equal(bad.status, 200);
+    assert.equal(bad.body.resourceType, 'OperationOutcome');
+    assert.ok(bad.body.issue.length >= 2);
+    assert.ok(bad.body.issue.every((i: { expression?: string[] }) => i.expression && i.expression.length > 0));
+    const good = await s.fhir('/Patient/$validate', {
+      method: 'POST',
+      json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient }] },
+    });
+    assert.equal(good.body.issue[0].severity, 'information');
+    const afterCount = await s.testDb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM resource_version');
+    assert.equal(afterCount.rows[0]?.n, before.rows[0]?.n);
+  });
+});

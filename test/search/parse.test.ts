@@ -110,6 +110,7 @@ test('date: every precision gives its implicit range; no zone is UTC; zones shif
   for (const bad of ['2020-13', '2021-02-29', '2020-01-01T24:00', '20', '2020-1-1', 'today', '2020-01-01T10:00+15:00']) {
     rejects(() => parse('Patient', [['birthdate', bad]]), 'SEARCH_INVALID_VALUE', 'birthdate');
   }
+  assert.deepEqual(range('0050-02'), ['eq', '0050-02-01T00:00:00.000Z', '0050-03-01T00:00:00.000Z']);
   assert.deepEqual(range('2020-02-29'), ['eq', '2020-02-29T00:00:00.000Z', '2020-03-01T00:00:00.000Z']);
 });
 

@@ -46,6 +46,7 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
           type,
           interaction: interactions.map((code) => ({ code })),
           versioning: 'versioned-update',
+          operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
           readHistory: true,
           updateCreate: true,
           conditionalCreate: true,

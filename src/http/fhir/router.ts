@@ -4,6 +4,7 @@ import { create, patch, read, remove, update, vread } from './crud.js';
 import type { FhirDeps } from './deps.js';
 import { history } from './history.js';
 import { search } from './search.js';
+import { validateOperation } from './validate-operation.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
 export interface RouterOptions {
@@ -40,6 +41,7 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
       if (m === 'DELETE') return remove(deps, ctx, req, tx);
     }
     if (n === 2 && b === '_search' && m === 'POST') return search(deps, ctx, req, tx);
+    if (((n === 2 && b === '$validate') || (n === 3 && c === '$validate')) && m === 'POST') return validateOperation(deps, ctx, req);
     if (n === 2 && b === '_history' && m === 'GET') return history(deps, ctx, req, options.defaultPageSize, options.maxPageSize);
     if (n === 2) {
       if (m === 'GET') return read(deps, ctx, req, tx);

@@ -9,10 +9,10 @@ export interface RunAs {
 
 /**
  * PostgreSQL refuses to run as root. When Haven runs as root the database
- * server runs as the unprivileged `postgres` account (HAVEN_PG_OS_USER
- * overrides the name); otherwise as the current user.
+ * server runs as an unprivileged account (`postgres` unless
+ * configured); otherwise as the current user.
  */
-export function databaseOsUser(name = process.env.HAVEN_PG_OS_USER ?? 'postgres'): RunAs {
+export function databaseOsUser(name = 'postgres'): RunAs {
   if (userInfo().uid !== 0) return {};
   try {
     const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());

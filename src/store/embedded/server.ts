@@ -15,6 +15,8 @@ export interface EmbeddedPostgresOptions {
   logger?: Logger;
   /** Restart the server when it dies unexpectedly (default true). */
   supervise?: boolean;
+  /** OS account for the server when Haven runs as root (default `postgres`). */
+  osUser?: string;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
 }
@@ -150,7 +152,7 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
     async start() {
       stopping = false;
       bins ??= await locateBinaries();
-      runAs = databaseOsUser();
+      runAs = databaseOsUser(options.osUser);
       prepareDirectories();
       await initialiseIfNeeded();
       await startServer();
