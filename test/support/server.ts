@@ -24,6 +24,7 @@ export async function freePort(): Promise<number> {
 export interface TestServer {
   baseUrl: string;
   fhirUrl: string;
+  dataDir: string;
   testDb: TestDb;
   /** Obtains a token for the bootstrap admin client with the given scopes. */
   token(scope?: string): Promise<string>;
@@ -62,6 +63,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   return {
     baseUrl,
     fhirUrl: `${baseUrl}/fhir`,
+    dataDir,
     testDb,
     token,
     async fhir(path, init = {}) {
