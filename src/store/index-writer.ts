@@ -79,30 +79,29 @@ export function createIndexWriter(options: IndexWriterOptions) {
     }
   }
 
-  /** Inserts index rows for many resources with one statement per index table (UNNEST of column arrays). */
+  /**
+   * Inserts index rows for many resources with one statement per index table.
+   * Rows travel as one JSON array of arrays: JSON.stringify is native and
+   * PostgreSQL parses JSON fast, where the driver's array-literal escaping
+   * was a measurable share of ingest time.
+   */
   async function insert(tx: Queryable, tenant: string, resources: IndexedResource[]): Promise<void> {
-    const buckets = new Map<IndexValue['type'], { types: string[]; ids: string[]; params: string[]; cols: (string | null)[][] }>();
+    const buckets = new Map<IndexValue['type'], (string | null)[][]>();
     for (const r of resources) {
       for (const raw of r.values) {
         const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
-        let b = buckets.get(v.type);
-        if (!b) {
-          b = { types: [], ids: [], params: [], cols: layout[v.type].names.map(() => []) };
-          buckets.set(v.type, b);
-        }
-        b.types.push(r.resourceType);
-        b.ids.push(r.id);
-        b.params.push(v.param);
-        columnsOf(v, options.normalize).forEach((c, i) => b.cols[i]!.push(c));
+        let rows = buckets.get(v.type);
+        if (!rows) buckets.set(v.type, (rows = []));
+        rows.push([r.resourceType, r.id, v.param, ...columnsOf(v, options.normalize)]);
       }
     }
-    for (const [type, b] of buckets) {
+    for (const [type, rows] of buckets) {
       const { table, names, casts } = layout[type];
-      const unnest = ['$2::text[]', '$3::text[]', '$4::text[]', ...casts.map((c, i) => `$${i + 5}::${c}[]`)].join(', ');
+      const select = ['e->>0', 'e->>1', 'e->>2', ...casts.map((c, i) => `(e->>${i + 3})::${c}`)].join(', ');
       await tx.query(
         `INSERT INTO ${table} (tenant_id, resource_type, resource_id, param, ${names.join(', ')})
-         SELECT $1, * FROM UNNEST(${unnest})`,
-        [tenant, b.types, b.ids, b.params, ...b.cols],
+         SELECT $1, ${select} FROM json_array_elements($2::json) AS e`,
+        [tenant, JSON.stringify(rows)],
       );
     }
   }

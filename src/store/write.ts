@@ -119,41 +119,36 @@ export async function applyWrites(tx: Queryable, ctx: RequestContext, ops: Write
   return results;
 }
 
+/**
+ * Version rows and current rows in ONE statement: the versions are inserted
+ * from a VALUES list whose bodies travel as binary parameters (arrays of
+ * buffers would be hex-encoded by the driver, doubling the bytes), and the
+ * current table is upserted from what that insert returned, so each body
+ * crosses the wire once.
+ */
 async function persistRows(tx: Queryable, tenant: string, rows: Planned[], deps: WriteDeps): Promise<void> {
   if (rows.length === 0) return;
-  const cols = { type: [] as string[], id: [] as string[], version: [] as number[], at: [] as Date[], deleted: [] as boolean[], method: [] as string[], content: [] as (Buffer | null)[] };
+  const params: unknown[] = [tenant];
+  const tuples: string[] = [];
   for (const { result } of rows) {
     const s = result.stored;
-    cols.type.push(s.resourceType);
-    cols.id.push(s.id);
-    cols.version.push(s.versionId);
-    cols.at.push(s.lastUpdated);
-    cols.deleted.push(s.deleted);
-    cols.method.push(s.method ?? 'PUT');
-    cols.content.push(s.json === null ? null : await deps.codec.encode({ tenant, resourceType: s.resourceType, id: s.id, versionId: s.versionId }, s.json));
+    const content = s.json === null ? null : await deps.codec.encode({ tenant, resourceType: s.resourceType, id: s.id, versionId: s.versionId }, s.json);
+    const at = params.length;
+    params.push(s.resourceType, s.id, s.versionId, s.lastUpdated, s.deleted, s.method ?? 'PUT', content);
+    tuples.push(`($1, $${at + 1}, $${at + 2}, $${at + 3}::bigint, $${at + 4}::timestamptz, $${at + 5}::boolean, $${at + 6}, $${at + 7}::bytea)`);
   }
+  // A batch may touch one resource twice: only its last version becomes current.
   await tx.query(
-    {
-      name: 'store.insert-versions',
-      text: `INSERT INTO resource_version (tenant_id, resource_type, id, version_id, last_updated, deleted, method, content)
-             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::boolean[], $7::text[], $8::bytea[])`,
-    },
-    [tenant, cols.type, cols.id, cols.version, cols.at, cols.deleted, cols.method, cols.content],
-  );
-  // Only the last state of each resource becomes current (a batch may touch one twice).
-  const last = new Map<string, number>();
-  rows.forEach((r, i) => last.set(key(r.type, r.id), i));
-  const idx = [...last.values()];
-  const pick = <T>(a: T[]) => idx.map((i) => a[i]!);
-  await tx.query(
-    {
-      name: 'store.upsert-current',
-      text: `INSERT INTO resource (tenant_id, resource_type, id, version_id, last_updated, deleted, content)
-             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::boolean[], $7::bytea[])
-             ON CONFLICT (tenant_id, resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id,
-               last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content`,
-    },
-    [tenant, pick(cols.type), pick(cols.id), pick(cols.version), pick(cols.at), pick(cols.deleted), pick(cols.content)],
+    `WITH v AS (
+       INSERT INTO resource_version (tenant_id, resource_type, id, version_id, last_updated, deleted, method, content)
+       VALUES ${tuples.join(', ')}
+       RETURNING tenant_id, resource_type, id, version_id, last_updated, deleted, content)
+     INSERT INTO resource (tenant_id, resource_type, id, version_id, last_updated, deleted, content)
+     SELECT DISTINCT ON (resource_type, id) tenant_id, resource_type, id, version_id, last_updated, deleted, content
+     FROM v ORDER BY resource_type, id, version_id DESC
+     ON CONFLICT (tenant_id, resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id,
+       last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content`,
+    params,
   );
 }
 

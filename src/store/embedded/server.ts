@@ -101,6 +101,8 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
       full_page_writes: 'on',
       max_connections: '100',
       shared_buffers: '128MB',
+      // Fewer checkpoints during bulk loads; crash recovery replays at most this much WAL.
+      max_wal_size: '2GB',
       ...options.settings,
     };
     const args = ['-D', pgData, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];

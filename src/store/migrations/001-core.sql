@@ -91,7 +91,6 @@ CREATE TABLE idx_reference (
 );
 CREATE INDEX idx_reference_lookup ON idx_reference (tenant_id, resource_type, param, target_id, target_type);
 CREATE INDEX idx_reference_url ON idx_reference (tenant_id, resource_type, param, url) WHERE url IS NOT NULL;
-CREATE INDEX idx_reference_target ON idx_reference (tenant_id, target_type, target_id);
 CREATE INDEX idx_reference_owner ON idx_reference (tenant_id, resource_type, resource_id);
 
 CREATE TABLE idx_number (
