@@ -26,15 +26,17 @@ function assertLocal(url: string): void {
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '') throw new Error(`the benchmark only targets 127.0.0.1, not ${host}`);
 }
 
-/** A fresh, empty store for `backend`: the data dir is wiped, the external database dropped and recreated. */
+/** A fresh, empty store for `backend` (unless --reuse): the data dir is wiped, the external database dropped and recreated. */
 export async function freshBackend(backend: Backend, opts: BenchOptions): Promise<BackendSetup> {
   const dataDir = resolve(join(opts.dataRoot, backend));
-  rmSync(dataDir, { recursive: true, force: true });
+  if (!opts.reuse) rmSync(dataDir, { recursive: true, force: true });
   if (backend === 'embedded') {
     // The embedded server listens only on a Unix socket in <dataDir>/run (src/store/embedded/server.ts).
     return { backend, dataDir, directUrl: `postgresql://postgres@${encodeURIComponent(join(dataDir, 'run'))}/haven` };
   }
   assertLocal(opts.externalUrl);
+  const url = withDatabase(opts.externalUrl, BENCH_DATABASE);
+  if (opts.reuse) return { backend, dataDir, serverDatabaseUrl: url, directUrl: url };
   const admin = new pg.Client({ connectionString: opts.externalUrl });
   await admin.connect();
   try {
@@ -43,7 +45,6 @@ export async function freshBackend(backend: Backend, opts: BenchOptions): Promis
   } finally {
     await admin.end();
   }
-  const url = withDatabase(opts.externalUrl, BENCH_DATABASE);
   return { backend, dataDir, serverDatabaseUrl: url, directUrl: url };
 }
 

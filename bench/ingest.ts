@@ -32,7 +32,7 @@ export interface IngestSlice {
 
 type Resource = Record<string, unknown> & { resourceType: string; id: string };
 
-function drawFrom(bundle: Bundle, into: DrawnValues): void {
+export function drawFrom(bundle: Bundle, into: DrawnValues): void {
   const resources = bundle.entry.map((e) => e.resource as unknown as Resource);
   const patient = resources.find((r) => r.resourceType === 'Patient');
   if (!patient) return;
@@ -49,6 +49,13 @@ function drawFrom(bundle: Bundle, into: DrawnValues): void {
   const encounters = resources.filter((r) => r.resourceType === 'Encounter');
   const start = (encounters[Math.floor(Math.random() * encounters.length)]?.period as { start?: string } | undefined)?.start;
   if (start) into.encounterDates.push(start.slice(0, 10));
+}
+
+/** The values a load of the same patients and seed would have drawn, for --reuse (no ingest). */
+export function redraw(seed: number, patients: number): DrawnValues {
+  const drawn = emptyDrawn();
+  for (const bundle of synthesize({ patients, seed })) drawFrom(bundle, drawn);
+  return drawn;
 }
 
 export function emptyDrawn(): DrawnValues {

@@ -16,6 +16,8 @@ export interface BenchOptions {
   dataRoot: string;
   port: number;
   cpuProf: boolean;
+  /** Keep the store of an earlier run with the same --patients and --seed: no wipe, no ingest. */
+  reuse: boolean;
   resultsDir: string;
 }
 
@@ -54,6 +56,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     dataRoot: get('data-root') ?? '/tmp/haven-bench',
     port: intOf('port', get('port'), 18_473),
     cpuProf: argv.includes('--cpu-prof') || env.BENCH_CPU_PROF === '1',
+    reuse: argv.includes('--reuse') || env.BENCH_REUSE === '1',
     resultsDir: get('results-dir') ?? 'bench/results',
   };
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type pg from 'pg';
 import { connectDirect, freshBackend, storeFacts, type StoreFacts } from './backend.js';
 import { createHttpClient, runLoad, type LoadResult } from './http-load.js';
-import { emptyDrawn, runIngest, type DrawnValues, type IngestResult } from './ingest.js';
+import { emptyDrawn, redraw, runIngest, type DrawnValues, type IngestResult } from './ingest.js';
 import { runLimits, type LimitsResult } from './limits.js';
 import type { Backend, BenchOptions } from './options.js';
 import { explainSearches, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
@@ -12,7 +12,8 @@ import { createTokenHolder, rssMb, sampleRss, startServerChild, type ServerChild
 
 export interface BackendRun {
   backend: Backend;
-  startup: { freshMs: number; existingMs?: number };
+  /** freshMs is absent with --reuse (the first start is then on an existing store too). */
+  startup: { freshMs?: number; existingMs?: number };
   store?: StoreFacts;
   ingest?: IngestResult;
   read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number } };
@@ -54,9 +55,11 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
   const client = createHttpClient(server.baseUrl, tokens.get, 16);
   try {
     run.rssIdleMb = rssMb(server.pid);
-    const drawn = emptyDrawn();
-    log(`${run.backend}: ingest of ${opts.patients} patients`);
-    run.ingest = await runIngest(client, { seed: opts.seed, patients: opts.patients, measurePatients: opts.measurePatients, concurrencies: opts.ingestConcurrencies, log }, drawn);
+    const drawn = opts.reuse ? redraw(opts.seed, opts.patients) : emptyDrawn();
+    if (!opts.reuse) {
+      log(`${run.backend}: ingest of ${opts.patients} patients`);
+      run.ingest = await runIngest(client, { seed: opts.seed, patients: opts.patients, measurePatients: opts.measurePatients, concurrencies: opts.ingestConcurrencies, log }, drawn);
+    }
     noteLoad(run, 'afterIngest');
     run.store = await storeFacts(db);
     log(`${run.backend}: store holds ${run.store.totalResources} resources, ${run.store.databaseSizeMb} MB`);
@@ -81,9 +84,9 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
 
 export async function runBackend(backend: Backend, opts: BenchOptions): Promise<BackendRun> {
   const setup = await freshBackend(backend, opts);
-  log(`${backend}: starting on a fresh ${backend === 'embedded' ? 'data dir' : 'database'}`);
+  log(`${backend}: starting on ${opts.reuse ? 'the existing store' : `a fresh ${backend === 'embedded' ? 'data dir' : 'database'}`}`);
   let server = await startServerChild(startSpec(opts, setup.dataDir, setup.serverDatabaseUrl));
-  const run: BackendRun = { backend, startup: { freshMs: server.startupMs }, loadAverage: {}, errors: [] };
+  const run: BackendRun = { backend, startup: opts.reuse ? {} : { freshMs: server.startupMs }, loadAverage: {}, errors: [] };
   noteLoad(run, 'start');
   log(`${backend}: healthy after ${server.startupMs} ms`);
   const db = await connectDirect(setup);

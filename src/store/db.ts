@@ -37,6 +37,11 @@ const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFO
 export function translateDbError(err: unknown): unknown {
   if (err instanceof HavenError) return err;
   const e = err as { code?: string; message?: string };
+  if (e.code === '57014') {
+    return new HavenError('unavailable', 'DB_STATEMENT_TIMEOUT', 'The database cancelled the query because it ran too long; narrow the request or try again', {
+      cause: err,
+    });
+  }
   if (
     (e.code && (unavailableCodes.has(e.code) || connectionErrnos.has(e.code))) ||
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
