@@ -7,3 +7,4 @@ export { emptyHooks, type FhirResource, type StoredResource, type WriteOperation
 export { createResourceStore, type ResourceStore, type StoreTransaction, type ResourceReader, type CompiledQuery } from './resource-store.js';
 export type { HistoryQuery, HistoryPage } from './history.js';
 export { analyzeStaleTables, startMaintenance } from './maintenance.js';
+export { createSearchRunner, type SearchResultPage, type SearchRunnerOptions } from './search-runner.js';

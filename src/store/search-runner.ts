@@ -11,14 +11,19 @@ export interface SearchRunnerOptions {
   maxCount: number;
 }
 
+/** One page of search results. */
 export interface SearchResultPage {
   entries: StoredResource[];
+  /** Total when asked for (_total=accurate|estimate), or when the whole result fits this page. */
   total?: number;
   hasMore: boolean;
   offset: number;
   count: number;
+  /** Parameters ignored because unknown or unsupported. */
   unknown: string[];
+  /** The parameters that were applied, for the self link. */
   applied: [string, string][];
+  /** Only a count was asked for (_summary=count or _count=0). */
   countOnly: boolean;
 }
 

@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createClientAssertion } from '../../src/auth/index.js';
+import { fetchToken, readBootstrap } from '../../src/cli/client.js';
 
 /** Haven as a real child process (`node bin/haven.js serve`), as an operator runs it. */
 export interface HavenProcess {
@@ -36,14 +34,5 @@ export async function spawnHaven(env: Record<string, string>, timeoutMs = 30_000
 }
 
 export async function adminToken(dataDir: string, baseUrl: string, scope = 'system/*.cruds'): Promise<string> {
-  const creds = JSON.parse(await readFile(join(dataDir, 'bootstrap', 'admin-client.json'), 'utf8'));
-  const tokenUrl = `${baseUrl}/auth/token`;
-  const assertion = await createClientAssertion({ clientId: creds.clientId, privateJwk: creds.privateJwk, tokenUrl });
-  const res = await fetch(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
-  });
-  const body = (await res.json()) as { access_token: string };
-  return body.access_token;
+  return (await fetchToken(baseUrl, await readBootstrap(dataDir), scope)).token;
 }

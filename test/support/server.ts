@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { buildApp } from '../../src/app/build.js';
 import { loadConfig } from '../../src/config/index.js';
 import { DEFAULT_TENANT, silentLogger } from '../../src/kernel/index.js';
-import { ensureBootstrapClient, createClientAssertion } from '../../src/auth/index.js';
+import { ensureBootstrapClient } from '../../src/auth/index.js';
+import { fetchToken, readBootstrap } from '../../src/cli/client.js';
 import { createTestDb, type TestDb } from './db.js';
 
 export async function freePort(): Promise<number> {
@@ -42,23 +43,15 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const baseUrl = `http://127.0.0.1:${port}`;
   const { http } = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping() });
   await ensureBootstrapClient({ db: testDb.db, tenant: DEFAULT_TENANT, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
-  const creds = JSON.parse(await (await import('node:fs/promises')).readFile(join(dataDir, 'bootstrap', 'admin-client.json'), 'utf8'));
+  const creds = await readBootstrap(dataDir);
   await http.listen({ host: '127.0.0.1', port });
   const tokens = new Map<string, string>();
   async function token(scope = 'system/*.cruds'): Promise<string> {
     const cached = tokens.get(scope);
     if (cached) return cached;
-    const tokenUrl = `${baseUrl}/auth/token`;
-    const assertion = await createClientAssertion({ clientId: creds.clientId, privateJwk: creds.privateJwk, tokenUrl });
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
-    });
-    const body = (await res.json()) as { access_token: string };
-    if (!res.ok) throw new Error(`token failed ${res.status} ${JSON.stringify(body)}`);
-    tokens.set(scope, body.access_token);
-    return body.access_token;
+    const { token: fresh } = await fetchToken(baseUrl, creds, scope);
+    tokens.set(scope, fresh);
+    return fresh;
   }
   return {
     baseUrl,

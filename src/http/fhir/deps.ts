@@ -1,23 +1,10 @@
 import type { Issue, RequestContext } from '../../kernel/index.js';
-import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, StoredResource } from '../../store/index.js';
+import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, SearchResultPage } from '../../store/index.js';
 
 export type Interaction = 'create' | 'read' | 'update' | 'delete' | 'search';
 
-/** Result of running a search (one page). */
-export interface SearchPage {
-  entries: StoredResource[];
-  /** Total when asked for (_total=accurate|estimate). */
-  total?: number;
-  hasMore: boolean;
-  offset: number;
-  count: number;
-  /** Parameters ignored because unknown or unsupported. */
-  unknown: string[];
-  /** The parameters that were applied, for the self link. */
-  applied: [string, string][];
-  /** Only a count was asked for (_summary=count or _count=0). */
-  countOnly: boolean;
-}
+/** Result of running a search (one page): defined by the store's search runner. */
+export type SearchPage = SearchResultPage;
 
 export interface SearchRunner {
   /** Parses, compiles and runs a search of `resourceType` with the given parameters. */
