@@ -17,6 +17,8 @@ import {
 import { HavenError } from '../kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type Db } from '../store/index.js';
 import { createSearchRunner } from '../store/search-runner.js';
+import { createBodyEncryption } from '../crypto/index.js';
+import { auditSettings, createAuditService, type AuditSettingsInput } from '../audit/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { buildCapabilityStatement } from '../http/fhir/capabilities.js';
 import { createBundleProcessor } from '../http/fhir/bundle.js';
@@ -33,6 +35,8 @@ export interface AppParts {
   clock?: Clock;
   /** Whether the database is reachable (for /readyz). */
   ready: () => Promise<boolean>;
+  /** Audit overrides (cadence, timeout, node id; `enabled: false` only when env is test). */
+  audit?: Partial<Omit<AuditSettingsInput, 'env' | 'dataDir'>>;
 }
 
 function packageVersion(): string {
@@ -51,9 +55,15 @@ export function buildApp(parts: AppParts) {
   const fhir = createFhirDefinitions();
   const validator = createValidator();
   const hooks = emptyHooks();
+  // Audit: every PHI access and change, tamper-evident (docs/security/audit.md).
+  const auditConfig = auditSettings({ env: config.env, dataDir: config.dataDir, ...parts.audit });
+  const audit = createAuditService({ db, clock, logger, settings: auditConfig });
+  if (auditConfig.enabled) audit.attach(hooks);
+  // Resource bodies are envelope-encrypted at rest (HAVEN_ENCRYPTION=off only in tests).
+  const encryption = createBodyEncryption(config, { db, logger, clock });
   const store = createResourceStore({
     db,
-    codec: plaintextCodec,
+    codec: encryption.codec ?? plaintextCodec,
     indexWriter: createIndexWriter({ normalize: normalizeString }),
     extract: (r) => fhir.indexer.extract(r),
     clock,
@@ -123,6 +133,8 @@ export function buildApp(parts: AppParts) {
     jwks: () => signingKeys.jwks(tenant),
     smartConfiguration,
     ready: parts.ready,
+    ...(auditConfig.enabled ? { audit: { hooks: audit.http, api: audit.api } } : {}),
   });
-  return { http, store, fhir, clients, deps };
+  http.addHook('onClose', () => encryption.close());
+  return { http, store, fhir, clients, deps, encryption, audit };
 }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { HavenConfig } from '../config/index.js';
 import { asTenantId, DEFAULT_TENANT, type Logger } from '../kernel/index.js';
 import { ensureBootstrapClient } from '../auth/index.js';
-import { createDb, createEmbeddedPostgres, migrate, type Db, type EmbeddedPostgres } from '../store/index.js';
+import { createDb, createEmbeddedPostgres, migrate, startMaintenance, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { buildApp } from './build.js';
 
 export interface RunningServer {
@@ -32,7 +32,7 @@ export async function startServer(config: HavenConfig, logger: Logger): Promise<
     await embedded.start();
     connectionString = embedded.connectionString;
   }
-  const db = createDb({ connectionString, maxConnections: config.database.poolSize });
+  const db = createDb({ connectionString, maxConnections: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs });
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
@@ -41,7 +41,7 @@ export async function startServer(config: HavenConfig, logger: Logger): Promise<
     const baseUrl = publicBaseUrl(config, port);
     const boot = await ensureBootstrapClient({ db, tenant, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
     if (boot.action !== 'unchanged') logger.info({ file: boot.file, clientId: boot.clientId }, `bootstrap admin client ${boot.action}`);
-    const { http } = buildApp({
+    const { http, encryption, audit } = buildApp({
       config,
       db,
       logger,
@@ -49,14 +49,20 @@ export async function startServer(config: HavenConfig, logger: Logger): Promise<
       tenant,
       ready: async () => (embedded ? embedded.isRunning() : true) && (await db.ping()),
     });
+    await encryption.start(); // KMS reachable and configured before any request is taken
     await http.listen({ host: config.http.host, port });
+    const maintenance = startMaintenance(db, logger);
+    audit.sequencer.start(); // leader election among nodes happens inside (advisory lock)
     return {
       url: baseUrl,
       db,
       ...(embedded ? { embedded } : {}),
       async stop() {
+        maintenance.stop();
         await http.close(); // stops accepting, waits for in-flight requests
         logger.info({}, 'HTTP drained');
+        await audit.sequencer.drain().catch(() => 0); // sequence and sign what the last requests recorded
+        await audit.sequencer.stop();
         await db.close();
         if (embedded) await embedded.stop();
         logger.info({}, 'database stopped');

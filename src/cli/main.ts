@@ -5,6 +5,8 @@ import { isHavenError } from '../kernel/index.js';
 import { intOption, parseArgs, stringOption, type ParsedArgs } from './args.js';
 import { createFhirClient, fetchToken, readBootstrap } from './client.js';
 import { runImport } from './import.js';
+import { auditCommand } from './audit.js';
+import { keysCommand } from './keys.js';
 import { runSynth } from './synth.js';
 
 export const HELP = `haven — self-hostable FHIR R4 server with security built in
@@ -21,6 +23,13 @@ Commands:
   synth --patients N [--seed S] [--concurrency C] [--url URL]
                              Generate deterministic synthetic patients (~50 resources each) and load
                              them through the running server as transaction Bundles
+  keys status | keys rotate --kek
+                             Show the KMS and data keys; rotate the key-encryption key (re-wraps every
+                             data key). With the embedded database, stop the server first
+  audit verify [--from N] [--witness PATH] [--public-key BASE64]
+                             Verify the tamper-evident audit log offline (stop the server first when
+                             using the embedded database): recomputes every leaf and tree head and
+                             checks signatures and the witness file; exits 3 on any discrepancy
   help                       Show this help
 
 Data commands talk to the running server through its API (the embedded database belongs to
@@ -107,6 +116,12 @@ export async function main(argv: string[]): Promise<number> {
         return await importCommand(args);
       case 'synth':
         return await synthCommand(args);
+      case 'audit':
+        return await auditCommand(args);
+      case 'keys': {
+        const config = loadConfig();
+        return await keysCommand(args, config, createLogger(config.log.level), (line) => console.log(line));
+      }
       case 'help':
       case '--help':
         console.log(HELP);

@@ -8,6 +8,22 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
+const kms = z.object({
+  /** Where the key-encryption key lives: a local key file (development only) or a PKCS#11 HSM. */
+  provider: z.enum(['local', 'pkcs11']).default('local'),
+  /** Encryption of resource bodies at rest; 'off' only for benchmarks in HAVEN_ENV=test. */
+  encryption: z.enum(['on', 'off']).default('on'),
+  /** How long an unwrapped data-encryption key stays in memory. */
+  dekCacheSeconds: positiveInt.max(86400).default(300),
+  pkcs11: z.object({
+    library: z.string().min(1).optional(),
+    slot: z.coerce.number().int().min(0).optional(),
+    tokenLabel: z.string().min(1).optional(),
+    pin: z.string().min(1).optional(),
+    kekLabel: z.string().min(1).default('haven-kek'),
+  }),
+});
+
 export const configSchema = z.object({
   env: z.enum(['development', 'production', 'test']).default('development'),
   http: z.object({
@@ -22,6 +38,8 @@ export const configSchema = z.object({
     /** External PostgreSQL; when absent, Haven runs its embedded PostgreSQL under dataDir. */
     url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     poolSize: positiveInt.default(20),
+    /** Longest a single statement may run before PostgreSQL cancels it (ms). */
+    statementTimeoutMs: positiveInt.default(30000),
     /** Port of the embedded server (only used without DATABASE_URL). */
     embeddedPort: port.default(5433),
     /** OS account that runs the embedded PostgreSQL when Haven runs as root. */
@@ -40,6 +58,23 @@ export const configSchema = z.object({
   }),
   shutdownGraceMs: positiveInt.default(10000),
   validateOnWrite: bool.default(true),
+  kms,
+}).superRefine((c, ctx) => {
+  // Rules across settings; each issue names the variable to change.
+  if (c.kms.encryption === 'off' && c.env !== 'test') {
+    ctx.addIssue({ code: 'custom', path: ['kms', 'encryption'], message: "'off' is accepted only when HAVEN_ENV=test" });
+  }
+  if (c.kms.provider === 'local' && c.env === 'production') {
+    ctx.addIssue({ code: 'custom', path: ['kms', 'provider'], message: "'local' (a key file on disk) is refused when HAVEN_ENV=production; use an HSM (pkcs11)" });
+  }
+  if (c.kms.provider === 'pkcs11') {
+    const p = c.kms.pkcs11;
+    if (!p.library) ctx.addIssue({ code: 'custom', path: ['kms', 'pkcs11', 'library'], message: 'required when HAVEN_KMS=pkcs11' });
+    if (!p.pin) ctx.addIssue({ code: 'custom', path: ['kms', 'pkcs11', 'pin'], message: 'required when HAVEN_KMS=pkcs11' });
+    if (p.slot === undefined && p.tokenLabel === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['kms', 'pkcs11', 'tokenLabel'], message: 'HAVEN_PKCS11_TOKEN_LABEL or HAVEN_PKCS11_SLOT is required when HAVEN_KMS=pkcs11' });
+    }
+  }
 });
 
 export type HavenConfig = z.infer<typeof configSchema>;

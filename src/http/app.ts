@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HavenError, type Logger, type Principal, type RequestContext, type TenantId } from '../kernel/index.js';
+import type { AuditApi, AuditHttpHooks } from '../audit/index.js';
+import { HavenError, isHavenError, type Logger, type Principal, type RequestContext, type TenantId } from '../kernel/index.js';
 import { checkAcceptable, registerContentParsers } from './content.js';
 import { toHttpError } from './errors.js';
 import type { FhirRouter } from './fhir/router.js';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   jwks(): Promise<object>;
   smartConfiguration(baseUrl: string): object;
   ready(): Promise<boolean>;
+  /** Audit of FHIR requests and token events, and the audit proof API (absent only when switched off in tests). */
+  audit?: { hooks: AuditHttpHooks; api: AuditApi };
 }
 
 declare module 'fastify' {
@@ -51,6 +54,10 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     if (PUBLIC_ROUTES.has(path) || (path === '/fhir' && req.method === 'OPTIONS')) return;
     const principal = await deps.authenticate(req.headers.authorization);
     req.havenCtx = { tenant: deps.tenant, principal, requestId: req.id, sourceIp: req.ip };
+    if (deps.audit && path.startsWith('/fhir')) {
+      const purpose = req.headers['x-purpose-of-use'];
+      deps.audit.hooks.prepare(req.havenCtx, req.method, splitUrl(req.url).path, typeof purpose === 'string' ? purpose : undefined);
+    }
   });
 
   // While draining for shutdown, finish in-flight requests and close their connections after them.
@@ -79,6 +86,9 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
           ? new HavenError('unsupported', 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; use application/fhir+json')
           : err;
     const http = toHttpError(translated, deps.logger, req.id);
+    if (deps.audit && req.url.startsWith('/fhir') && !req.url.startsWith('/fhir/metadata')) {
+      await deps.audit.hooks.failed(req.havenCtx, { tenant: deps.tenant, method: req.method, path: splitUrl(req.url).path, status: http.status, error: translated, requestId: req.id, sourceIp: req.ip });
+    }
     return sendJson(reply.code(http.status).headers(http.headers), http.outcome, false);
   });
 
@@ -97,14 +107,19 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.post('/auth/token', async (req, reply) => {
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     const form = Object.fromEntries(Object.entries((req.body as Record<string, string[]> | undefined) ?? {}).map(([k, v]) => [k, v[0] ?? '']));
+    const event = { tenant: deps.tenant, form, requestId: req.id, sourceIp: req.ip };
     try {
-      return await deps.issueToken(form, `${deps.baseUrl}/auth/token`);
+      const issued = await deps.issueToken(form, `${deps.baseUrl}/auth/token`);
+      await deps.audit?.hooks.token(event); // fail closed: no token without its audit entry
+      return issued;
     } catch (err) {
+      if (!(isHavenError(err) && err.code === 'AUDIT_UNAVAILABLE')) await deps.audit?.hooks.token({ ...event, error: err }).catch(() => undefined);
       const oauth = deps.oauthError(err);
       if (!oauth) throw err;
       return reply.code(oauth.status).send(oauth.body);
     }
   });
+  if (deps.audit) registerAuditRoutes(app, deps.audit.api);
 
   const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {
     const { path, query } = splitUrl(req.url);
@@ -119,12 +134,22 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     };
     const ctx = req.havenCtx ?? anonymousContext(deps.tenant, req.id);
     const res = await deps.router(ctx, fhirReq);
+    if (deps.audit && req.havenCtx) await deps.audit.hooks.completed(req.havenCtx, res.status);
     const pretty = query.some(([k, v]) => k === '_pretty' && v === 'true');
     return sendFhir(reply, res, pretty, req.method === 'HEAD');
   };
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: '/fhir', handler: fhirHandler, exposeHeadRoute: false });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: '/fhir/*', handler: fhirHandler, exposeHeadRoute: false });
   return app;
+}
+
+/** GET /audit/…: signed tree heads and RFC 9162 proofs (authenticated; admin or system/AuditEvent.r). */
+function registerAuditRoutes(app: FastifyInstance, api: AuditApi): void {
+  const ctxOf = (req: FastifyRequest) => req.havenCtx!;
+  const query = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
+  app.get('/audit/tree-head', async (req) => api.treeHead(ctxOf(req)));
+  app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), query(req)));
+  app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), query(req)));
 }
 
 function anonymousContext(tenant: TenantId, requestId: string): RequestContext {

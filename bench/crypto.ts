@@ -1,0 +1,84 @@
+/**
+ * Encryption cost on this machine:
+ *  1. raw AES-256-GCM throughput (node:crypto / OpenSSL) at several buffer sizes;
+ *  2. the envelope codec's cost per resource (encode + decode, DEK cached), on
+ *     realistic synthetic resources, against JSON.stringify/parse of the same.
+ * End-to-end ingest/read with and without encryption: run `npm run bench` twice,
+ * the second time with HAVEN_ENV=test HAVEN_ENCRYPTION=off (see bench/README.md).
+ *
+ *   node dist/bench/crypto.js [--seconds 1]
+ */
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEnvelopeCodec, createKeyring, createLocalKms, type SqlDb } from '../src/crypto/index.js';
+import { silentLogger } from '../src/kernel/index.js';
+import { synthesize } from '../src/synth/index.js';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 1;
+
+/** Just enough of the data_key table, in memory, so the key ring runs without a database. */
+function memoryKeyTable(): SqlDb {
+  const rows: Record<string, unknown>[] = [];
+  const db: SqlDb = {
+    async query<R extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
+      if (sql.trimStart().startsWith('INSERT')) {
+        if (rows.length === 0) rows.push({ tenant_id: params[0], purpose: params[1], version: 1, status: 'active', kek_id: params[2], wrapped: params[3] });
+        return { rows: [] as R[] };
+      }
+      return { rows: rows.filter((r) => r.tenant_id === params[0] && r.purpose === params[1]) as R[] };
+    },
+    transaction: (work) => work(db),
+  };
+  return db;
+}
+
+function rawGcm(size: number): { mibPerSecond: number; opsPerSecond: number } {
+  const key = randomBytes(32);
+  const data = randomBytes(size);
+  let ops = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  while (performance.now() < end) {
+    for (let i = 0; i < 64; i++) {
+      const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+      c.update(data);
+      c.final();
+      c.getAuthTag();
+    }
+    ops += 64;
+  }
+  const s = (performance.now() - start) / 1000;
+  return { mibPerSecond: Math.round((ops * size) / s / 1048576), opsPerSecond: Math.round(ops / s) };
+}
+
+async function codecCost() {
+  const dir = mkdtempSync(join(tmpdir(), 'haven-bench-crypto-'));
+  const kms = createLocalKms({ dataDir: dir, env: 'test', logger: silentLogger });
+  const keyring = createKeyring({ db: memoryKeyTable(), kms });
+  const codec = createEnvelopeCodec({ keyring });
+  const docs: string[] = [];
+  for (const bundle of synthesize({ patients: 40, seed: 7 })) for (const e of bundle.entry) docs.push(JSON.stringify(e.resource));
+  const bytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0);
+  const ids = docs.map((_, i) => ({ tenant: 'default', resourceType: 'Observation', id: `r${i}`, versionId: 1 }));
+  await codec.encode(ids[0]!, docs[0]!); // creates and caches the DEK
+  const time = async (fn: (i: number) => unknown, rounds: number) => {
+    const t0 = performance.now();
+    for (let r = 0; r < rounds; r++) for (let i = 0; i < docs.length; i++) await fn(i);
+    return ((performance.now() - t0) * 1000) / (rounds * docs.length);
+  };
+  const rounds = Math.max(1, Math.round(seconds * 5));
+  const sealed = await Promise.all(docs.map((d, i) => codec.encode(ids[i]!, d)));
+  const encodeUs = await time((i) => codec.encode(ids[i]!, docs[i]!), rounds);
+  const decodeUs = await time((i) => codec.decode(ids[i]!, sealed[i]!), rounds);
+  const jsonUs = await time((i) => JSON.stringify(JSON.parse(docs[i]!)), rounds);
+  await keyring.close();
+  await kms.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { resources: docs.length, meanBytes: Math.round(bytes / docs.length), encodeUs: +encodeUs.toFixed(2), decodeUs: +decodeUs.toFixed(2), jsonParseStringifyUs: +jsonUs.toFixed(2) };
+}
+
+const raw = Object.fromEntries([256, 1024, 4096, 65536, 1048576].map((size) => [size, rawGcm(size)]));
+const codec = await codecCost();
+console.log(JSON.stringify({ node: process.version, openssl: process.versions.openssl, aes256gcm: raw, codecPerResource: codec }, null, 2));

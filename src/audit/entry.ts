@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestContext } from '../kernel/index.js';
+import { canonicalBytes, type CanonicalValue } from './canonical.js';
+
+/** What was done, in FHIR interaction terms (docs/security/audit.md maps them to ASTM E2147 and AuditEvent). */
+export type AuditAction =
+  | 'read'
+  | 'vread'
+  | 'search'
+  | 'history'
+  | 'create'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'bundle'
+  | 'operation'
+  | 'login';
+
+export interface AuditResourceRef {
+  type: string;
+  id?: string;
+  version?: number;
+  /** `Patient/{id}`: the resource itself when a Patient, else its subject/patient reference. */
+  patient?: string;
+}
+
+/** One audit entry (version 1). Its canonical encoding is what the Merkle leaf commits to. */
+export interface AuditEntry {
+  v: 1;
+  /** Random event id: distinct entries never share bytes. */
+  id: string;
+  tenant: string;
+  /** UTC, millisecond precision. */
+  recordedAt: string;
+  action: AuditAction;
+  outcome: 'success' | 'failure';
+  /** Haven error code on failure. */
+  outcomeCode?: string;
+  status?: number;
+  who: { subject: string; clientId: string; kind: string; onBehalfOf?: string; tokenId?: string };
+  where: { node: string; sourceIp?: string };
+  /** Purpose of use (e.g. TREAT), from `X-Purpose-Of-Use` or the token. */
+  why?: string;
+  requestId: string;
+  /** Set when the access happened inside a batch/transaction Bundle. */
+  context?: 'bundle';
+  /** Operation name for `$operation` requests. */
+  operation?: string;
+  resources: AuditResourceRef[];
+}
+
+/** Per-request facts the HTTP edge knows and the store hooks do not (the interaction). */
+export interface AuditRequestInfo {
+  action?: AuditAction;
+  operation?: string;
+  resources: AuditResourceRef[];
+  /** Entries recorded for this request so far. */
+  recorded: number;
+}
+
+/** A RequestContext that carries audit facts; the kernel type stays free of audit concerns. */
+export type AuditedContext = RequestContext & { audit?: AuditRequestInfo };
+
+export interface EntryRow {
+  entry: AuditEntry;
+  canonical: Buffer;
+  patients: string[];
+}
+
+export interface EntryFacts {
+  action: AuditAction;
+  outcome: AuditEntry['outcome'];
+  resources: AuditResourceRef[];
+  outcomeCode?: string;
+  status?: number;
+}
+
+/** Builds an entry from the request context and what happened. */
+export function buildEntry(ctx: AuditedContext, node: string, now: Date, facts: EntryFacts): EntryRow {
+  const p = ctx.principal as RequestContext['principal'] & { onBehalfOf?: unknown; tokenId?: unknown; purposeOfUse?: unknown };
+  const entry: AuditEntry = {
+    v: 1,
+    id: randomUUID(),
+    tenant: ctx.tenant,
+    recordedAt: now.toISOString(),
+    action: facts.action,
+    outcome: facts.outcome,
+    ...(facts.outcomeCode ? { outcomeCode: facts.outcomeCode } : {}),
+    ...(facts.status !== undefined ? { status: facts.status } : {}),
+    who: {
+      subject: p.subject,
+      clientId: p.clientId,
+      kind: p.kind,
+      ...(typeof p.onBehalfOf === 'string' ? { onBehalfOf: p.onBehalfOf } : {}),
+      ...(typeof p.tokenId === 'string' ? { tokenId: p.tokenId } : {}),
+    },
+    where: { node, ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}) },
+    ...(purposeOf(ctx, p.purposeOfUse) ? { why: purposeOf(ctx, p.purposeOfUse)! } : {}),
+    requestId: ctx.requestId,
+    ...(ctx.audit?.action === 'bundle' && facts.action !== 'bundle' ? { context: 'bundle' as const } : {}),
+    ...(ctx.audit?.operation ? { operation: ctx.audit.operation } : {}),
+    resources: facts.resources,
+  };
+  return toRow(entry);
+}
+
+function purposeOf(ctx: RequestContext, fromToken: unknown): string | undefined {
+  return ctx.purposeOfUse ?? (typeof fromToken === 'string' ? fromToken : undefined);
+}
+
+export function toRow(entry: AuditEntry): EntryRow {
+  const patients = [...new Set(entry.resources.map((r) => r.patient).filter((x): x is string => x !== undefined))];
+  return { entry, canonical: canonicalBytes(entry as unknown as CanonicalValue), patients };
+}
+
+// Stored JSON is produced by JSON.stringify, so a reference reads `"subject":{…"reference":"Patient/x"…}`.
+const SUBJECT_REF = /"(?:subject|patient)":\{[^{}]*?"reference":"(Patient\/[A-Za-z0-9\-.]{1,64})"/;
+
+/** The patient a resource is about, from its JSON text, without a full parse in the common case. */
+export function patientOfJson(type: string, id: string, json: string | null): string | undefined {
+  if (type === 'Patient') return `Patient/${id}`;
+  if (json === null) return undefined;
+  const m = SUBJECT_REF.exec(json);
+  if (m) return m[1];
+  if (!json.includes('"subject"') && !json.includes('"patient"')) return undefined;
+  return patientOfResource(type, id, JSON.parse(json) as Record<string, unknown>);
+}
+
+/** The patient a resource is about: itself if a Patient, else `subject` or `patient` when it references a Patient. */
+export function patientOfResource(type: string, id: string, resource: Record<string, unknown> | undefined): string | undefined {
+  if (type === 'Patient') return `Patient/${id}`;
+  for (const key of ['subject', 'patient']) {
+    const ref = (resource?.[key] as { reference?: unknown } | undefined)?.reference;
+    if (typeof ref === 'string' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) return ref;
+  }
+  return undefined;
+}

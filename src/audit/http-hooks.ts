@@ -1,0 +1,102 @@
+import { decodeJwt } from 'jose';
+import { HavenError, isHavenError, type RequestContext, type TenantId } from '../kernel/index.js';
+import type { AuditedContext } from './entry.js';
+import type { AuditRecorder } from './recorder.js';
+import { describeFhirRequest } from './request-info.js';
+
+const PURPOSE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** What the HTTP edge calls; built by the composition root. */
+export interface AuditHttpHooks {
+  /** Adds the interaction and purpose of use to an authenticated FHIR request's context. */
+  prepare(ctx: RequestContext, method: string, path: string[], purposeHeader: string | undefined): void;
+  /** A FHIR request answered with an error (no PHI sent): recorded, best effort. */
+  failed(ctx: RequestContext | undefined, request: FailedRequest): Promise<void>;
+  /** A successful FHIR request that no store hook recorded ($validate, a conditional no-op, …). */
+  completed(ctx: RequestContext, status: number): Promise<void>;
+  /** Token endpoint outcome (authentication event). */
+  token(event: TokenEvent): Promise<void>;
+}
+
+export interface FailedRequest {
+  tenant: TenantId;
+  method: string;
+  path: string[];
+  status: number;
+  error: unknown;
+  requestId: string;
+  sourceIp?: string;
+}
+
+export interface TokenEvent {
+  tenant: TenantId;
+  form: Record<string, string>;
+  requestId: string;
+  sourceIp?: string;
+  error?: unknown;
+}
+
+export function createAuditHttpHooks(recorder: AuditRecorder, onFailureLost: (err: unknown) => void): AuditHttpHooks {
+  return {
+    prepare(ctx, method, path, purposeHeader) {
+      if (purposeHeader !== undefined) {
+        if (!PURPOSE.test(purposeHeader)) {
+          throw new HavenError('incorrect', 'AUDIT_BAD_PURPOSE_OF_USE', 'X-Purpose-Of-Use must be a code such as TREAT (letters, digits, _ . : -, at most 64)');
+        }
+        ctx.purposeOfUse = purposeHeader;
+      }
+      const info = describeFhirRequest(method, path);
+      if (info) (ctx as AuditedContext).audit = info;
+    },
+    async failed(ctx, request) {
+      const info = describeFhirRequest(request.method, request.path);
+      if (!info) return;
+      const code = isHavenError(request.error) ? request.error.code : 'INTERNAL_ERROR';
+      // A failed audit write cannot itself be audited; the 503 already tells the client.
+      if (code === 'AUDIT_UNAVAILABLE') return;
+      const base: AuditedContext = ctx ?? anonymous(request);
+      const audited: AuditedContext = { ...base, audit: (base as AuditedContext).audit ?? info };
+      try {
+        await recorder.record(audited, [{ action: info.action!, outcome: 'failure', outcomeCode: code, status: request.status, resources: info.resources }]);
+      } catch (err) {
+        onFailureLost(err);
+      }
+    },
+    async completed(ctx, status) {
+      const info = (ctx as AuditedContext).audit;
+      if (!info || info.recorded > 0 || status >= 400) return;
+      await recorder.record(ctx, [{ action: info.action!, outcome: 'success', status, resources: info.resources }]);
+    },
+    async token(event) {
+      const clientId = claimedClient(event.form);
+      const ctx: AuditedContext = {
+        tenant: event.tenant,
+        requestId: event.requestId,
+        ...(event.sourceIp ? { sourceIp: event.sourceIp } : {}),
+        principal: { subject: clientId, clientId, kind: 'client', scopes: [] },
+      };
+      const failure = event.error === undefined ? {} : { outcomeCode: isHavenError(event.error) ? event.error.code : 'INTERNAL_ERROR' };
+      await recorder.record(ctx, [{ action: 'login', outcome: event.error === undefined ? 'success' : 'failure', ...failure, resources: [] }]);
+    },
+  };
+}
+
+function anonymous(request: FailedRequest): AuditedContext {
+  return {
+    tenant: request.tenant,
+    requestId: request.requestId,
+    ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}),
+    principal: { subject: 'anonymous', clientId: 'anonymous', kind: 'system', scopes: [] },
+  };
+}
+
+/** The client the request claims to be (unverified when the request failed): form client_id or the assertion's iss. */
+function claimedClient(form: Record<string, string>): string {
+  if (form['client_id']) return form['client_id'].slice(0, 128);
+  try {
+    const iss = decodeJwt(form['client_assertion'] ?? '').iss;
+    return typeof iss === 'string' ? iss.slice(0, 128) : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

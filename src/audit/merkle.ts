@@ -1,0 +1,92 @@
+import { hash } from 'node:crypto';
+
+/**
+ * RFC 9162 §2.1 Merkle tree hashing: leaf = SHA-256(0x00 ‖ entry),
+ * node = SHA-256(0x01 ‖ left ‖ right). Trees of any size, built
+ * incrementally with a compact "frontier" (the roots of the perfect subtrees
+ * that make up the tree, largest first), so neither the sequencer nor the
+ * verifier ever holds more than log2(n) hashes.
+ */
+const LEAF = Buffer.from([0]);
+const NODE = Buffer.from([1]);
+
+export function leafHash(entry: Uint8Array): Buffer {
+  return hash('sha256', Buffer.concat([LEAF, entry]), 'buffer');
+}
+
+export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+  return hash('sha256', Buffer.concat([NODE, left, right]), 'buffer');
+}
+
+export const EMPTY_ROOT = hash('sha256', Buffer.alloc(0), 'buffer');
+
+/** Perfect-subtree roots of a tree of `size` leaves, largest (leftmost) first. */
+export interface Frontier {
+  size: number;
+  hashes: Buffer[];
+}
+
+export function emptyFrontier(): Frontier {
+  return { size: 0, hashes: [] };
+}
+
+/** Appends one leaf hash, merging equal-sized subtrees (binary carry). Mutates `f`. */
+export function appendLeaf(f: Frontier, leaf: Buffer): void {
+  let h = leaf;
+  let n = f.size;
+  // Each trailing 1-bit of the old size is a full subtree of the same height as `h`.
+  while (n % 2 === 1) {
+    h = nodeHash(f.hashes.pop()!, h);
+    n = Math.floor(n / 2);
+  }
+  f.hashes.push(h);
+  f.size += 1;
+}
+
+/** The RFC 9162 root (MTH) of the tree the frontier describes: fold right to left. */
+export function frontierRoot(f: Frontier): Buffer {
+  if (f.hashes.length === 0) return EMPTY_ROOT;
+  let h = f.hashes[f.hashes.length - 1]!;
+  for (let i = f.hashes.length - 2; i >= 0; i--) h = nodeHash(f.hashes[i]!, h);
+  return h;
+}
+
+/** MTH over a list of leaf hashes (RFC 9162 §2.1.1), by the split at the largest power of two. */
+export function rootOf(leaves: Buffer[], from = 0, to = leaves.length): Buffer {
+  const n = to - from;
+  if (n === 0) return EMPTY_ROOT;
+  if (n === 1) return leaves[from]!;
+  const k = largestPowerOfTwoBelow(n);
+  return nodeHash(rootOf(leaves, from, from + k), rootOf(leaves, from + k, to));
+}
+
+function largestPowerOfTwoBelow(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** RFC 9162 §2.1.3.1 inclusion proof (audit path) of leaf `m` in the first `n` leaves. */
+export function inclusionProof(leaves: Buffer[], m: number, n: number): Buffer[] {
+  const path = (m: number, from: number, to: number): Buffer[] => {
+    const size = to - from;
+    if (size <= 1) return [];
+    const k = largestPowerOfTwoBelow(size);
+    if (m < k) return [...path(m, from, from + k), rootOf(leaves, from + k, to)];
+    return [...path(m - k, from + k, to), rootOf(leaves, from, from + k)];
+  };
+  return path(m, 0, n);
+}
+
+/** RFC 9162 §2.1.4.1 consistency proof between the trees of the first `m` and `n` leaves. */
+export function consistencyProof(leaves: Buffer[], m: number, n: number): Buffer[] {
+  const subproof = (m: number, from: number, to: number, complete: boolean): Buffer[] => {
+    const size = to - from;
+    if (m === size) return complete ? [] : [rootOf(leaves, from, to)];
+    const k = largestPowerOfTwoBelow(size);
+    if (m <= k) return [...subproof(m, from, from + k, complete), rootOf(leaves, from + k, to)];
+    return [...subproof(m - k, from + k, to, false), rootOf(leaves, from, from + k)];
+  };
+  if (m === 0 || m === n) return [];
+  return subproof(m, 0, n, true);
+}

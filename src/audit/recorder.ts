@@ -1,0 +1,81 @@
+import { HavenError, type Clock, type Logger } from '../kernel/index.js';
+import type { Db, Queryable } from '../store/index.js';
+import type { AuditedContext, EntryFacts, EntryRow } from './entry.js';
+import { buildEntry } from './entry.js';
+import { createGroupCommit } from './group-commit.js';
+import { insertEntries } from './insert.js';
+
+export interface RecorderOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** Node id recorded as "where". */
+  node: string;
+  /** An audit insert that takes longer fails the request (503) instead of hanging it. */
+  timeoutMs: number;
+}
+
+export interface AuditRecorder {
+  /** Appends entries inside the caller's write transaction (same commit as the change). */
+  inTransaction(ctx: AuditedContext, tx: Queryable, facts: EntryFacts[]): Promise<void>;
+  /** Appends entries through group commit; resolves once they are durable. */
+  record(ctx: AuditedContext, facts: EntryFacts[]): Promise<void>;
+  readonly batches: number;
+}
+
+/** Fail closed: any failure to make an entry durable becomes a 503 for the PHI request. */
+function unavailable(err: unknown): HavenError {
+  return new HavenError('unavailable', 'AUDIT_UNAVAILABLE', 'The audit log cannot record this access; nothing was returned or changed. Try again shortly', { cause: err });
+}
+
+export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
+  const { db, clock, node, timeoutMs } = options;
+  const rowsOf = (ctx: AuditedContext, facts: EntryFacts[]): EntryRow[] => {
+    const now = clock.now();
+    return facts.map((f) => buildEntry(ctx, node, now, f));
+  };
+  // One autocommit statement per batch (one round trip, one commit); the wait is bounded here
+  // rather than by SET LOCAL, which would cost three more round trips per batch.
+  const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 4 });
+  return {
+    async inTransaction(ctx, tx, facts) {
+      const rows = rowsOf(ctx, facts);
+      try {
+        // Bounded wait: a locked or missing audit table must fail the write, not hang it.
+        await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+        await insertEntries(tx, rows);
+      } catch (err) {
+        options.logger.error({ requestId: ctx.requestId, err: describe(err) }, 'audit entry could not be written; write refused');
+        throw unavailable(err);
+      }
+      if (ctx.audit) ctx.audit.recorded += rows.length;
+    },
+    async record(ctx, facts) {
+      const rows = rowsOf(ctx, facts);
+      try {
+        await group.record(rows);
+      } catch (err) {
+        options.logger.error({ requestId: ctx.requestId, err: describe(err) }, 'audit entry could not be written; response withheld');
+        throw unavailable(err);
+      }
+      if (ctx.audit) ctx.audit.recorded += rows.length;
+    },
+    get batches() {
+      return group.batches;
+    },
+  };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`audit insert took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Driver messages name tables and SQL states, never row values; keep only those.
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return `${e.code ?? ''} ${(e.message ?? String(err)).slice(0, 200)}`.trim();
+}

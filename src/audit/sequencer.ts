@@ -1,0 +1,137 @@
+import type pg from 'pg';
+import type { Clock, Logger } from '../kernel/index.js';
+import type { Db, Queryable } from '../store/index.js';
+import { sequenceRound } from './sequencer-round.js';
+import { loadOrCreateSigningKey, type AuditSigningKey } from './tree-head.js';
+import { appendWitness, lastWitnessSize } from './witness.js';
+
+// Session advisory lock: whoever holds it is the one sequencer among all Haven nodes.
+export const SEQUENCER_LOCK = 7_421_002;
+
+export interface SequencerOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** Append-only witness file (`<dataDir>/audit/witness.jsonl`). */
+  witnessPath: string;
+  /** Cadence of rounds (and so of signed heads when there are new entries). */
+  intervalMs: number;
+  batchSize?: number;
+}
+
+export interface Sequencer {
+  /** Runs rounds at the cadence while this node holds the leader lock; retries leadership otherwise. */
+  start(): void;
+  stop(): Promise<void>;
+  /** Becomes leader if it can and sequences everything queued now; returns entries sequenced (tests, CLI). */
+  drain(): Promise<number>;
+  readonly isLeader: boolean;
+}
+
+export function createSequencer(options: SequencerOptions): Sequencer {
+  const { db, clock, logger } = options;
+  const batchSize = options.batchSize ?? 20_000;
+  let leader: pg.PoolClient | undefined;
+  let key: AuditSigningKey | undefined;
+  let witnessed = -1;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+
+  async function lead(): Promise<pg.PoolClient | undefined> {
+    if (leader) return leader;
+    const client = await db.pool.connect();
+    const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEQUENCER_LOCK]).catch(() => undefined);
+    if (!got?.rows[0]?.ok) {
+      client.release();
+      return undefined;
+    }
+    client.on('error', () => undefined);
+    leader = client;
+    key = await loadOrCreateSigningKey(client);
+    logger.info({ keyId: key.keyId }, 'audit sequencer: this node is the leader');
+    return client;
+  }
+
+  function resign(err: unknown): void {
+    logger.error({ err: String((err as Error)?.message ?? err).slice(0, 200) }, 'audit sequencer round failed; giving up leadership');
+    // Destroying the connection releases the session lock, so another node can take over.
+    leader?.release(true);
+    leader = undefined;
+  }
+
+  async function round(client: pg.PoolClient): Promise<number> {
+    await client.query('BEGIN');
+    try {
+      const done = await sequenceRound(client, key!, clock, batchSize);
+      await client.query('COMMIT');
+      await catchUpWitness(client);
+      return done?.count ?? 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Appends every committed head the witness file does not have yet (also after a crash). */
+  async function catchUpWitness(q: Queryable): Promise<void> {
+    if (witnessed < 0) witnessed = lastWitnessSize(options.witnessPath);
+    const res = await q.query<{ tree_size: string; root_hash: Buffer; timestamp_ms: string; key_id: string; signature: Buffer; public_key: Buffer }>(
+      `SELECT h.tree_size, h.root_hash, h.timestamp_ms, h.key_id, h.signature, k.public_key
+       FROM audit_tree_head h JOIN audit_signing_key k USING (key_id) WHERE h.tree_size > $1 ORDER BY h.tree_size`,
+      [witnessed],
+    );
+    for (const r of res.rows) {
+      appendWitness(options.witnessPath, {
+        treeSize: Number(r.tree_size),
+        rootHash: r.root_hash.toString('base64'),
+        timestampMs: Number(r.timestamp_ms),
+        keyId: r.key_id,
+        signature: r.signature.toString('base64'),
+        publicKey: r.public_key.toString('base64'),
+      });
+      witnessed = Number(r.tree_size);
+    }
+  }
+
+  async function drain(): Promise<number> {
+    const client = await lead();
+    if (!client) return 0;
+    let sequenced = 0;
+    try {
+      for (let n = await round(client); n > 0; n = await round(client)) sequenced += n;
+    } catch (err) {
+      resign(err);
+      throw err;
+    }
+    return sequenced;
+  }
+
+  function tick(): void {
+    running = drain()
+      .catch(() => undefined)
+      .finally(() => {
+        if (timer !== undefined) timer = setTimeout(tick, options.intervalMs).unref();
+      });
+  }
+
+  return {
+    start() {
+      if (timer !== undefined) return;
+      timer = setTimeout(tick, options.intervalMs).unref();
+    },
+    async stop() {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      await running;
+      if (leader) {
+        await leader.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK]).catch(() => undefined);
+        leader.release();
+        leader = undefined;
+      }
+    },
+    drain,
+    get isLeader() {
+      return leader !== undefined;
+    },
+  };
+}

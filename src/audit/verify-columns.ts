@@ -1,0 +1,40 @@
+import type { AuditEntry } from './entry.js';
+
+export interface LogRow {
+  seq: string;
+  entry_id: string;
+  leaf_hash: Buffer;
+  canonical: Buffer | null;
+  tenant_id: string | null;
+  action: string | null;
+  outcome: string | null;
+  subject: string | null;
+  client_id: string | null;
+  patient_ids: string[] | null;
+  recorded_at: Date | null;
+}
+
+/**
+ * The searchable columns are copies of signed fields; a changed copy would
+ * hide an access from a disclosure report without touching the signed bytes,
+ * so each must agree with the entry it was copied from.
+ */
+export function checkColumns(row: LogRow, where: string, problems: string[]): void {
+  let entry: AuditEntry;
+  try {
+    entry = JSON.parse(row.canonical!.toString('utf8')) as AuditEntry;
+  } catch {
+    problems.push(`${where}: the entry bytes are not an audit entry`);
+    return;
+  }
+  const patients = [...new Set(entry.resources.map((r) => r.patient).filter((p): p is string => p !== undefined))].sort();
+  const differs: string[] = [];
+  if (row.tenant_id !== entry.tenant) differs.push('tenant_id');
+  if (row.action !== entry.action) differs.push('action');
+  if (row.outcome !== entry.outcome) differs.push('outcome');
+  if (row.subject !== entry.who.subject) differs.push('subject');
+  if (row.client_id !== entry.who.clientId) differs.push('client_id');
+  if (row.recorded_at?.getTime() !== Date.parse(entry.recordedAt)) differs.push('recorded_at');
+  if ([...(row.patient_ids ?? [])].sort().join('\n') !== patients.join('\n')) differs.push('patient_ids');
+  if (differs.length > 0) problems.push(`${where}: column ${differs.join(', ')} disagrees with the signed entry (altered)`);
+}

@@ -1,0 +1,54 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { SignedTreeHead } from './tree-head.js';
+
+/** One witness line: the signed head plus the public key it verifies under (base64 raw Ed25519). */
+export interface WitnessRecord extends SignedTreeHead {
+  publicKey: string;
+}
+
+/**
+ * Appends a head to the witness file (JSON lines). Opened in append mode and
+ * fsynced: the witness is the copy of the heads that lives outside the
+ * database, so a database-wide rewrite cannot also rewrite it.
+ */
+export function appendWitness(path: string, record: WitnessRecord): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, 'a', 0o640);
+  try {
+    writeSync(fd, `${JSON.stringify(record)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface WitnessRead {
+  records: WitnessRecord[];
+  /** Lines that are not a well-formed record, by 1-based line number. */
+  malformed: number[];
+}
+
+export function readWitness(path: string): WitnessRead {
+  if (!existsSync(path)) return { records: [], malformed: [] };
+  const records: WitnessRecord[] = [];
+  const malformed: number[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        const r = JSON.parse(line) as WitnessRecord;
+        if (Number.isSafeInteger(r.treeSize) && typeof r.rootHash === 'string' && typeof r.signature === 'string' && typeof r.publicKey === 'string') records.push(r);
+        else malformed.push(i + 1);
+      } catch {
+        malformed.push(i + 1);
+      }
+    });
+  return { records, malformed };
+}
+
+export function lastWitnessSize(path: string): number {
+  const { records } = readWitness(path);
+  return records.reduce((max, r) => Math.max(max, r.treeSize), 0);
+}

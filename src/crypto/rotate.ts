@@ -1,0 +1,44 @@
+import type { Logger } from '../kernel/index.js';
+import { lockWrappedKeys, updateWrapped, type SqlDb } from './data-key-store.js';
+import type { Kms } from './kms.js';
+
+export interface KekRotationResult {
+  from: string;
+  to: string;
+  rewrapped: number;
+}
+
+/**
+ * KEK rotation: a new KEK is created in the KMS, every stored DEK is
+ * unwrapped with the old KEK and re-wrapped with the new one in ONE database
+ * transaction, then the new KEK becomes current. Data is not re-encrypted
+ * (the DEKs do not change). If the transaction fails, the new KEK is kept
+ * but not made current (it may be in use if only the COMMIT acknowledgement
+ * was lost); if the process dies after the commit but
+ * before the KMS switch, every DEK names the KEK that wrapped it and both KEKs
+ * exist, so reads keep working and a second rotation finishes the job.
+ */
+export async function rotateKek(deps: { db: SqlDb; kms: Kms; logger: Logger }): Promise<KekRotationResult> {
+  const from = deps.kms.describe().kekId;
+  const rotation = await deps.kms.beginRotation();
+  let rewrapped = 0;
+  try {
+    await deps.db.transaction(async (tx) => {
+      for (const row of await lockWrappedKeys(tx)) {
+        const dek = await deps.kms.unwrap(row.wrapped!);
+        try {
+          await updateWrapped(tx, row, rotation.kekId, await rotation.wrap(dek));
+        } finally {
+          dek.fill(0);
+        }
+        rewrapped++;
+      }
+    });
+  } catch (err) {
+    await rotation.abort().catch(() => undefined);
+    throw err;
+  }
+  await rotation.commit();
+  deps.logger.info({ from, to: rotation.kekId, rewrapped }, 'KEK rotation complete');
+  return { from, to: rotation.kekId, rewrapped };
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { appendLeaf, consistencyProof, emptyFrontier, frontierRoot, inclusionProof, leafHash, rootOf } from '../../src/audit/merkle.js';
+import { verifyConsistency, verifyInclusion } from '../../src/audit/proof-verify.js';
+import { canonicalJson } from '../../src/audit/canonical.js';
+
+const leaves = Array.from({ length: 40 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
+
+test('leaf and node hashes follow RFC 9162 §2.1.1 (domain-separated SHA-256)', () => {
+  const expected = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from('abc')])).digest();
+  assert.deepEqual(leafHash(Buffer.from('abc')), expected);
+  const node = createHash('sha256').update(Buffer.concat([Buffer.from([1]), leaves[0]!, leaves[1]!])).digest();
+  assert.deepEqual(rootOf(leaves.slice(0, 2)), node);
+  assert.equal(rootOf([]).toString('hex'), createHash('sha256').digest('hex'));
+});
+
+test('the incremental frontier gives the RFC root at every size', () => {
+  const f = emptyFrontier();
+  for (let n = 1; n <= leaves.length; n++) {
+    appendLeaf(f, leaves[n - 1]!);
+    assert.deepEqual(frontierRoot(f), rootOf(leaves.slice(0, n)), `size ${n}`);
+  }
+});
+
+test('inclusion proofs verify with the RFC 9162 §2.1.3.2 algorithm, and wrong ones do not', () => {
+  for (let n = 1; n <= 33; n++) {
+    const root = rootOf(leaves.slice(0, n));
+    for (let m = 0; m < n; m++) {
+      const proof = inclusionProof(leaves, m, n);
+      assert.ok(verifyInclusion(leaves[m]!, m, n, proof, root), `m=${m} n=${n}`);
+      assert.ok(!verifyInclusion(leafHash(Buffer.from('other')), m, n, proof, root), `wrong leaf m=${m} n=${n}`);
+      if (n > 1) assert.ok(!verifyInclusion(leaves[m]!, (m + 1) % n, n, proof, root), `wrong index m=${m} n=${n}`);
+    }
+  }
+});
+
+test('consistency proofs verify with the RFC 9162 §2.1.4.2 algorithm, and forged trees fail', () => {
+  for (let n = 1; n <= 33; n++) {
+    for (let m = 1; m <= n; m++) {
+      const proof = consistencyProof(leaves, m, n);
+      const r1 = rootOf(leaves.slice(0, m));
+      const r2 = rootOf(leaves.slice(0, n));
+      assert.ok(verifyConsistency(m, n, proof, r1, r2), `m=${m} n=${n}`);
+      if (m < n) {
+        const forged = [...leaves.slice(0, n)];
+        forged[m - 1] = leafHash(Buffer.from('forged'));
+        assert.ok(!verifyConsistency(m, n, proof, r1, rootOf(forged)), `forged m=${m} n=${n}`);
+      }
+    }
+  }
+});
+
+test('canonical JSON sorts keys at every level and drops undefined', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: null }], c: undefined } }), '{"a":{"d":[2,{"y":null,"z":1}]},"b":1}');
+});

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createSequencer } from '../../src/audit/sequencer.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+import { silentLogger, systemClock } from '../../src/kernel/index.js';
+import { auditFixture, ctxFor } from './support.js';
+
+test('concurrent writers and readers with two competing sequencers yield contiguous, unique seq numbers', async () => {
+  const f = await auditFixture();
+  const { db } = f.testDb;
+  // A second "node": its sequencer competes for the leader lock.
+  const other = createSequencer({ db, clock: systemClock, logger: silentLogger, witnessPath: f.witnessPath, intervalMs: 20 });
+  f.sequencer.start();
+  other.start();
+  try {
+    const writers = Array.from({ length: 6 }, (_, w) =>
+      (async () => {
+        for (let i = 0; i < 30; i++) {
+          await db.transaction((tx) => f.recorder.inTransaction(ctxFor(w * 100 + i), tx, [{ action: 'create', outcome: 'success', resources: [{ type: 'Observation', id: `o${w}-${i}` }] }]));
+        }
+      })(),
+    );
+    const readers = Array.from({ length: 6 }, (_, r) =>
+      (async () => {
+        for (let i = 0; i < 30; i++) await f.recorder.record(ctxFor(r * 100 + i), [{ action: 'read', outcome: 'success', resources: [] }]);
+      })(),
+    );
+    // A writer whose transaction rolls back leaves no entry (and no hole in the log).
+    const rolledBack = db.transaction(async (tx) => {
+      await f.recorder.inTransaction(ctxFor(999), tx, [{ action: 'delete', outcome: 'success', resources: [] }]);
+      throw new Error('abort');
+    });
+    await assert.rejects(rolledBack, /abort/);
+    await Promise.all([...writers, ...readers]);
+  } finally {
+    await f.sequencer.stop();
+    await other.stop();
+  }
+  await f.sequencer.drain();
+  await f.sequencer.stop();
+  const rows = (await db.query<{ seq: string; entry_id: string }>('SELECT seq, entry_id FROM audit_log ORDER BY seq')).rows;
+  assert.equal(rows.length, 360);
+  rows.forEach((r, i) => assert.equal(Number(r.seq), i, 'contiguous from 0'));
+  assert.equal(new Set(rows.map((r) => r.entry_id)).size, 360, 'no entry sequenced twice');
+  const entries = await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_entry');
+  assert.equal(Number(entries.rows[0]!.n), 360);
+  assert.ok(f.recorder.batches < 180, `reads were group-committed (${f.recorder.batches} batches for 180 reads)`);
+  const report = await verifyAuditLog(db, { witnessPath: f.witnessPath });
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.pending, 0);
+  await f.testDb.drop();
+});

@@ -1,0 +1,58 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAuditRecorder } from '../../src/audit/recorder.js';
+import { createSequencer } from '../../src/audit/sequencer.js';
+import type { AuditedContext } from '../../src/audit/entry.js';
+import { asTenantId, silentLogger, systemClock } from '../../src/kernel/index.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+
+export function ctxFor(i: number): AuditedContext {
+  return {
+    tenant: asTenantId('default'),
+    requestId: `req-${i}`,
+    sourceIp: '127.0.0.1',
+    principal: { subject: `client-${i % 3}`, clientId: `client-${i % 3}`, kind: 'client', scopes: [] },
+  };
+}
+
+export interface AuditFixture {
+  testDb: TestDb;
+  witnessPath: string;
+  recorder: ReturnType<typeof createAuditRecorder>;
+  sequencer: ReturnType<typeof createSequencer>;
+  /** Records `n` read entries (each its own request) and sequences them as one round. */
+  addRound(n: number): Promise<void>;
+}
+
+export async function auditFixture(): Promise<AuditFixture> {
+  const testDb = await createTestDb();
+  const witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-audit-')), 'audit', 'witness.jsonl');
+  const recorder = createAuditRecorder({ db: testDb.db, clock: systemClock, logger: silentLogger, node: 'test-node', timeoutMs: 2000 });
+  const sequencer = createSequencer({ db: testDb.db, clock: systemClock, logger: silentLogger, witnessPath, intervalMs: 50 });
+  let counter = 0;
+  return {
+    testDb,
+    witnessPath,
+    recorder,
+    sequencer,
+    async addRound(n) {
+      await Promise.all(
+        Array.from({ length: n }, () => {
+          const i = counter++;
+          return recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [{ type: 'Patient', id: `p${i}`, version: 1, patient: `Patient/p${i}` }] }]);
+        }),
+      );
+      await sequencer.drain();
+    },
+  };
+}
+
+/** A superuser session on the test database, to bypass the append-only trigger like an attacker with DBA rights. */
+export async function asAttacker(testDb: TestDb, sql: string[]): Promise<void> {
+  await testDb.db.transaction(async (tx) => {
+    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key']) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+    for (const s of sql) await tx.query(s);
+    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key']) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
+  });
+}
