@@ -80,17 +80,16 @@ export function createSequencer(options: SequencerOptions): Sequencer {
        FROM audit_tree_head h JOIN audit_signing_key k USING (key_id) WHERE h.tree_size > $1 ORDER BY h.tree_size`,
       [witnessed],
     );
-    for (const r of res.rows) {
-      appendWitness(options.witnessPath, {
-        treeSize: Number(r.tree_size),
-        rootHash: r.root_hash.toString('base64'),
-        timestampMs: Number(r.timestamp_ms),
-        keyId: r.key_id,
-        signature: r.signature.toString('base64'),
-        publicKey: r.public_key.toString('base64'),
-      });
-      witnessed = Number(r.tree_size);
-    }
+    const records = res.rows.map((r) => ({
+      treeSize: Number(r.tree_size),
+      rootHash: r.root_hash.toString('base64'),
+      timestampMs: Number(r.timestamp_ms),
+      keyId: r.key_id,
+      signature: r.signature.toString('base64'),
+      publicKey: r.public_key.toString('base64'),
+    }));
+    await appendWitness(options.witnessPath, records);
+    if (records.length > 0) witnessed = records[records.length - 1]!.treeSize;
   }
 
   async function drain(): Promise<number> {

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SignedTreeHead } from './tree-head.js';
 
@@ -8,18 +9,20 @@ export interface WitnessRecord extends SignedTreeHead {
 }
 
 /**
- * Appends a head to the witness file (JSON lines). Opened in append mode and
+ * Appends heads to the witness file (JSON lines). Opened in append mode and
  * fsynced: the witness is the copy of the heads that lives outside the
- * database, so a database-wide rewrite cannot also rewrite it.
+ * database, so a database-wide rewrite cannot also rewrite it. Asynchronous:
+ * an fsync must not stall the event loop that serves requests.
  */
-export function appendWitness(path: string, record: WitnessRecord): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'a', 0o640);
+export async function appendWitness(path: string, records: WitnessRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await mkdir(dirname(path), { recursive: true });
+  const file = await open(path, 'a', 0o640);
   try {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
-    fsyncSync(fd);
+    await file.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    await file.sync();
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 
