@@ -56,7 +56,14 @@ export function buildApp(parts: AppParts) {
   const validator = createValidator();
   const hooks = emptyHooks();
   // Audit: every PHI access and change, tamper-evident (docs/security/audit.md).
-  const auditConfig = auditSettings({ env: config.env, dataDir: config.dataDir, ...parts.audit });
+  const auditConfig = auditSettings({
+    env: config.env,
+    dataDir: config.dataDir,
+    enabled: config.audit.enabled,
+    headIntervalMs: config.audit.headIntervalMs,
+    timeoutMs: config.audit.timeoutMs,
+    ...parts.audit,
+  });
   const audit = createAuditService({ db, clock, logger, settings: auditConfig });
   if (auditConfig.enabled) audit.attach(hooks);
   // Resource bodies are envelope-encrypted at rest (HAVEN_ENCRYPTION=off only in tests).

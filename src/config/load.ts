@@ -20,6 +20,9 @@ export const envMap: Record<string, string[]> = {
   HAVEN_MAX_PAGE_SIZE: ['fhir', 'maxPageSize'],
   HAVEN_ACCESS_TOKEN_TTL: ['auth', 'accessTokenTtlSeconds'],
   HAVEN_LOG_LEVEL: ['log', 'level'],
+  HAVEN_AUDIT: ['audit', 'enabled'],
+  HAVEN_AUDIT_HEAD_INTERVAL_MS: ['audit', 'headIntervalMs'],
+  HAVEN_AUDIT_TIMEOUT_MS: ['audit', 'timeoutMs'],
   HAVEN_SHUTDOWN_GRACE_MS: ['shutdownGraceMs'],
   HAVEN_VALIDATE_ON_WRITE: ['validateOnWrite'],
   HAVEN_KMS: ['kms', 'provider'],
@@ -51,7 +54,7 @@ const pathToEnv = new Map(Object.entries(envMap).map(([env, path]) => [path.join
  * listed, each naming the variable to fix.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HavenConfig {
-  const raw: Record<string, unknown> = { http: {}, database: {}, fhir: {}, auth: {}, log: {}, kms: { pkcs11: {} } };
+  const raw: Record<string, unknown> = { http: {}, database: {}, fhir: {}, auth: {}, audit: {}, log: {}, kms: { pkcs11: {} } };
   const problems: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === '') continue;

@@ -53,6 +53,17 @@ export const configSchema = z.object({
   auth: z.object({
     accessTokenTtlSeconds: positiveInt.max(3600).default(300),
   }),
+  audit: z.object({
+    /** `off` is accepted only with HAVEN_ENV=test, to benchmark what auditing costs. */
+    enabled: z
+      .enum(['on', 'off'])
+      .default('on')
+      .transform((v) => v === 'on'),
+    /** Cadence of sequencing rounds and signed tree heads (ms). */
+    headIntervalMs: positiveInt.default(1000),
+    /** Longest an audit insert may take before the PHI request fails with 503 (ms). */
+    timeoutMs: positiveInt.default(5000),
+  }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }),
