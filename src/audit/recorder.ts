@@ -36,9 +36,9 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
   };
   // One autocommit statement per batch (one round trip, one commit); the wait is bounded here
   // rather than by SET LOCAL, which would cost three more round trips per batch.
-  // Two batches in flight: measured at c16 on a 1M-resource store, 2 gave 3,300–3,500 audited
-  // reads/s, 1 gave 2,980 (requests wait a whole commit more), 3–4 gave 2,200–2,550 (smaller
-  // batches, more commits competing for the same two cores).
+  // Two batches in flight: at c16 on a 1M-resource store (2 cores, noisy) 2 gave 2,600–3,500
+  // audited reads/s, 1 gave 2,980 (requests wait a whole commit more), 3–4 gave 2,200–2,550
+  // (smaller batches, more commits competing for the same cores).
   const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 2 });
   return {
     async inTransaction(ctx, tx, facts) {
