@@ -1,6 +1,7 @@
 import { HavenError, type Principal } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
+import { toWitnessRecord, type SignedHeadRow } from './witness.js';
 
 /** A signed head as the API serves it, with the public key to check it under. */
 export interface PublishedHead {
@@ -22,7 +23,7 @@ export function requireAuditReader(principal: Principal): void {
 }
 
 export async function headAt(q: Queryable, treeSize?: number): Promise<PublishedHead> {
-  const res = await q.query<{ tree_size: string; root_hash: Buffer; timestamp_ms: string; key_id: string; signature: Buffer; public_key: Buffer }>(
+  const res = await q.query<SignedHeadRow>(
     `SELECT h.tree_size, h.root_hash, h.timestamp_ms, h.key_id, h.signature, k.public_key
      FROM audit_tree_head h JOIN audit_signing_key k USING (key_id)
      WHERE $1::bigint IS NULL OR h.tree_size = $1 ORDER BY h.tree_size DESC LIMIT 1`,
@@ -32,14 +33,7 @@ export async function headAt(q: Queryable, treeSize?: number): Promise<Published
   if (!r) {
     throw new HavenError('not-found', 'AUDIT_TREE_SIZE_UNKNOWN', treeSize === undefined ? 'No tree head has been signed yet' : `No signed tree head has size ${treeSize}; use the size of a published head`);
   }
-  return {
-    treeSize: Number(r.tree_size),
-    rootHash: r.root_hash.toString('base64'),
-    timestampMs: Number(r.timestamp_ms),
-    keyId: r.key_id,
-    signature: r.signature.toString('base64'),
-    publicKey: r.public_key.toString('base64'),
-  };
+  return toWitnessRecord(r);
 }
 
 // Proofs are built from the stored leaf hashes of the prefix: O(n) per request, fine for audits, not for hot paths.

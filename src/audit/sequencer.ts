@@ -3,7 +3,7 @@ import type { Clock, Logger } from '../kernel/index.js';
 import type { Db, Queryable } from '../store/index.js';
 import { sequenceRound } from './sequencer-round.js';
 import { loadOrCreateSigningKey, type AuditSigningKey } from './tree-head.js';
-import { appendWitness, lastWitnessSize } from './witness.js';
+import { appendWitness, lastWitnessSize, toWitnessRecord, type SignedHeadRow } from './witness.js';
 
 // Session advisory lock: whoever holds it is the one sequencer among all Haven nodes.
 export const SEQUENCER_LOCK = 7_421_002;
@@ -75,19 +75,12 @@ export function createSequencer(options: SequencerOptions): Sequencer {
   /** Appends every committed head the witness file does not have yet (also after a crash). */
   async function catchUpWitness(q: Queryable): Promise<void> {
     if (witnessed < 0) witnessed = lastWitnessSize(options.witnessPath);
-    const res = await q.query<{ tree_size: string; root_hash: Buffer; timestamp_ms: string; key_id: string; signature: Buffer; public_key: Buffer }>(
+    const res = await q.query<SignedHeadRow>(
       `SELECT h.tree_size, h.root_hash, h.timestamp_ms, h.key_id, h.signature, k.public_key
        FROM audit_tree_head h JOIN audit_signing_key k USING (key_id) WHERE h.tree_size > $1 ORDER BY h.tree_size`,
       [witnessed],
     );
-    const records = res.rows.map((r) => ({
-      treeSize: Number(r.tree_size),
-      rootHash: r.root_hash.toString('base64'),
-      timestampMs: Number(r.timestamp_ms),
-      keyId: r.key_id,
-      signature: r.signature.toString('base64'),
-      publicKey: r.public_key.toString('base64'),
-    }));
+    const records = res.rows.map(toWitnessRecord);
     await appendWitness(options.witnessPath, records);
     if (records.length > 0) witnessed = records[records.length - 1]!.treeSize;
   }

@@ -8,6 +8,28 @@ export interface WitnessRecord extends SignedTreeHead {
   publicKey: string;
 }
 
+/** A signed tree head as stored (audit_tree_head joined with audit_signing_key). */
+export interface SignedHeadRow {
+  tree_size: string;
+  root_hash: Buffer;
+  timestamp_ms: string;
+  key_id: string;
+  signature: Buffer;
+  public_key: Buffer;
+}
+
+/** The published form of a stored head (witness lines and the tree-head API). */
+export function toWitnessRecord(r: SignedHeadRow): WitnessRecord {
+  return {
+    treeSize: Number(r.tree_size),
+    rootHash: r.root_hash.toString('base64'),
+    timestampMs: Number(r.timestamp_ms),
+    keyId: r.key_id,
+    signature: r.signature.toString('base64'),
+    publicKey: r.public_key.toString('base64'),
+  };
+}
+
 /**
  * Appends heads to the witness file (JSON lines). Opened in append mode and
  * fsynced: the witness is the copy of the heads that lives outside the
