@@ -136,3 +136,15 @@ test('SIGTERM drains in-flight requests and shuts the database down cleanly', { 
   again.proc.kill('SIGTERM');
   assert.equal(await again.exited, 0);
 });
+
+test('haven audit verify checks a stopped embedded data directory offline', { timeout: 60_000 }, async () => {
+  // The server of the previous tests has stopped: this is an auditor's copy of the data directory.
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync(process.execPath, ['bin/haven.js', 'audit', 'verify', '--witness', join(dataDir, 'audit', 'witness.jsonl')], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, /OK: every leaf, tree head and signature checks out/);
+  assert.match(run.stdout, /audit log: \d+ entries/);
+});
