@@ -49,8 +49,8 @@ export function lazyKms(create: () => Promise<Kms>): Kms & { start(): Promise<Km
   };
   return {
     start,
-    wrap: async (dek) => (await start()).wrap(dek),
-    unwrap: async (w) => (await start()).unwrap(w),
+    wrap: async (dek, context) => (await start()).wrap(dek, context),
+    unwrap: async (w, context) => (await start()).unwrap(w, context),
     beginRotation: async () => (await start()).beginRotation(),
     describe() {
       if (!ready) throw new HavenError('fault', 'KMS_NOT_STARTED', 'The KMS was used before it started');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { HavenError, systemClock, type Clock } from '../kernel/index.js';
 import { findActiveKey, findKey, insertFirstKey, type DataKeyRow, type SqlDb } from './data-key-store.js';
 import type { KeyPurpose } from './envelope-format.js';
-import { DEK_BYTES, type Kms } from './kms.js';
+import { DEK_BYTES, dekContext, type Kms } from './kms.js';
 
 /**
  * Data-encryption keys per tenant and purpose: created on first use (wrapped
@@ -82,7 +82,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     if (row.wrapped === null) {
       throw new HavenError('fault', 'CRYPTO_KEY_DESTROYED', `Data key ${row.purpose} v${row.version} of tenant ${row.tenant_id} was destroyed; data encrypted with it cannot be read`);
     }
-    const key = await options.kms.unwrap(row.wrapped);
+    const key = await options.kms.unwrap(row.wrapped, dekContext(row.tenant_id, row.purpose));
     const id = refKey({ tenant: row.tenant_id, purpose: row.purpose, version: row.version });
     evict(id);
     while (cache.size >= maxEntries) evict(cache.keys().next().value!);
@@ -110,7 +110,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     if (!row) {
       const dek = randomBytes(DEK_BYTES);
       try {
-        const wrapped = await options.kms.wrap(dek);
+        const wrapped = await options.kms.wrap(dek, dekContext(tenant, purpose));
         await insertFirstKey(options.db, tenant, purpose, options.kms.describe().kekId, wrapped);
       } finally {
         dek.fill(0); // the stored row is the source of truth, even if we won the race

@@ -13,10 +13,14 @@ export interface KmsDescription {
 }
 
 export interface Kms {
-  /** Wraps a plaintext DEK under the current KEK. The result names that KEK, so unwrap finds it after rotation. */
-  wrap(plaintextDek: Buffer): Promise<Buffer>;
-  /** Unwraps a DEK wrapped by this backend under the current or a retired KEK. */
-  unwrap(wrapped: Buffer): Promise<Buffer>;
+  /**
+   * Wraps a plaintext DEK under the current KEK. The result names that KEK, so unwrap finds it after
+   * rotation. `context` (see `dekContext`) is authenticated with it: a wrapped DEK copied to another
+   * tenant's or purpose's row does not unwrap there.
+   */
+  wrap(plaintextDek: Buffer, context: Buffer): Promise<Buffer>;
+  /** Unwraps a DEK wrapped by this backend under the current or a retired KEK, for the same context. */
+  unwrap(wrapped: Buffer, context: Buffer): Promise<Buffer>;
   describe(): KmsDescription;
   /** Prepares a new KEK; DEKs are re-wrapped with `rotation.wrap`, then `commit` makes it current. */
   beginRotation(): Promise<KekRotation>;
@@ -26,7 +30,7 @@ export interface Kms {
 export interface KekRotation {
   /** kekId of the new KEK. */
   kekId: string;
-  wrap(plaintextDek: Buffer): Promise<Buffer>;
+  wrap(plaintextDek: Buffer, context: Buffer): Promise<Buffer>;
   /** Makes the new KEK current; the old one is kept (retired) so old backups stay readable. */
   commit(): Promise<void>;
   /**
@@ -37,3 +41,8 @@ export interface KekRotation {
 }
 
 export const DEK_BYTES = 32;
+
+/** What a wrapped DEK is bound to: its tenant and purpose (associated data of the wrap). */
+export function dekContext(tenant: string, purpose: string): Buffer {
+  return Buffer.from(`haven-dek:v1|${tenant.length}:${tenant}|${purpose}`, 'utf8');
+}

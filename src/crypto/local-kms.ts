@@ -42,11 +42,11 @@ function writeKeyFile(path: string, key: Buffer): void {
   chmodSync(path, 0o600);
 }
 
-function gcm(key: Buffer, fp: Buffer, dek: Buffer): Buffer {
+function gcm(key: Buffer, fp: Buffer, dek: Buffer, context: Buffer): Buffer {
   const head = Buffer.concat([Buffer.of(WRAP_FORMAT), fp]);
   const nonce = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(head);
+  c.setAAD(Buffer.concat([head, context]));
   return Buffer.concat([head, nonce, c.update(dek), c.final(), c.getAuthTag()]);
 }
 
@@ -101,11 +101,11 @@ export function createLocalKms(options: LocalKmsOptions): Kms {
   }
 
   return {
-    async wrap(dek) {
+    async wrap(dek, context) {
       ensure();
-      return gcm(current, fingerprint(current), dek);
+      return gcm(current, fingerprint(current), dek, context);
     },
-    async unwrap(wrapped) {
+    async unwrap(wrapped, context) {
       ensure();
       if (wrapped[0] !== WRAP_FORMAT || wrapped.length !== 1 + FP_BYTES + 12 + DEK_BYTES + 16) {
         throw new HavenError('fault', 'KMS_UNWRAP_FAILED', 'A wrapped data key is not in the local KMS format');
@@ -113,7 +113,7 @@ export function createLocalKms(options: LocalKmsOptions): Kms {
       const key = keyFor(wrapped);
       try {
         const d = createDecipheriv('aes-256-gcm', key, wrapped.subarray(1 + FP_BYTES, 1 + FP_BYTES + 12));
-        d.setAAD(wrapped.subarray(0, 1 + FP_BYTES));
+        d.setAAD(Buffer.concat([wrapped.subarray(0, 1 + FP_BYTES), context]));
         d.setAuthTag(wrapped.subarray(wrapped.length - 16));
         return Buffer.concat([d.update(wrapped.subarray(1 + FP_BYTES + 12, wrapped.length - 16)), d.final()]);
       } catch {
@@ -133,7 +133,7 @@ export function createLocalKms(options: LocalKmsOptions): Kms {
       keys.set(fp, next);
       return {
         kekId: `local:${fp}`,
-        wrap: async (dek) => gcm(next, fingerprint(next), dek),
+        wrap: async (dek, context) => gcm(next, fingerprint(next), dek, context),
         async commit() {
           const old = join(dir, `kek-${fingerprint(current).toString('hex')}.key`);
           // Order matters: the old KEK gets its retired name before the new one takes kek.key,

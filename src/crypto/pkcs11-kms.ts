@@ -154,13 +154,14 @@ function adapter(lib: Lib, p: Pkcs11Types.PKCS11, session: Handle, o: Pkcs11KmsO
   let kekId = Buffer.from(attr(kek, lib.CKA_ID));
   const handles = new Map<string, Handle>([[kekId.toString('hex'), kek]]);
 
-  function gcm(id: Buffer, iv: Buffer) {
+  function gcm(id: Buffer, iv: Buffer, context: Buffer) {
     const head = Buffer.concat([Buffer.of(WRAP_FORMAT, id.length), id]);
-    return { head, mechanism: { mechanism: lib.CKM_AES_GCM, parameter: { type: lib.CK_PARAMS_AES_GCM, iv, ivBits: 96, tagBits: 128, aad: head } } };
+    const aad = Buffer.concat([head, context]);
+    return { head, mechanism: { mechanism: lib.CKM_AES_GCM, parameter: { type: lib.CK_PARAMS_AES_GCM, iv, ivBits: 96, tagBits: 128, aad } } };
   }
-  function wrapWith(key: Handle, id: Buffer, dek: Buffer): Buffer {
+  function wrapWith(key: Handle, id: Buffer, dek: Buffer, context: Buffer): Buffer {
     const iv = randomBytes(12);
-    const { head, mechanism } = gcm(id, iv);
+    const { head, mechanism } = gcm(id, iv, context);
     try {
       p.C_EncryptInit(session, mechanism, key);
       return Buffer.concat([head, iv, p.C_Encrypt(session, dek, Buffer.alloc(dek.length + 16))]);
@@ -184,17 +185,17 @@ function adapter(lib: Lib, p: Pkcs11Types.PKCS11, session: Handle, o: Pkcs11KmsO
   const describe = () => ({ provider: 'pkcs11', kekId: `pkcs11:${kekId.toString('hex')}`, detail: `token KEK '${o.kekLabel}' via ${o.library}` });
 
   return {
-    async wrap(dek) {
-      return wrapWith(kek, kekId, dek);
+    async wrap(dek, context) {
+      return wrapWith(kek, kekId, dek, context);
     },
-    async unwrap(wrapped) {
+    async unwrap(wrapped, context) {
       const idLen = wrapped[1] ?? 0;
       if (wrapped[0] !== WRAP_FORMAT || wrapped.length !== 2 + idLen + 12 + 32 + 16) {
         throw new HavenError('fault', 'KMS_UNWRAP_FAILED', 'A wrapped data key is not in the PKCS#11 KMS format');
       }
       const id = wrapped.subarray(2, 2 + idLen);
       const key = handleFor(id);
-      const { mechanism } = gcm(id, wrapped.subarray(2 + idLen, 14 + idLen));
+      const { mechanism } = gcm(id, wrapped.subarray(2 + idLen, 14 + idLen), context);
       try {
         p.C_DecryptInit(session, mechanism, key);
         return Buffer.from(p.C_Decrypt(session, wrapped.subarray(14 + idLen), Buffer.alloc(wrapped.length)));
@@ -220,7 +221,7 @@ function adapter(lib: Lib, p: Pkcs11Types.PKCS11, session: Handle, o: Pkcs11KmsO
       handles.set(id.toString('hex'), next);
       return {
         kekId: `pkcs11:${id.toString('hex')}`,
-        wrap: async (dek) => wrapWith(next, id, dek),
+        wrap: async (dek, context) => wrapWith(next, id, dek, context),
         async commit() {
           // Relabel, never delete: the retired KEK still opens pre-rotation backups.
           try {

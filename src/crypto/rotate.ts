@@ -1,6 +1,6 @@
 import type { Logger } from '../kernel/index.js';
 import { lockWrappedKeys, updateWrapped, type SqlDb } from './data-key-store.js';
-import type { Kms } from './kms.js';
+import { dekContext, type Kms } from './kms.js';
 
 export interface KekRotationResult {
   from: string;
@@ -25,9 +25,10 @@ export async function rotateKek(deps: { db: SqlDb; kms: Kms; logger: Logger }): 
   try {
     await deps.db.transaction(async (tx) => {
       for (const row of await lockWrappedKeys(tx)) {
-        const dek = await deps.kms.unwrap(row.wrapped!);
+        const context = dekContext(row.tenant_id, row.purpose);
+        const dek = await deps.kms.unwrap(row.wrapped!, context);
         try {
-          await updateWrapped(tx, row, rotation.kekId, await rotation.wrap(dek));
+          await updateWrapped(tx, row, rotation.kekId, await rotation.wrap(dek, context));
         } finally {
           dek.fill(0);
         }

@@ -89,7 +89,7 @@ test('cached DEKs expire after their lifetime and are zeroed on eviction', async
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: () => new Date(now) };
   let unwraps = 0;
-  const counting: Kms = { ...kms, unwrap: async (w) => (unwraps++, kms.unwrap(w)) };
+  const counting: Kms = { ...kms, unwrap: async (w, c) => (unwraps++, kms.unwrap(w, c)) };
   const keyring = createKeyring({ db: t.db, kms: counting, clock, ttlMs: 60_000, maxEntries: 2 });
   const codec = createEnvelopeCodec({ keyring });
   const bytes = await codec.encode(row('p1'), json);

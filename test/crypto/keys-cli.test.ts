@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { parseArgs } from '../../src/cli/args.js';
 import { keysCommand } from '../../src/cli/keys.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createEnvelopeCodec, createKeyring, createLocalKms } from '../../src/crypto/index.js';
+import { createEnvelopeCodec, createKeyring, createLocalKms, dekContext } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -34,7 +34,7 @@ test('haven keys rotate --kek re-wraps every DEK; data stays readable by running
   const code = await keysCommand(parseArgs(['keys', 'rotate', '--kek']), loadConfig(env()), silentLogger, (l) => lines.push(l));
   assert.equal(code, 0);
   assert.match(lines[0]!, /^KEK rotated: local:[0-9a-f]{16} -> local:[0-9a-f]{16}; 1 data key\(s\) re-wrapped$/);
-  const after = (await s.testDb.db.query<{ kek_id: string; wrapped: Buffer }>('SELECT kek_id, wrapped FROM data_key')).rows;
+  const after = (await s.testDb.db.query<{ kek_id: string; wrapped: Buffer; tenant_id: string; purpose: string }>('SELECT kek_id, wrapped, tenant_id, purpose FROM data_key')).rows;
   assert.notEqual(after[0]!.kek_id, before[0]!.kek_id);
   assert.notDeepEqual(after[0]!.wrapped, before[0]!.wrapped);
   const files = readdirSync(keyDir).sort();
@@ -44,7 +44,7 @@ test('haven keys rotate --kek re-wraps every DEK; data stays readable by running
   // The running server (DEK cached) still reads; a node that loaded keys before the rotation
   // finds the new KEK; a restarted node decrypts the stored row.
   assert.equal((await s.fhir(`/Patient/${id}`)).body.name[0].family, 'Rotateson');
-  assert.equal((await staleNode.unwrap(after[0]!.wrapped)).length, 32);
+  assert.equal((await staleNode.unwrap(after[0]!.wrapped, dekContext(after[0]!.tenant_id, after[0]!.purpose))).length, 32);
   await staleNode.close();
   const restarted = createEnvelopeCodec({ keyring: createKeyring({ db: s.testDb.db, kms: createLocalKms({ dataDir: s.dataDir, env: 'test', logger: silentLogger }) }) });
   const row = (await s.testDb.db.query<{ content: Buffer }>('SELECT content FROM resource WHERE id = $1', [id])).rows[0]!;

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
-import { createLocalKms } from '../../src/crypto/index.js';
+import { createLocalKms, dekContext } from '../../src/crypto/index.js';
 import { HavenError, silentLogger, type Logger } from '../../src/kernel/index.js';
 
 function configError(env: Record<string, string>): string {
@@ -51,11 +51,16 @@ test('local KMS: key file created 0600 with a loud warning; refused in productio
     assert.equal(statSync(file).size, 32);
     assert.match(warnings.join('\n'), /LOCAL KEY FILE IN USE.*A new KEK was created/);
     const dek = Buffer.alloc(32, 7);
-    const wrapped = await kms.wrap(dek);
-    assert.deepEqual(await kms.unwrap(wrapped), dek);
+    const context = dekContext('default', 'resources');
+    const wrapped = await kms.wrap(dek, context);
+    assert.deepEqual(await kms.unwrap(wrapped, context), dek);
     const bad = Buffer.from(wrapped);
     bad[20]! ^= 1;
-    await assert.rejects(kms.unwrap(bad), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
+    await assert.rejects(kms.unwrap(bad, context), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
+    // A wrapped DEK moved to another tenant's or purpose's row does not unwrap there.
+    for (const other of [dekContext('other', 'resources'), dekContext('default', 'audit')]) {
+      await assert.rejects(kms.unwrap(wrapped, other), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
+    }
     await kms.close();
 
     assert.throws(() => createLocalKms({ dataDir, env: 'production', logger }), (e: unknown) => e instanceof HavenError && e.code === 'KMS_CONFIG_INVALID');

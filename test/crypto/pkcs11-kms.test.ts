@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Pkcs11 from 'pkcs11js';
-import { createEnvelopeCodec, createKeyring, createPkcs11Kms, rotateKek, type Kms } from '../../src/crypto/index.js';
+import { createEnvelopeCodec, createKeyring, createPkcs11Kms, dekContext, rotateKek, type Kms } from '../../src/crypto/index.js';
 import { HavenError, silentLogger } from '../../src/kernel/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { skipUnlessSoftHsm, softHsm } from './softhsm.js';
@@ -27,14 +27,17 @@ after(async () => {
 
 test('PKCS#11: wraps and unwraps DEKs inside the token; the KEK is sensitive and not extractable', opts, async () => {
   const dek = randomBytes(32);
-  const wrapped = await kms.wrap(dek);
+  const context = dekContext('default', 'resources');
+  const wrapped = await kms.wrap(dek, context);
   assert.equal(wrapped.length, 2 + 8 + 12 + 32 + 16);
   assert.ok(!wrapped.includes(dek));
-  assert.deepEqual(await kms.unwrap(wrapped), dek);
-  assert.notDeepEqual(await kms.wrap(dek), wrapped, 'fresh IV per wrap');
+  assert.deepEqual(await kms.unwrap(wrapped, context), dek);
+  assert.notDeepEqual(await kms.wrap(dek, context), wrapped, 'fresh IV per wrap');
   const bad = Buffer.from(wrapped);
   bad[bad.length - 1]! ^= 1;
-  await assert.rejects(kms.unwrap(bad), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
+  await assert.rejects(kms.unwrap(bad, context), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
+  // Bound to its tenant and purpose inside the HSM too.
+  await assert.rejects(kms.unwrap(wrapped, dekContext('other', 'resources')), (e: unknown) => e instanceof HavenError && e.code === 'KMS_UNWRAP_FAILED');
   assert.match(kms.describe().kekId, /^pkcs11:[0-9a-f]{16}$/);
 
   // Look at the KEK object through a second PKCS#11 client.
@@ -68,7 +71,7 @@ test('PKCS#11: envelope codec round trip and KEK rotation re-wraps every DEK', o
   const json = '{"resourceType":"Patient","id":"h1"}';
   const bytes = await codec.encode(identity, json);
   await codec.encode({ ...identity, tenant: 'second' }, json);
-  const before = (await t.db.query<{ wrapped: Buffer }>('SELECT wrapped FROM data_key ORDER BY tenant_id')).rows;
+  const before = (await t.db.query<{ wrapped: Buffer; tenant_id: string; purpose: string }>('SELECT wrapped, tenant_id, purpose FROM data_key ORDER BY tenant_id')).rows;
   const oldKek = kms.describe().kekId;
 
   const result = await rotateKek({ db: t.db, kms, logger: silentLogger });
@@ -82,7 +85,7 @@ test('PKCS#11: envelope codec round trip and KEK rotation re-wraps every DEK', o
   keyring.clear(); // force unwrapping with the new KEK
   assert.equal(await codec.decode(identity, bytes), json);
   // The retired KEK still unwraps what it wrapped (old backups).
-  assert.equal((await kms.unwrap(before[0]!.wrapped)).length, 32);
+  assert.equal((await kms.unwrap(before[0]!.wrapped, dekContext(before[0]!.tenant_id, before[0]!.purpose))).length, 32);
   // A fresh process finds the new KEK by its label.
   const again = await createPkcs11Kms({ ...token!, kekLabel, logger: silentLogger });
   try {
