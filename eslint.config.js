@@ -1,6 +1,29 @@
 // Lint: typescript-eslint strict, with the project's domain rules.
 import tseslint from 'typescript-eslint';
 
+// Folder boundaries (DESIGN.md §2): each folder may not import the folders listed for it.
+const forbidden = {
+  kernel: ['config', 'fhir', 'search', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  config: ['fhir', 'search', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  fhir: ['config', 'search', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  search: ['config', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  crypto: ['fhir', 'search', 'store', 'audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  store: ['audit', 'auth', 'http', 'app', 'cli', 'synth'],
+  audit: ['auth', 'http', 'app', 'cli', 'synth'],
+  auth: ['http', 'app', 'cli', 'synth'],
+  synth: ['config', 'fhir', 'search', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli'],
+  http: ['app', 'cli'],
+};
+const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: [{ regex: `^(\\.\\./)+(${banned.join('|')})/`, message: `${folder} may not import ${banned.join(', ')} (DESIGN.md §2)` }] },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'haven-data/**', '.tmp/**', 'web/**'] },
   ...tseslint.configs.strict,
@@ -18,42 +41,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'max-lines': ['warn', { max: 400, skipBlankLines: true, skipComments: true }],
       'no-console': ['error', { allow: ['error'] }],
-      // Folder boundaries (DESIGN.md §2): lower layers never import upper ones.
-      'no-restricted-imports': 'off',
     },
   },
-  {
-    files: ['src/kernel/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['../*/**', '../../*'], message: 'kernel imports nothing' }] }] },
-  },
-  {
-    files: ['src/fhir/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(\\.\\./)?(store|search|auth|http|app|cli|config|synth)/', message: 'fhir may import kernel only' }] }],
-    },
-  },
-  {
-    files: ['src/search/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(store|auth|http|app|cli|synth)/', message: 'search may import fhir and kernel only' }] }],
-    },
-  },
-  {
-    files: ['src/store/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(\\.\\./)?(auth|http|app|cli|synth)/', message: 'store may not import upper layers' }] }],
-    },
-  },
-  {
-    files: ['src/auth/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(http|app|cli|synth)/', message: 'auth may not import upper layers' }] }],
-    },
-  },
-  {
-    files: ['src/http/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(\\.\\./)?(app|cli)/', message: 'http may not import app or cli' }] }] },
-  },
+  ...layerRules,
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'src/cli/**/*.ts'],
     rules: { 'no-console': 'off' },
