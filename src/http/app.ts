@@ -45,6 +45,15 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors Fastify raises before routing (a path that does not decode) are answered like ours.
+    frameworkErrors: (err, req, reply) => {
+      const translated =
+        err.code === 'FST_ERR_BAD_URL'
+          ? new HavenError('incorrect', 'URL_MALFORMED', 'The request path contains an invalid percent-encoding')
+          : err;
+      const http = toHttpError(translated, deps.logger, req.id);
+      void sendJson((reply as FastifyReply).code(http.status).headers(http.headers), http.outcome, false);
+    },
   });
   registerContentParsers(app);
   const fhirBase = `${deps.baseUrl}/fhir`;
@@ -159,7 +168,12 @@ function anonymousContext(tenant: TenantId, requestId: string): RequestContext {
 function splitUrl(url: string): { path: string[]; query: [string, string][] } {
   const q = url.indexOf('?');
   const rawPath = q < 0 ? url : url.slice(0, q);
-  const path = rawPath.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  let path: string[];
+  try {
+    path = rawPath.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new HavenError('incorrect', 'URL_MALFORMED', 'The request path contains an invalid percent-encoding');
+  }
   const query = q < 0 ? [] : [...new URLSearchParams(url.slice(q + 1))];
   return { path, query };
 }

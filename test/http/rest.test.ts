@@ -209,3 +209,10 @@ describe('$validate', () => {
     assert.equal(afterCount.rows[0]?.n, before.rows[0]?.n);
   });
 });
+
+test('a path with an invalid percent-escape → 400 OperationOutcome', async () => {
+  const res = await s.fhir('/Patient/%E0%A4%A');
+  assert.equal(res.status, 400);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].details.coding[0].code, 'URL_MALFORMED');
+});
