@@ -2,7 +2,7 @@ import type { Clock, Logger, RequestContext } from '../kernel/index.js';
 import type { Db, StoreHooks } from '../store/index.js';
 import { createAuditHttpHooks, type AuditHttpHooks } from './http-hooks.js';
 import { consistency, headAt, inclusion, parseCount, requireAuditReader, requireCount } from './proof-service.js';
-import { createAuditRecorder, type AuditRecorder } from './recorder.js';
+import { createAuditRecorder, describeFailure, type AuditRecorder } from './recorder.js';
 import { createSequencer, type Sequencer } from './sequencer.js';
 import type { AuditSettings } from './settings.js';
 import { auditStoreHooks } from './store-hooks.js';
@@ -35,7 +35,7 @@ export function createAuditService(deps: AuditDeps): AuditService {
   const logger = deps.logger.child({ component: 'audit' });
   const recorder = createAuditRecorder({ db, clock, logger, node: settings.nodeId, timeoutMs: settings.timeoutMs });
   const sequencer = createSequencer({ db, clock, logger, witnessPath: settings.witnessPath, intervalMs: settings.headIntervalMs });
-  const http = createAuditHttpHooks(recorder, (err) => logger.error({ err: String((err as Error)?.message ?? err).slice(0, 200) }, 'audit entry for a failed request was lost'));
+  const http = createAuditHttpHooks(recorder, (err) => logger.error({ err: describeFailure(err) }, 'audit entry for a failed request was lost'));
   const api: AuditApi = {
     async treeHead(ctx) {
       requireAuditReader(ctx.principal);

@@ -48,7 +48,7 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
         await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
         await insertEntries(tx, rows);
       } catch (err) {
-        options.logger.error({ requestId: ctx.requestId, err: describe(err) }, 'audit entry could not be written; write refused');
+        options.logger.error({ requestId: ctx.requestId, err: describeFailure(err) }, 'audit entry could not be written; write refused');
         throw unavailable(err);
       }
       if (ctx.audit) ctx.audit.recorded += rows.length;
@@ -58,7 +58,7 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
       try {
         await group.record(rows);
       } catch (err) {
-        options.logger.error({ requestId: ctx.requestId, err: describe(err) }, 'audit entry could not be written; response withheld');
+        options.logger.error({ requestId: ctx.requestId, err: describeFailure(err) }, 'audit entry could not be written; response withheld');
         throw unavailable(err);
       }
       if (ctx.audit) ctx.audit.recorded += rows.length;
@@ -78,7 +78,12 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 // Driver messages name tables and SQL states, never row values; keep only those.
-function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string };
-  return `${e.code ?? ''} ${(e.message ?? String(err)).slice(0, 200)}`.trim();
+/**
+ * What may be logged about a failure on the audit path: its name and code.
+ * Driver messages can quote the values of the statement (patient ids), so
+ * they never reach the log.
+ */
+export function describeFailure(err: unknown): string {
+  const e = err as { name?: string; code?: string };
+  return [e.name ?? typeof err, e.code].filter(Boolean).join(' ');
 }

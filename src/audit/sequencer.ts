@@ -1,3 +1,4 @@
+import { describeFailure } from './recorder.js';
 import type pg from 'pg';
 import type { Clock, Logger } from '../kernel/index.js';
 import type { Db, Queryable } from '../store/index.js';
@@ -53,7 +54,7 @@ export function createSequencer(options: SequencerOptions): Sequencer {
   }
 
   function resign(err: unknown): void {
-    logger.error({ err: String((err as Error)?.message ?? err).slice(0, 200) }, 'audit sequencer round failed; giving up leadership');
+    logger.error({ err: describeFailure(err) }, 'audit sequencer round failed; giving up leadership');
     // Destroying the connection releases the session lock, so another node can take over.
     leader?.release(true);
     leader = undefined;
