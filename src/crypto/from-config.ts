@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { HavenConfig } from '../config/index.js';
 import { HavenError, type Clock, type Logger } from '../kernel/index.js';
+import { createCloudKms } from './cloud-kms-config.js';
 import type { SqlDb } from './data-key-store.js';
 import { createEnvelopeCodec, type EnvelopeCodec } from './envelope-codec.js';
 import { createKeyring, type Keyring } from './keyring.js';
@@ -8,14 +9,19 @@ import type { Kms } from './kms.js';
 import { createLocalKms } from './local-kms.js';
 import { createPkcs11Kms } from './pkcs11-kms.js';
 
-/** Builds the configured KMS adapter (eagerly: a bad setting fails the start). */
-export async function createKmsFromConfig(config: HavenConfig, logger: Logger): Promise<Kms> {
+/**
+ * Builds the configured KMS adapter (eagerly: a bad setting fails the start).
+ * `env` supplies the cloud vendors' standard credential variables.
+ */
+export async function createKmsFromConfig(config: HavenConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Kms> {
   const log = logger.child({ component: 'kms' });
-  if (config.kms.provider === 'local') {
+  const provider = config.kms.provider;
+  if (provider === 'local') {
     const kms = createLocalKms({ dataDir: resolve(config.dataDir), env: config.env, logger: log });
     kms.describe(); // creates or loads the key file now, with its warning
     return kms;
   }
+  if (provider !== 'pkcs11') return createCloudKms(provider, config, log, env);
   const p = config.kms.pkcs11;
   if (!p.library || p.pin === undefined) {
     throw new HavenError('incorrect', 'KMS_CONFIG_INVALID', 'HAVEN_KMS=pkcs11 needs HAVEN_PKCS11_LIBRARY and HAVEN_PKCS11_PIN');

@@ -2,6 +2,12 @@ export { createEnvelopeCodec, type EnvelopeCodec, type EnvelopeRowIdentity } fro
 export { createKeyring, type Keyring, type KeyRef, type KeyringOptions } from './keyring.js';
 export { createLocalKms, type LocalKmsOptions } from './local-kms.js';
 export { createPkcs11Kms, type Pkcs11KmsOptions } from './pkcs11-kms.js';
+export { createAwsKms, type AwsKmsOptions } from './aws-kms.js';
+export { createGcpKms, type GcpKmsOptions } from './gcp-kms.js';
+export { createAzureKeyVaultKms, type AzureKeyVaultOptions } from './azure-keyvault.js';
+export { createVaultTransitKms, type VaultTransitOptions } from './vault-transit.js';
+export { createCloudKms, type CloudProvider } from './cloud-kms-config.js';
+export type { KmsHttpSettings } from './kms-http.js';
 export { createBodyEncryption, createKmsFromConfig, lazyKms, type BodyEncryption } from './from-config.js';
 export { rotateKek, type KekRotationResult } from './rotate.js';
 export { ENVELOPE_OVERHEAD, PURPOSES, contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, type KeyPurpose } from './envelope-format.js';
