@@ -1,12 +1,13 @@
 /**
- * Search phase: the three target searches with values drawn from the loaded
+ * Search phase: the target searches (the core three plus _include,
+ * _revinclude and a compartment search) with values drawn from the loaded
  * data, at concurrency 1 (latency) and 16 (throughput), plus EXPLAIN ANALYZE
- * of each compiled statement run directly on the database. A sequential scan
+ * of each compiled statement (include rounds too) run directly on the database. A sequential scan
  * of `resource` or an `idx_*` table fails the benchmark.
  */
 import type pg from 'pg';
 import { createFhirDefinitions } from '../src/fhir/index.js';
-import { compileSearch, parseSearch } from '../src/search/index.js';
+import { statementsFor, type CompartmentRef } from './search-statements.js';
 import type { DrawnValues } from './ingest.js';
 import { runLoad, type HttpClient, type LoadResult } from './http-load.js';
 
@@ -15,6 +16,8 @@ export interface SearchSpec {
   resourceType: string;
   /** The i-th search's parameters. */
   params: (i: number) => [string, string][];
+  /** Compartment search (`/fhir/Patient/{id}/Observation`): the i-th compartment. */
+  compartment?: (i: number) => CompartmentRef;
 }
 
 function at<T>(items: T[], i: number): T {
@@ -48,11 +51,45 @@ export function targetSearches(d: DrawnValues): SearchSpec[] {
       resourceType: 'Encounter',
       params: (i) => [['date', `ge${at(d.encounterDates, i)}`], ['_sort', '-date']],
     },
+    {
+      name: 'observation-by-patient-include-subject-encounter',
+      resourceType: 'Observation',
+      params: (i) => [['patient', `Patient/${at(d.patientIds, i)}`], ['_include', 'Observation:subject'], ['_include', 'Observation:encounter']],
+    },
+    {
+      name: 'patient-revinclude-encounters',
+      resourceType: 'Patient',
+      params: (i) => [['_id', at(d.patientIds, i)], ['_revinclude', 'Encounter:subject']],
+    },
+    {
+      name: 'patient-compartment-observations-by-code',
+      resourceType: 'Observation',
+      compartment: (i) => ({ compartment: 'Patient', id: at(d.observationSearches, i).patient }),
+      params: (i) => [['code', `http://loinc.org|${at(d.observationSearches, i).code}`]],
+    },
+    {
+      name: 'observation-chained-patient-birthdate-and-code',
+      resourceType: 'Observation',
+      params: (i) => [['subject:Patient.birthdate', at(d.patientSearches, i).birthDate], ['code', `http://loinc.org|${at(d.observationSearches, i).code}`]],
+    },
+    {
+      name: 'patient-has-observation-code-by-family',
+      resourceType: 'Patient',
+      params: (i) => [['family', at(d.patientSearches, i).family], ['_has:Observation:patient:code', `http://loinc.org|${at(d.observationSearches, i).code}`]],
+    },
+    {
+      name: 'observation-composite-systolic-above',
+      resourceType: 'Observation',
+      // Systolic components above 195–204 mm[Hg]: the composite join driven by the quantity range.
+      params: (i) => [['component-code-value-quantity', `http://loinc.org|8480-6$gt${195 + (i % 10)}|http://unitsofmeasure.org|mm[Hg]`]],
+    },
   ];
 }
 
 export function searchPath(s: SearchSpec, i: number): string {
-  return `/fhir/${s.resourceType}?${new URLSearchParams(s.params(i)).toString()}`;
+  const c = s.compartment?.(i);
+  const base = c ? `${c.compartment}/${c.id}/${s.resourceType}` : s.resourceType;
+  return `/fhir/${base}?${new URLSearchParams(s.params(i)).toString()}`;
 }
 
 export interface SearchLoad {
@@ -115,24 +152,37 @@ async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{
   }
 }
 
-/** EXPLAIN ANALYZE of `samples` values per search, each compiled exactly as the server compiles it. */
+/** EXPLAIN ANALYZE of `samples` values per search, each statement compiled exactly as the server compiles it. */
 export async function explainSearches(db: pg.Client, searches: SearchSpec[], samples: number): Promise<PlanCheck[]> {
-  const registry = createFhirDefinitions().registry;
+  const fhir = createFhirDefinitions();
   const checks: PlanCheck[] = [];
   for (const s of searches) {
     for (let i = 0; i < samples; i++) {
-      const { sql, params } = compileSearch(parseSearch(s.resourceType, s.params(i), registry), 'default');
-      const { raw, analyzed } = await explain(db, sql, params);
-      const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time'?: number }];
-      const nodes: string[] = [];
-      const seqScans: string[] = [];
-      walk(explained[0].Plan, (n) => {
-        const rel = n['Relation Name'];
-        nodes.push([n['Node Type'], rel, n['Index Name']].filter(Boolean).join(' '));
-        if (n['Node Type'] === 'Seq Scan' && rel && (rel === 'resource' || rel.startsWith('idx_'))) seqScans.push(rel);
+      const statements = await statementsFor(db, {
+        resourceType: s.resourceType,
+        params: s.params(i),
+        compartment: s.compartment?.(i) ?? null,
+        registry: fhir.registry,
+        compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
+        isResourceType: (t) => fhir.isResourceType(t),
       });
-      checks.push({ name: s.name, search: searchPath(s, i), analyzed, executionMs: explained[0]['Execution Time'] ?? null, nodes, seqScans, plan: explained });
+      for (const { label, compiled } of statements) checks.push(await checkPlan(db, s, i, label, compiled));
     }
   }
   return checks;
+}
+
+/** EXPLAINs one statement; a sequential scan of `resource` or an `idx_*` table is recorded (and fails the run). */
+async function checkPlan(db: pg.Client, s: SearchSpec, i: number, label: string, compiled: { sql: string; params: unknown[] }): Promise<PlanCheck> {
+  const { raw, analyzed } = await explain(db, compiled.sql, compiled.params);
+  const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time'?: number }];
+  const nodes: string[] = [];
+  const seqScans: string[] = [];
+  walk(explained[0].Plan, (n) => {
+    const rel = n['Relation Name'];
+    nodes.push([n['Node Type'], rel, n['Index Name']].filter(Boolean).join(' '));
+    if (n['Node Type'] === 'Seq Scan' && rel && (rel === 'resource' || rel.startsWith('idx_'))) seqScans.push(rel);
+  });
+  const name = label === 'page' ? s.name : `${s.name} (${label})`;
+  return { name, search: searchPath(s, i), analyzed, executionMs: explained[0]['Execution Time'] ?? null, nodes, seqScans, plan: explained };
 }

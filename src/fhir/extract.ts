@@ -1,10 +1,11 @@
+import { compileComposite } from './composite-values.js';
 import { compileFastPath } from './fast-path.js';
 import { compileFhirPath } from './fhirpath-eval.js';
 import type { Evaluator } from './fhirpath-eval.js';
 import type { IndexValue, SearchParamDef, SearchParamType } from './index-values.js';
 import type { HavenSearchParamRegistry } from './search-registry.js';
 import { appendIndexValues, supportsParamType } from './to-index-values.js';
-import type { TypedValue } from './to-index-values.js';
+import { valueSetIndexValues } from './valueset-values.js';
 import { HavenError } from '../kernel/errors.js';
 
 export interface Indexer {
@@ -19,8 +20,8 @@ export interface IndexerOptions {
 
 interface CompiledParam {
   code: string;
-  type: SearchParamType;
-  evaluate: Evaluator;
+  /** Appends the parameter's index values for one resource. */
+  run(resource: object, out: IndexValue[]): void;
 }
 
 interface TypePlan {
@@ -30,6 +31,10 @@ interface TypePlan {
 }
 
 function dedupKey(v: IndexValue): string {
+  return v.group === undefined ? valueKey(v) : `${valueKey(v)}\u0000${v.group}`;
+}
+
+function valueKey(v: IndexValue): string {
   switch (v.type) {
     case 'string':
     case 'uri':
@@ -62,12 +67,21 @@ function unique(values: IndexValue[]): IndexValue[] {
 }
 
 /** Evaluation errors may quote resource content, so only the parameter is named. */
-function evaluate(p: CompiledParam, resource: object, resourceType: string): TypedValue[] {
+function evaluate(p: CompiledParam, resource: object, resourceType: string, out: IndexValue[]): void {
   try {
-    return p.evaluate(resource);
+    p.run(resource, out);
   } catch {
     throw new HavenError('unprocessable', 'SEARCH_EXTRACT_FAILED', `Search parameter ${p.code} could not be evaluated on ${resourceType}`);
   }
+}
+
+function simpleParam(code: string, type: SearchParamType, fn: Evaluator): CompiledParam {
+  return {
+    code,
+    run(resource, out) {
+      for (const found of fn(resource)) appendIndexValues(type, code, found, out);
+    },
+  };
 }
 
 /**
@@ -79,11 +93,15 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
   const plans = new Map<string, TypePlan>();
 
   function compile(resourceType: string, def: SearchParamDef): CompiledParam | null {
-    if (!supportsParamType(def.type)) return null;
+    if (def.type !== 'composite' && !supportsParamType(def.type)) return null;
     const expression = registry.expression(resourceType, def.code);
     if (!expression) return null;
+    if (def.type === 'composite') {
+      const composite = compileComposite(def, resourceType, expression, (url) => registry.byUrl(url), fast);
+      return composite ? { code: def.code, run: (resource, out) => out.push(...composite(resource)) } : null;
+    }
     const evaluate = (fast ? compileFastPath(expression, resourceType) : null) ?? compileFhirPath(expression);
-    return { code: def.code, type: def.type, evaluate };
+    return simpleParam(def.code, def.type, evaluate);
   }
 
   function plan(resourceType: string): TypePlan {
@@ -104,10 +122,8 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
     extract(resource) {
       const resourceType = (resource as { resourceType?: unknown }).resourceType;
       if (typeof resourceType !== 'string') return [];
-      const out: IndexValue[] = [];
-      for (const p of plan(resourceType).params) {
-        for (const found of evaluate(p, resource, resourceType)) appendIndexValues(p.type, p.code, found, out);
-      }
+      const out: IndexValue[] = valueSetIndexValues(resource);
+      for (const p of plan(resourceType).params) evaluate(p, resource, resourceType, out);
       return unique(out);
     },
   };

@@ -100,23 +100,27 @@ function applySegment(branches: Branch[], seg: string): Branch[] | null {
   return null;
 }
 
-function planPart(part: string, resourceType: string): Branch[] | null {
-  let segs: string[];
+function segmentsOf(part: string): string[] | null {
   const m = PAREN_AS.exec(part);
-  if (m?.[1] && m[2]) {
-    const rest = (m[3] ?? '').trim();
-    if (rest !== '' && !rest.startsWith('.')) return null;
-    segs = [...splitDots(m[1].trim()), `as(${m[2]})`, ...(rest ? splitDots(rest.slice(1)) : [])];
-  } else {
-    segs = splitDots(part);
-  }
-  if (segs[0] !== resourceType) return null;
-  let branches: Branch[] | null = [{ ops: [], path: resourceType, type: resourceType }];
-  for (const seg of segs.slice(1)) {
+  if (!(m?.[1] && m[2])) return splitDots(part);
+  const rest = (m[3] ?? '').trim();
+  if (rest !== '' && !rest.startsWith('.')) return null;
+  return [...splitDots(m[1].trim()), `as(${m[2]})`, ...(rest ? splitDots(rest.slice(1)) : [])];
+}
+
+function planSegments(segs: string[], start: Branch): Branch[] | null {
+  let branches: Branch[] | null = [start];
+  for (const seg of segs) {
     branches = applySegment(branches, seg.trim());
     if (!branches) return null;
   }
   return branches;
+}
+
+function planPart(part: string, resourceType: string): Branch[] | null {
+  const segs = segmentsOf(part);
+  if (!segs || segs[0] !== resourceType) return null;
+  return planSegments(segs.slice(1), { ops: [], path: resourceType, type: resourceType });
 }
 
 function passes(f: Filter, item: unknown): boolean {
@@ -156,6 +160,30 @@ export function compileFastPath(expression: string, resourceType: string): Evalu
   return (resource) => {
     const out: TypedValue[] = [];
     for (const b of branches) walk(b, resource, out);
+    return out;
+  };
+}
+
+/**
+ * A fast evaluator for `expression` relative to an element at `path` (e.g.
+ * `value.as(Quantity)` on `Observation.component`), for composite components;
+ * null if outside the grammar or the path is unknown to the model.
+ */
+export function compileFastPathAt(expression: string, path: string): Evaluator | null {
+  const root = !path.includes('.');
+  const type = root ? path : model.path2Type[model.pathsDefinedElsewhere[path] ?? path];
+  if (!type) return null;
+  const start: Branch = { ops: [], path: model.pathsDefinedElsewhere[path] ?? path, type: normType(type) };
+  const branches: Branch[] = [];
+  for (const part of splitUnion(expression)) {
+    const segs = segmentsOf(part.trim());
+    const planned = segs ? planSegments(segs, start) : null;
+    if (!planned) return null;
+    branches.push(...planned);
+  }
+  return (element) => {
+    const out: TypedValue[] = [];
+    for (const b of branches) walk(b, element, out);
     return out;
   };
 }

@@ -13,14 +13,23 @@ export type IndexValue =
   | QuantityIndexValue
   | UriIndexValue;
 
-export interface StringIndexValue {
+/**
+ * Composite parameters (docs/adr/0003-composite-search.md): each component value
+ * is stored under `<composite code>$<component index>` with `group` naming the
+ * element instance (e.g. which Observation.component) it came from.
+ */
+interface Grouped {
+  group?: number;
+}
+
+export interface StringIndexValue extends Grouped {
   type: 'string';
   param: string;
   /** The value as found (for :exact). */
   value: string;
 }
 
-export interface TokenIndexValue {
+export interface TokenIndexValue extends Grouped {
   type: 'token';
   param: string;
   system: string | null;
@@ -29,7 +38,7 @@ export interface TokenIndexValue {
   text: string | null;
 }
 
-export interface DateIndexValue {
+export interface DateIndexValue extends Grouped {
   type: 'date';
   param: string;
   /** ISO instant, inclusive lower bound (UTC, ms precision); null = unbounded. */
@@ -38,7 +47,7 @@ export interface DateIndexValue {
   high: string | null;
 }
 
-export interface ReferenceIndexValue {
+export interface ReferenceIndexValue extends Grouped {
   type: 'reference';
   param: string;
   /** For literal references to a resource: its type and id. */
@@ -48,12 +57,12 @@ export interface ReferenceIndexValue {
   url: string | null;
   /** Canonical version, if any. */
   version: string | null;
-  /** Reference.identifier, for :identifier (future search issue). */
+  /** Reference.identifier, for :identifier. */
   identifierSystem: string | null;
   identifierValue: string | null;
 }
 
-export interface NumberIndexValue {
+export interface NumberIndexValue extends Grouped {
   type: 'number';
   param: string;
   /** Decimal as a string (exact), with its implicit precision range. */
@@ -62,7 +71,7 @@ export interface NumberIndexValue {
   high: string;
 }
 
-export interface QuantityIndexValue {
+export interface QuantityIndexValue extends Grouped {
   type: 'quantity';
   param: string;
   value: string;
@@ -71,9 +80,12 @@ export interface QuantityIndexValue {
   system: string | null;
   code: string | null;
   unit: string | null;
+  /** UCUM quantities converted to base units (src/fhir/ucum.ts); absent otherwise. */
+  canonValue?: string | null;
+  canonCode?: string | null;
 }
 
-export interface UriIndexValue {
+export interface UriIndexValue extends Grouped {
   type: 'uri';
   param: string;
   value: string;
@@ -111,4 +123,6 @@ export interface SearchParamRegistry {
   get(resourceType: string, code: string): SearchParamDef | undefined;
   /** All parameters that apply to a resource type. */
   forType(resourceType: string): SearchParamDef[];
+  /** A parameter by canonical url, for composite components; without it composites are refused. */
+  byUrl?(url: string): SearchParamDef | undefined;
 }

@@ -13,6 +13,8 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
   expression(resourceType: string, code: string): string | null;
   /** Adds or replaces a parameter from a SearchParameter resource (custom parameters at run time). */
   register(searchParameter: unknown): SearchParamDef;
+  /** A parameter by its canonical url (composite components name theirs by url). */
+  byUrl(url: string): SearchParamDef | undefined;
 }
 
 interface Entry {
@@ -108,8 +110,13 @@ export function createSearchParamRegistry(
 ): HavenSearchParamRegistry {
   const known = new Set(defs.resourceTypes);
   const table = createParamTable();
-  for (const def of defs.searchParams) table.add(def);
+  const urls = new Map<string, SearchParamDef>();
+  for (const def of defs.searchParams) {
+    table.add(def);
+    urls.set(def.url, def);
+  }
   return {
+    byUrl: (url) => urls.get(url),
     get: (resourceType, code) => table.entry(resourceType, code)?.def,
     forType: (resourceType) => table.forType(resourceType),
     expression(resourceType, code) {
@@ -129,6 +136,7 @@ export function createSearchParamRegistry(
         });
       }
       table.add(def);
+      urls.set(def.url, def);
       return def;
     },
   };

@@ -3,6 +3,7 @@ import type { DateRange } from './date-range.js';
 import type { IndexValue, SearchParamType } from './index-values.js';
 import { numberRange } from './number-range.js';
 import { parseReference } from './reference.js';
+import { toUcumCanonical, UCUM_SYSTEM } from './ucum.js';
 
 /** One element found by a search expression, with its FHIR type code when known. */
 export interface TypedValue {
@@ -63,6 +64,7 @@ function addTokens(param: string, { data, type }: TypedValue, out: Out): void {
   if (type === 'Identifier' || (type === '' && 'value' in data && !('code' in data))) {
     const typeText = isObj(data['type']) ? data['type']['text'] : null;
     if (data['value'] || data['system']) out.push(token(param, data['system'], data['value'], typeText));
+    addOfType(param, data, out);
   } else if (type === 'ContactPoint') {
     if (data['value']) out.push(token(param, data['system'], data['value'], null));
   } else if ('coding' in data || 'text' in data) {
@@ -71,6 +73,20 @@ function addTokens(param: string, { data, type }: TypedValue, out: Out): void {
     if (str(data['text'])) out.push(token(param, null, null, data['text']));
   } else if (data['code'] || data['system']) {
     out.push(token(param, data['system'], data['code'], data['display']));
+  }
+}
+
+/**
+ * `identifier:of-type=system|code|value`: one row per Identifier.type coding under
+ * `<param>:of-type`, system = the type's system, code = `<type code>|<value>`,
+ * so the search is one equality lookup on idx_token_lookup.
+ */
+function addOfType(param: string, data: Obj, out: Out): void {
+  const value = str(data['value']);
+  const type = data['type'];
+  if (value === null || !isObj(type) || !Array.isArray(type['coding'])) return;
+  for (const c of type['coding']) {
+    if (isObj(c) && str(c['code'])) out.push(token(`${param}:of-type`, c['system'], `${String(c['code'])}|${value}`, null));
   }
 }
 
@@ -113,7 +129,13 @@ function addQuantity(param: string, { data, type }: TypedValue, out: Out): void 
     out.push({ type: 'quantity', param, ...r, system: 'urn:iso:std:iso:4217', code: str(data['currency']), unit: null });
     return;
   }
-  out.push({ type: 'quantity', param, ...r, system: str(data['system']), code: str(data['code']), unit: str(data['unit']) });
+  const system = str(data['system']);
+  const code = str(data['code']);
+  const canon = system === UCUM_SYSTEM && code !== null ? toUcumCanonical(r.value, code) : null;
+  out.push({
+    type: 'quantity', param, ...r, system, code, unit: str(data['unit']),
+    ...(canon ? { canonValue: canon.value, canonCode: canon.code } : {}),
+  });
 }
 
 function addReference(param: string, { data }: TypedValue, out: Out): void {

@@ -7,6 +7,8 @@
  * are NOT EXISTS, which plans as an anti-join on idx_*_owner.
  */
 import type { Criterion, IndexKind, SearchValue } from './query.js';
+import { chainSet, compositeSet, hasSet, listCondition } from './compile-link.js';
+import type { Compilers, Scope } from './compile-link.js';
 import {
   dateCondition,
   numberCondition,
@@ -14,31 +16,29 @@ import {
   referenceCondition,
   startsWith,
   stringCondition,
+  tableOf,
   tokenCondition,
   uriAncestors,
+  subsumptionCondition,
+  valueSetCondition,
 } from './compile-values.js';
 import type { SqlParams } from './sql-params.js';
 
-export const tableOf: Record<IndexKind, string> = {
-  string: 'idx_string',
-  token: 'idx_token',
-  date: 'idx_date',
-  reference: 'idx_reference',
-  number: 'idx_number',
-  quantity: 'idx_quantity',
-  uri: 'idx_uri',
-};
+export { tableOf };
 
-/** `$1` is the tenant and `$2` the resource type in every statement this module builds. */
-function rowsOf(kind: IndexKind, param: string, p: SqlParams): string {
-  return `FROM ${tableOf[kind]} i WHERE i.tenant_id = $1 AND i.resource_type = $2 AND i.param = ${p.add(param)}`;
+/** The top-level scope: `resource r`, whose type is `$2` (`$1` is always the tenant). */
+export const topScope: Scope = { alias: 'r', type: '$2', depth: 0 };
+
+function rowsOf(kind: IndexKind, param: string, p: SqlParams, s: Scope): string {
+  return `FROM ${tableOf[kind]} i WHERE i.tenant_id = $1 AND i.resource_type = ${s.type} AND i.param = ${p.add(param)}`;
 }
 
-function ownedBy(kind: IndexKind, param: string, p: SqlParams): string {
-  return `FROM ${tableOf[kind]} i WHERE i.tenant_id = r.tenant_id AND i.resource_type = r.resource_type AND i.resource_id = r.id AND i.param = ${p.add(param)}`;
+function ownedBy(kind: IndexKind, param: string, p: SqlParams, s: Scope): string {
+  const a = s.alias;
+  return `FROM ${tableOf[kind]} i WHERE i.tenant_id = ${a}.tenant_id AND i.resource_type = ${a}.resource_type AND i.resource_id = ${a}.id AND i.param = ${p.add(param)}`;
 }
 
-function valueCondition(c: Criterion, v: SearchValue, p: SqlParams): string {
+export function valueCondition(c: Criterion, v: SearchValue, p: SqlParams): string {
   switch (v.kind) {
     case 'string':
       return stringCondition(v, c.modifier, p);
@@ -58,44 +58,71 @@ function valueCondition(c: Criterion, v: SearchValue, p: SqlParams): string {
       if (c.modifier === 'below') return startsWith('i.value', v.value, p);
       if (c.modifier === 'above') return `i.value = ANY(${p.add(uriAncestors(v.value), 'text[]')})`;
       return `i.value = ${p.add(v.value)}`;
+    case 'identifier': {
+      const value = `i.identifier_value = ${p.add(v.value)}`;
+      return v.system === null ? value : `${value} AND i.identifier_system = ${p.add(v.system)}`;
+    }
+    case 'valueset':
+      return valueSetCondition(v, p);
+    case 'subsumption':
+      return subsumptionCondition(v, p);
     case 'missing':
-      throw new Error('unreachable: :missing is compiled by missingCondition');
+    case 'composite':
+      throw new Error(`unreachable: ${v.kind} values are compiled by their criterion`);
   }
 }
 
-function anyOf(conditions: string[]): string {
+export function anyOf(conditions: string[]): string {
   return conditions.length === 1 ? conditions[0]! : `(${conditions.map((c) => `(${c})`).join(' OR ')})`;
 }
 
-function missingCondition(kind: IndexKind, c: Criterion, p: SqlParams): string {
+function missingCondition(kind: IndexKind, c: Criterion, p: SqlParams, s: Scope): string {
   return anyOf(
     c.values.map((v) => {
       const missing = v.kind === 'missing' && v.missing;
       return missing
-        ? `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.param, p)})`
-        : `r.id IN (SELECT i.resource_id ${rowsOf(kind, c.param, p)})`;
+        ? `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.param, p, s)})`
+        : `${s.alias}.id IN (SELECT i.resource_id ${rowsOf(kind, c.param, p, s)})`;
     }),
   );
 }
 
-function idCondition(c: Criterion, p: SqlParams): string {
+function idCondition(c: Criterion, p: SqlParams, s: Scope): string {
   if (c.modifier === 'missing') return c.values.some((v) => v.kind === 'missing' && !v.missing) ? 'TRUE' : 'FALSE';
   const ids = c.values.flatMap((v) => (v.kind === 'token' && v.code !== null ? [v.code] : []));
-  return `r.id = ANY(${p.add(ids, 'text[]')})`;
+  return `${s.alias}.id = ANY(${p.add(ids, 'text[]')})`;
 }
 
-export function criterionCondition(c: Criterion, p: SqlParams): string {
-  if (c.kind === 'id') return idCondition(c, p);
-  if (c.kind === 'lastUpdated') {
-    return anyOf(c.values.map((v) => (v.kind === 'date' ? dateCondition(v, 'r.last_updated', 'r.last_updated', p) : 'FALSE')));
-  }
+const compilers: Compilers = { condition: (c, p, s) => criterionCondition(c, p, s), idSet: (c, p, s) => idSet(c, p, s) };
+
+/**
+ * The ids of live resources matching a positive criterion, as one SELECT led
+ * by index columns; null for criteria that need the resource row (_id,
+ * _lastUpdated, _list, :missing, :not, :not-in).
+ */
+export function idSet(c: Criterion, p: SqlParams, s: Scope): string | null {
   const kind = c.kind;
-  if (c.modifier === 'missing') return missingCondition(kind, c, p);
-  if (c.modifier === 'not') {
-    const match = anyOf(c.values.map((v) => valueCondition(c, v, p)));
-    return `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.param, p)} AND ${match})`;
-  }
-  const rows = rowsOf(kind, c.param, p);
+  if (kind === 'id' || kind === 'lastUpdated' || kind === 'list') return null;
+  if (kind === 'chain') return chainSet(c, p, s, compilers);
+  if (kind === 'has') return hasSet(c, p, s, compilers);
+  if (kind === 'composite') return compositeSet(c, p, s, valueCondition);
+  if (c.modifier === 'missing' || c.modifier === 'not' || c.modifier === 'not-in') return null;
   const match = anyOf(c.values.map((v) => valueCondition(c, v, p)));
-  return `r.id IN (SELECT i.resource_id ${rows} AND ${match})`;
+  return `SELECT i.resource_id ${rowsOf(kind, c.param, p, s)} AND ${match}`;
+}
+
+/** One criterion as a condition on the resource row `scope.alias` (default `r`, of type `$2`). */
+export function criterionCondition(c: Criterion, p: SqlParams, s: Scope = topScope): string {
+  if (c.kind === 'id') return idCondition(c, p, s);
+  if (c.kind === 'lastUpdated') {
+    const col = `${s.alias}.last_updated`;
+    return anyOf(c.values.map((v) => (v.kind === 'date' ? dateCondition(v, col, col, p) : 'FALSE')));
+  }
+  if (c.kind === 'list') return listCondition(c, p, s);
+  const set = idSet(c, p, s);
+  if (set !== null) return `${s.alias}.id IN (${set})`;
+  const kind = c.kind as IndexKind;
+  if (c.modifier === 'missing') return missingCondition(kind, c, p, s);
+  const match = anyOf(c.values.map((v) => valueCondition(c, v, p)));
+  return `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.param, p, s)} AND ${match})`;
 }

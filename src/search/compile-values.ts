@@ -6,9 +6,21 @@
  * sa/eb ignore the search value's implicit precision; eq/ne use it; ap is
  * ±10% of the value).
  */
-import type { DateValue, NumberValue, QuantityValue, ReferenceValue, StringValue, TokenValue } from './query.js';
+import type {
+  DateValue, IndexKind, NumberValue, QuantityValue, ReferenceValue, StringValue, SubsumptionValue, TokenValue, ValueSetValue,
+} from './query.js';
 import { escapeLike, prefixUpperBound } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
+
+export const tableOf: Record<IndexKind, string> = {
+  string: 'idx_string',
+  token: 'idx_token',
+  date: 'idx_date',
+  reference: 'idx_reference',
+  number: 'idx_number',
+  quantity: 'idx_quantity',
+  uri: 'idx_uri',
+};
 
 /** Starts-with on a text_pattern_ops column: LIKE for correctness plus a range the index can always use. */
 export function startsWith(column: string, prefix: string, p: SqlParams): string {
@@ -81,8 +93,9 @@ export function dateCondition(v: DateValue, rl: string, rh: string, p: SqlParams
   }
 }
 
-export function numberCondition(v: NumberValue | QuantityValue, p: SqlParams): string {
-  const col = 'i.value';
+type Comparable = Pick<NumberValue, 'prefix' | 'value' | 'low' | 'end'>;
+
+export function numberCondition(v: Comparable, p: SqlParams, col = 'i.value'): string {
   const exact = () => p.add(v.value, 'numeric');
   switch (v.prefix) {
     case 'eq':
@@ -106,10 +119,46 @@ export function numberCondition(v: NumberValue | QuantityValue, p: SqlParams): s
   }
 }
 
+/**
+ * A UCUM search value matches rows by canonical unit and value; rows without
+ * a canonical form (other unit systems, or written before migration 007) still
+ * match by their own unit code. Both branches lead with index columns, so
+ * PostgreSQL can BitmapOr idx_quantity_canon and idx_quantity_lookup.
+ */
 export function quantityCondition(v: QuantityValue, p: SqlParams): string {
   const number = numberCondition(v, p);
   if (v.code === null) return number;
-  if (v.system !== null) return `${number} AND i.system = ${p.add(v.system)} AND i.code = ${p.add(v.code)}`;
+  if (v.system !== null) {
+    const plain = `${number} AND i.system = ${p.add(v.system)} AND i.code = ${p.add(v.code)}`;
+    if (!v.canonical) return plain;
+    const c = v.canonical;
+    const canon = numberCondition({ prefix: v.prefix, value: c.value, low: c.low, end: c.end }, p, 'i.canon_value');
+    return `((i.canon_code = ${p.add(c.code)} AND ${canon}) OR (i.canon_code IS NULL AND ${plain}))`;
+  }
   const code = p.add(v.code);
   return `${number} AND (i.code = ${code} OR i.unit = ${code})`;
+}
+
+/**
+ * Token `:in`: the coding is one the ValueSet with this url lists, by the
+ * `_vs-code` / `_vs-system` rows its extraction wrote (src/fhir/valueset-values.ts).
+ */
+export function valueSetCondition(v: ValueSetValue, p: SqlParams): string {
+  const sets = `SELECT u.resource_id FROM idx_uri u WHERE u.tenant_id = $1 AND u.resource_type = 'ValueSet' AND u.param = 'url' AND u.value = ${p.add(v.url)}`;
+  const codes = `SELECT c.system, c.code FROM idx_token c WHERE c.tenant_id = $1 AND c.resource_type = 'ValueSet' AND c.param = '_vs-code' AND c.resource_id IN (${sets})`;
+  const systems = `SELECT s.value FROM idx_uri s WHERE s.tenant_id = $1 AND s.resource_type = 'ValueSet' AND s.param = '_vs-system' AND s.resource_id IN (${sets})`;
+  return `((i.system, i.code) IN (${codes}) OR i.system IN (${systems}))`;
+}
+
+/**
+ * Token `:below` / `:above`: the code itself, or a code the stored CodeSystem's
+ * hierarchy places under (or over) it, through its `_cs-below` pair rows.
+ */
+export function subsumptionCondition(v: SubsumptionValue, p: SqlParams): string {
+  const [from, to] = v.direction === 'below' ? ['_cs-below$0', '_cs-below$1'] : ['_cs-below$1', '_cs-below$0'];
+  const system = p.add(v.system);
+  const code = p.add(v.code);
+  const related = `SELECT b.code FROM idx_token a JOIN idx_token b ON b.tenant_id = a.tenant_id AND b.resource_type = a.resource_type AND b.resource_id = a.resource_id AND b.param = '${to}' AND b.grp = a.grp
+    WHERE a.tenant_id = $1 AND a.resource_type = 'CodeSystem' AND a.param = '${from}' AND a.code = ${code} AND a.system = ${system}`;
+  return `i.system = ${system} AND (i.code = ${code} OR i.code IN (${related}))`;
 }

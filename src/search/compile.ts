@@ -4,6 +4,7 @@
  */
 import type { SearchQuery } from './query.js';
 import { criterionCondition } from './compile-criterion.js';
+import { compartmentCondition } from './compartment.js';
 import { drivenSort, sortKeyExpression } from './compile-sort.js';
 import { createSqlParams } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
@@ -24,6 +25,7 @@ export interface SearchRow {
 function whereClause(query: SearchQuery, p: SqlParams): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
   for (const c of query.criteria) conditions.push(criterionCondition(c, p));
+  if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
   return conditions.join('\n  AND ');
 }
 

@@ -4,6 +4,7 @@
  */
 export { parseSearch } from './parse.js';
 export type { ParseOptions } from './parse.js';
+export { linkedTypes } from './parse-link.js';
 export { compileSearch, compileCount, compileEstimate, readEstimate } from './compile.js';
 export type { CompiledSql, SearchRow } from './compile.js';
 export type {
@@ -27,3 +28,11 @@ export type {
   TotalMode,
   UriValue,
 } from './query.js';
+export { parseInclude, isIncludeParam } from './include-parse.js';
+export type { IncludeSpec } from './include-parse.js';
+export { compileIncludeRound } from './include-compile.js';
+export type { IncludeRoundOptions } from './include-compile.js';
+export type { CompartmentFilter } from './compartment.js';
+export { takeSpecialParams } from './system-params.js';
+export type { SpecialParams } from './system-params.js';
+export { compileSystemSearch, compileSystemCount } from './system-compile.js';

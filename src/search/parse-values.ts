@@ -4,6 +4,7 @@
  * itself is never echoed, since search values can be PHI.
  */
 import { HavenError } from '../kernel/index.js';
+import { toUcumCanonical, UCUM_SYSTEM } from '../fhir/ucum.js';
 import { splitFirstUnescaped, splitUnescaped, unescapeValue } from './escape.js';
 import { parseDateRange } from './parse-date.js';
 import { parseDecimalRange } from './parse-number.js';
@@ -60,7 +61,17 @@ export function parseQuantityValue(raw: string, ctx: ValueContext): QuantityValu
   const system = parts[1] === undefined || parts[1] === '' ? null : unescapeValue(parts[1]);
   const code = parts[2] === undefined || parts[2] === '' ? null : unescapeValue(parts[2]);
   if (system !== null && code === null) throw invalidValue(ctx.param, 'a unit system needs a unit code');
-  return { ...number, kind: 'quantity', system, code };
+  const canonical = system === UCUM_SYSTEM && code !== null ? ucumCanonical(number, code) : null;
+  return { ...number, kind: 'quantity', system, code, ...(canonical ? { canonical } : {}) };
+}
+
+/** The search value and its precision bounds in UCUM base units (null for a unit UCUM does not know). */
+function ucumCanonical(n: NumberValue, unit: string): QuantityValue['canonical'] | null {
+  const value = toUcumCanonical(n.value, unit);
+  const low = toUcumCanonical(n.low, unit);
+  const end = toUcumCanonical(n.end, unit);
+  if (!value || !low || !end) return null;
+  return { code: value.code, value: value.value, low: low.value, end: end.value };
 }
 
 export function parseTokenValue(raw: string, ctx: ValueContext): TokenValue {

@@ -1,16 +1,12 @@
 /**
  * FHIR R4 search parameters → a typed SearchQuery. Repeating a name ANDs,
- * commas OR (R4 §3.1.1.5.4). Chaining, _include, _has and composites belong
- * to a later issue: chains/_has/composites are refused rather than ignored,
- * because ignoring them would silently widen the result.
+ * commas OR (R4 §3.1.1.5.4). Criterion names (chains, _has, modifiers) are
+ * resolved in parse-link.ts.
  */
-import { HavenError } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index.js';
 import { normalizeString } from '../fhir/index.js';
-import { splitUnescaped, unescapeValue } from './escape.js';
-import { parseCriterion, unsupportedModifier, unsupportedParam } from './parse-criterion.js';
-import { invalidValue, parseDateValue, parseMissingValue } from './parse-values.js';
-import type { ValueContext } from './parse-values.js';
+import { parseNamed, unknownParam } from './parse-link.js';
+import { invalidValue } from './parse-values.js';
 import { parseSort } from './parse-sort.js';
 import type { Criterion, SearchQuery, SummaryMode, TotalMode } from './query.js';
 
@@ -42,23 +38,6 @@ function nonNegativeInt(name: string, value: string): number {
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw invalidValue(name, `expected one of ${allowed.join(', ')}`);
   return value as T;
-}
-
-function parseIdCriterion(modifier: string | null, value: string, ctx: ValueContext): Criterion {
-  if (modifier === 'missing') return { param: '_id', kind: 'id', modifier, values: [parseMissingValue(value, ctx)] };
-  if (modifier !== null) throw unsupportedModifier('_id', modifier);
-  const values = splitUnescaped(value, ',').map((v) => {
-    const code = unescapeValue(v);
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(code)) throw invalidValue('_id', 'expected a resource id');
-    return { kind: 'token' as const, system: { match: 'any' as const }, code };
-  });
-  return { param: '_id', kind: 'id', modifier: null, values };
-}
-
-function parseLastUpdated(modifier: string | null, value: string, ctx: ValueContext): Criterion {
-  if (modifier !== null) throw unsupportedModifier('_lastUpdated', modifier);
-  const values = splitUnescaped(value, ',').map((v) => parseDateValue(v, ctx));
-  return { param: '_lastUpdated', kind: 'lastUpdated', modifier: null, values };
 }
 
 type Result = Omit<SearchQuery, 'resourceType' | 'criteria' | 'unknown' | 'count' | 'total'> & {
@@ -98,15 +77,6 @@ function applyResultParam(
   }
 }
 
-function unknownParam(name: string): HavenError {
-  return new HavenError('incorrect', 'SEARCH_UNKNOWN_PARAM', `Unknown search parameter: ${name}`, { expression: [name] });
-}
-
-function splitName(raw: string): [string, string | null] {
-  const colon = raw.indexOf(':');
-  return colon < 0 ? [raw, null] : [raw.slice(0, colon), raw.slice(colon + 1)];
-}
-
 export function parseSearch(
   resourceType: string,
   params: [string, string][],
@@ -121,23 +91,13 @@ export function parseSearch(
     // R4: a parameter without a value is ignored.
     if (value === '' || ignored.has(rawName)) continue;
     if (applyResultParam(result, rawName, value, resourceType, registry)) continue;
-    const [name, modifier] = splitName(rawName);
-    if (rawName.includes('.') || name === '_has') throw unsupportedParam(name, 'chained and reverse-chained search are not supported yet');
-    if (name === '_id') {
-      criteria.push(parseIdCriterion(modifier, value, { ...ctx, param: name }));
-      continue;
-    }
-    if (name === '_lastUpdated') {
-      criteria.push(parseLastUpdated(modifier, value, { ...ctx, param: name }));
-      continue;
-    }
-    const def = registry.get(resourceType, name);
-    if (def === undefined) {
+    const criterion = parseNamed(resourceType, rawName, value, registry, ctx);
+    if (criterion === null) {
       if (options.strict) throw unknownParam(rawName);
       unknown.push(rawName);
       continue;
     }
-    criteria.push(parseCriterion(def, modifier, value, ctx));
+    criteria.push(criterion);
   }
   const maxCount = options.maxCount ?? 1000;
   const summary = result.summary;

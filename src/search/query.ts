@@ -3,16 +3,23 @@
  * becomes SQL. Parsing (parse.ts) validates everything; compiling (compile.ts)
  * trusts this shape and only turns it into SQL.
  */
+import type { CompartmentFilter } from './compartment.js';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 export const prefixes: readonly Prefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 
-/** Modifiers this foundation supports; `type` is the `:[Type]` reference modifier. */
-export type Modifier = 'exact' | 'contains' | 'missing' | 'not' | 'text' | 'type' | 'above' | 'below';
+/** Supported modifiers; `type` is the `:[Type]` reference modifier. `of-type` is rewritten at parse time. */
+export type Modifier =
+  | 'exact' | 'contains' | 'missing' | 'not' | 'text' | 'type' | 'above' | 'below'
+  | 'identifier' | 'in' | 'not-in' | 'of-type';
 
 /** Which index table (or resource column) a criterion runs against. */
 export type IndexKind = 'string' | 'token' | 'date' | 'reference' | 'number' | 'quantity' | 'uri';
-export type CriterionKind = IndexKind | 'id' | 'lastUpdated';
+/**
+ * `chain` / `has` carry a nested criterion in `link`; `composite` carries
+ * CompositeValues; `list` is `_list` (ids of List resources).
+ */
+export type CriterionKind = IndexKind | 'id' | 'lastUpdated' | 'chain' | 'has' | 'composite' | 'list';
 
 export interface StringValue {
   kind: 'string';
@@ -60,6 +67,40 @@ export interface QuantityValue extends Omit<NumberValue, 'kind'> {
   system: string | null;
   /** Unit code; matched against code, or against code or unit when no system is given. */
   code: string | null;
+  /** A UCUM search value in base units (value, low, end converted), matched against canon_*. */
+  canonical?: { code: string; value: string; low: string; end: string };
+}
+
+/** Reference `:identifier` (system|value) or token `:in` / `:not-in` (a ValueSet url). */
+export interface IdentifierValue {
+  kind: 'identifier';
+  system: string | null;
+  value: string;
+}
+
+export interface ValueSetValue {
+  kind: 'valueset';
+  url: string;
+}
+
+/** Token `:below` / `:above` (system|code) in a code system hierarchy stored on the server. */
+export interface SubsumptionValue {
+  kind: 'subsumption';
+  direction: 'below' | 'above';
+  system: string;
+  code: string;
+}
+
+/** One component of a composite value: stored under `param` (`<code>$<index>`) in the `kind` table. */
+export interface CompositePart {
+  kind: IndexKind;
+  param: string;
+  value: SearchValue;
+}
+
+export interface CompositeValue {
+  kind: 'composite';
+  parts: CompositePart[];
 }
 
 export interface ReferenceValue {
@@ -89,7 +130,11 @@ export type SearchValue =
   | QuantityValue
   | ReferenceValue
   | UriValue
-  | MissingValue;
+  | MissingValue
+  | IdentifierValue
+  | ValueSetValue
+  | SubsumptionValue
+  | CompositeValue;
 
 /** One search parameter occurrence: its values are OR-ed; criteria are AND-ed. */
 export interface Criterion {
@@ -98,6 +143,11 @@ export interface Criterion {
   kind: CriterionKind;
   modifier: Modifier | null;
   values: SearchValue[];
+  /**
+   * chain: `param` is a reference on this type whose `targetType` targets must match `inner`.
+   * has: `param` is a reference on `targetType` (the referring type) whose resources must match `inner`.
+   */
+  link?: { targetType: string; inner: Criterion };
 }
 
 export type SortKind = IndexKind | 'id' | 'lastUpdated';
@@ -122,4 +172,6 @@ export interface SearchQuery {
   elements?: string[];
   /** Parameters ignored because they are unknown (lenient handling). */
   unknown: string[];
+  /** Compartment search (`Patient/123/Observation`): an extra condition, see compartment.ts. */
+  compartment?: CompartmentFilter;
 }

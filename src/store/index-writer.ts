@@ -27,6 +27,7 @@ const layout: Record<IndexValue['type'], Columns> = {
   string: { table: 'idx_string', names: ['value_norm', 'value_exact'], casts: ['text', 'text'] },
   token: { table: 'idx_token', names: ['system', 'code', 'text_norm'], casts: ['text', 'text', 'text'] },
   date: { table: 'idx_date', names: ['low', 'high'], casts: ['timestamptz', 'timestamptz'] },
+  // grp is appended to every table's columns below (composite groups, migration 007).
   reference: {
     table: 'idx_reference',
     names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value'],
@@ -35,8 +36,8 @@ const layout: Record<IndexValue['type'], Columns> = {
   number: { table: 'idx_number', names: ['value', 'low', 'high'], casts: ['numeric', 'numeric', 'numeric'] },
   quantity: {
     table: 'idx_quantity',
-    names: ['value', 'low', 'high', 'system', 'code', 'unit'],
-    casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text'],
+    names: ['value', 'low', 'high', 'system', 'code', 'unit', 'canon_value', 'canon_code'],
+    casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text', 'numeric', 'text'],
   },
   uri: { table: 'idx_uri', names: ['value'], casts: ['text'] },
 };
@@ -54,7 +55,7 @@ function columnsOf(v: IndexValue, normalize: (s: string) => string): (string | n
     case 'number':
       return [v.value, v.low, v.high];
     case 'quantity':
-      return [v.value, v.low, v.high, v.system, v.code, v.unit];
+      return [v.value, v.low, v.high, v.system, v.code, v.unit, v.canonValue ?? null, v.canonCode ?? null];
     case 'uri':
       return [v.value];
   }
@@ -92,14 +93,15 @@ export function createIndexWriter(options: IndexWriterOptions) {
         const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
         let rows = buckets.get(v.type);
         if (!rows) buckets.set(v.type, (rows = []));
-        rows.push([r.resourceType, r.id, v.param, ...columnsOf(v, options.normalize)]);
+        const group = v.group === undefined ? null : String(v.group);
+        rows.push([r.resourceType, r.id, v.param, ...columnsOf(v, options.normalize), group]);
       }
     }
     for (const [type, rows] of buckets) {
       const { table, names, casts } = layout[type];
-      const select = ['e->>0', 'e->>1', 'e->>2', ...casts.map((c, i) => `(e->>${i + 3})::${c}`)].join(', ');
+      const select = ['e->>0', 'e->>1', 'e->>2', ...[...casts, 'integer'].map((c, i) => `(e->>${i + 3})::${c}`)].join(', ');
       await tx.query(
-        `INSERT INTO ${table} (tenant_id, resource_type, resource_id, param, ${names.join(', ')})
+        `INSERT INTO ${table} (tenant_id, resource_type, resource_id, param, ${names.join(', ')}, grp)
          SELECT $1, ${select} FROM json_array_elements($2::json) AS e`,
         [tenant, JSON.stringify(rows)],
       );

@@ -7,4 +7,5 @@ export { emptyHooks, type FhirResource, type StoredResource, type WriteOperation
 export { createResourceStore, type ResourceStore, type StoreTransaction, type ResourceReader, type CompiledQuery } from './resource-store.js';
 export type { HistoryQuery, HistoryPage } from './history.js';
 export { analyzeStaleTables, startMaintenance } from './maintenance.js';
-export { createSearchRunner, type SearchResultPage, type SearchRunnerOptions } from './search-runner.js';
+export { createSearchRunner, type SearchResultPage, type SearchRunnerOptions, type CompartmentScope, type SearchRunOptions } from './search-runner.js';
+export { runIncludes, MAX_INCLUDE_ITERATIONS, type IncludeResult } from './include-runner.js';

@@ -1,6 +1,19 @@
 import type { RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';
-import { compileCount, compileEstimate, compileSearch, parseSearch, readEstimate } from '../search/index.js';
+import {
+  compileCount,
+  compileEstimate,
+  compileSearch,
+  compileSystemCount,
+  compileSystemSearch,
+  linkedTypes,
+  parseInclude,
+  parseSearch,
+  readEstimate,
+  takeSpecialParams,
+} from '../search/index.js';
+import type { CompartmentFilter, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
+import { runIncludes } from './include-runner.js';
 import type { ResourceReader } from './resource-store.js';
 import type { StoredResource } from './model.js';
 
@@ -9,11 +22,17 @@ export interface SearchRunnerOptions {
   normalize: (s: string) => string;
   defaultCount: number;
   maxCount: number;
+  /** Known resource types, to validate `_include` targets (default: any type the registry has parameters for). */
+  isResourceType?: (type: string) => boolean;
+  /** Most included resources per page (default: maxCount). */
+  maxIncludes?: number;
 }
 
 /** One page of search results. */
 export interface SearchResultPage {
   entries: StoredResource[];
+  /** `_include`/`_revinclude` results (search.mode=include), each once, none of them a match. */
+  included?: StoredResource[];
   /** Total when asked for (_total=accurate|estimate), or when the whole result fits this page. */
   total?: number;
   hasMore: boolean;
@@ -21,46 +40,112 @@ export interface SearchResultPage {
   count: number;
   /** Parameters ignored because unknown or unsupported. */
   unknown: string[];
+  /** Warnings for the outcome entry (e.g. includes truncated). */
+  warnings?: string[];
   /** The parameters that were applied, for the self link. */
   applied: [string, string][];
   /** Only a count was asked for (_summary=count or _count=0). */
   countOnly: boolean;
+  summary?: SummaryMode;
+  elements?: string[];
 }
 
+/** A compartment instance (`Patient/123`) and, per searched type, the parameters linking it (CompartmentDefinition). */
+export interface CompartmentScope {
+  compartment: string;
+  id: string;
+  paramsFor(type: string): readonly string[];
+}
 
-/** Parses, compiles and runs one page of a search: one SQL statement, plus one for totals when asked. */
+export interface SearchRunOptions {
+  strict: boolean;
+  /** Compartment search: only resources of the compartment. */
+  compartment?: CompartmentScope;
+  /** Types the caller may read (for includes); '*' or absent for all. */
+  readable?: readonly string[] | '*';
+  /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */
+  authorizeLinked?: (types: readonly string[]) => void;
+}
+
+function compartmentFilter(scope: CompartmentScope, type: string): CompartmentFilter {
+  return { compartment: scope.compartment, id: scope.id, params: scope.paramsFor(type) };
+}
+
+type Prepared = { queries: SearchQuery[]; includes: IncludeSpec[]; params: [string, string][] };
+
+/** Parses, compiles and runs one page of a search: one statement, one per include round, one for totals when asked. */
 export function createSearchRunner(options: SearchRunnerOptions) {
+  const isType = options.isResourceType ?? ((t: string) => options.registry.forType(t).length > 0);
+  const parseOptions = (strict: boolean) => ({
+    strict,
+    defaultCount: options.defaultCount,
+    maxCount: options.maxCount,
+    normalize: options.normalize,
+  });
+
+  function prepare(types: readonly string[], params: [string, string][], opts: SearchRunOptions): Prepared {
+    const special = takeSpecialParams(params);
+    const includes = special.includes.map(([k, v]) => parseInclude(k, v, options.registry, isType));
+    let queries = types.map((t) => parseSearch(t, special.rest, options.registry, parseOptions(opts.strict)));
+    // Across types only parameters every type knows apply (R4: common parameters), or the types would disagree.
+    const unknown = new Set(queries.flatMap((q) => q.unknown));
+    if (types.length > 1 && unknown.size > 0) {
+      const rest = special.rest.filter(([k]) => !unknown.has(k));
+      queries = types.map((t) => ({ ...parseSearch(t, rest, options.registry, parseOptions(opts.strict)), unknown: [...unknown] }));
+    }
+    // A chain or _has reads other types' index values: the caller must be allowed to search them too.
+    const linked = [...new Set(queries.flatMap((q) => linkedTypes(q.criteria)))];
+    if (linked.length > 0) opts.authorizeLinked?.(linked);
+    const scope = opts.compartment;
+    if (scope) queries = queries.map((q) => ({ ...q, compartment: compartmentFilter(scope, q.resourceType) }));
+    return { queries, includes, params };
+  }
+
+  async function run(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {
+    const { queries, includes, params } = prepared;
+    const query = queries[0]!;
+    const system = queries.length > 1;
+    const countOnly = query.summary === 'count' || query.count === 0;
+    const entries = countOnly
+      ? []
+      : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant));
+    const hasMore = entries.length > query.count;
+    const page = entries.slice(0, query.count);
+    let total: number | undefined;
+    if (query.total === 'accurate' || countOnly) {
+      total = await reader.scalar(ctx, system ? compileSystemCount(queries, ctx.tenant) : compileCount(query, ctx.tenant));
+    } else if (query.total === 'estimate' && !system) {
+      total = readEstimate(await reader.rows(ctx, compileEstimate(query, ctx.tenant)));
+    } else if (!hasMore && query.offset === 0) total = page.length; // the whole result fits this page: exact for free
+    const readable = opts.readable === undefined || opts.readable === '*' ? null : opts.readable;
+    const inc =
+      includes.length > 0 && page.length > 0
+        ? await runIncludes(ctx, reader, page, includes, { registry: options.registry, readable, limit: options.maxIncludes ?? options.maxCount })
+        : { included: [], truncated: false };
+    const unknown = query.unknown;
+    return {
+      entries: page,
+      included: inc.included,
+      ...(total !== undefined ? { total } : {}),
+      hasMore,
+      offset: query.offset,
+      count: query.count,
+      unknown,
+      warnings: inc.truncated ? [`Included resources were limited to ${inc.included.length}`] : [],
+      applied: params.filter(([k]) => !unknown.includes(k) && !unknown.includes(k.split(':')[0]!)),
+      countOnly,
+      ...(query.summary === undefined ? {} : { summary: query.summary }),
+      ...(query.elements === undefined ? {} : { elements: query.elements }),
+    };
+  }
+
   return {
-    async search(
-      ctx: RequestContext,
-      reader: ResourceReader,
-      resourceType: string,
-      params: [string, string][],
-      opts: { strict: boolean },
-    ): Promise<SearchResultPage> {
-      const query = parseSearch(resourceType, params, options.registry, {
-        strict: opts.strict,
-        defaultCount: options.defaultCount,
-        maxCount: options.maxCount,
-        normalize: options.normalize,
-      });
-      const countOnly = query.summary === 'count' || query.count === 0;
-      const entries = countOnly ? [] : await reader.query(ctx, compileSearch(query, ctx.tenant));
-      const hasMore = entries.length > query.count;
-      let total: number | undefined;
-      if (query.total === 'accurate' || countOnly) total = await reader.scalar(ctx, compileCount(query, ctx.tenant));
-      else if (query.total === 'estimate') total = readEstimate(await reader.rows(ctx, compileEstimate(query, ctx.tenant)));
-      else if (!hasMore && query.offset === 0) total = entries.length; // the whole result fits this page: exact for free
-      return {
-        entries: entries.slice(0, query.count),
-        ...(total !== undefined ? { total } : {}),
-        hasMore,
-        offset: query.offset,
-        count: query.count,
-        unknown: query.unknown,
-        applied: params.filter(([k]) => !query.unknown.includes(k.split(':')[0]!)),
-        countOnly,
-      };
+    async search(ctx: RequestContext, reader: ResourceReader, resourceType: string, params: [string, string][], opts: SearchRunOptions) {
+      return run(ctx, reader, prepare([resourceType], params, opts), opts);
+    },
+    /** System-level search over `types` (the caller has already narrowed them to what it may search). */
+    async searchSystem(ctx: RequestContext, reader: ResourceReader, types: readonly string[], params: [string, string][], opts: SearchRunOptions) {
+      return run(ctx, reader, prepare(types, params, opts), opts);
     },
   };
 }

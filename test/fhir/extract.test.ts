@@ -35,7 +35,11 @@ test('Observation-example: code, value-quantity, date, subject, patient', () => 
   assert.equal(codes.length, 4);
   assert.deepEqual(codes[0], { type: 'token', param: 'code', system: 'http://loinc.org', code: '29463-7', text: 'Body Weight' });
   assert.deepEqual(values(o, 'value-quantity'), [
-    { type: 'quantity', param: 'value-quantity', value: '185', low: '184.5', high: '185.5', system: 'http://unitsofmeasure.org', code: '[lb_av]', unit: 'lbs' },
+    {
+      type: 'quantity', param: 'value-quantity', value: '185', low: '184.5', high: '185.5', system: 'http://unitsofmeasure.org', code: '[lb_av]', unit: 'lbs',
+      // UCUM canonical form: 1 [lb_av] is exactly 453.59237 g.
+      canonValue: '83914.58845', canonCode: 'g',
+    },
   ]);
   assert.deepEqual(values(o, 'date'), [
     { type: 'date', param: 'date', low: '2016-03-28T00:00:00.000Z', high: '2016-03-28T23:59:59.999Z' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSearch } from '../../src/search/index.js';
+import { linkedTypes, parseSearch } from '../../src/search/index.js';
 import type { SearchQuery, SearchValue } from '../../src/search/index.js';
 import { isHavenError } from '../../src/kernel/index.js';
 import { createTestRegistry } from './registry.js';
@@ -151,7 +151,11 @@ test('number: implicit precision range, exponent, every prefix', () => {
 
 test('quantity: number|system|code, number||code, number', () => {
   assert.deepEqual(values('Observation', 'value-quantity', 'gt5.4|http://unitsofmeasure.org|mg,5||mg,7'), [
-    { kind: 'quantity', prefix: 'gt', value: '5.4', low: '5.35', end: '5.45', system: 'http://unitsofmeasure.org', code: 'mg' },
+    {
+      kind: 'quantity', prefix: 'gt', value: '5.4', low: '5.35', end: '5.45', system: 'http://unitsofmeasure.org', code: 'mg',
+      // UCUM: the same amount in base units (grams), for canonical matching.
+      canonical: { code: 'g', value: '0.0054', low: '0.00535', end: '0.00545' },
+    },
     { kind: 'quantity', prefix: 'eq', value: '5', low: '4.5', end: '5.5', system: null, code: 'mg' },
     { kind: 'quantity', prefix: 'eq', value: '7', low: '6.5', end: '7.5', system: null, code: null },
   ]);
@@ -171,15 +175,41 @@ test('uri: equality, :below, :above', () => {
 });
 
 test('unsupported modifiers are refused', () => {
-  for (const [name, value] of [['family:text', 'x'], ['code:in', 'http://vs'], ['code:below', 'x'], ['date:exact', '2020'], ['family:foo', 'x'], ['_id:exact', 'x'], ['subject:identifier', 'a|b']] as const) {
+  for (const [name, value] of [['family:text', 'x'], ['subject:below', 'x'], ['date:exact', '2020'], ['family:foo', 'x'], ['_id:exact', 'x'], ['family:identifier', 'a|b'], ['date:in', 'http://vs']] as const) {
     rejects(() => parse(name.startsWith('family') ? 'Patient' : 'Observation', [[name, value]]), 'SEARCH_UNSUPPORTED_MODIFIER');
   }
 });
 
-test('chains, _has, composite, special and unindexed parameters are refused', () => {
-  rejects(() => parse('Observation', [['subject.name', 'x']]), 'SEARCH_UNSUPPORTED_PARAM', 'subject.name');
-  rejects(() => parse('Observation', [['subject:Patient.name', 'x']]), 'SEARCH_UNSUPPORTED_PARAM');
-  rejects(() => parse('Patient', [['_has:Observation:patient:code', 'x']]), 'SEARCH_UNSUPPORTED_PARAM', '_has');
+test('token :in/:not-in/:of-type and reference :identifier parse to their values', () => {
+  assert.deepEqual(values('Observation', 'code:in', 'http://vs'), [{ kind: 'valueset', url: 'http://vs' }]);
+  assert.deepEqual(values('Observation', 'subject:identifier', 'urn:mrn|M\|1'), [{ kind: 'identifier', system: 'urn:mrn', value: 'M|1' }]);
+  const q = parse('Patient', [['identifier:of-type', 'http://t|MR|123']]);
+  assert.deepEqual(q.criteria[0], {
+    param: 'identifier:of-type', kind: 'token', modifier: null,
+    values: [{ kind: 'token', system: { match: 'equals', value: 'http://t' }, code: 'MR|123' }],
+  });
+  rejects(() => parse('Patient', [['identifier:of-type', 'MR|123']]), 'SEARCH_INVALID_VALUE', 'identifier');
+  assert.deepEqual(values('Observation', 'code:below', 'http://cs|chem'), [{ kind: 'subsumption', direction: 'below', system: 'http://cs', code: 'chem' }]);
+  rejects(() => parse('Observation', [['code:above', 'chem']]), 'SEARCH_INVALID_VALUE', 'code');
+});
+
+test('chains and _has parse into nested criteria', () => {
+  const inner = { param: 'name', kind: 'string', modifier: null, values: [{ kind: 'string', value: 'x', norm: 'x' }] };
+  const chain = { param: 'subject', kind: 'chain', modifier: null, values: [], link: { targetType: 'Patient', inner } };
+  // Only Patient among subject's targets has `name` in the test registry, so the untyped chain resolves.
+  assert.deepEqual(parse('Observation', [['subject.name', 'x']]).criteria, [chain]);
+  assert.deepEqual(parse('Observation', [['subject:Patient.name', 'x']]).criteria, [chain]);
+  const has = parse('Patient', [['_has:Observation:patient:status', 'final']]).criteria[0];
+  assert.equal(has?.kind, 'has');
+  assert.deepEqual(has?.link?.targetType, 'Observation');
+  assert.deepEqual(has?.link?.inner.param, 'status');
+  rejects(() => parse('Patient', [['_has:Observation:code:status', 'x']]), 'SEARCH_UNSUPPORTED_PARAM', 'code');
+  rejects(() => parse('Observation', [['subject:Organization.name', 'x']]), 'SEARCH_UNSUPPORTED_MODIFIER');
+  rejects(() => parse('Observation', [['subject:Patient.nope', 'x']]), 'SEARCH_UNKNOWN_PARAM');
+});
+
+test('composites without resolvable components, special and unindexed parameters are refused', () => {
+  // The hand-made registry has no byUrl, so composite components cannot be typed.
   rejects(() => parse('Observation', [['code-value-quantity', 'x$5']]), 'SEARCH_UNSUPPORTED_PARAM', 'code-value-quantity');
   rejects(() => parse('Observation', [['near', '1|2|3|km']]), 'SEARCH_UNSUPPORTED_PARAM', 'near');
   rejects(() => parse('Patient', [['_text', 'x']]), 'SEARCH_UNSUPPORTED_PARAM', '_text');
@@ -227,4 +257,10 @@ test('error messages name the parameter, never the value', () => {
     assert.doesNotMatch(err.message, /SECRET/);
     return true;
   });
+});
+
+test('linkedTypes lists the types chains, _has and _list read', () => {
+  const q = parse('Patient', [['_has:Observation:patient:subject:Patient.name', 'x'], ['general-practitioner:Practitioner._id', 'd1'], ['family', 'x']]);
+  assert.deepEqual(linkedTypes(q.criteria), ['Observation', 'Patient', 'Practitioner']);
+  assert.deepEqual(linkedTypes(parse('Patient', [['family', 'x']]).criteria), []);
 });

@@ -1,20 +1,27 @@
 import type { Issue, RequestContext } from '../../kernel/index.js';
-import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, SearchResultPage } from '../../store/index.js';
+import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, SearchResultPage, CompartmentScope } from '../../store/index.js';
+import type { Compartments } from '../../fhir/index.js';
 
 export type Interaction = 'create' | 'read' | 'update' | 'delete' | 'search';
 
 /** Result of running a search (one page): defined by the store's search runner. */
 export type SearchPage = SearchResultPage;
 
+export interface SearchOptions {
+  strict: boolean;
+  /** Compartment search (`Patient/123/Observation`). */
+  compartment?: CompartmentScope;
+  /** Types the caller may read, for `_include`/`_revinclude` ('*' or absent: all). */
+  readable?: readonly string[] | '*';
+  /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */
+  authorizeLinked?: (types: readonly string[]) => void;
+}
+
 export interface SearchRunner {
   /** Parses, compiles and runs a search of `resourceType` with the given parameters. */
-  search(
-    ctx: RequestContext,
-    reader: ResourceReader,
-    resourceType: string,
-    params: [string, string][],
-    options: { strict: boolean },
-  ): Promise<SearchPage>;
+  search(ctx: RequestContext, reader: ResourceReader, resourceType: string, params: [string, string][], options: SearchOptions): Promise<SearchPage>;
+  /** System-level search across `types` (absent: not offered). */
+  searchSystem?(ctx: RequestContext, reader: ResourceReader, types: readonly string[], params: [string, string][], options: SearchOptions): Promise<SearchPage>;
 }
 
 /** What the FHIR interactions need; built by the composition root (src/app). */
@@ -24,6 +31,10 @@ export interface FhirDeps {
     isResourceType(type: string): boolean;
     applySummary(resource: FhirResource, mode: 'true' | 'text' | 'data'): FhirResource;
     applyElements(resource: FhirResource, elements: string[]): FhirResource;
+    /** All resource types (system-level search, include scopes); absent in minimal test wiring. */
+    resourceTypes?: ReadonlySet<string>;
+    /** R4 CompartmentDefinitions (compartment search). */
+    compartments?: Compartments;
   };
   validate(resource: unknown): Issue[];
   searcher: SearchRunner;

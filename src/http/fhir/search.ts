@@ -1,10 +1,17 @@
+/**
+ * Search interactions: type-level (`GET /fhir/Observation?…`), compartment
+ * (`GET /fhir/Patient/123/Observation?…`, `…/Patient/123/*`) and system-level
+ * (`GET /fhir?_type=…`), each also as `POST …/_search` with a form body.
+ */
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction } from '../../store/index.js';
-import { requireType } from './checks.js';
-import type { FhirDeps, SearchPage } from './deps.js';
-import { bundleText, outcomeEntry, searchEntry, type BundleLink } from './bundle-json.js';
-import { shapeForOutput } from './respond.js';
+import { requireId, requireType } from './checks.js';
+import type { FhirDeps, SearchOptions } from './deps.js';
+import { searchBundle } from './search-bundle.js';
+import { authorizeLinked, readableTypes, refuseForPatientContext, searchableTypes, systemTypes } from './search-scope.js';
 import { header, type FhirRequest, type FhirResponse } from './types.js';
+
+export { searchBundle } from './search-bundle.js';
 
 /** Search parameters from the query string, plus form fields for POST _search. */
 function searchParams(req: FhirRequest): [string, string][] {
@@ -20,38 +27,67 @@ function searchParams(req: FhirRequest): [string, string][] {
   return params;
 }
 
+function baseOptions(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, params: [string, string][]): SearchOptions {
+  return {
+    strict: /handling=strict/.test(header(req, 'prefer') ?? ''),
+    readable: readableTypes(deps, ctx, params),
+    authorizeLinked: (types) => authorizeLinked(deps, ctx, types),
+  };
+}
+
 export async function search(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
   const type = requireType(deps, req.path[0]);
   deps.authorize(ctx, type, 'search');
-  const strict = /handling=strict/.test(header(req, 'prefer') ?? '');
-  const page = await deps.searcher.search(ctx, tx ?? deps.store, type, searchParams(req), { strict });
+  const params = searchParams(req);
+  const page = await deps.searcher.search(ctx, tx ?? deps.store, type, params, baseOptions(deps, ctx, req, params));
   return { status: 200, headers: {}, body: searchBundle(deps, req, type, page) };
 }
 
-function pageLink(req: FhirRequest, type: string, page: SearchPage, offset: number, relation: BundleLink['relation']): BundleLink {
-  const params = page.applied.filter(([k]) => k !== '_offset' && k !== '_count');
-  params.push(['_count', String(page.count)]);
-  if (offset > 0) params.push(['_offset', String(offset)]);
-  const qs = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return { relation, url: `${req.baseUrl}/${type}${qs ? `?${qs}` : ''}` };
+function notInCompartment(message: string): HavenError {
+  return new HavenError('not-found', 'COMPARTMENT_UNKNOWN', message);
 }
 
-export function searchBundle(deps: FhirDeps, req: FhirRequest, type: string, page: SearchPage): string {
-  const links: BundleLink[] = [pageLink(req, type, page, page.offset, 'self')];
-  if (page.hasMore) links.push(pageLink(req, type, page, page.offset + page.count, 'next'));
-  if (page.offset > 0) links.push(pageLink(req, type, page, Math.max(0, page.offset - page.count), 'previous'));
-  const entries = page.countOnly
-    ? []
-    : page.entries.map((s) => {
-        const shaped = shapeForOutput(deps, req, s.json!);
-        return searchEntry(req.baseUrl, s, typeof shaped === 'string' ? shaped : JSON.stringify(shaped), 'match');
-      });
-  if (page.unknown.length > 0) {
-    const outcome = {
-      resourceType: 'OperationOutcome',
-      issue: page.unknown.map((p) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Search parameter ignored: ${p}` })),
-    };
-    entries.push(outcomeEntry(JSON.stringify(outcome)));
+/** `[Compartment]/[id]/[type|*]` (path[3] may be `_search`). */
+export async function searchCompartment(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
+  const [compartment, rawId, target] = req.path as [string, string, string];
+  const table = deps.fhir.compartments;
+  if (!table || !table.types().includes(compartment)) throw notInCompartment(`${compartment} is not an R4 compartment`);
+  const id = requireId(rawId);
+  const members = (type: string) => type === compartment || table.paramsFor(compartment, type).length > 0;
+  const scope = { compartment, id, paramsFor: (type: string) => table.paramsFor(compartment, type) };
+  const params = searchParams(req);
+  const options = { ...baseOptions(deps, ctx, req, params), compartment: scope };
+  const basePath = `${compartment}/${id}/${target}`;
+  if (target !== '*') {
+    const type = requireType(deps, target);
+    if (!members(type)) throw notInCompartment(`${type} is not in the ${compartment} compartment`);
+    deps.authorize(ctx, type, 'search');
+    const page = await deps.searcher.search(ctx, tx ?? deps.store, type, params, options);
+    return { status: 200, headers: {}, body: searchBundle(deps, req, basePath, page) };
   }
-  return bundleText('searchset', { links, entries, lastUpdated: new Date(), ...(page.total !== undefined ? { total: page.total } : {}) });
+  const types = searchableTypes(deps, ctx, table.resourceTypesIn(compartment).filter(members));
+  return runSystem(deps, ctx, req, types, params, options, basePath, tx);
+}
+
+/** `GET /fhir?…` and `POST /fhir/_search`: `_type` or every type the caller may search. */
+export async function searchSystem(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
+  const params = searchParams(req);
+  const types = systemTypes(deps, ctx, params);
+  return runSystem(deps, ctx, req, types, params, baseOptions(deps, ctx, req, params), '', tx);
+}
+
+async function runSystem(
+  deps: FhirDeps,
+  ctx: RequestContext,
+  req: FhirRequest,
+  types: string[],
+  params: [string, string][],
+  options: SearchOptions,
+  basePath: string,
+  tx: StoreTransaction | undefined,
+): Promise<FhirResponse> {
+  if (!deps.searcher.searchSystem) throw new HavenError('unsupported', 'INTERACTION_NOT_SUPPORTED', 'System-level search is not available');
+  refuseForPatientContext(ctx, basePath === '' ? 'System-level search' : 'Compartment search across all types');
+  const page = await deps.searcher.searchSystem(ctx, tx ?? deps.store, types, params, options);
+  return { status: 200, headers: {}, body: searchBundle(deps, req, basePath, page) };
 }

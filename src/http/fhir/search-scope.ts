@@ -1,0 +1,81 @@
+/**
+ * Which resource types a search may touch, from the caller's scopes: the
+ * types of a system-level or `*` compartment search (only those it may
+ * search), and the types `_include`/`_revinclude` may return (only those it
+ * may read — included resources are disclosed like reads).
+ */
+import { HavenError, type RequestContext } from '../../kernel/index.js';
+import { requireType } from './checks.js';
+import type { FhirDeps, Interaction } from './deps.js';
+
+function allows(deps: FhirDeps, ctx: RequestContext, type: string, interaction: Interaction): boolean {
+  try {
+    deps.authorize(ctx, type, interaction);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function allowsAll(deps: FhirDeps, ctx: RequestContext, interaction: 'read' | 'search'): boolean {
+  try {
+    deps.authorizeSystem(ctx, interaction);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A token with a patient context (SMART `patient/` scopes) may only see its
+ * patient's compartment. Type searches are narrowed by the auth guard around
+ * the searcher; searches that span types or follow references (includes,
+ * system-level, `*` compartment) are refused until the guard covers them:
+ * failing closed beats disclosing another patient's resources.
+ */
+export function refuseForPatientContext(ctx: RequestContext, what: string): void {
+  if (typeof (ctx.principal as { patient?: unknown }).patient !== 'string') return;
+  throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `${what} is not yet allowed with patient/ scopes`);
+}
+
+/** Readable types for includes; computed only when the search has includes. */
+export function readableTypes(deps: FhirDeps, ctx: RequestContext, params: [string, string][]): readonly string[] | '*' {
+  const all = deps.fhir.resourceTypes;
+  if (!params.some(([k]) => k.startsWith('_include') || k.startsWith('_revinclude'))) return '*';
+  refuseForPatientContext(ctx, '_include/_revinclude');
+  if (!all) return '*';
+  if (allowsAll(deps, ctx, 'read')) return '*';
+  return [...all].filter((t) => allows(deps, ctx, t, 'read'));
+}
+
+/** Of `candidates`, the types the caller may search; forbidden when none. */
+export function searchableTypes(deps: FhirDeps, ctx: RequestContext, candidates: readonly string[]): string[] {
+  const types = candidates.filter((t) => allows(deps, ctx, t, 'search'));
+  if (types.length === 0) {
+    throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', 'The granted scopes do not permit search on any of these resource types');
+  }
+  return types;
+}
+
+/** `_type` (each listed type must be searchable) or every type the caller may search. */
+export function systemTypes(deps: FhirDeps, ctx: RequestContext, params: [string, string][]): string[] {
+  const listed = params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(',').map((t) => t.trim()).filter((t) => t !== ''));
+  if (listed.length > 0) {
+    const types = [...new Set(listed)].map((t) => requireType(deps, t));
+    for (const t of types) deps.authorize(ctx, t, 'search');
+    return types;
+  }
+  const all = [...(deps.fhir.resourceTypes ?? [])].sort();
+  if (allowsAll(deps, ctx, 'search')) return all;
+  return searchableTypes(deps, ctx, all);
+}
+
+/**
+ * A chain (`subject:Patient.name=…`), `_has` or `_list` filters on other types' values, which
+ * discloses something about them: the caller must be allowed to search each. With a patient
+ * context they are refused outright, like includes, until the guard follows references.
+ */
+export function authorizeLinked(deps: FhirDeps, ctx: RequestContext, types: readonly string[]): void {
+  refuseForPatientContext(ctx, 'Chained, _has and _list searches');
+  for (const type of types) deps.authorize(ctx, type, 'search');
+}

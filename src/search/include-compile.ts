@@ -1,0 +1,98 @@
+/**
+ * One round of `_include`/`_revinclude` → ONE SQL statement, whatever the
+ * number of source resources and specs: every spec becomes a branch of a
+ * UNION ALL of (resource_type, id) pairs, batched by id arrays, and the
+ * resource rows are read once. `$1` is the tenant.
+ *
+ * - forward literal: the sources' idx_reference rows (idx_reference_owner).
+ * - forward canonical: their `url` rows joined to the targets' `url` uri
+ *   index (and `version` token when the canonical is versioned).
+ * - reverse: idx_reference rows pointing at the sources (idx_reference_lookup),
+ *   or, for canonicals, at the sources' urls (idx_reference_url).
+ */
+import type { SearchParamRegistry } from '../fhir/index.js';
+import type { CompiledSql } from './compile.js';
+import type { IncludeSpec } from './include-parse.js';
+import { createSqlParams } from './sql-params.js';
+import type { SqlParams } from './sql-params.js';
+
+export interface IncludeRoundOptions {
+  tenant: string;
+  registry: SearchParamRegistry;
+  /** Resource types the caller may read; null for all. */
+  readable: readonly string[] | null;
+  /** `Type/id` of resources already in the result (matches and earlier rounds). */
+  exclude: readonly string[];
+  /** Row limit of the statement. */
+  limit: number;
+}
+
+const VERSION_MATCH = `(i.version IS NULL OR EXISTS (SELECT 1 FROM idx_token v WHERE v.tenant_id = u.tenant_id AND v.resource_type = u.resource_type AND v.resource_id = u.resource_id AND v.param = 'version' AND v.code = i.version))`;
+
+/**
+ * Types among `candidates` that are canonical resources: a `url` uri and a
+ * `version` token parameter (Questionnaire, ValueSet, …). Device also has a
+ * `url` (a network address), which a canonical must not resolve to.
+ */
+function canonicalTypes(registry: SearchParamRegistry, candidates: readonly string[]): string[] {
+  return candidates.filter((t) => registry.get(t, 'url')?.type === 'uri' && registry.get(t, 'version')?.type === 'token');
+}
+
+function forwardBranches(spec: IncludeSpec, ids: string[], o: IncludeRoundOptions, p: SqlParams): string[] {
+  const owner = `i.tenant_id = $1 AND i.resource_type = ${p.add(spec.sourceType)} AND i.resource_id = ANY(${p.add(ids, 'text[]')}) AND i.param = ANY(${p.add(spec.params.map((d) => d.code), 'text[]')})`;
+  const narrow = spec.targetType === null ? '' : ` AND i.target_type = ${p.add(spec.targetType)}`;
+  const out = [`SELECT i.target_type, i.target_id FROM idx_reference i WHERE ${owner} AND i.target_id IS NOT NULL${narrow}`];
+  const targets = spec.targetType !== null ? [spec.targetType] : [...new Set(spec.params.flatMap((d) => d.target))];
+  const canonical = canonicalTypes(o.registry, targets);
+  if (canonical.length > 0) {
+    out.push(
+      `SELECT u.resource_type, u.resource_id FROM idx_reference i JOIN idx_uri u ON u.tenant_id = i.tenant_id AND u.resource_type = ANY(${p.add(canonical, 'text[]')}) AND u.param = 'url' AND u.value = i.url WHERE ${owner} AND i.url IS NOT NULL AND ${VERSION_MATCH}`,
+    );
+  }
+  return out;
+}
+
+function reverseBranches(spec: IncludeSpec, targetType: string, ids: string[], o: IncludeRoundOptions, p: SqlParams): string[] {
+  if (spec.targetType !== null && spec.targetType !== targetType) return [];
+  const params = spec.params.filter((d) => d.target.length === 0 || d.target.includes(targetType)).map((d) => d.code);
+  if (params.length === 0) return [];
+  const source = p.add(spec.sourceType);
+  const codes = p.add(params, 'text[]');
+  const idArray = p.add(ids, 'text[]');
+  const out = [
+    `SELECT i.resource_type, i.resource_id FROM idx_reference i WHERE i.tenant_id = $1 AND i.resource_type = ${source} AND i.param = ANY(${codes}) AND i.target_id = ANY(${idArray}) AND i.target_type = ${p.add(targetType)}`,
+  ];
+  if (canonicalTypes(o.registry, [targetType]).length > 0) {
+    out.push(
+      `SELECT i.resource_type, i.resource_id FROM idx_uri u JOIN idx_reference i ON i.tenant_id = u.tenant_id AND i.resource_type = ${source} AND i.param = ANY(${codes}) AND i.url = u.value WHERE u.tenant_id = $1 AND u.resource_type = ${p.add(targetType)} AND u.resource_id = ANY(${idArray}) AND u.param = 'url' AND ${VERSION_MATCH}`,
+    );
+  }
+  return out;
+}
+
+/**
+ * The statement for one round, or null when no spec applies to the sources.
+ * `sources` maps a resource type to the ids the round starts from.
+ */
+export function compileIncludeRound(specs: readonly IncludeSpec[], sources: ReadonlyMap<string, string[]>, o: IncludeRoundOptions): CompiledSql | null {
+  const p = createSqlParams([o.tenant]);
+  const branches: string[] = [];
+  for (const spec of specs) {
+    if (!spec.reverse) {
+      const ids = sources.get(spec.sourceType);
+      if (ids && ids.length > 0 && spec.params.length > 0) branches.push(...forwardBranches(spec, ids, o, p));
+      continue;
+    }
+    for (const [type, ids] of sources) branches.push(...reverseBranches(spec, type, ids, o, p));
+  }
+  if (branches.length === 0) return null;
+  const readable = o.readable === null ? '' : `\n  AND r.resource_type = ANY(${p.add(o.readable, 'text[]')})`;
+  const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
+FROM resource r
+WHERE r.tenant_id = $1 AND NOT r.deleted
+  AND (r.resource_type, r.id) IN (${branches.join('\n    UNION ALL ')})${readable}
+  AND NOT (r.resource_type || '/' || r.id = ANY(${p.add(o.exclude, 'text[]')}))
+ORDER BY r.resource_type, r.id
+LIMIT ${p.add(o.limit, 'bigint')}`;
+  return { sql, params: p.values };
+}

@@ -1,0 +1,58 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../../src/app/build.js';
+import { loadConfig } from '../../src/config/index.js';
+import { DEFAULT_TENANT, isHavenError, silentLogger, type RequestContext } from '../../src/kernel/index.js';
+import { search, searchCompartment, searchSystem } from '../../src/http/fhir/search.js';
+import type { FhirRequest } from '../../src/http/fhir/types.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+
+/**
+ * A token with a patient context may only see its patient's compartment.
+ * Searches that span types or follow references are refused for it (403
+ * AUTH_PATIENT_COMPARTMENT) rather than risk disclosing other patients'
+ * resources. Runs the composition root's real FHIR deps; the principal is
+ * built directly instead of through a SMART launch.
+ */
+let t: TestDb;
+let dataDir: string;
+let app: ReturnType<typeof buildApp>;
+
+before(async () => {
+  t = await createTestDb();
+  dataDir = mkdtempSync(join(tmpdir(), 'haven-pctx-'));
+  const config = loadConfig({ HAVEN_DATA_DIR: dataDir, HAVEN_AUDIT: 'off', HAVEN_ENV: 'test' });
+  app = buildApp({ config, db: t.db, logger: silentLogger, baseUrl: 'http://haven.test', tenant: DEFAULT_TENANT, ready: async () => true });
+});
+after(async () => {
+  await app?.http.close();
+  await t?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const ctx = {
+  tenant: DEFAULT_TENANT,
+  requestId: 'pctx',
+  principal: { subject: 'u1', clientId: 'app', kind: 'user', scopes: ['patient/*.rs'], patient: 'p1' },
+} as RequestContext;
+
+const req = (path: string[], query: [string, string][]): FhirRequest => ({ method: 'GET', path, query, headers: {}, baseUrl: 'http://haven.test/fhir' });
+
+async function refused(work: Promise<unknown>): Promise<void> {
+  await assert.rejects(work, (err: unknown) => isHavenError(err) && err.code === 'AUTH_PATIENT_COMPARTMENT' && err.category === 'forbidden');
+}
+
+test('patient context: system-level search, * compartment search and includes are refused', async () => {
+  await refused(searchSystem(app.deps, ctx, req([], [['_type', 'Observation']])));
+  await refused(searchCompartment(app.deps, ctx, req(['Patient', 'p1', '*'], [])));
+  await refused(search(app.deps, ctx, req(['Observation'], [['_include', 'Observation:performer']])));
+  await refused(search(app.deps, ctx, req(['Patient'], [['_revinclude', 'Observation:subject']])));
+});
+
+test('patient context: a plain type search still runs (narrowed by the auth guard)', async () => {
+  const res = await search(app.deps, ctx, req(['Observation'], []));
+  assert.equal(res.status, 200);
+});
