@@ -36,6 +36,8 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
     HAVEN_HOST: '127.0.0.1',
     HAVEN_DATA_DIR: resolve(spec.dataDir),
     HAVEN_LOG_LEVEL: 'warn',
+    // The MLLP listener (role mllp) on a free port unless a benchmark names one.
+    HAVEN_MLLP_PORT: process.env.HAVEN_MLLP_PORT ?? '0',
     // One token lasts a whole phase; the harness still renews it between phases.
     HAVEN_ACCESS_TOKEN_TTL: '3600',
   };

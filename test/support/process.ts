@@ -9,9 +9,11 @@ export interface HavenProcess {
   exited: Promise<number | null>;
 }
 
-export async function spawnHaven(env: Record<string, string>, timeoutMs = 30_000): Promise<HavenProcess> {
-  const proc = spawn(process.execPath, ['bin/haven.js', 'serve'], {
-    env: { ...process.env, HAVEN_LOG_LEVEL: 'info', ...env },
+/** `args`: the script and arguments to run instead of `bin/haven.js serve` (a test's own server entry). */
+export async function spawnHaven(env: Record<string, string>, timeoutMs = 30_000, args: string[] = ['bin/haven.js', 'serve']): Promise<HavenProcess> {
+  const proc = spawn(process.execPath, args, {
+    // MLLP on a free port unless the test names one: parallel test servers must not race for 2575.
+    env: { ...process.env, HAVEN_LOG_LEVEL: 'info', HAVEN_MLLP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

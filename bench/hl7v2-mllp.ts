@@ -1,0 +1,238 @@
+/**
+ * HL7 v2 over MLLP, end to end (receive, parse, store encrypted, convert with
+ * the real templates, persist FHIR in one transaction, ACK), against a Haven
+ * child process (`haven serve`, both roles) on PostgreSQL.
+ *
+ *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15]
+ *
+ * Phase 1, throughput: each connection sends its next message as soon as the
+ * previous one is acknowledged. Phase 2, latency: messages are scheduled at a
+ * fixed rate over the same connections; latency counts from the scheduled time
+ * (no coordinated omission). External PostgreSQL from DATABASE_URL (a fresh
+ * database is created there and dropped), else the embedded one.
+ * Results: bench/results/hl7v2-mllp-<date>.json.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { connectMllp, type MllpClient } from '../src/hl7v2/mllp/index.js';
+import { ackCodeOf } from '../src/hl7v2/ingest/index.js';
+import { machineFacts } from './machine.js';
+import { startServerChild } from './server-process.js';
+import { createSamples, round } from './stats.js';
+
+const SAMPLES = ['ADT-A01-01.hl7', 'ADT-A04-01.hl7', 'ADT-A08-01.hl7', 'ADT-A28-01.hl7', 'ADT-A31-01.hl7', 'ORU-R01-01.hl7'];
+const SAMPLES_DIR = resolve(process.cwd(), '../shared/data/hl7v2-fhir-converter/messages');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** A sample with its own MSH-10 and first PID-3 value, in original acknowledgment mode. */
+function variant(text: string, controlId: string, patientId: string): string {
+  return text
+    .split(/\r\n|\r|\n/)
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const f = line.split('|');
+      if (line.startsWith('MSH')) {
+        while (f.length < 16) f.push('');
+        f[9] = controlId;
+        f[14] = '';
+        f[15] = '';
+      } else if (line.startsWith('PID') && f[3] !== undefined) {
+        const reps = f[3].split('~');
+        const comps = reps[0]!.split('^');
+        comps[0] = patientId;
+        reps[0] = comps.join('^');
+        f[3] = reps.join('~');
+      } else if (line.startsWith('PV1')) {
+        while (f.length < 20) f.push('');
+        f[19] = `V-${patientId}`; // one visit per patient, one order per message, as real feeds have
+      } else if (line.startsWith('ORC') || line.startsWith('OBR')) {
+        while (f.length < 4) f.push('');
+        f[2] = `PO-${controlId}`;
+        f[3] = `FO-${controlId}`;
+      }
+      return f.join('|');
+    })
+    .join('\r');
+}
+
+interface Generator {
+  next(): string;
+}
+
+function generator(run: string): Generator {
+  const texts = SAMPLES.map((n) => readFileSync(join(SAMPLES_DIR, n), 'utf8'));
+  let i = 0;
+  return {
+    next() {
+      i += 1;
+      return variant(texts[i % texts.length]!, `B${run}-${i}`, `BP-${run}-${i % 5000}`);
+    },
+  };
+}
+
+async function throughput(port: number, connections: number, seconds: number, gen: Generator) {
+  let firstError: string | undefined;
+  const codes: Record<string, number> = {};
+  const latency = createSamples();
+  const until = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const c = await connectMllp({ host: '127.0.0.1', port });
+      while (performance.now() < until) {
+        const t = performance.now();
+        const ack = await c.send(gen.next());
+        const code = ackCodeOf(ack) ?? '?';
+        latency.add(performance.now() - t);
+        if (code !== 'AA' && !firstError) firstError = ack.split('\r').find((l) => l.startsWith('MSA'));
+        codes[code] = (codes[code] ?? 0) + 1;
+      }
+      c.close();
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const total = Object.values(codes).reduce((a, b) => a + b, 0);
+  return { connections, seconds: round(elapsed), messages: total, messagesPerSecond: round(total / elapsed, 1), acks: codes, ackLatency: latency.summary(), ...(firstError ? { firstError } : {}) };
+}
+
+async function paced(port: number, connections: number, rate: number, seconds: number, gen: Generator) {
+  const clients: MllpClient[] = await Promise.all(Array.from({ length: connections }, () => connectMllp({ host: '127.0.0.1', port })));
+  const idle = [...clients];
+  const queue: number[] = [];
+  const latency = createSamples();
+  const codes: Record<string, number> = {};
+  const started = performance.now();
+  const total = Math.round(rate * seconds);
+  let scheduled = 0;
+  let inFlight = 0;
+  let completed = 0;
+  // Bounded: when the server is slower than the rate, stop after the window plus a grace period and say so.
+  const deadline = started + seconds * 1000 + 10_000;
+  await new Promise<void>((done) => {
+    const giveUp = setTimeout(done, deadline - performance.now());
+    const pump = () => {
+      while (idle.length > 0 && queue.length > 0) {
+        const c = idle.pop()!;
+        const due = queue.shift()!;
+        inFlight += 1;
+        void c.send(gen.next()).then((ack) => {
+          latency.add(performance.now() - due);
+          completed += 1;
+          const code = ackCodeOf(ack) ?? '?';
+          codes[code] = (codes[code] ?? 0) + 1;
+          inFlight -= 1;
+          idle.push(c);
+          pump();
+          if (scheduled === total && inFlight === 0 && queue.length === 0) {
+            clearTimeout(giveUp);
+            done();
+          }
+        }, () => undefined); // a send still in flight when the window closed
+      }
+    };
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+      while (scheduled < due) queue.push(started + (++scheduled * 1000) / rate);
+      if (scheduled === total) clearInterval(tick);
+      pump();
+    }, 2);
+  });
+  for (const c of clients) c.close();
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    rate, connections, seconds: round(elapsed), scheduled: total, completed, backlogAtEnd: total - completed,
+    achievedPerSecond: round(completed / elapsed, 1), acks: codes, ackLatencyFromSchedule: latency.summary(),
+  };
+}
+
+async function analyze(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('ANALYZE');
+  await c.end();
+}
+
+async function main(): Promise<void> {
+  const connections = arg('connections', 8);
+  const seconds = arg('seconds', 15);
+  const rate = arg('rate', 500);
+  const pacedSeconds = arg('paced-seconds', 15);
+  const run = randomBytes(3).toString('hex');
+  const dataDir = mkdtempSync(join(tmpdir(), 'haven-bench-hl7-'));
+  const admin = process.env.DATABASE_URL;
+  let databaseUrl: string | undefined;
+  if (admin) {
+    const u = new URL(admin);
+    const name = `haven_bench_hl7_${run}`;
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    await c.query(`CREATE DATABASE ${name}`);
+    await c.end();
+    u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+  }
+  const mllpPort = await freePort();
+  process.env.HAVEN_MLLP_PORT = String(mllpPort);
+  const server = await startServerChild({ dataDir, port: await freePort(), ...(databaseUrl ? { databaseUrl } : {}) });
+  try {
+    const gen = generator(run);
+    await throughput(mllpPort, connections, 3, gen); // warm-up: JIT, DEK cache, templates
+    // A fresh database has no planner statistics; a running Haven has them (its maintenance analyzes).
+    if (databaseUrl) await analyze(databaseUrl);
+    const tput = await throughput(mllpPort, connections, seconds, gen);
+    console.log(`throughput: ${tput.messagesPerSecond} messages/s over ${connections} connections (p99 ACK ${tput.ackLatency.p99Ms} ms)`, tput.acks, tput.firstError ?? '');
+    const lat = await paced(mllpPort, connections, rate, pacedSeconds, gen);
+    console.log(`paced ${rate}/s: achieved ${lat.achievedPerSecond}/s, ACK latency p50 ${lat.ackLatencyFromSchedule.p50Ms} ms, p99 ${lat.ackLatencyFromSchedule.p99Ms} ms`, lat.acks);
+    // And at half the measured throughput, where latency is service time rather than queueing.
+    const half = Math.max(1, Math.round(tput.messagesPerSecond / 2));
+    const sustainable = await paced(mllpPort, connections, half, 10, gen);
+    console.log(`paced ${half}/s: ACK latency p50 ${sustainable.ackLatencyFromSchedule.p50Ms} ms, p99 ${sustainable.ackLatencyFromSchedule.p99Ms} ms`, sustainable.acks);
+    const out = {
+      benchmark: 'hl7v2-mllp',
+      at: new Date().toISOString(),
+      machine: machineFacts(),
+      database: databaseUrl ? 'external' : 'embedded',
+      samples: SAMPLES,
+      startupMs: server.startupMs,
+      throughput: tput,
+      paced: lat,
+      pacedAtHalfThroughput: sustainable,
+    };
+    mkdirSync('bench/results', { recursive: true });
+    const file = `bench/results/hl7v2-mllp-${out.at.slice(0, 19).replace(/:/g, '-')}.json`;
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`results: ${file}`);
+  } finally {
+    await server.stop();
+    if (admin && databaseUrl) {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${new URL(databaseUrl).pathname.slice(1)} WITH (FORCE)`);
+      await c.end();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

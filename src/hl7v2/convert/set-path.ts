@@ -1,0 +1,71 @@
+/**
+ * Writes values into a resource under construction by element path:
+ * `name[]` appends, `period.start` nests, an intermediate `participant[]`
+ * opens a new array item.
+ */
+
+interface Step {
+  key: string;
+  append: boolean;
+}
+
+const cache = new Map<string, Step[]>();
+
+function steps(path: string): Step[] {
+  let s = cache.get(path);
+  if (!s) {
+    s = path.split('.').map((part) => (part.endsWith('[]') ? { key: part.slice(0, -2), append: true } : { key: part, append: false }));
+    cache.set(path, s);
+  }
+  return s;
+}
+
+type Obj = Record<string, unknown>;
+
+/** Whether a value already sits at the path (for fallback rules). */
+export function hasPath(target: Obj, path: string): boolean {
+  let node: unknown = target;
+  for (const step of steps(path)) {
+    if (node === null || typeof node !== 'object') return false;
+    node = (node as Obj)[step.key];
+    if (Array.isArray(node)) node = node[node.length - 1];
+  }
+  return node !== undefined;
+}
+
+/** Sets `value` (an array for repeated fields) at the path. */
+export function setPath(target: Obj, path: string, value: unknown): void {
+  const all = steps(path);
+  let node = target;
+  for (let i = 0; i < all.length - 1; i++) {
+    const step = all[i]!;
+    if (step.append) {
+      const arr = (node[step.key] ??= []) as unknown[];
+      const next: Obj = {};
+      arr.push(next);
+      node = next;
+    } else {
+      node = (node[step.key] ??= {}) as Obj;
+    }
+  }
+  const last = all[all.length - 1]!;
+  if (last.append) {
+    const arr = (node[last.key] ??= []) as unknown[];
+    if (Array.isArray(value)) arr.push(...(value as unknown[]));
+    else arr.push(value);
+  } else {
+    node[last.key] = value;
+  }
+}
+
+/** Replaces every "$value" string in `shape` by `value` (deep). */
+export function applyShape(shape: unknown, value: unknown): unknown {
+  if (shape === '$value') return value;
+  if (Array.isArray(shape)) return shape.map((s) => applyShape(s, value));
+  if (shape !== null && typeof shape === 'object') {
+    const out: Obj = {};
+    for (const [k, v] of Object.entries(shape)) out[k] = applyShape(v, value);
+    return out;
+  }
+  return shape;
+}

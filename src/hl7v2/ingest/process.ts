@@ -1,0 +1,119 @@
+import { HavenError, isHavenError, type RequestContext } from '../../kernel/index.js';
+import type { Queryable, StoreTransaction } from '../../store/index.js';
+import type { Hl7Message } from '../model.js';
+import { buildAck, sniffHeader, type ErrorCondition } from './ack.js';
+import type { MessageMeta, MessageStatus } from './message-store.js';
+import { pidIdentifiers, searchForms } from './patient-keys.js';
+import type { IngestDeps } from './types.js';
+
+/** The outcome of processing one stored message. */
+export interface Processed {
+  status: MessageStatus;
+  ackCode: string;
+  ack: string;
+  /** True when another attempt had already finished it (duplicate, concurrent replay). */
+  already: boolean;
+}
+
+/** Raised inside the transaction when the row is no longer waiting: rolls back, nothing written. */
+class AlreadyDone extends Error {
+  constructor(readonly status: MessageStatus | undefined) {
+    super('message already processed');
+  }
+}
+
+// Namespace of the per-patient ordering lock (pg_advisory_xact_lock(int, int)).
+const PATIENT_LOCK_SPACE = 7_421_008;
+
+const conditionFor: Record<string, ErrorCondition> = {
+  HL7_NO_TEMPLATE: 'unsupportedType',
+  HL7_MALFORMED: 'dataType',
+  HL7_CHARSET_UNSUPPORTED: 'dataType',
+};
+
+export interface ProcessInput {
+  id: string;
+  message: Hl7Message;
+  sender: string;
+  receivedAt: Date;
+  /** Statuses this attempt may move to processed: 'received', plus 'failed' for a replay. */
+  from: MessageStatus[];
+}
+
+export function createProcessor(deps: IngestDeps) {
+  const { store, metrics, tenant } = deps;
+
+  async function keysOf(identifiers: string[]): Promise<string[]> {
+    return Promise.all(identifiers.map((v) => deps.blindIndex(tenant, v)));
+  }
+
+  async function finished(id: string): Promise<Processed> {
+    const meta = await store.get(tenant, id);
+    return { status: meta?.status ?? 'received', ackCode: meta?.ackCode ?? 'AR', ack: meta?.ack ?? '', already: true };
+  }
+
+  async function fail(input: ProcessInput, channel: string, err: HavenError, pid: string[]): Promise<Processed> {
+    const header = sniffHeader(input.message.segments[0]?.raw ?? '');
+    const reason = `${err.code}: ${err.message}`;
+    const ack = buildAck({ original: header, code: 'AE', text: reason, condition: conditionFor[err.code] ?? 'internal', now: deps.clock.now() });
+    await store.markFailed(tenant, input.id, { ack, errorCode: err.code, error: reason.slice(0, 2000), patientKeys: await keysOf(searchForms(pid, [])), now: deps.clock.now() });
+    metrics.inc('failed', channel);
+    return { status: 'failed', ackCode: 'AE', ack, already: false };
+  }
+
+  /**
+   * Converts and applies one stored message. The FHIR writes, the status
+   * change and the AA text commit in ONE transaction, under a row lock on the
+   * message and an advisory lock on its patient: a crash leaves the message
+   * `received` with nothing written, and two attempts never both apply it.
+   */
+  async function process(ctx: RequestContext, channel: string, input: ProcessInput): Promise<Processed> {
+    const pid = pidIdentifiers(input.message);
+    let result;
+    try {
+      result = deps.converter.convert({ message: input.message, messageId: input.id, sender: input.sender, receivedAt: input.receivedAt });
+    } catch (err) {
+      return fail(input, channel, asProcessingError(err, deps), pid);
+    }
+    const header = sniffHeader(input.message.segments[0]?.raw ?? '');
+    const ack = buildAck({ original: header, code: 'AA', now: deps.clock.now() });
+    const patientKeys = await keysOf(searchForms(pid, result.patientIdentifiers));
+    const lockKey = pid[0] ?? result.patientIdentifiers[0];
+    try {
+      await deps.applyTransaction(ctx, result.bundle, {
+        before: async (tx: Queryable) => {
+          const status = await store.lock(tx, tenant, input.id);
+          if (status === undefined || !input.from.includes(status)) throw new AlreadyDone(status);
+          if (lockKey !== undefined) await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PATIENT_LOCK_SPACE, `${tenant}|${lockKey}`]);
+        },
+        after: async (tx: Queryable, stx?: StoreTransaction) => {
+          if (result.merge && deps.moveReferences) {
+            if (!stx) throw new HavenError('fault', 'HL7_PROCESSING_FAULT', 'Merge without the store transaction');
+            await deps.moveReferences(ctx, stx, result.merge);
+          }
+          await store.markProcessed(tx, tenant, input.id, { ack, patientKeys, now: deps.clock.now() });
+        },
+      });
+    } catch (err) {
+      if (err instanceof AlreadyDone) return finished(input.id);
+      if (isHavenError(err) && err.category === 'unavailable') throw err; // stays `received`: retried, never dead-lettered
+      return fail(input, channel, asProcessingError(err, deps), pid);
+    }
+    return { status: 'processed', ackCode: 'AA', ack, already: false };
+  }
+
+  return { process, finished };
+}
+
+/** Anything not a HavenError is a fault: logged by class only, answered with a generic reason. */
+function asProcessingError(err: unknown, deps: IngestDeps): HavenError {
+  if (isHavenError(err)) return err;
+  deps.logger.error({ err: err instanceof Error ? err.name : typeof err }, 'HL7 v2 processing fault');
+  return new HavenError('fault', 'HL7_PROCESSING_FAULT', 'Internal error while processing the message; it is kept in the dead-letter store for replay');
+}
+
+export type Processor = ReturnType<typeof createProcessor>;
+
+export function isWaiting(meta: MessageMeta): boolean {
+  return meta.status === 'received';
+}

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HavenError } from '../../src/kernel/errors.js';
+import { createHl7Converter, parseMessage } from '../../src/hl7v2/index.js';
+import { loadSamples } from './samples.js';
+import { builtinConverter, convertText, hl7, ofType, resources, type Res } from './convert-support.js';
+
+const converter = builtinConverter();
+const MSH = (type: string, ts = '20240101120000+0100'): string => `MSH|^~\\&|EPIC|HOSP|HAVEN|HAVEN|${ts}||${type}|C1|P|2.5.1`;
+const PID = 'PID|1||123456^^^HOSP&2.16.840.1.113883.19.5&ISO^MR~99^^^LOCAL^PI||DOE^JANE^Q||19800215|F';
+const PV1 = (extra = ''): string => `PV1|1|I|WARD1^101^A||||1234^SMITH^ALAN|||MED|||||||||V0001^^^HOSP&2.16.840.1.113883.19.5&ISO^VN|||||||||||||||||||||||||20240101113000${extra}`;
+const adt = (trigger: string, pv1 = PV1()): string => hl7(MSH(`ADT^${trigger}^ADT_A01`), 'EVN|' + trigger, PID, pv1);
+
+function byType(result: ReturnType<typeof convertText>, type: string): Res {
+  const found = ofType(resources(result), type)[0];
+  assert.ok(found, `no ${type}`);
+  return found;
+}
+
+function entryOf(result: ReturnType<typeof convertText>, type: string): Res {
+  return (result.bundle.entry as Res[]).find((e) => e.resource.resourceType === type)!;
+}
+
+describe('hl7v2 convert: identity and idempotency', () => {
+  it('converting the same message twice, even with another converter, gives identical bundles', () => {
+    for (const sample of loadSamples()) {
+      const a = convertText(converter, sample.bytes, 'm-1');
+      const b = convertText(createHl7Converter({}), sample.bytes, 'm-1');
+      assert.deepEqual(b, a, sample.name);
+    }
+  });
+
+  it('matches the patient by the identifier with an assigning authority (conditional update)', () => {
+    const r = convertText(converter, adt('A01'));
+    const e = entryOf(r, 'Patient');
+    assert.equal(e.request.method, 'PUT');
+    assert.equal(e.request.url, `Patient?identifier=${encodeURIComponent('urn:oid:2.16.840.1.113883.19.5|123456')}`);
+    assert.equal(e.resource.id, undefined);
+    assert.deepEqual(r.patientIdentifiers, ['urn:oid:2.16.840.1.113883.19.5|123456', 'urn:haven:hl7v2:LAB%5EHOSP:LOCAL|99']);
+    assert.equal(byType(r, 'Encounter').subject.reference, e.fullUrl);
+  });
+
+  it('a later message about the same visit targets the same Encounter and changes its status', () => {
+    const admit = convertText(converter, adt('A01'), 'm-1');
+    const discharge = convertText(converter, adt('A03', PV1('|20240105100000')), 'm-2');
+    assert.equal(entryOf(discharge, 'Encounter').request.url, entryOf(admit, 'Encounter').request.url);
+    assert.equal(byType(admit, 'Encounter').status, 'in-progress');
+    assert.equal(byType(discharge, 'Encounter').status, 'finished');
+    assert.equal(byType(discharge, 'Encounter').period.end, '2024-01-05T10:00:00+01:00');
+    assert.notEqual(entryOf(discharge, 'Provenance').request.url, entryOf(admit, 'Provenance').request.url);
+  });
+
+  it('visit numbers match across senders only when their assigning authority is global', () => {
+    const local = adt('A01', PV1().replace('V0001^^^HOSP&2.16.840.1.113883.19.5&ISO^VN', 'V0001^^^^VN'));
+    const url = (text: string, sender: string): string => entryOf(convertText(converter, text, 'm-1', sender), 'Encounter').request.url;
+    assert.equal(url(adt('A01'), 'APP1^FAC'), url(adt('A01'), 'APP2^FAC'));
+    assert.notEqual(url(local, 'APP1^FAC'), url(local, 'APP2^FAC'));
+    assert.match(url(adt('A01'), 'APP1^FAC'), /^Encounter\?identifier=urn%3Aoid%3A2\.16\.840\.1\.113883\.19\.5%7CV0001$/);
+  });
+
+  it('an ORU creates the visit only when Haven does not know it (ADT owns the Encounter)', () => {
+    const oru = hl7(MSH('ORU^R01^ORU_R01'), PID, PV1(), 'OBR|1|O1^E|F1^L|2345-7^Glucose^LN', 'OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F');
+    const e = entryOf(convertText(converter, oru), 'Encounter');
+    assert.equal(e.request.method, 'POST');
+    assert.equal(e.request.ifNoneExist, `identifier=${encodeURIComponent('urn:oid:2.16.840.1.113883.19.5|V0001')}`);
+    assert.equal(e.fullUrl, entryOf(convertText(converter, adt('A01')), 'Encounter').fullUrl);
+  });
+
+  it('a visit without a number is written by a deterministic id', () => {
+    const e = entryOf(convertText(converter, adt('A01', 'PV1|1|O|CLINIC||||||||||||||||||||||||||||||||||||||||||20240101113000')), 'Encounter');
+    assert.match(e.request.url, /^Encounter\/[0-9a-f-]{36}$/);
+  });
+});
+
+describe('hl7v2 convert: results', () => {
+  const oru = hl7(
+    MSH('ORU^R01^ORU_R01'), PID, PV1(),
+    'ORC|RE|ORD1^EPIC|FIL1^LAB||CM',
+    'OBR|1|ORD1^EPIC|FIL1^LAB|24323-8^Metabolic panel^LN|||20240101080000|||||||||||||||20240101110000|||F',
+    'OBX|1|NM|2345-7^Glucose^LN||95|mg/dL^mg/dL^UCUM|70-99|N|||F',
+    'NTE|1||Fasting',
+    'OBX|2|SN|777-3^Platelets^LN||<^10|10*3/uL^^UCUM||||F',
+    'OBX|3|SN|5905-5^Monocytes^LN||^2^-^8|%^^UCUM||||F',
+    'OBX|4|CWE|600-7^Culture^LN||27268008^Salmonella^SCT||||||P',
+    'OBX|5|TX|8251-1^Comment^LN||line one~line two||||||F',
+    'OBX|6|NM|2160-0^Creatinine^LN||high||||||F',
+  );
+
+  it('maps OBX-5 by OBX-2 with UCUM units, notes and the report/order links', () => {
+    const r = convertText(converter, oru);
+    const obs = ofType(resources(r), 'Observation');
+    assert.equal(obs.length, 6);
+    assert.deepEqual(obs[0]!.valueQuantity, { value: 95, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' });
+    assert.deepEqual(obs[0]!.code.coding[0], { system: 'http://loinc.org', code: '2345-7', display: 'Glucose' });
+    assert.deepEqual(obs[0]!.note, [{ text: 'Fasting' }]);
+    assert.equal(obs[1]!.valueQuantity.comparator, '<');
+    assert.deepEqual([obs[2]!.valueRange.low.value, obs[2]!.valueRange.high.value], [2, 8]);
+    assert.equal(obs[3]!.valueCodeableConcept.coding[0].system, 'http://snomed.info/sct');
+    assert.equal(obs[3]!.status, 'preliminary');
+    assert.equal(obs[4]!.valueString, 'line one\nline two');
+    assert.equal(obs[5]!.valueString, 'high');
+    assert.ok(r.warnings.some((w) => /OBX-5.*not a number/.test(w)));
+    // The times without a zone take MSH-7's (+01:00).
+    assert.equal(obs[0]!.effectiveDateTime, '2024-01-01T08:00:00+01:00');
+    const report = byType(r, 'DiagnosticReport');
+    const urls = (r.bundle.entry as Res[]).filter((e) => e.resource.resourceType === 'Observation').map((e) => e.fullUrl);
+    assert.deepEqual(report.result.map((x: Res) => x.reference), urls);
+    assert.equal(report.status, 'final');
+    assert.equal(report.issued, '2024-01-01T11:00:00+01:00');
+    const order = entryOf(r, 'ServiceRequest');
+    assert.equal(report.basedOn[0].reference, order.fullUrl);
+    assert.equal(order.resource.code.coding[0].code, '24323-8');
+    assert.equal(order.resource.status, 'completed');
+  });
+
+  it('keeps the Observation ids when a corrected result arrives in a new message', () => {
+    const first = convertText(converter, oru, 'm-1');
+    const corrected = convertText(converter, oru.replace('|95|', '|96|').replace('||N|||F', '||N|||C'), 'm-2');
+    const ids = (x: typeof first): string[] => (x.bundle.entry as Res[]).filter((e) => e.resource.resourceType === 'Observation').map((e) => e.request.url);
+    assert.deepEqual(ids(corrected), ids(first));
+    assert.equal(byType(corrected, 'Observation').valueQuantity.value, 96);
+  });
+});
+
+describe('hl7v2 convert: merge, failures, time zones', () => {
+  it('A40 links survivor and retired patient and reports the merge', () => {
+    const msg = hl7(MSH('ADT^A40^ADT_A39'), 'EVN|A40', PID, 'MRG|555^^^HOSP&2.16.840.1.113883.19.5&ISO^MR||||||DOE^J');
+    const r = convertText(converter, msg);
+    assert.deepEqual(r.merge, { survivor: 'urn:oid:2.16.840.1.113883.19.5|123456', retired: 'urn:oid:2.16.840.1.113883.19.5|555' });
+    const [survivor, retired] = (r.bundle.entry as Res[]).filter((e) => e.resource.resourceType === 'Patient');
+    assert.equal(retired!.resource.active, false);
+    assert.deepEqual(retired!.resource.link, [{ other: { reference: survivor!.fullUrl }, type: 'replaced-by' }]);
+    assert.deepEqual(survivor!.resource.link, [{ other: { reference: retired!.fullUrl }, type: 'replaces' }]);
+    assert.equal(retired!.request.url, `Patient?identifier=${encodeURIComponent('urn:oid:2.16.840.1.113883.19.5|555')}`);
+  });
+
+  it('fails with HL7_CONVERSION_FAILED when PID-3 is missing, naming the field only', () => {
+    const msg = hl7(MSH('ADT^A01^ADT_A01'), 'PID|1||||SECRETNAME^JANE||19800215|F', PV1());
+    assert.throws(() => convertText(converter, msg), (e: unknown) => {
+      assert.ok(e instanceof HavenError);
+      assert.equal(e.code, 'HL7_CONVERSION_FAILED');
+      assert.equal(e.category, 'unprocessable');
+      assert.match(e.message, /PID-3/);
+      assert.doesNotMatch(e.message, /SECRETNAME/);
+      return true;
+    });
+  });
+
+  it('fails with HL7_NO_TEMPLATE when nothing in the message maps', () => {
+    const msg = hl7(MSH('ZZZ^Z01'), 'ZXX|1|whatever');
+    assert.throws(() => convertText(converter, msg), (e: unknown) => e instanceof HavenError && e.code === 'HL7_NO_TEMPLATE' && e.category === 'unsupported');
+  });
+
+  it('keeps a time without any zone to its day, with a warning', () => {
+    const msg = hl7('MSH|^~\\&|EPIC|HOSP|HAVEN|HAVEN|20240101120000||ADT^A01^ADT_A01|C1|P|2.5.1', PID, PV1());
+    const r = convertText(converter, msg);
+    assert.equal(byType(r, 'Encounter').period.start, '2024-01-01');
+    assert.ok(r.warnings.some((w) => /PV1-44.*without a zone/.test(w)));
+  });
+
+  it('never puts PHI values in warnings', () => {
+    for (const sample of loadSamples()) {
+      const message = parseMessage(sample.bytes);
+      const phi = [message.get('PID-5.1'), message.get('PID-3.1'), message.get('PID-5.2'), message.get('PID-7')].filter((v): v is string => !!v && v.length > 2);
+      const r = convertText(converter, sample.bytes);
+      for (const w of r.warnings) for (const v of phi) assert.ok(!w.includes(v), `${sample.name}: a warning quotes a PID value`);
+    }
+  });
+});
