@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { scopeAllows } from '../auth/index.js';
+import { HavenError, type RequestContext } from '../kernel/index.js';
+import type { BulkDeps } from './deps.js';
+import { listFiles, loadJob } from './job-store.js';
+import { IMPORT_QUEUE, type ImportPayload } from './model.js';
+
+interface Part {
+  name?: unknown;
+  valueCode?: unknown;
+  valueString?: unknown;
+  valueUri?: unknown;
+  valueUrl?: unknown;
+  part?: Part[];
+}
+
+const bad = (message: string) => new HavenError('incorrect', 'BULK_BAD_PARAMETER', message, { expression: ['input'] });
+const text = (p: Part | undefined) => [p?.valueUrl, p?.valueUri, p?.valueCode, p?.valueString].find((v): v is string => typeof v === 'string');
+
+/** `input` parts of a $import Parameters body: { type, url }. */
+export function importInputs(body: unknown): { type: string; url: string }[] {
+  const b = body as { resourceType?: unknown; parameter?: unknown } | undefined;
+  if (b?.resourceType !== 'Parameters' || !Array.isArray(b.parameter)) throw bad('A $import body must be a Parameters resource');
+  const params = b.parameter as Part[];
+  const format = text(params.find((p) => p.name === 'inputFormat'));
+  if (format !== undefined && !['application/fhir+ndjson', 'application/ndjson', 'ndjson'].includes(format)) throw bad(`inputFormat ${format} is not supported`);
+  const inputs = params.filter((p) => p.name === 'input').map((p) => ({ type: text(p.part?.find((x) => x.name === 'type')), url: text(p.part?.find((x) => x.name === 'url')) }));
+  if (inputs.length === 0) throw bad('$import needs at least one input (type and url)');
+  return inputs.map((i) => {
+    if (!i.type || !i.url) throw bad('Each input needs a type and a url');
+    return { type: i.type, url: i.url };
+  });
+}
+
+/**
+ * Each input must be a file of a completed export of this Haven, started by
+ * the same client: NDJSON already in the encrypted blob store. Haven fetches
+ * nothing from other hosts (outbound calls go only to an allow-list).
+ */
+async function resolveInput(deps: BulkDeps, ctx: RequestContext, baseUrl: string, input: { type: string; url: string }): Promise<ImportPayload> {
+  const m = new RegExp(`^${baseUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/bulk/files/([0-9a-f-]{36})/(\\d{1,9})$`).exec(input.url);
+  const job = m ? await loadJob(deps.db, ctx.tenant, m[1]!) : undefined;
+  if (!m || !job || job.clientId !== ctx.principal.clientId || job.status !== 'complete') {
+    throw bad(`input ${input.url} is not a file of a completed export of this client on this server`);
+  }
+  const file = (await listFiles(deps.db, ctx.tenant, job.jobId)).find((f) => f.seq === Number(m[2]) && f.kind === 'output');
+  if (!file) throw bad(`input ${input.url} does not exist`);
+  if (file.resource_type !== input.type) throw bad(`input ${input.url} holds ${file.resource_type}, not ${input.type}`);
+  return { type: input.type, url: input.url, blob: file.blob_name };
+}
+
+/** $import kick-off: validates every input and the write scopes, then queues one task per input. */
+export async function startImport(deps: BulkDeps, ctx: RequestContext, body: unknown, baseUrl: string, requestUrl: string): Promise<string> {
+  const payloads: ImportPayload[] = [];
+  for (const input of importInputs(body)) {
+    if (!deps.fhir.isResourceType(input.type)) throw bad(`Unknown resource type: ${input.type}`);
+    if (!scopeAllows(ctx.principal, input.type, 'create') || !scopeAllows(ctx.principal, input.type, 'update')) {
+      throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', `The granted scopes do not permit writing ${input.type}`);
+    }
+    payloads.push(await resolveInput(deps, ctx, baseUrl, input));
+  }
+  const jobId = randomUUID();
+  await deps.db.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO bulk_job (tenant_id, job_id, client_id, subject, status, level, request_url, params, transaction_time)
+       VALUES ($1, $2, $3, $4, 'running', 'import', $5, $6, $7)`,
+      [ctx.tenant, jobId, ctx.principal.clientId, ctx.principal.subject, requestUrl, JSON.stringify({ level: 'import', types: [], typeFilters: [], warnings: [] }), deps.clock.now()],
+    );
+    await deps.queue.enqueue(tx, ctx.tenant, IMPORT_QUEUE, jobId, payloads.map((payload, i) => ({ seq: i + 1, payload })));
+  });
+  deps.nudge();
+  return jobId;
+}
