@@ -14,6 +14,12 @@ export interface AccessTokenClaims {
   tenant: string;
   /** Present and true only for admin clients. */
   haven_admin?: true;
+  /** User tokens (authorization code): the launch context and the grant they belong to. */
+  patient?: string;
+  encounter?: string;
+  fhirUser?: string;
+  /** Grant id: revoking the grant revokes the token. */
+  grant?: string;
 }
 
 export interface SignAccessTokenInput {
@@ -25,6 +31,12 @@ export interface SignAccessTokenInput {
   audience: string;
   now: Date;
   ttlSeconds: number;
+  /** User tokens: the user id (sub), else the client id. */
+  userId?: string;
+  patient?: string;
+  encounter?: string;
+  fhirUser?: string;
+  grantId?: string;
 }
 
 export async function signAccessToken(keys: SigningKeyStore, input: SignAccessTokenInput): Promise<string> {
@@ -35,12 +47,16 @@ export async function signAccessToken(keys: SigningKeyStore, input: SignAccessTo
     scope: input.scopes.join(' '),
     tenant: input.tenant,
     ...(input.isAdmin ? { haven_admin: true as const } : {}),
+    ...(input.patient ? { patient: input.patient } : {}),
+    ...(input.encounter ? { encounter: input.encounter } : {}),
+    ...(input.fhirUser ? { fhirUser: input.fhirUser } : {}),
+    ...(input.grantId ? { grant: input.grantId } : {}),
   };
   return new SignJWT({ ...claims })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYP })
     .setIssuer(input.issuer)
     .setAudience(input.audience)
-    .setSubject(input.clientId)
+    .setSubject(input.userId ?? input.clientId)
     .setIssuedAt(iat)
     .setExpirationTime(iat + input.ttlSeconds)
     .setJti(randomUUID())

@@ -3,12 +3,20 @@ import type { TenantId } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
 import { parseScope, splitScopes } from './scopes.js';
 
-/** A registered SMART Backend Services client. jwks holds public keys only. */
+/** How a client authenticates at the token endpoint. `none`: public client (PKCE only). */
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'private_key_jwt';
+
+/** A registered client (Backend Services or SMART app). jwks holds public keys only. */
 export interface OAuthClient {
   tenant: TenantId;
   clientId: string;
   name: string;
   jwks: { keys: PublicJwk[] };
+  authMethod: ClientAuthMethod;
+  /** Exact redirect URIs (authorization code flow); empty for Backend Services clients. */
+  redirectUris: string[];
+  /** scrypt hash of the client secret (client_secret_basic). */
+  secretHash?: string;
   /** Scopes the client may be granted. */
   scopes: string[];
   isAdmin: boolean;
@@ -22,9 +30,14 @@ export type PublicJwk = Record<string, unknown> & { kty: string; kid?: string; a
 export interface RegisterClientInput {
   clientId: string;
   name: string;
-  jwks: unknown;
+  /** Required for private_key_jwt (the default). */
+  jwks?: unknown;
   scopes: string | string[];
   isAdmin?: boolean;
+  authMethod?: ClientAuthMethod;
+  redirectUris?: string[];
+  /** Already hashed (see passwords.ts): the registry never sees the secret. */
+  secretHash?: string;
 }
 
 export interface ClientRegistry {
@@ -67,9 +80,27 @@ export function validatePublicJwks(jwks: unknown): { keys: PublicJwk[] } {
 function validateScopes(scopes: string | string[]): string[] {
   const list = typeof scopes === 'string' ? splitScopes(scopes) : [...new Set(scopes)];
   if (list.length === 0) throw invalid('At least one allowed scope is required', 'scopes');
-  const bad = list.filter((s) => /\s/.test(s) || (s.includes('/') && !parseScope(s)));
+  // `launch/patient` and `launch/encounter` are the only slash-scopes that are not resource scopes.
+  const bad = list.filter((s) => /\s/.test(s) || (s.includes('/') && !parseScope(s) && !/^launch\/[a-z]+$/.test(s)));
   if (bad.length > 0) throw invalid(`Malformed scope: ${bad.join(' ')}`, 'scopes');
   return list;
+}
+
+/** Absolute https URIs (http only for loopback, RFC 8252), no fragment: compared by exact string match. */
+export function validateRedirectUris(uris: string[]): string[] {
+  return uris.map((raw, i) => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw invalid(`redirectUris[${i}] is not an absolute URI`, `redirectUris[${i}]`);
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    if (url.hash || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+      throw invalid(`redirectUris[${i}] must be https (http only on loopback) without a fragment`, `redirectUris[${i}]`);
+    }
+    return raw;
+  });
 }
 
 interface ClientRow {
@@ -81,6 +112,9 @@ interface ClientRow {
   is_admin: boolean;
   disabled: boolean;
   created_at: Date;
+  auth_method: ClientAuthMethod;
+  redirect_uris: string[];
+  secret_hash: string | null;
 }
 
 function toClient(r: ClientRow): OAuthClient {
@@ -89,6 +123,9 @@ function toClient(r: ClientRow): OAuthClient {
     clientId: r.client_id,
     name: r.name,
     jwks: r.jwks,
+    authMethod: r.auth_method,
+    redirectUris: r.redirect_uris,
+    ...(r.secret_hash ? { secretHash: r.secret_hash } : {}),
     scopes: splitScopes(r.scopes),
     isAdmin: r.is_admin,
     disabled: r.disabled,
@@ -96,7 +133,7 @@ function toClient(r: ClientRow): OAuthClient {
   };
 }
 
-const columns = 'tenant_id, client_id, name, jwks, scopes, is_admin, disabled, created_at';
+const columns = 'tenant_id, client_id, name, jwks, scopes, is_admin, disabled, created_at, auth_method, redirect_uris, secret_hash';
 
 function requireUpdated(count: number | null, clientId: string): void {
   if (!count) throw new HavenError('not-found', 'OAUTH_CLIENT_NOT_FOUND', `No client ${clientId}`);
@@ -107,12 +144,16 @@ export function createClientRegistry({ db }: { db: Queryable }): ClientRegistry 
     async register(tenant, input) {
       if (!CLIENT_ID_PATTERN.test(input.clientId)) throw invalid('client_id must match [A-Za-z0-9._~-]{1,128}', 'clientId');
       if (!input.name.trim()) throw invalid('name is required', 'name');
-      const jwks = validatePublicJwks(input.jwks);
+      const authMethod = input.authMethod ?? 'private_key_jwt';
+      const jwks = authMethod === 'private_key_jwt' ? validatePublicJwks(input.jwks) : { keys: [] };
       const scopes = validateScopes(input.scopes);
+      const redirectUris = validateRedirectUris(input.redirectUris ?? []);
+      if (authMethod === 'client_secret_basic' && !input.secretHash) throw invalid('client_secret_basic needs a secret', 'secret');
       const res = await db.query<ClientRow>(
-        `INSERT INTO oauth_client (tenant_id, client_id, name, jwks, scopes, is_admin) VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO oauth_client (tenant_id, client_id, name, jwks, scopes, is_admin, auth_method, redirect_uris, secret_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, client_id) DO NOTHING RETURNING ${columns}`,
-        [tenant, input.clientId, input.name, JSON.stringify(jwks), scopes.join(' '), input.isAdmin ?? false],
+        [tenant, input.clientId, input.name, JSON.stringify(jwks), scopes.join(' '), input.isAdmin ?? false, authMethod, redirectUris, input.secretHash ?? null],
       );
       const row = res.rows[0];
       if (!row) throw new HavenError('conflict', 'OAUTH_CLIENT_EXISTS', `Client ${input.clientId} already exists`);

@@ -34,3 +34,14 @@ export { BOOTSTRAP_CLIENT_ID, BOOTSTRAP_SCOPES, ensureBootstrapClient, TOKEN_URL
 export type { BootstrapFile, BootstrapOptions, BootstrapResult } from './bootstrap.js';
 export { createClientAssertion } from './client-assertion.js';
 export type { ClientAssertionOptions } from './client-assertion.js';
+export { createIdentity } from './identity.js';
+export { parseRoleMap } from './federation.js';
+export type { Identity, IdentityDeps, IdentitySettings } from './identity.js';
+export { accessFor, createCompartmentGuard } from './patient-access.js';
+export type { Access, CompartmentGuard } from './patient-access.js';
+export { guardSearchForPatients, guardStoreForPatients } from './guard-store.js';
+export { hashPassword, verifyPassword } from './passwords.js';
+export { currentTotp } from './totp.js';
+export { pkceChallenge } from './secrets.js';
+/** id_token signing algorithms (OpenID Connect requires RS256). */
+export const ID_TOKEN_ALGS = ['RS256'] as const;

@@ -9,7 +9,9 @@ import type { Db, Queryable } from '../store/index.js';
  * first use and kept in `signing_key`. Every node reads the same rows, so a
  * token signed by one node verifies on any other.
  */
-export type SigningAlg = 'ES256' | 'EdDSA';
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+/** Access tokens and id_tokens use separate key series, so neither can pass for the other. */
+export type SigningPurpose = 'access-token' | 'id-token';
 
 export interface ActiveSigningKey {
   kid: string;
@@ -38,6 +40,7 @@ export interface SigningKeyStore {
 export interface SigningKeyStoreOptions {
   db: Db;
   alg?: SigningAlg;
+  purpose?: SigningPurpose;
   clock?: Clock;
   /** Minimum time between reloads triggered by an unknown kid; bounds the cost of tokens with random kids. */
   reloadIntervalMs?: number;
@@ -64,10 +67,10 @@ interface TenantKeys {
 }
 
 const selectKeys =
-  'SELECT kid, alg, private_jwk, public_jwk, retired_at FROM signing_key WHERE tenant_id = $1 ORDER BY created_at DESC, kid';
+  'SELECT kid, alg, private_jwk, public_jwk, retired_at FROM signing_key WHERE tenant_id = $1 AND purpose = $2 ORDER BY created_at DESC, kid';
 
 async function generateRow(alg: SigningAlg): Promise<KeyRow> {
-  const { privateKey, publicKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, { extractable: true });
+  const { privateKey, publicKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, { extractable: true, modulusLength: 2048 });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
   const meta = { kid, alg, use: 'sig' };
@@ -80,16 +83,16 @@ async function generateRow(alg: SigningAlg): Promise<KeyRow> {
   };
 }
 
-async function createFirstKey(db: Db, tenant: TenantId, alg: SigningAlg): Promise<KeyRow[]> {
+async function createFirstKey(db: Db, tenant: TenantId, alg: SigningAlg, purpose: SigningPurpose): Promise<KeyRow[]> {
   return db.transaction(async (tx: Queryable) => {
     // Lock so concurrent nodes starting at once agree on one key.
-    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('haven.signing_key:' || $1, 0))", [tenant]);
-    const again = await tx.query<KeyRow>(selectKeys, [tenant]);
+    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('haven.signing_key:' || $1 || ':' || $2, 0))", [tenant, purpose]);
+    const again = await tx.query<KeyRow>(selectKeys, [tenant, purpose]);
     if (again.rows.some((r) => r.retired_at === null)) return again.rows;
     const row = await generateRow(alg);
     await tx.query(
-      'INSERT INTO signing_key (tenant_id, kid, alg, private_jwk, public_jwk) VALUES ($1, $2, $3, $4, $5)',
-      [tenant, row.kid, row.alg, JSON.stringify(row.private_jwk), JSON.stringify(row.public_jwk)],
+      'INSERT INTO signing_key (tenant_id, kid, alg, private_jwk, public_jwk, purpose) VALUES ($1, $2, $3, $4, $5, $6)',
+      [tenant, row.kid, row.alg, JSON.stringify(row.private_jwk), JSON.stringify(row.public_jwk), purpose],
     );
     return [row, ...again.rows];
   });
@@ -111,15 +114,15 @@ async function toTenantKeys(rows: KeyRow[], now: number, graceMs: number): Promi
 }
 
 export function createSigningKeyStore(options: SigningKeyStoreOptions): SigningKeyStore {
-  const { db, alg = 'ES256', clock = systemClock, reloadIntervalMs = 5_000 } = options;
+  const { db, alg = 'ES256', clock = systemClock, reloadIntervalMs = 5_000, purpose = 'access-token' } = options;
   const { retiredGraceMs = 10 * 60_000, maxTenants = 10_000 } = options;
   const cache = new Map<TenantId, Promise<TenantKeys>>();
 
   // Verification never creates keys: only issuing does, so forged tenants cost no rows.
   const load = (tenant: TenantId, create: boolean): Promise<TenantKeys> => {
     const pending = (async () => {
-      let rows = (await db.query<KeyRow>(selectKeys, [tenant])).rows;
-      if (create && !rows.some((r) => r.retired_at === null)) rows = await createFirstKey(db, tenant, alg);
+      let rows = (await db.query<KeyRow>(selectKeys, [tenant, purpose])).rows;
+      if (create && !rows.some((r) => r.retired_at === null)) rows = await createFirstKey(db, tenant, alg, purpose);
       return toTenantKeys(rows, clock.now().getTime(), retiredGraceMs);
     })();
     cache.delete(tenant);

@@ -8,6 +8,7 @@ import { oauthError } from './oauth-errors.js';
 import { grantScopes, splitScopes } from './scopes.js';
 import { signAccessToken } from './access-token.js';
 import type { SigningKeyStore } from './signing-keys.js';
+import type { AppGrants, AppTokenResponse } from './app-grants.js';
 
 /**
  * The token endpoint for SMART Backend Services: client_credentials with a
@@ -30,12 +31,18 @@ export interface TokenEndpointOptions {
   clockSkewSeconds?: number;
   /** Longest client-assertion lifetime accepted (SMART: 5 minutes). */
   maxAssertionLifetimeSeconds?: number;
+  /** authorization_code and refresh_token (SMART App Launch); absent: client_credentials only. */
+  appGrants?: AppGrants;
 }
 
 export interface IssueTokenOptions {
   /** The URL the client posted to: client assertions must name it as aud. */
   tokenUrl: string;
   tenant: TenantId;
+  /** Authorization header (client_secret_basic). */
+  authorization?: string;
+  requestId?: string;
+  sourceIp?: string;
 }
 
 export interface TokenResponse {
@@ -46,7 +53,7 @@ export interface TokenResponse {
 }
 
 export interface TokenEndpoint {
-  issueToken(form: Record<string, string | undefined>, options: IssueTokenOptions): Promise<TokenResponse>;
+  issueToken(form: Record<string, string | undefined>, options: IssueTokenOptions): Promise<TokenResponse | AppTokenResponse>;
 }
 
 interface TokenRequest {
@@ -60,7 +67,7 @@ export function readTokenRequest(form: Record<string, string | undefined>): Toke
   const grantType = form['grant_type'];
   if (!grantType) throw oauthError('invalid_request', 'grant_type is required');
   if (grantType !== 'client_credentials') {
-    throw oauthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported');
+    throw oauthError('unsupported_grant_type', 'grant_type must be client_credentials, authorization_code or refresh_token');
   }
   const assertionType = form['client_assertion_type'];
   const assertion = form['client_assertion'];
@@ -194,11 +201,17 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
   };
 
   return {
-    async issueToken(form, { tokenUrl, tenant }) {
+    async issueToken(form, { tokenUrl, tenant, authorization, requestId, sourceIp }) {
+      const grantType = form['grant_type'];
+      if (options.appGrants && (grantType === 'authorization_code' || grantType === 'refresh_token')) {
+        const req = { form, tokenUrl, tenant, requestId: requestId ?? 'unknown', ...(authorization ? { authorization } : {}), ...(sourceIp ? { sourceIp } : {}) };
+        return grantType === 'authorization_code' ? options.appGrants.authorizationCode(req) : options.appGrants.refreshToken(req);
+      }
       const now = clock.now();
       const request = readTokenRequest(form);
       const clientId = identifyClient(request.assertion, request.formClientId);
       const client = await loadClient(clients, tenant, clientId);
+      if (client.authMethod !== 'private_key_jwt') throw oauthError('invalid_client', 'client_credentials needs a private_key_jwt client');
       const assertion = await verifyAssertion(client, request.assertion, tokenUrl, now, limits);
       await cleanupJtis(now);
       await recordJti(db, tenant, clientId, assertion, now);

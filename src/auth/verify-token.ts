@@ -13,6 +13,12 @@ export interface VerifiedPrincipal extends Principal {
   readonly tokenId: string;
   /** Epoch milliseconds. */
   readonly expiresAt: number;
+  /** SMART launch context of a user token: the patient id (no type prefix). */
+  readonly patient?: string;
+  readonly encounter?: string;
+  readonly fhirUser?: string;
+  /** The grant a user token belongs to (revocation). */
+  readonly grantId?: string;
 }
 
 export interface TokenVerifierOptions {
@@ -24,6 +30,8 @@ export interface TokenVerifierOptions {
   clockSkewSeconds?: number;
   /** Verified tokens kept in memory (LRU). */
   cacheSize?: number;
+  /** Revoked grants and jtis (RFC 7009); checked on every request, cached or not. */
+  revocations?: { isRevoked(tenant: TenantId, grantId: string | undefined, jti: string): Promise<boolean> };
 }
 
 export interface TokenVerifier {
@@ -73,15 +81,19 @@ function routeToken(token: string): { kid: string; tenant: TenantId } {
 }
 
 function toPrincipal(payload: Record<string, unknown>, tenant: TenantId): VerifiedPrincipal {
-  const { sub, client_id: clientId, scope, jti, exp, haven_admin: admin } = payload;
+  const { sub, client_id: clientId, scope, jti, exp, haven_admin: admin, patient, encounter, fhirUser, grant } = payload;
   if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof scope !== 'string' || typeof exp !== 'number') {
     throw tokenError('AUTH_TOKEN_INVALID', 'The access token lacks required claims');
   }
   const scopes = Object.freeze(scope.split(' ').filter((s) => s !== '')) as string[];
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const context = { patient: str(patient), encounter: str(encounter), fhirUser: str(fhirUser), grantId: str(grant) };
   return Object.freeze({
     subject: sub,
     clientId,
-    kind: 'client' as const,
+    // A user token names the user as sub; a client token names the client.
+    kind: sub === clientId ? ('client' as const) : ('user' as const),
+    ...Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)),
     scopes,
     tenant,
     isAdmin: admin === true,
@@ -154,6 +166,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const principal = await lookup(extractToken(authorizationHeader));
       if (expectedTenant !== undefined && principal.tenant !== expectedTenant) {
         throw tokenError('AUTH_TOKEN_INVALID', 'The access token was issued for another tenant');
+      }
+      if (options.revocations && (await options.revocations.isRevoked(principal.tenant, principal.grantId, principal.tokenId))) {
+        throw tokenError('AUTH_TOKEN_INVALID', 'The access token has been revoked');
       }
       return principal;
     },

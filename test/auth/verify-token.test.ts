@@ -66,6 +66,30 @@ describe('access-token verifier', () => {
     await rejectsWith(h.verifier.verify(`Bearer ${forged}`), 'AUTH_TOKEN_INVALID');
   });
 
+  it('rejects alg none, HS256 keyed with the public key, a not-yet-valid token and an id_token', async () => {
+    const { kid, privateKey } = await h.keys.activeKey(TENANT);
+    const [, payload] = token.split('.') as [string, string, string];
+    const none = `${base64url.encode(JSON.stringify({ alg: 'none', kid, typ: 'at+jwt' }))}.${payload}.`;
+    await rejectsWith(h.verifier.verify(`Bearer ${none}`), 'AUTH_TOKEN_INVALID');
+    const pub = (await h.keys.jwks(TENANT)).keys.find((k) => k.kid === kid)!;
+    const claims = { client_id: 'app', scope: 'system/*.cruds', tenant: TENANT };
+    const hs = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' })
+      .setIssuer(ISSUER).setAudience(FHIR_BASE).setSubject('app').setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JSON.stringify(pub)));
+    await rejectsWith(h.verifier.verify(`Bearer ${hs}`), 'AUTH_TOKEN_INVALID');
+    const early = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+      .setIssuer(ISSUER).setAudience(FHIR_BASE).setSubject('app').setNotBefore('1h').setExpirationTime('2h')
+      .sign(privateKey);
+    await rejectsWith(h.verifier.verify(`Bearer ${early}`), 'AUTH_TOKEN_INVALID');
+    const untyped = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+      .setIssuer(ISSUER).setAudience(FHIR_BASE).setSubject('app').setExpirationTime('5m')
+      .sign(privateKey);
+    await rejectsWith(h.verifier.verify(`Bearer ${untyped}`), 'AUTH_TOKEN_INVALID');
+  });
+
   it('rejects wrong audience, wrong issuer and another tenant', async () => {
     const wrongAud = createTokenVerifier({ issuer: ISSUER, audience: 'https://other.test/fhir', keys: h.keys, clock: h.clock });
     await rejectsWith(wrongAud.verify(`Bearer ${token}`), 'AUTH_TOKEN_INVALID');

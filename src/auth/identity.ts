@@ -1,0 +1,116 @@
+import type { Clock, TenantId } from '../kernel/index.js';
+import type { BodyCodec, Db } from '../store/index.js';
+import { createAppGrants } from './app-grants.js';
+import { createAuthAuditor } from './auth-audit.js';
+import type { AuthAuditor } from './auth-audit.js';
+import { createAuthRequestStore } from './auth-requests.js';
+import type { ClientAuthDeps } from './client-auth.js';
+import type { ClientRegistry } from './clients.js';
+import { createFlow } from './flow.js';
+import { createFederation } from './federation.js';
+import type { FederationSettings } from './federation.js';
+import { createGrantStore } from './grants.js';
+import { createTokenAdmin } from './introspect.js';
+import { createLaunchStore } from './launch.js';
+import { createLogin } from './login.js';
+import type { ScryptCost } from './passwords.js';
+import { createRevocations } from './revocations.js';
+import { createSessionStore } from './sessions.js';
+import { createSigningKeyStore } from './signing-keys.js';
+import type { SigningKeyStore } from './signing-keys.js';
+import { createUserStore } from './users.js';
+import type { TokenVerifier } from './verify-token.js';
+
+/** Settings of the authorization server (docs/configuration.md). */
+export interface IdentitySettings {
+  accessTokenTtlSeconds: number;
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
+  loginMaxFailures: number;
+  loginLockoutSeconds: number;
+  offlineAccessDays: number;
+}
+
+export interface IdentityDeps {
+  db: Db;
+  tenant: TenantId;
+  clock: Clock;
+  /** Server base URL (issuer) and FHIR base URL (audience). */
+  issuer: string;
+  fhirBase: string;
+  clients: ClientRegistry;
+  accessKeys: SigningKeyStore;
+  /** Seals TOTP secrets (the envelope codec; plaintext only in test builds). */
+  codec: BodyCodec;
+  recorder?: Parameters<typeof createAuthAuditor>[0];
+  settings: IdentitySettings;
+  patientExists(id: string): Promise<boolean>;
+  scryptCost?: ScryptCost;
+  /** External OpenID provider (federation); absent when not configured. */
+  federation?: Omit<FederationSettings, 'redirectUri'> & { allowHttp: boolean };
+}
+
+/**
+ * The SMART App Launch authorization server, wired from its parts. The
+ * verifier is built by the caller (it needs `revocations` from here), so it
+ * is attached with `withVerifier`.
+ */
+export function createIdentity(deps: IdentityDeps) {
+  const { db, tenant, clock, settings } = deps;
+  const audit: AuthAuditor = createAuthAuditor(deps.recorder);
+  const revocations = createRevocations({ db, clock });
+  const users = createUserStore({ db, codec: deps.codec, ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}) });
+  const grants = createGrantStore({ db, revocations });
+  const launches = createLaunchStore({ db });
+  const idTokenKeys = createSigningKeyStore({ db, clock, alg: 'RS256', purpose: 'id-token' });
+  const clientAuth: ClientAuthDeps = { db, clients: deps.clients, clock, limits: { skew: 30, maxLifetime: 300 } };
+  const login = createLogin({
+    users,
+    clock,
+    audit,
+    policy: { maxFailures: settings.loginMaxFailures, lockSeconds: settings.loginLockoutSeconds },
+    ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}),
+  });
+  const flow = createFlow({
+    tenant,
+    clock,
+    fhirBase: deps.fhirBase,
+    sessions: createSessionStore({ db, policy: { idleMs: settings.sessionIdleMinutes * 60_000, maxMs: settings.sessionMaxHours * 3_600_000 } }),
+    requests: createAuthRequestStore({ db }),
+    users,
+    login,
+    grants,
+    authorize: { clients: deps.clients, launches, fhirBase: deps.fhirBase },
+    audit,
+    patientExists: deps.patientExists,
+    offlineLifetimeMs: settings.offlineAccessDays * 86_400_000,
+    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+    ...(deps.federation
+      ? { federation: createFederation({ ...deps.federation, redirectUri: `${deps.issuer}/auth/federated/callback` }, { users, allowHttp: deps.federation.allowHttp }) }
+      : {}),
+  });
+  const appGrants = createAppGrants({
+    clientAuth,
+    grants,
+    users,
+    accessKeys: deps.accessKeys,
+    idTokenKeys,
+    issuer: deps.issuer,
+    audience: deps.fhirBase,
+    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+    audit,
+  });
+  return {
+    audit,
+    revocations,
+    users,
+    launches,
+    grants,
+    idTokenKeys,
+    flow,
+    appGrants,
+    withVerifier: (verifier: TokenVerifier) => createTokenAdmin({ clientAuth, verifier, grants, revocations, audit, issuer: deps.issuer }),
+  };
+}
+
+export type Identity = ReturnType<typeof createIdentity>;

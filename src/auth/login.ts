@@ -1,0 +1,95 @@
+import type { Clock, TenantId } from '../kernel/index.js';
+import type { AuthAuditor, AuthEventName } from './auth-audit.js';
+import { createDecoyHash, verifyPassword } from './passwords.js';
+import type { ScryptCost } from './passwords.js';
+import { verifyTotp } from './totp.js';
+import { isAdminRole } from './users.js';
+import type { AppUser, LockoutPolicy, UserStore } from './users.js';
+
+/**
+ * Password and TOTP checks with lockout. Every outcome is audited; the caller
+ * shows one generic message whatever the reason, so the page does not reveal
+ * whether a username exists or is locked.
+ */
+export interface LoginDeps {
+  users: UserStore;
+  policy: LockoutPolicy;
+  clock: Clock;
+  audit: AuthAuditor;
+  scryptCost?: ScryptCost;
+}
+
+export interface LoginMeta {
+  tenant: TenantId;
+  clientId: string;
+  requestId: string;
+  sourceIp?: string;
+}
+
+export function createLogin(deps: LoginDeps) {
+  const { users, policy, clock } = deps;
+  let decoy: Promise<string> | undefined;
+  const audit = (meta: LoginMeta, event: AuthEventName, subject: string, outcome: 'success' | 'failure', outcomeCode?: string) =>
+    deps.audit({
+      tenant: meta.tenant,
+      event,
+      outcome,
+      subject,
+      clientId: meta.clientId,
+      kind: 'user',
+      requestId: meta.requestId,
+      ...(meta.sourceIp ? { sourceIp: meta.sourceIp } : {}),
+      ...(outcomeCode ? { outcomeCode } : {}),
+    });
+  // Spend the same scrypt time when there is no real hash to check.
+  const burn = async (password: string) => {
+    decoy ??= createDecoyHash(deps.scryptCost);
+    await verifyPassword(password, await decoy);
+  };
+
+  const fail = async (meta: LoginMeta, user: AppUser, reason: string): Promise<undefined> => {
+    const { lockedUntil } = await users.recordFailure(meta.tenant, user.userId, clock.now(), policy);
+    await audit(meta, 'login', user.userId, 'failure', reason);
+    if (lockedUntil) await audit(meta, 'lockout', user.userId, 'failure', `locked-until:${lockedUntil.toISOString()}`);
+    return undefined;
+  };
+
+  return {
+    async password(meta: LoginMeta, username: string, password: string): Promise<AppUser | undefined> {
+      const user = await users.byUsername(meta.tenant, username);
+      if (!user || user.disabled) {
+        await burn(password);
+        await audit(meta, 'login', user?.userId ?? 'unknown-user', 'failure', user ? 'disabled' : 'unknown-user');
+        return undefined;
+      }
+      if (user.lockedUntil && user.lockedUntil > clock.now()) {
+        await burn(password);
+        await audit(meta, 'login', user.userId, 'failure', 'locked');
+        return undefined;
+      }
+      if (!(await verifyPassword(password, user.passwordHash))) return fail(meta, user, 'bad-password');
+      await users.recordSuccess(meta.tenant, user.userId);
+      await audit(meta, 'login', user.userId, 'success');
+      return user;
+    },
+    /** MFA is required for admin roles, and for anyone who enrolled a TOTP authenticator. */
+    needsMfa: (user: AppUser) => user.hasTotp || user.roles.some(isAdminRole),
+    async totp(meta: LoginMeta, user: AppUser, code: string): Promise<boolean> {
+      const fresh = await users.get(meta.tenant, user.userId);
+      if (!fresh || fresh.disabled || (fresh.lockedUntil && fresh.lockedUntil > clock.now())) {
+        await audit(meta, 'mfa', user.userId, 'failure', 'locked');
+        return false;
+      }
+      const secret = await users.totpSecret(meta.tenant, user.userId);
+      const step = secret === undefined ? undefined : verifyTotp(secret, code.trim(), clock.now());
+      if (step === undefined || !(await users.consumeTotpStep(meta.tenant, user.userId, step))) {
+        await fail(meta, fresh, step === undefined ? 'bad-totp' : 'totp-replay');
+        return false;
+      }
+      await audit(meta, 'mfa', user.userId, 'success');
+      return true;
+    },
+  };
+}
+
+export type Login = ReturnType<typeof createLogin>;

@@ -1,0 +1,102 @@
+import { HavenError } from '../kernel/index.js';
+import type { Principal, RequestContext } from '../kernel/index.js';
+import type { Queryable } from '../store/index.js';
+import { parseScopes } from './scopes.js';
+import type { Interaction, ParsedScope, Permission } from './scopes.js';
+
+/**
+ * What a token may do on a resource type, across the three scope contexts:
+ * `system/` (client tokens), `user/` (user tokens) and `patient/` (tokens with
+ * a patient context, limited to that patient's compartment). Granular
+ * (`?param=value`) scopes still grant nothing: fail closed until enforced.
+ */
+export type Access = { kind: 'all' } | { kind: 'compartment'; patient: string };
+
+interface ContextualPrincipal extends Principal {
+  readonly patient?: string;
+}
+
+const permissionOf: Record<Interaction, Permission> = { create: 'c', read: 'r', update: 'u', delete: 'd', search: 's' };
+const parsedByList = new WeakMap<readonly string[], ParsedScope[]>();
+
+function usableScopes(principal: ContextualPrincipal): ParsedScope[] {
+  let parsed = parsedByList.get(principal.scopes);
+  if (!parsed) {
+    parsed = parseScopes(principal.scopes).smart.filter((s) => s.query === undefined);
+    parsedByList.set(principal.scopes, parsed);
+  }
+  const ctx = principal.kind === 'user' ? 'user' : 'system';
+  return parsed.filter((s) => s.context === ctx || (s.context === 'patient' && principal.patient !== undefined));
+}
+
+function insufficient(type: string, interaction: Interaction, why = ''): HavenError {
+  return new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', `The granted scopes do not permit ${interaction} on ${type}${why}`, {
+    expression: [type],
+  });
+}
+
+/** The access the token grants for `interaction` on `type`; throws 403 when none. */
+export function accessFor(principal: Principal, type: string, interaction: Interaction): Access {
+  const p = principal as ContextualPrincipal;
+  const permission = permissionOf[interaction];
+  const granting = usableScopes(p).filter((s) => (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(permission));
+  if (granting.some((s) => s.context !== 'patient')) return { kind: 'all' };
+  if (granting.length === 0 || p.patient === undefined) throw insufficient(type, interaction);
+  // Writes under a patient context would need the new content checked against the compartment too.
+  if (interaction !== 'read' && interaction !== 'search') throw insufficient(type, interaction, ' (patient/ scopes grant read and search only for now)');
+  return { kind: 'compartment', patient: p.patient };
+}
+
+export interface CompartmentDeps {
+  db: Queryable;
+  /** Search parameters linking `type` to the Patient compartment (R4 CompartmentDefinition). */
+  paramsFor(compartment: 'Patient', type: string): readonly string[];
+}
+
+/** Preferred parameter for the implicit search filter: one parameter, since search ANDs parameters. */
+function filterParam(params: readonly string[]): string | undefined {
+  return ['patient', 'subject', 'beneficiary'].find((p) => params.includes(p)) ?? params[0];
+}
+
+export function createCompartmentGuard(deps: CompartmentDeps) {
+  return {
+    /** Refuses (403) a resource outside the patient's compartment, without revealing whether it exists. */
+    async requireInCompartment(ctx: RequestContext, type: string, id: string, patient: string): Promise<void> {
+      if (type === 'Patient') {
+        if (id === patient) return;
+        throw outside(type);
+      }
+      const params = deps.paramsFor('Patient', type);
+      if (params.length === 0) throw outside(type);
+      const res = await deps.db.query(
+        `SELECT 1 FROM idx_reference WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = $3
+           AND param = ANY($4::text[]) AND target_type = 'Patient' AND target_id = $5 LIMIT 1`,
+        [ctx.tenant, type, id, [...params], patient],
+      );
+      if (res.rowCount === 0) throw outside(type);
+    },
+    /**
+     * Parameters ANDed to a compartment-limited search. Includes are refused:
+     * they could pull resources of other patients into the page.
+     */
+    searchFilter(type: string, patient: string, params: readonly [string, string][]): [string, string][] {
+      if (params.some(([k]) => k.startsWith('_include') || k.startsWith('_revinclude'))) {
+        throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', '_include and _revinclude are not yet allowed with patient/ scopes', {
+          expression: ['_include'],
+        });
+      }
+      if (type === 'Patient') return [['_id', patient]];
+      const param = filterParam(deps.paramsFor('Patient', type));
+      if (!param) throw outside(type);
+      return [[param, `Patient/${patient}`]];
+    },
+  };
+}
+
+export type CompartmentGuard = ReturnType<typeof createCompartmentGuard>;
+
+function outside(type: string): HavenError {
+  return new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `The resource is not in the patient compartment of this token (${type})`, {
+    expression: [type],
+  });
+}

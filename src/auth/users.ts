@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { HavenError } from '../kernel/index.js';
+import type { TenantId } from '../kernel/index.js';
+import type { BodyCodec, Queryable } from '../store/index.js';
+import { DEFAULT_SCRYPT_COST, hashPassword } from './passwords.js';
+import type { ScryptCost } from './passwords.js';
+import { newTotpSecret, totpUri } from './totp.js';
+
+/** Workforce users and patients are separate identity planes; machine clients are the third. */
+export type Plane = 'workforce' | 'patient';
+
+export interface AppUser {
+  tenant: TenantId;
+  userId: string;
+  username: string;
+  roles: string[];
+  plane: Plane;
+  /** `Patient/{id}` for the patient plane. */
+  patient?: string;
+  hasTotp: boolean;
+  failedCount: number;
+  lockedUntil?: Date;
+  disabled: boolean;
+  passwordHash: string;
+}
+
+export interface CreateUserInput {
+  username: string;
+  password: string;
+  roles: string[];
+  /** `Patient/{id}`: makes the user a patient-plane user. */
+  patient?: string;
+  /** Enrol TOTP now (always done for admin roles). */
+  totp?: boolean;
+}
+
+export interface UserStore {
+  /** Creates a user; returns the otpauth:// URI once when TOTP was enrolled. */
+  create(tenant: TenantId, input: CreateUserInput): Promise<{ user: AppUser; totpUri?: string }>;
+  byUsername(tenant: TenantId, username: string): Promise<AppUser | undefined>;
+  get(tenant: TenantId, userId: string): Promise<AppUser | undefined>;
+  /** Counts a failed login; locks the account for a doubling period from the `maxFailures`-th failure on. */
+  recordFailure(tenant: TenantId, userId: string, now: Date, policy: LockoutPolicy): Promise<{ lockedUntil?: Date }>;
+  recordSuccess(tenant: TenantId, userId: string): Promise<void>;
+  totpSecret(tenant: TenantId, userId: string): Promise<string | undefined>;
+  /** Accepts a TOTP step once: false when this step (or a later one) was already used. */
+  consumeTotpStep(tenant: TenantId, userId: string, step: number): Promise<boolean>;
+  /** Just-in-time provisioning of a federated workforce user; roles follow the provider on every sign-in. */
+  provisionFederated(tenant: TenantId, input: { issuer: string; subject: string; username: string; roles: string[] }): Promise<AppUser>;
+}
+
+export interface LockoutPolicy {
+  maxFailures: number;
+  /** First lock duration; doubles with each further failure, capped at one day. */
+  lockSeconds: number;
+}
+
+/** Roles whose holders must pass MFA (DESIGN §5: admin actions need MFA). */
+export function isAdminRole(role: string): boolean {
+  return role === 'admin' || role.endsWith('-admin');
+}
+
+const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+const ROLE = /^[a-z][a-z0-9-]{0,63}$/;
+const PATIENT_REF = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
+
+interface UserRow {
+  tenant_id: string;
+  user_id: string;
+  username: string;
+  password_hash: string;
+  roles: string[];
+  plane: Plane;
+  patient_id: string | null;
+  has_totp: boolean;
+  failed_count: number;
+  locked_until: Date | null;
+  disabled: boolean;
+}
+
+const columns =
+  'tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret IS NOT NULL AS has_totp, failed_count, locked_until, disabled';
+
+function toUser(r: UserRow): AppUser {
+  return {
+    tenant: r.tenant_id as TenantId,
+    userId: r.user_id,
+    username: r.username,
+    roles: r.roles,
+    plane: r.plane,
+    ...(r.patient_id ? { patient: `Patient/${r.patient_id}` } : {}),
+    hasTotp: r.has_totp,
+    failedCount: r.failed_count,
+    ...(r.locked_until ? { lockedUntil: r.locked_until } : {}),
+    disabled: r.disabled,
+    passwordHash: r.password_hash,
+  };
+}
+
+function invalid(message: string, field: string): HavenError {
+  return new HavenError('incorrect', 'AUTH_USER_INVALID', message, { expression: [field] });
+}
+
+function validate(input: CreateUserInput): void {
+  if (!USERNAME.test(input.username)) throw invalid('username must match [A-Za-z0-9._@+-]{1,128}', 'username');
+  if (input.password.length < 12) throw invalid('password must have at least 12 characters', 'password');
+  if (input.roles.length === 0 || !input.roles.every((r) => ROLE.test(r))) throw invalid('at least one role [a-z][a-z0-9-]* is required', 'roles');
+  if (input.patient !== undefined && !PATIENT_REF.test(input.patient)) throw invalid('patient must be Patient/{id}', 'patient');
+  if (input.patient !== undefined && input.roles.some(isAdminRole)) throw invalid('a patient-plane user cannot hold an admin role', 'roles');
+}
+
+// The TOTP secret is sealed with the tenant's data key; the user id is the associated data.
+const totpIdentity = (tenant: string, userId: string) => ({ tenant, resourceType: 'haven-user-totp', id: userId, versionId: 1 });
+
+export function createUserStore(deps: { db: Queryable; codec: BodyCodec; scryptCost?: ScryptCost }): UserStore {
+  const { db, codec } = deps;
+  const one = async (sql: string, params: unknown[]) => {
+    const row = (await db.query<UserRow>(sql, params)).rows[0];
+    return row && toUser(row);
+  };
+  const byUsername = (tenant: TenantId, username: string) =>
+    one(`SELECT ${columns} FROM app_user WHERE tenant_id = $1 AND lower(username) = lower($2)`, [tenant, username]);
+  return {
+    async create(tenant, input) {
+      validate(input);
+      const userId = randomUUID();
+      const enrol = input.totp === true || input.roles.some(isAdminRole);
+      const secret = enrol ? newTotpSecret() : undefined;
+      const sealed = secret ? await codec.encode(totpIdentity(tenant, userId), secret) : null;
+      const hash = await hashPassword(input.password, deps.scryptCost ?? DEFAULT_SCRYPT_COST);
+      const row = await db.query<UserRow>(
+        `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING ${columns}`,
+        [tenant, userId, input.username, hash, input.roles, input.patient ? 'patient' : 'workforce', input.patient?.slice(8) ?? null, sealed],
+      );
+      if (!row.rows[0]) throw new HavenError('conflict', 'AUTH_USER_EXISTS', `User ${input.username} already exists`);
+      return { user: toUser(row.rows[0]), ...(secret ? { totpUri: totpUri(secret, input.username) } : {}) };
+    },
+    byUsername,
+    get: (tenant, userId) => one(`SELECT ${columns} FROM app_user WHERE tenant_id = $1 AND user_id = $2`, [tenant, userId]),
+    async recordFailure(tenant, userId, now, policy) {
+      // One statement, so concurrent guesses cannot race past the counter.
+      const res = await db.query<{ locked_until: Date | null }>(
+        `UPDATE app_user SET failed_count = failed_count + 1,
+           locked_until = CASE WHEN failed_count + 1 >= $3
+             THEN $5::timestamptz + make_interval(secs => LEAST(86400, $4 * power(2, failed_count + 1 - $3)))
+             ELSE locked_until END
+         WHERE tenant_id = $1 AND user_id = $2 RETURNING locked_until`,
+        [tenant, userId, policy.maxFailures, policy.lockSeconds, now],
+      );
+      const until = res.rows[0]?.locked_until;
+      return until && until > now ? { lockedUntil: until } : {};
+    },
+    async recordSuccess(tenant, userId) {
+      await db.query('UPDATE app_user SET failed_count = 0, locked_until = NULL WHERE tenant_id = $1 AND user_id = $2', [tenant, userId]);
+    },
+    async totpSecret(tenant, userId) {
+      const res = await db.query<{ totp_secret: Buffer | null }>('SELECT totp_secret FROM app_user WHERE tenant_id = $1 AND user_id = $2', [tenant, userId]);
+      const sealed = res.rows[0]?.totp_secret;
+      return sealed ? codec.decode(totpIdentity(tenant, userId), sealed) : undefined;
+    },
+    async provisionFederated(tenant, input) {
+      const existing = await one(`SELECT ${columns} FROM app_user WHERE tenant_id = $1 AND external_issuer = $2 AND external_subject = $3`, [tenant, input.issuer, input.subject]);
+      if (existing) {
+        return (await one(`UPDATE app_user SET roles = $3 WHERE tenant_id = $1 AND user_id = $2 RETURNING ${columns}`, [tenant, existing.userId, input.roles]))!;
+      }
+      // A local user of the same name is not taken over; the federated one gets a qualified name.
+      const clash = await byUsername(tenant, input.username);
+      const username = clash ? `${input.username}@${new URL(input.issuer).host}` : input.username;
+      // '!' never verifies (not a scrypt string): federated users cannot sign in with a password.
+      const created = await one(
+        `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, external_issuer, external_subject)
+         VALUES ($1, $2, $3, '!', $4, 'workforce', $5, $6) RETURNING ${columns}`,
+        [tenant, randomUUID(), username.slice(0, 128), input.roles, input.issuer, input.subject],
+      );
+      return created!;
+    },
+    async consumeTotpStep(tenant, userId, step) {
+      const res = await db.query(
+        'UPDATE app_user SET totp_last_step = $3 WHERE tenant_id = $1 AND user_id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)',
+        [tenant, userId, step],
+      );
+      return res.rowCount === 1;
+    },
+  };
+}

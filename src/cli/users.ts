@@ -1,0 +1,77 @@
+import { loadConfig } from '../config/index.js';
+import { stringOption, type ParsedArgs } from './args.js';
+import { fetchToken, readBootstrap } from './client.js';
+
+/**
+ * `haven users add`: creates a user through the running server's admin API.
+ * The password comes from stdin (piped) or a prompt that does not echo; never
+ * from argv, which other local users can read in the process list.
+ */
+export const USERS_HELP = `haven users add --username NAME --role ROLE[,ROLE…] [--patient Patient/ID] [--totp] [--url URL]
+  Reads the password from stdin (or prompts). Admin roles always enrol TOTP; the otpauth:// URI is printed once.`;
+
+async function readPiped(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function prompt(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const onData = (buf: Buffer) => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          return resolve(value);
+        }
+        if (ch === '\u0003') {
+          stdin.setRawMode(false);
+          return reject(new Error('cancelled'));
+        }
+        value = ch === '\u007f' ? value.slice(0, -1) : value + ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) return readPiped();
+  const first = await prompt('Password: ');
+  const again = await prompt('Repeat password: ');
+  if (first !== again) throw new Error('The passwords differ');
+  return first;
+}
+
+export async function usersCommand(args: ParsedArgs, baseUrl: string): Promise<number> {
+  if (args.positionals[1] !== 'add') {
+    console.error(USERS_HELP);
+    return 64;
+  }
+  const username = stringOption(args, 'username');
+  const roles = (stringOption(args, 'role') ?? '').split(',').filter(Boolean);
+  if (!username || roles.length === 0) throw new Error(`--username and --role are required\n${USERS_HELP}`);
+  const patient = stringOption(args, 'patient');
+  const password = await readPassword();
+  const creds = await readBootstrap(loadConfig().dataDir);
+  const { token } = await fetchToken(baseUrl, creds, 'system/*.rs');
+  const res = await fetch(`${baseUrl}/auth/admin/users`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password, roles, ...(patient ? { patient } : {}), totp: args.options.has('totp') }),
+  });
+  const body = (await res.json()) as { userId?: string; totpUri?: string; issue?: Array<{ diagnostics?: string }> };
+  if (res.status !== 201) throw new Error(`User not created (${res.status}): ${body.issue?.[0]?.diagnostics ?? ''}`);
+  console.log(`created user ${username} (${body.userId ?? '?'})`);
+  // Shown once: the secret is stored encrypted and never answered again.
+  if (body.totpUri) console.log(`TOTP enrolment (add to an authenticator app now): ${body.totpUri}`);
+  return 0;
+}

@@ -1,0 +1,95 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthAuditor, AuthEventName } from '../auth/auth-audit.js';
+import type { ClientAuthMethod, ClientRegistry } from '../auth/clients.js';
+import type { LaunchStore } from '../auth/launch.js';
+import { hashPassword } from '../auth/passwords.js';
+import { newSecret } from '../auth/secrets.js';
+import type { UserStore } from '../auth/users.js';
+import { HavenError, type Clock, type TenantId } from '../kernel/index.js';
+
+/**
+ * Admin API of the authorization server (bearer token of an admin client):
+ * register users, SMART app clients and EHR launch contexts. Secrets are
+ * answered once and stored hashed.
+ */
+export interface AuthAdminDeps {
+  tenant: TenantId;
+  clock: Clock;
+  users: UserStore;
+  clients: ClientRegistry;
+  launches: LaunchStore;
+  audit: AuthAuditor;
+}
+
+type Body = Record<string, unknown>;
+
+function requireAdmin(req: FastifyRequest): string {
+  const principal = req.havenCtx?.principal as { isAdmin?: boolean; subject?: string } | undefined;
+  if (principal?.isAdmin !== true) throw new HavenError('forbidden', 'AUTH_ADMIN_REQUIRED', 'This endpoint needs an admin client token');
+  return principal.subject ?? 'unknown';
+}
+
+function body(req: FastifyRequest): Body {
+  if (!req.body || typeof req.body !== 'object' || Array.isArray(req.body)) {
+    throw new HavenError('incorrect', 'AUTH_ADMIN_BAD_BODY', 'The body must be a JSON object');
+  }
+  return req.body as Body;
+}
+
+const str = (b: Body, k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+const strs = (b: Body, k: string) => (Array.isArray(b[k]) && (b[k] as unknown[]).every((x) => typeof x === 'string') ? (b[k] as string[]) : undefined);
+
+export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDeps): void {
+  const audit = (req: FastifyRequest, actor: string, event: AuthEventName, patient?: string) =>
+    deps.audit({ tenant: deps.tenant, event, outcome: 'success', subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(patient ? { patient } : {}) });
+
+  app.post('/auth/admin/users', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const b = body(req);
+    const patient = str(b, 'patient');
+    const { user, totpUri } = await deps.users.create(deps.tenant, {
+      username: str(b, 'username') ?? '',
+      password: str(b, 'password') ?? '',
+      roles: strs(b, 'roles') ?? [],
+      ...(patient ? { patient } : {}),
+      totp: b['totp'] === true,
+    });
+    await audit(req, actor, 'user-created', user.patient);
+    const { passwordHash: _hash, ...visible } = user;
+    return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(totpUri ? { totpUri } : {}) });
+  });
+
+  app.post('/auth/admin/clients', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const b = body(req);
+    const authMethod = (str(b, 'authMethod') ?? 'none') as ClientAuthMethod;
+    const secret = authMethod === 'client_secret_basic' ? newSecret() : undefined;
+    const client = await deps.clients.register(deps.tenant, {
+      clientId: str(b, 'clientId') ?? '',
+      name: str(b, 'name') ?? '',
+      scopes: strs(b, 'scopes') ?? str(b, 'scopes') ?? [],
+      redirectUris: strs(b, 'redirectUris') ?? [],
+      authMethod,
+      ...(b['jwks'] !== undefined ? { jwks: b['jwks'] } : {}),
+      ...(secret ? { secretHash: await hashPassword(secret) } : {}),
+    });
+    await audit(req, actor, 'client-registered');
+    const { secretHash: _h, ...visible } = client;
+    return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(secret ? { clientSecret: secret } : {}) });
+  });
+
+  app.post('/auth/admin/launch', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const b = body(req);
+    const patient = str(b, 'patient');
+    const encounter = str(b, 'encounter');
+    let registered;
+    try {
+      registered = await deps.launches.register(deps.tenant, { ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}) }, actor, deps.clock.now());
+    } catch (err) {
+      throw new HavenError('incorrect', 'AUTH_LAUNCH_INVALID', err instanceof Error ? err.message : 'Invalid launch context');
+    }
+    await audit(req, actor, 'launch-registered', patient ? `Patient/${patient}` : undefined);
+    return reply.code(201).header('Cache-Control', 'no-store').send({ launch: registered.launch, expiresAt: registered.expiresAt.toISOString() });
+  });
+}

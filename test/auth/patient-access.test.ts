@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { accessFor } from '../../src/auth/index.js';
+import type { Principal } from '../../src/kernel/index.js';
+
+const client = (scopes: string[]): Principal => ({ subject: 'c', clientId: 'c', kind: 'client', scopes });
+const user = (scopes: string[], patient?: string) => ({ subject: 'u', clientId: 'app', kind: 'user' as const, scopes, ...(patient ? { patient } : {}) });
+
+describe('accessFor: system, user and patient scopes', () => {
+  it('system/ scopes grant client tokens everything of the type, and nothing to user tokens', () => {
+    assert.deepEqual(accessFor(client(['system/Observation.rs']), 'Observation', 'read'), { kind: 'all' });
+    assert.throws(() => accessFor(client(['system/Observation.rs']), 'Patient', 'read'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.throws(() => accessFor(user(['system/*.cruds']), 'Patient', 'read'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+  });
+
+  it('user/ scopes grant user tokens only; v1 and v2 forms alike', () => {
+    assert.deepEqual(accessFor(user(['user/Patient.read']), 'Patient', 'search'), { kind: 'all' });
+    assert.deepEqual(accessFor(user(['user/*.cruds']), 'Patient', 'update'), { kind: 'all' });
+    assert.throws(() => accessFor(client(['user/*.cruds']), 'Patient', 'read'));
+  });
+
+  it('patient/ scopes grant the compartment, read and search only, and only with a patient in context', () => {
+    assert.deepEqual(accessFor(user(['patient/Observation.rs'], 'p1'), 'Observation', 'read'), { kind: 'compartment', patient: 'p1' });
+    assert.deepEqual(accessFor(user(['patient/*.read'], 'p1'), 'Condition', 'search'), { kind: 'compartment', patient: 'p1' });
+    assert.throws(() => accessFor(user(['patient/Observation.rs']), 'Observation', 'read'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.throws(() => accessFor(user(['patient/Observation.cruds'], 'p1'), 'Observation', 'create'), /read and search only/);
+  });
+
+  it('an unfiltered user/ scope beside a patient/ one is not narrowed; granular scopes grant nothing yet', () => {
+    assert.deepEqual(accessFor(user(['patient/Patient.rs', 'user/Patient.rs'], 'p1'), 'Patient', 'read'), { kind: 'all' });
+    assert.throws(() => accessFor(user(['patient/Observation.rs?category=laboratory'], 'p1'), 'Observation', 'search'));
+  });
+});
