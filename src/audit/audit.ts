@@ -1,7 +1,10 @@
-import type { Clock, Logger, RequestContext } from '../kernel/index.js';
+import { HavenError, type Clock, type Logger, type RequestContext } from '../kernel/index.js';
 import type { Db, StoreHooks } from '../store/index.js';
 import { createAuditHttpHooks, type AuditHttpHooks } from './http-hooks.js';
 import { consistency, headAt, inclusion, parseCount, requireAuditReader, requireCount } from './proof-service.js';
+import { toAuditEvent } from './audit-event.js';
+import { disclosureReport, type DisclosureReport } from './disclosures.js';
+import { compileAuditSearch, runAuditSearch, type AuditSearchPage } from './query.js';
 import { createAuditRecorder, describeFailure, type AuditRecorder } from './recorder.js';
 import { createSequencer, type Sequencer } from './sequencer.js';
 import type { AuditSettings } from './settings.js';
@@ -12,6 +15,12 @@ export interface AuditApi {
   treeHead(ctx: RequestContext): Promise<object>;
   inclusion(ctx: RequestContext, query: Record<string, string | undefined>): Promise<object>;
   consistency(ctx: RequestContext, query: Record<string, string | undefined>): Promise<object>;
+  /** `GET /fhir/AuditEvent?…`: the log as AuditEvents (auditors only; the access is itself audited). */
+  searchEvents(ctx: RequestContext, query: [string, string][]): Promise<AuditSearchPage>;
+  /** `GET /fhir/AuditEvent/{entryId}`. */
+  readEvent(ctx: RequestContext, id: string): Promise<Record<string, unknown>>;
+  /** Accounting of disclosures for one patient (`Patient/{id}/$disclosures`, `haven audit report`). */
+  disclosures(ctx: RequestContext, patientId: string, query: { since?: string; until?: string }): Promise<DisclosureReport>;
 }
 
 export interface AuditService {
@@ -48,6 +57,21 @@ export function createAuditService(deps: AuditDeps): AuditService {
     async consistency(ctx, query) {
       requireAuditReader(ctx.principal);
       return consistency(db, requireCount(query['from'], 'from', 1), parseCount(query['to'], 'to', 1));
+    },
+    async searchEvents(ctx, query) {
+      requireAuditReader(ctx.principal);
+      return runAuditSearch(db, compileAuditSearch(ctx.tenant, query), query);
+    },
+    async readEvent(ctx, id) {
+      requireAuditReader(ctx.principal);
+      const page = /^\d{1,15}$/.test(id) ? await runAuditSearch(db, compileAuditSearch(ctx.tenant, [['_id', id]]), []) : undefined;
+      const found = page?.entries[0];
+      if (!found) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `AuditEvent/${id} does not exist`);
+      return toAuditEvent(found);
+    },
+    async disclosures(ctx, patientId, query) {
+      requireAuditReader(ctx.principal);
+      return disclosureReport(db, { tenant: ctx.tenant, patientId, now: clock.now(), ...query });
     },
   };
   return {

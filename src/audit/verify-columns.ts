@@ -10,8 +10,10 @@ export interface LogRow {
   outcome: string | null;
   subject: string | null;
   client_id: string | null;
-  patient_ids: string[] | null;
-  recorded_at: Date | null;
+  /** patient_ids joined with U+001F (sorted here, not in SQL). */
+  patients: string | null;
+  /** recorded_at as epoch milliseconds. */
+  recorded_ms: string | null;
 }
 
 /**
@@ -34,7 +36,12 @@ export function checkColumns(row: LogRow, where: string, problems: string[]): vo
   if (row.outcome !== entry.outcome) differs.push('outcome');
   if (row.subject !== entry.who.subject) differs.push('subject');
   if (row.client_id !== entry.who.clientId) differs.push('client_id');
-  if (row.recorded_at?.getTime() !== Date.parse(entry.recordedAt)) differs.push('recorded_at');
-  if ([...(row.patient_ids ?? [])].sort().join('\n') !== patients.join('\n')) differs.push('patient_ids');
+  if (Number(row.recorded_ms) !== Date.parse(entry.recordedAt)) differs.push('recorded_at');
+  if (sortedPatients(row.patients) !== patients.join('\u001f')) differs.push('patient_ids');
   if (differs.length > 0) problems.push(`${where}: column ${differs.join(', ')} disagrees with the signed entry (altered)`);
+}
+
+function sortedPatients(joined: string | null): string {
+  if (!joined) return '';
+  return joined.includes('\u001f') ? joined.split('\u001f').sort().join('\u001f') : joined;
 }

@@ -1,0 +1,109 @@
+import { dateRange } from '../fhir/index.js';
+import { HavenError } from '../kernel/index.js';
+import type { Queryable } from '../store/index.js';
+import { toStored } from './query.js';
+
+/**
+ * Accounting of disclosures for one patient (HIPAA §164.528, ONC
+ * §170.315(d)(10) reports): every successful access to the patient's data in
+ * a period, who received it (user and client application), when, what and
+ * why. Failed requests disclosed nothing and are left out. The default period
+ * is the six years HIPAA requires an accounting to cover.
+ */
+export interface DisclosureAccess {
+  recordedAt: string;
+  action: string;
+  recipient: { subject: string; kind: string; clientId: string; onBehalfOf?: string };
+  purposeOfUse?: string;
+  resources: string[];
+  sourceIp?: string;
+  requestId: string;
+  auditEntryId: string;
+  seq: string | null;
+}
+
+export interface DisclosureRecipient {
+  clientId: string;
+  subject: string;
+  kind: string;
+  accesses: number;
+  first: string;
+  last: string;
+  purposes: string[];
+}
+
+export interface DisclosureReport {
+  patient: string;
+  tenant: string;
+  generatedAt: string;
+  period: { start: string; end: string };
+  recipients: DisclosureRecipient[];
+  accesses: DisclosureAccess[];
+}
+
+export interface DisclosureQuery {
+  tenant: string;
+  patientId: string;
+  since?: string;
+  until?: string;
+  now: Date;
+}
+
+const SIX_YEARS_MS = 6 * 366 * 24 * 3600 * 1000;
+const MAX_ROWS = 100_000;
+
+export async function disclosureReport(q: Queryable, query: DisclosureQuery): Promise<DisclosureReport> {
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(query.patientId)) throw new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', 'The patient id is not a valid FHIR id');
+  const start = bound(query.since, 'low') ?? new Date(query.now.getTime() - SIX_YEARS_MS).toISOString();
+  const end = bound(query.until, 'high') ?? query.now.toISOString();
+  const patient = `Patient/${query.patientId}`;
+  const res = await q.query<{ entry_id: string; seq: string | null; canonical: Buffer }>(
+    `SELECT e.entry_id::text AS entry_id, l.seq::text AS seq, e.canonical
+     FROM audit_entry e LEFT JOIN audit_log l ON l.entry_id = e.entry_id
+     WHERE e.tenant_id = $1 AND e.patient_ids @> ARRAY[$2]::text[] AND e.outcome = 'success'
+       AND e.recorded_at BETWEEN $3::timestamptz AND $4::timestamptz
+     ORDER BY e.recorded_at, e.entry_id LIMIT ${MAX_ROWS + 1}`,
+    [query.tenant, patient, start, end],
+  );
+  if (res.rows.length > MAX_ROWS) {
+    throw new HavenError('too-large', 'AUDIT_REPORT_TOO_LARGE', `More than ${MAX_ROWS} accesses in the period; narrow it with _since and _until`);
+  }
+  const accesses = res.rows.map((row) => toAccess(toStored(row), patient));
+  return { patient, tenant: query.tenant, generatedAt: query.now.toISOString(), period: { start, end }, recipients: recipientsOf(accesses), accesses };
+}
+
+function bound(value: string | undefined, side: 'low' | 'high'): string | undefined {
+  if (value === undefined) return undefined;
+  const range = dateRange(value);
+  if (!range?.[side]) throw new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', '_since and _until must be FHIR dates or dateTimes');
+  return range[side]!;
+}
+
+function toAccess(stored: ReturnType<typeof toStored>, patient: string): DisclosureAccess {
+  const e = stored.entry;
+  return {
+    recordedAt: e.recordedAt,
+    action: e.operation ? `${e.action} ${e.operation}` : e.action,
+    recipient: { subject: e.who.subject, kind: e.who.kind, clientId: e.who.clientId, ...(e.who.onBehalfOf ? { onBehalfOf: e.who.onBehalfOf } : {}) },
+    ...(e.why ? { purposeOfUse: e.why } : {}),
+    // Only this patient's resources: an entry for a search can name other patients too.
+    resources: e.resources.filter((r) => r.patient === patient || r.patient === undefined).map((r) => (r.id ? `${r.type}/${r.id}` : r.type)),
+    ...(e.where.sourceIp ? { sourceIp: e.where.sourceIp } : {}),
+    requestId: e.requestId,
+    auditEntryId: stored.entryId,
+    seq: stored.seq,
+  };
+}
+
+function recipientsOf(accesses: DisclosureAccess[]): DisclosureRecipient[] {
+  const byKey = new Map<string, DisclosureRecipient>();
+  for (const a of accesses) {
+    const key = `${a.recipient.clientId}\u0000${a.recipient.subject}`;
+    const r = byKey.get(key) ?? { clientId: a.recipient.clientId, subject: a.recipient.subject, kind: a.recipient.kind, accesses: 0, first: a.recordedAt, last: a.recordedAt, purposes: [] };
+    r.accesses += 1;
+    r.last = a.recordedAt;
+    if (a.purposeOfUse && !r.purposes.includes(a.purposeOfUse)) r.purposes.push(a.purposeOfUse);
+    byKey.set(key, r);
+  }
+  return [...byKey.values()].sort((x, y) => y.accesses - x.accesses || x.clientId.localeCompare(y.clientId));
+}

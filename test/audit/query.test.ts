@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { createClientRegistry } from '../../src/auth/index.js';
+import { fetchToken } from '../../src/cli/client.js';
+import { DEFAULT_TENANT } from '../../src/kernel/index.js';
+import { clientKeys } from '../auth/harness.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const run = promisify(execFile);
+let s: TestServer;
+let alice: string;
+let bob: string;
+let clinicianToken: string;
+
+before(async () => {
+  s = await startTestServer();
+  // A non-admin clinical app: may read patients, not the audit log.
+  const keys = await clientKeys('ES384');
+  await createClientRegistry({ db: s.testDb.db }).register(DEFAULT_TENANT, { clientId: 'ward-app', name: 'Ward app', jwks: { keys: [keys.publicJwk] }, scopes: 'system/*.rs' });
+  clinicianToken = (await fetchToken(s.baseUrl, { clientId: 'ward-app', tokenUrl: `${s.baseUrl}/auth/token`, privateJwk: keys.privateJwk as Record<string, unknown> }, 'system/*.rs')).token;
+  alice = await createPatient('Alice');
+  bob = await createPatient('Bob');
+  const obs = await s.fhir('/Observation', { method: 'POST', json: { resourceType: 'Observation', status: 'final', code: { text: 'hr' }, subject: { reference: `Patient/${alice}` } } });
+  assert.equal(obs.status, 201);
+  assert.equal((await s.fhir(`/Patient/${alice}`, { token: clinicianToken, headers: { 'x-purpose-of-use': 'TREAT', 'x-request-id': 'ward-read-1' } })).status, 200);
+  assert.equal((await s.fhir(`/Patient/${bob}`, { token: clinicianToken })).status, 200);
+  assert.equal((await s.fhir(`/Patient/does-not-exist`, { token: clinicianToken })).status, 404);
+});
+after(async () => {
+  await s.close();
+});
+
+async function createPatient(family: string): Promise<string> {
+  const res = await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family }] } });
+  assert.equal(res.status, 201);
+  return res.body.id as string;
+}
+
+const events = (body: any): any[] => (body.entry ?? []).map((e: any) => e.resource);
+
+test('AuditEvent search by patient returns that patient’s accesses as R4 AuditEvents', async () => {
+  const res = await s.fhir(`/AuditEvent?patient=Patient/${alice}&_sort=date`);
+  assert.equal(res.status, 200);
+  const found = events(res.body);
+  // create Patient, create Observation (subject Alice), ward-app read: in that order.
+  assert.deepEqual(found.map((e) => [e.subtype[0].code, e.action]), [['create', 'C'], ['create', 'C'], ['read', 'R']]);
+  const read = found[2];
+  assert.equal(read.resourceType, 'AuditEvent');
+  assert.equal(read.outcome, '0');
+  assert.equal(read.agent[0].altId, 'ward-app');
+  assert.equal(read.agent[0].requestor, true);
+  assert.equal(read.purposeOfEvent[0].coding[0].code, 'TREAT');
+  assert.deepEqual(read.entity.map((x: any) => [x.what.reference, x.type.code]), [[`Patient/${alice}/_history/1`, '2'], [`Patient/${alice}`, '1']]);
+  assert.equal(read.extension.find((x: any) => x.url === 'urn:haven:audit:request-id').valueString, 'ward-read-1');
+  // Every rendered event is a valid R4 AuditEvent.
+  const validation = await s.fhir('/AuditEvent/$validate', { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: read }] } });
+  assert.equal(validation.status, 200);
+  assert.deepEqual(validation.body.issue.filter((i: any) => i.severity === 'error'), []);
+});
+
+test('AuditEvent search filters by agent, outcome, action, entity, date and pages', async () => {
+  const byAgent = events((await s.fhir('/AuditEvent?agent=ward-app&_sort=date')).body);
+  assert.deepEqual(
+    byAgent.map((e) => [e.subtype[0].code, e.entity?.[0]?.what?.reference]),
+    [['110122', undefined], ['read', `Patient/${alice}/_history/1`], ['read', `Patient/${bob}/_history/1`], ['read', 'Patient/does-not-exist']],
+  );
+  const failures = events((await s.fhir('/AuditEvent?agent=ward-app&outcome=4')).body);
+  assert.equal(failures.length, 1);
+  assert.equal(failures[0].outcomeDesc, 'RESOURCE_NOT_FOUND');
+  const creates = events((await s.fhir('/AuditEvent?action=C&entity-type=Observation')).body);
+  assert.equal(creates.length, 1);
+  const entity = events((await s.fhir(`/AuditEvent?entity=Patient/${bob}`)).body);
+  assert.deepEqual(entity.map((e) => e.subtype[0].code).sort(), ['create', 'read']);
+  const future = events((await s.fhir('/AuditEvent?date=gt2999-01-01')).body);
+  assert.equal(future.length, 0);
+  const today = new Date().toISOString().slice(0, 10);
+  const page = await s.fhir(`/AuditEvent?date=${today}&_count=2&_total=accurate`);
+  assert.equal(events(page.body).length, 2);
+  assert.ok(page.body.total >= 6);
+  const next = page.body.link.find((l: any) => l.relation === 'next');
+  assert.ok(next, 'a next link');
+  const second = await s.fhir(next.url.slice(s.fhirUrl.length));
+  assert.equal(second.status, 200);
+  assert.notEqual(events(second.body)[0].id, events(page.body)[0].id);
+});
+
+test('AuditEvent read by id, bad parameters and writes are refused clearly', async () => {
+  const [first] = events((await s.fhir(`/AuditEvent?patient=${bob}&_count=1`)).body);
+  const read = await s.fhir(`/AuditEvent/${first.id}`);
+  assert.equal(read.status, 200);
+  assert.equal(read.body.id, first.id);
+  assert.equal((await s.fhir('/AuditEvent/999999999')).status, 404);
+  const unknown = await s.fhir('/AuditEvent?name=x');
+  assert.equal(unknown.status, 400);
+  assert.equal(unknown.body.issue[0].details.coding[0].code, 'AUDIT_SEARCH_INVALID');
+  assert.equal((await s.fhir('/AuditEvent?date=yesterday')).status, 400);
+  const write = await s.fhir('/AuditEvent', { method: 'POST', json: { resourceType: 'AuditEvent' } });
+  assert.equal(write.status, 405);
+});
+
+test('the audit log needs its own scope, and reading it is itself audited', async () => {
+  const denied = await s.fhir('/AuditEvent', { token: clinicianToken });
+  assert.equal(denied.status, 403);
+  assert.equal((await s.fhir(`/Patient/${alice}/$disclosures`, { token: clinicianToken })).status, 403);
+  const reads = events((await s.fhir('/AuditEvent?entity-type=AuditEvent&_sort=date')).body);
+  assert.ok(reads.length >= 5, `audit reads recorded: ${reads.length}`);
+  const refused = reads.filter((e) => e.agent[0].altId === 'ward-app');
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].outcome, '4');
+  assert.equal(refused[0].outcomeDesc, 'AUDIT_FORBIDDEN');
+});
+
+test('$disclosures answers JSON, CSV and HTML naming each recipient', async () => {
+  const json = await s.fhir(`/Patient/${alice}/$disclosures`, { headers: { 'x-request-id': 'disclosure-1' } });
+  assert.equal(json.status, 200);
+  assert.match(json.headers.get('content-type')!, /application\/json/);
+  const report = json.body;
+  assert.equal(report.patient, `Patient/${alice}`);
+  const ward = report.recipients.find((r: any) => r.clientId === 'ward-app');
+  assert.deepEqual({ accesses: ward.accesses, purposes: ward.purposes }, { accesses: 1, purposes: ['TREAT'] });
+  assert.ok(report.accesses.every((a: any) => !a.resources.includes(`Patient/${bob}`)));
+  const csv = await s.fhir(`/Patient/${alice}/$disclosures?_format=csv`);
+  assert.match(csv.headers.get('content-type')!, /text\/csv/);
+  const lines = (csv.body as string).trim().split('\r\n');
+  assert.equal(lines[0]!.split(',')[0], 'recorded_at');
+  assert.equal(lines.length, 1 + report.accesses.length + 1, 'the first report is itself an access');
+  const html = await s.fhir(`/Patient/${alice}/$disclosures`, { headers: { accept: 'text/html' } });
+  assert.match(html.headers.get('content-type')!, /text\/html/);
+  assert.match(html.body as string, /<table>[\s\S]*ward-app/);
+  assert.equal((await s.fhir(`/Patient/${alice}/$disclosures?_format=xml`)).status, 406);
+  // The report request is recorded against the patient, so the next report lists it.
+  const audited = events((await s.fhir(`/AuditEvent?patient=${alice}&subtype=operation`)).body);
+  assert.ok(audited.some((e) => e.extension.some((x: any) => x.valueString === 'disclosure-1')));
+});
+
+test('haven audit report writes the same accounting offline', async () => {
+  const env = { ...process.env, DATABASE_URL: s.testDb.url, HAVEN_DATA_DIR: s.dataDir };
+  const { stdout } = await run(process.execPath, ['bin/haven.js', 'audit', 'report', '--patient', alice, '--format', 'csv'], { env });
+  const rows = stdout.trim().split('\r\n');
+  assert.ok(rows.length >= 4, stdout);
+  assert.ok(rows.some((r) => r.includes('ward-app') && r.includes('TREAT')));
+  assert.ok(!stdout.includes('Bob') && !stdout.includes('Alice'), 'names never appear: the report holds references only');
+});
