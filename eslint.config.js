@@ -13,6 +13,8 @@ const forbidden = {
   auth: ['http', 'app', 'cli', 'synth'],
   synth: ['config', 'fhir', 'search', 'crypto', 'store', 'audit', 'auth', 'http', 'app', 'cli'],
   http: ['app', 'cli'],
+  bulk: ['http', 'app', 'cli', 'synth'],
+  hl7v2: ['http', 'app', 'cli'],
 };
 const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
   files: [`src/${folder}/**/*.ts`],

@@ -11,7 +11,12 @@ import {
   isOAuthError,
   oauthErrorBody,
   oauthErrorStatus,
-  requireScope,
+  accessFor,
+  createCompartmentGuard,
+  createIdentity,
+  parseRoleMap,
+  guardSearchForPatients,
+  guardStoreForPatients,
   scopeAllowsAllTypes,
 } from '../auth/index.js';
 import { HavenError } from '../kernel/index.js';
@@ -20,11 +25,16 @@ import { createSearchRunner } from '../store/search-runner.js';
 import { createBodyEncryption } from '../crypto/index.js';
 import { auditSettings, createAuditService, type AuditSettingsInput } from '../audit/index.js';
 import { buildHttpApp } from '../http/app.js';
+import { buildBulk } from './bulk.js';
 import { buildCapabilityStatement } from '../http/fhir/capabilities.js';
+import { createAuditEventHandlers } from '../http/fhir/audit-events.js';
 import { createBundleProcessor } from '../http/fhir/bundle.js';
 import type { FhirDeps } from '../http/fhir/deps.js';
 import { createFhirRouter } from '../http/fhir/router.js';
 import { smartConfiguration } from '../http/smart-configuration.js';
+import { createTxScope } from '../hl7v2/ingest/index.js';
+import { buildHl7, defaultConverter, type Hl7Parts } from './hl7v2.js';
+import { createMoveReferences } from './hl7v2-merge.js';
 
 export interface AppParts {
   config: HavenConfig;
@@ -37,6 +47,8 @@ export interface AppParts {
   ready: () => Promise<boolean>;
   /** Audit overrides (cadence, timeout, node id; `enabled: false` only when env is test). */
   audit?: Partial<Omit<AuditSettingsInput, 'env' | 'dataDir'>>;
+  /** HL7 v2 parser/converter overrides (tests); defaults are the real ones. */
+  hl7?: Hl7Parts;
 }
 
 function packageVersion(): string {
@@ -68,25 +80,32 @@ export function buildApp(parts: AppParts) {
   if (auditConfig.enabled) audit.attach(hooks);
   // Resource bodies are envelope-encrypted at rest (HAVEN_ENCRYPTION=off only in tests).
   const encryption = createBodyEncryption(config, { db, logger, clock });
-  const store = createResourceStore({
-    db,
+  // HL7 v2 ingestion runs its status update inside the Bundle's own transaction (src/hl7v2/ingest/tx-scope.ts).
+  const txScope = createTxScope(db);
+  const store = txScope.wrapStore(createResourceStore({
+    db: txScope.db,
     codec: encryption.codec ?? plaintextCodec,
     indexWriter: createIndexWriter({ normalize: normalizeString }),
     extract: (r) => fhir.indexer.extract(r),
     clock,
     hooks,
-  });
-  const deps: FhirDeps = {
-    store,
-    fhir,
-    validate: (r) => validator.validate(r),
-    searcher: createSearchRunner({
+  }));
+  // patient/ scopes: reads and searches limited to the token's patient compartment (docs/security/identity.md).
+  const compartmentGuard = createCompartmentGuard({ db, paramsFor: (c, t) => fhir.compartments.paramsFor(c, t) });
+  const searchRunner = createSearchRunner({
       registry: fhir.registry,
       normalize: normalizeString,
       defaultCount: config.fhir.defaultPageSize,
       maxCount: config.fhir.maxPageSize,
-    }),
-    authorize: (ctx, type, interaction) => requireScope(ctx.principal, type, interaction),
+      isResourceType: (t) => fhir.isResourceType(t),
+  });
+  const deps: FhirDeps = {
+    store: guardStoreForPatients(store, compartmentGuard),
+    fhir,
+    validate: (r) => validator.validate(r),
+    // System-level and `*` compartment searches refuse patient-context tokens themselves (http/fhir/search-scope.ts).
+    searcher: { search: guardSearchForPatients(searchRunner.search, compartmentGuard), searchSystem: searchRunner.searchSystem },
+    authorize: (ctx, type, interaction) => void accessFor(ctx.principal, type, interaction),
     authorizeSystem: (ctx, interaction) => {
       if (!scopeAllowsAllTypes(ctx.principal, interaction)) {
         throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', `System-wide ${interaction} needs a system/*.${interaction === 'read' ? 'r' : 's'} scope`);
@@ -109,15 +128,39 @@ export function buildApp(parts: AppParts) {
     system: {
       bundle: (ctx: Parameters<FhirRouterFn>[0], req: Parameters<FhirRouterFn>[1]) => bundle(ctx, req),
       metadata: () => ({ status: 200, headers: {}, body: capabilityJson }),
+      ...(auditConfig.enabled ? { auditEvents: createAuditEventHandlers(audit.api).handle } : {}),
     },
   };
-  const router = createFhirRouter(deps, routerOptions);
+  const bulk = buildBulk({
+    config, db, store, codec: encryption.codec ?? plaintextCodec, keyring: encryption.keyring, fhir, clock, logger,
+    audit: auditConfig.enabled ? audit.recorder : undefined,
+    validate: config.validateOnWrite ? deps.validate : undefined,
+  });
+  const router = createFhirRouter(deps, { ...routerOptions, operations: bulk.operations(deps) });
   const bundle = createBundleProcessor(deps, router, { logger });
+  const hl7Converter = defaultConverter(config.hl7v2.templatesDir);
+  const hl7 = buildHl7({
+    defaultConverter: hl7Converter,
+    db, txScope, tenant, baseUrl, clock, logger, codec: encryption.codec ?? plaintextCodec, keyring: encryption.keyring, bundle,
+    ...(auditConfig.enabled ? { recordRead: (ctx, facts) => audit.recorder.record(ctx, facts) } : {}),
+    ...(parts.hl7 ? { parts: parts.hl7 } : {}),
+    moveReferences: createMoveReferences({
+      patientParams: () => [...fhir.resourceTypes].map((t): [string, readonly string[]] => [t, fhir.compartments.paramsFor('Patient', t)]).filter(([, p]) => p.length > 0),
+      search: (ctx, reader, type, params) => searchRunner.search(ctx, reader, type, params, { strict: false }),
+    }),
+  });
   type FhirRouterFn = typeof router;
 
   const signingKeys = createSigningKeyStore({ db, clock });
   const clients = createClientRegistry({ db });
+  const identity = createIdentity({
+    db, tenant, clock, issuer: baseUrl, fhirBase: `${baseUrl}/fhir`, clients, accessKeys: signingKeys,
+    codec: encryption.codec ?? plaintextCodec, settings: config.auth, ...federationOf(config),
+    ...(auditConfig.enabled ? { recorder: audit.recorder } : {}),
+    patientExists: async (id) => (await store.peek({ tenant, requestId: 'patient-picker', principal: { subject: 'haven', clientId: 'haven', kind: 'system', scopes: [] } }, 'Patient', id))?.deleted === false,
+  });
   const tokenEndpoint = createTokenEndpoint({
+    appGrants: identity.appGrants,
     db,
     clients,
     signingKeys,
@@ -126,7 +169,7 @@ export function buildApp(parts: AppParts) {
     clock,
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   });
-  const verifier = createTokenVerifier({ issuer: baseUrl, audience: `${baseUrl}/fhir`, keys: signingKeys, clock });
+  const verifier = createTokenVerifier({ issuer: baseUrl, audience: `${baseUrl}/fhir`, keys: signingKeys, clock, revocations: identity.revocations });
 
   const http = buildHttpApp({
     logger,
@@ -135,13 +178,29 @@ export function buildApp(parts: AppParts) {
     maxBodyBytes: config.http.maxBodyBytes,
     router,
     authenticate: (header) => verifier.verify(header, tenant),
-    issueToken: (form, tokenUrl) => tokenEndpoint.issueToken(form, { tokenUrl, tenant }),
+    issueToken: (form, tokenUrl, request) => tokenEndpoint.issueToken(form, { tokenUrl, tenant, ...request }),
     oauthError: (err) => (isOAuthError(err) ? { status: oauthErrorStatus(err), body: oauthErrorBody(err) } : undefined),
-    jwks: () => signingKeys.jwks(tenant),
+    jwks: async () => ({ keys: [...(await signingKeys.jwks(tenant)).keys, ...(await identity.idTokenKeys.jwks(tenant)).keys] }),
+    identity: {
+      routes: { flow: identity.flow, tokenAdmin: identity.withVerifier(verifier) },
+      admin: { tenant, clock, users: identity.users, clients, launches: identity.launches, audit: identity.audit },
+    },
     smartConfiguration,
     ready: parts.ready,
+    hl7: { api: hl7.api, metrics: hl7.metrics },
     ...(auditConfig.enabled ? { audit: { hooks: audit.http, api: audit.api } } : {}),
+    bulk: bulk.service,
   });
+  // Export workers and the expiry sweep run while the server listens (every node: the queue is shared).
+  http.addHook('onReady', async () => bulk.service.start());
+  http.addHook('onClose', () => bulk.service.stop());
   http.addHook('onClose', () => encryption.close());
-  return { http, store, fhir, clients, deps, encryption, audit };
+  return { http, store, fhir, clients, deps, encryption, audit, bulk: bulk.service, hl7, hl7Converter };
+}
+
+/** External OpenID provider settings, when HAVEN_OIDC_ISSUER is set (docs/security/identity.md). */
+function federationOf(config: HavenConfig) {
+  const { issuer, clientId, clientSecret, rolesClaim, roleMap, name } = config.auth.oidc;
+  if (!issuer || !clientId || !clientSecret) return {};
+  return { federation: { issuer, clientId, clientSecret, rolesClaim, roleMap: parseRoleMap(roleMap), name, allowHttp: config.env !== 'production' } };
 }

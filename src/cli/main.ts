@@ -8,18 +8,25 @@ import { runImport } from './import.js';
 import { auditCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { runSynth } from './synth.js';
+import { exportCommand } from './export-command.js';
+import { HL7_HELP, hl7Command, parseRoles } from './hl7.js';
+import { usersCommand } from './users.js';
 
 export const HELP = `haven — self-hostable FHIR R4 server with security built in
 
 Usage: haven <command> [options]
 
 Commands:
-  serve                      Start the server (embedded PostgreSQL unless DATABASE_URL is set)
+  serve [--roles api,mllp]   Start the server (embedded PostgreSQL unless DATABASE_URL is set); roles:
+                             api = HTTP, mllp = HL7 v2 MLLP listener (default: both)
   token [--url URL] [--scope S]
                              Print an access token for the bootstrap admin client (stdout, token only)
   import PATH [--url URL]    Import transaction/batch Bundles, other Bundles, resources (.json) and
                              NDJSON (.ndjson) from a file or folder; continues past bad resources
                              and reports each with its reason; re-running is safe (PUT by id)
+  export [--type T,…] [--since INSTANT] [--type-filter Q] [--group ID | --patients] [--out DIR] [--url URL]
+                             Bulk Data export ($export) through the API: waits for the job, then downloads
+                             the NDJSON files into DIR (default ./export); they are plaintext there
   synth --patients N [--seed S] [--concurrency C] [--url URL]
                              Generate deterministic synthetic patients (~50 resources each) and load
                              them through the running server as transaction Bundles
@@ -30,6 +37,14 @@ Commands:
                              Verify the tamper-evident audit log offline (stop the server first when
                              using the embedded database): recomputes every leaf and tree head and
                              checks signatures and the witness file; exits 3 on any discrepancy
+  audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--out FILE]
+                             Accounting of disclosures for one patient (default: the last six years),
+                             read offline from the audit log like verify; also GET
+                             /fhir/Patient/ID/$disclosures on a running server
+  users add --username NAME --role ROLE[,ROLE] [--patient Patient/ID] [--totp]
+                             Create a sign-in user (password from stdin or a prompt, never argv);
+                             admin roles get TOTP MFA and the otpauth:// URI is printed once
+${HL7_HELP}
   help                       Show this help
 
 Data commands talk to the running server through its API (the embedded database belongs to
@@ -45,11 +60,12 @@ function serverUrl(args: ParsedArgs): string {
   return publicBaseUrl(config, config.http.port);
 }
 
-async function serve(): Promise<number> {
+async function serve(args: ParsedArgs): Promise<number> {
+  const roles = parseRoles(stringOption(args, 'roles'));
   const config = loadConfig();
   const logger = createLogger(config.log.level);
   const started = Date.now();
-  const server = await startServer(config, logger);
+  const server = await startServer(config, logger, { roles });
   logger.info({ url: server.url, ms: Date.now() - started, database: server.embedded ? 'embedded' : 'external' }, 'Haven is ready');
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -109,11 +125,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve':
-        return await serve();
+        return await serve(args);
       case 'token':
         return await token(args);
       case 'import':
         return await importCommand(args);
+      case 'export':
+        return await exportCommand(args, serverUrl(args));
       case 'synth':
         return await synthCommand(args);
       case 'audit':
@@ -122,6 +140,10 @@ export async function main(argv: string[]): Promise<number> {
         const config = loadConfig();
         return await keysCommand(args, config, createLogger(config.log.level), (line) => console.log(line));
       }
+      case 'users':
+        return await usersCommand(args, serverUrl(args));
+      case 'hl7':
+        return await hl7Command(args, serverUrl(args), loadConfig().dataDir);
       case 'help':
       case '--help':
         console.log(HELP);

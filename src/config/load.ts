@@ -19,11 +19,35 @@ export const envMap: Record<string, string[]> = {
   HAVEN_DEFAULT_PAGE_SIZE: ['fhir', 'defaultPageSize'],
   HAVEN_MAX_PAGE_SIZE: ['fhir', 'maxPageSize'],
   HAVEN_ACCESS_TOKEN_TTL: ['auth', 'accessTokenTtlSeconds'],
+  HAVEN_SESSION_IDLE_MINUTES: ['auth', 'sessionIdleMinutes'],
+  HAVEN_SESSION_MAX_HOURS: ['auth', 'sessionMaxHours'],
+  HAVEN_LOGIN_MAX_FAILURES: ['auth', 'loginMaxFailures'],
+  HAVEN_LOGIN_LOCKOUT_SECONDS: ['auth', 'loginLockoutSeconds'],
+  HAVEN_OFFLINE_ACCESS_DAYS: ['auth', 'offlineAccessDays'],
+  HAVEN_OIDC_ISSUER: ['auth', 'oidc', 'issuer'],
+  HAVEN_OIDC_CLIENT_ID: ['auth', 'oidc', 'clientId'],
+  HAVEN_OIDC_CLIENT_SECRET: ['auth', 'oidc', 'clientSecret'],
+  HAVEN_OIDC_ROLES_CLAIM: ['auth', 'oidc', 'rolesClaim'],
+  HAVEN_OIDC_ROLE_MAP: ['auth', 'oidc', 'roleMap'],
+  HAVEN_OIDC_NAME: ['auth', 'oidc', 'name'],
   HAVEN_LOG_LEVEL: ['log', 'level'],
   HAVEN_AUDIT: ['audit', 'enabled'],
   HAVEN_AUDIT_HEAD_INTERVAL_MS: ['audit', 'headIntervalMs'],
   HAVEN_AUDIT_TIMEOUT_MS: ['audit', 'timeoutMs'],
   HAVEN_SHUTDOWN_GRACE_MS: ['shutdownGraceMs'],
+  HAVEN_MLLP_HOST: ['mllp', 'host'],
+  HAVEN_MLLP_PORT: ['mllp', 'port'],
+  HAVEN_MLLP_MAX_MESSAGE_BYTES: ['mllp', 'maxMessageBytes'],
+  HAVEN_MLLP_IDLE_TIMEOUT_MS: ['mllp', 'idleTimeoutMs'],
+  HAVEN_MLLP_TLS_CERT: ['mllp', 'tlsCert'],
+  HAVEN_MLLP_TLS_KEY: ['mllp', 'tlsKey'],
+  HAVEN_MLLP_TLS_CA: ['mllp', 'tlsCa'],
+  HAVEN_HL7_TEMPLATES_DIR: ['hl7v2', 'templatesDir'],
+  HAVEN_BULK_FILE_TTL_HOURS: ['bulk', 'fileTtlHours'],
+  HAVEN_BULK_MAX_FILE_RESOURCES: ['bulk', 'maxFileResources'],
+  HAVEN_BULK_LEASE_SECONDS: ['bulk', 'leaseSeconds'],
+  HAVEN_BULK_WORKERS: ['bulk', 'workers'],
+  HAVEN_BLOB_DIR: ['blobDir'],
   HAVEN_VALIDATE_ON_WRITE: ['validateOnWrite'],
   HAVEN_KMS: ['kms', 'provider'],
   HAVEN_ENCRYPTION: ['kms', 'encryption'],
@@ -33,10 +57,24 @@ export const envMap: Record<string, string[]> = {
   HAVEN_PKCS11_TOKEN_LABEL: ['kms', 'pkcs11', 'tokenLabel'],
   HAVEN_PKCS11_PIN: ['kms', 'pkcs11', 'pin'],
   HAVEN_PKCS11_KEK_LABEL: ['kms', 'pkcs11', 'kekLabel'],
+  HAVEN_KMS_TIMEOUT_MS: ['kms', 'timeoutMs'],
+  HAVEN_KMS_RETRIES: ['kms', 'retries'],
+  HAVEN_KMS_AWS_KEY_ID: ['kms', 'aws', 'keyId'],
+  HAVEN_KMS_AWS_KEY_ID_NEXT: ['kms', 'aws', 'keyIdNext'],
+  HAVEN_KMS_AWS_REGION: ['kms', 'aws', 'region'],
+  HAVEN_KMS_AWS_ENDPOINT: ['kms', 'aws', 'endpoint'],
+  HAVEN_KMS_GCP_KEY: ['kms', 'gcp', 'key'],
+  HAVEN_KMS_GCP_CREDENTIALS: ['kms', 'gcp', 'credentials'],
+  HAVEN_KMS_GCP_ENDPOINT: ['kms', 'gcp', 'endpoint'],
+  HAVEN_KMS_AZURE_VAULT_URL: ['kms', 'azure', 'vaultUrl'],
+  HAVEN_KMS_AZURE_KEY_NAME: ['kms', 'azure', 'keyName'],
+  HAVEN_KMS_AZURE_AUTHORITY: ['kms', 'azure', 'authority'],
+  HAVEN_KMS_VAULT_KEY: ['kms', 'vault', 'key'],
+  HAVEN_KMS_VAULT_MOUNT: ['kms', 'vault', 'mount'],
 };
 
 /** Variables of the test and CI harness, not settings: ignored rather than refused. */
-const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_TEST_CONCURRENCY']);
+const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_TEST_CONCURRENCY', 'HAVEN_FUZZ_COUNT', 'HAVEN_FUZZ_SEED']);
 
 function setPath(target: Record<string, unknown>, path: string[], value: string): void {
   let node = target;
@@ -54,7 +92,7 @@ const pathToEnv = new Map(Object.entries(envMap).map(([env, path]) => [path.join
  * listed, each naming the variable to fix.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HavenConfig {
-  const raw: Record<string, unknown> = { http: {}, database: {}, fhir: {}, auth: {}, audit: {}, log: {}, kms: { pkcs11: {} } };
+  const raw: Record<string, unknown> = { http: {}, database: {}, fhir: {}, auth: { oidc: {} }, audit: {}, bulk: {}, log: {}, mllp: {}, kms: { pkcs11: {} } };
   const problems: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === '') continue;

@@ -9,8 +9,11 @@ const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const kms = z.object({
-  /** Where the key-encryption key lives: a local key file (development only) or a PKCS#11 HSM. */
-  provider: z.enum(['local', 'pkcs11']).default('local'),
+  /** Where the key-encryption key lives: a local key file (development only), a PKCS#11 HSM or a cloud KMS. */
+  provider: z.enum(['local', 'pkcs11', 'aws-kms', 'gcp-kms', 'azure-keyvault', 'vault-transit']).default('local'),
+  /** Cloud KMS calls: timeout per attempt and retries for throttling/5xx/network errors. */
+  timeoutMs: positiveInt.max(60000).default(5000),
+  retries: z.coerce.number().int().min(0).max(10).default(3),
   /** Encryption of resource bodies at rest; 'off' only for benchmarks in HAVEN_ENV=test. */
   encryption: z.enum(['on', 'off']).default('on'),
   /** How long an unwrapped data-encryption key stays in memory. */
@@ -22,6 +25,11 @@ const kms = z.object({
     pin: z.string().min(1).optional(),
     kekLabel: z.string().min(1).default('haven-kek'),
   }),
+  // Credentials come from each vendor's standard variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*, VAULT_*), read by src/crypto/cloud-kms-config.ts.
+  aws: z.object({ keyId: z.string().min(1).optional(), keyIdNext: z.string().min(1).optional(), region: z.string().min(1).optional(), endpoint: z.url().optional() }).prefault({}),
+  gcp: z.object({ key: z.string().min(1).optional(), credentials: z.string().min(1).optional(), endpoint: z.url().optional() }).prefault({}),
+  azure: z.object({ vaultUrl: z.url().optional(), keyName: z.string().min(1).optional(), authority: z.url().default('https://login.microsoftonline.com') }).prefault({}),
+  vault: z.object({ key: z.string().min(1).optional(), mount: z.string().regex(/^[\w.-]+(\/[\w.-]+)*$/).default('transit') }).prefault({}),
 });
 
 export const configSchema = z.object({
@@ -52,6 +60,25 @@ export const configSchema = z.object({
   }),
   auth: z.object({
     accessTokenTtlSeconds: positiveInt.max(3600).default(300),
+    /** Authorization-server browser sessions: idle time-out (auto-logoff) and absolute lifetime. */
+    sessionIdleMinutes: positiveInt.max(1440).default(15),
+    sessionMaxHours: positiveInt.max(168).default(8),
+    /** Failed logins before an account locks; the lock then doubles with each further failure. */
+    loginMaxFailures: positiveInt.max(100).default(5),
+    loginLockoutSeconds: positiveInt.max(86400).default(60),
+    /** Lifetime of an offline_access grant (its refresh tokens). */
+    offlineAccessDays: positiveInt.max(3650).default(90),
+    /** Sign-in through an external OpenID provider (federation); off unless an issuer is set. */
+    oidc: z.object({
+      issuer: z.url().optional(),
+      clientId: z.string().min(1).optional(),
+      clientSecret: z.string().min(1).optional(),
+      /** id_token claim with the provider's groups or roles. */
+      rolesClaim: z.string().min(1).default('groups'),
+      /** `group=role,…`: provider group → Haven role. */
+      roleMap: z.string().default(''),
+      name: z.string().min(1).max(64).default('your organisation'),
+    }),
   }),
   audit: z.object({
     /** `off` is accepted only with HAVEN_ENV=test, to benchmark what auditing costs. */
@@ -67,6 +94,37 @@ export const configSchema = z.object({
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }),
+  mllp: z.object({
+    /** HL7 v2 MLLP listener (role `mllp`); 0 = a free port. */
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(2575),
+    /** A frame over this size is answered AR and the connection closed. */
+    maxMessageBytes: positiveInt.default(4 * 1024 * 1024),
+    /** A connection with no traffic for this long is closed. */
+    idleTimeoutMs: positiveInt.default(600000),
+    /** PEM files for MLLP over TLS; with a CA, clients must present a certificate it signed. */
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    tlsCa: z.string().min(1).optional(),
+  }),
+  bulk: z.object({
+    /** Hours an export's files are kept before the cleanup sweep deletes them (and audits the deletion). */
+    fileTtlHours: positiveInt.max(24 * 30).default(24),
+    /** Most resources in one NDJSON file (one queue task); larger types are split over several files. */
+    maxFileResources: positiveInt.default(50000),
+    /** How long a worker's lease on a task lasts without renewal; a dead node's task is retaken after it. */
+    leaseSeconds: positiveInt.max(3600).default(30),
+    /** Export tasks one node runs at once (0 = this node does not run export work). */
+    workers: z.coerce.number().int().min(0).max(64).default(2),
+  }),
+  hl7v2: z
+    .object({
+      /** Override directory for the HL7 v2 → FHIR mapping templates (docs/hl7v2.md, Templates); built-ins otherwise. */
+      templatesDir: z.string().min(1).optional(),
+    })
+    .default({}),
+  /** Directory of the local blob store (export files); default <dataDir>/blobs. */
+  blobDir: z.string().min(1).optional(),
   shutdownGraceMs: positiveInt.default(10000),
   validateOnWrite: bool.default(true),
   kms,
@@ -76,7 +134,22 @@ export const configSchema = z.object({
     ctx.addIssue({ code: 'custom', path: ['kms', 'encryption'], message: "'off' is accepted only when HAVEN_ENV=test" });
   }
   if (c.kms.provider === 'local' && c.env === 'production') {
-    ctx.addIssue({ code: 'custom', path: ['kms', 'provider'], message: "'local' (a key file on disk) is refused when HAVEN_ENV=production; use an HSM (pkcs11)" });
+    ctx.addIssue({ code: 'custom', path: ['kms', 'provider'], message: "'local' (a key file on disk) is refused when HAVEN_ENV=production; use an HSM or cloud KMS (pkcs11, aws-kms, gcp-kms, azure-keyvault, vault-transit)" });
+  }
+  if ((c.mllp.tlsCert === undefined) !== (c.mllp.tlsKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['mllp', c.mllp.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'HAVEN_MLLP_TLS_CERT and HAVEN_MLLP_TLS_KEY go together' });
+  }
+  if (c.mllp.tlsCa !== undefined && c.mllp.tlsCert === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['mllp', 'tlsCa'], message: 'client certificates need TLS: set HAVEN_MLLP_TLS_CERT and HAVEN_MLLP_TLS_KEY' });
+  }
+  const oidc = c.auth.oidc;
+  if (oidc.issuer) {
+    for (const key of ['clientId', 'clientSecret', 'roleMap'] as const) {
+      if (!oidc[key]) ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', key], message: 'required when HAVEN_OIDC_ISSUER is set' });
+    }
+    if (oidc.issuer.startsWith('http:') && c.env === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', 'issuer'], message: 'must be https when HAVEN_ENV=production' });
+    }
   }
   if (c.kms.provider === 'pkcs11') {
     const p = c.kms.pkcs11;
@@ -85,6 +158,11 @@ export const configSchema = z.object({
     if (p.slot === undefined && p.tokenLabel === undefined) {
       ctx.addIssue({ code: 'custom', path: ['kms', 'pkcs11', 'tokenLabel'], message: 'HAVEN_PKCS11_TOKEN_LABEL or HAVEN_PKCS11_SLOT is required when HAVEN_KMS=pkcs11' });
     }
+  }
+  const cloudRequired: Record<string, string[][]> = { 'aws-kms': [['aws', 'keyId']], 'gcp-kms': [['gcp', 'key']], 'azure-keyvault': [['azure', 'vaultUrl'], ['azure', 'keyName']], 'vault-transit': [['vault', 'key']] };
+  for (const path of cloudRequired[c.kms.provider] ?? []) {
+    const section = (c.kms as unknown as Record<string, Record<string, unknown>>)[path[0]!]!;
+    if (section[path[1]!] === undefined) ctx.addIssue({ code: 'custom', path: ['kms', ...path], message: `required when HAVEN_KMS=${c.kms.provider}` });
   }
 });
 

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { AuditApi, AuditHttpHooks } from '../audit/index.js';
+import { DISCLOSURE_MEDIA, renderDisclosures, type AuditApi, type AuditHttpHooks, type DisclosureFormat } from '../audit/index.js';
 import { HavenError, isHavenError, type Logger, type Principal, type RequestContext, type TenantId } from '../kernel/index.js';
+import type { BulkService } from '../bulk/index.js';
+import { registerBulkRoutes } from './bulk-routes.js';
+import { registerAuthAdminRoutes, type AuthAdminDeps } from './auth-admin-routes.js';
+import { PUBLIC_AUTH_ROUTES, registerAuthRoutes, type AuthRoutesDeps } from './auth-routes.js';
 import { checkAcceptable, registerContentParsers } from './content.js';
 import { toHttpError } from './errors.js';
+import { registerHl7Routes, type Hl7HttpDeps } from './hl7v2-routes.js';
 import type { FhirRouter } from './fhir/router.js';
 import type { FhirRequest, FhirResponse } from './fhir/types.js';
 
@@ -15,7 +20,7 @@ export interface HttpDeps {
   maxBodyBytes: number;
   router: FhirRouter;
   authenticate(authorization: string | undefined): Promise<Principal>;
-  issueToken(form: Record<string, string>, tokenUrl: string): Promise<object>;
+  issueToken(form: Record<string, string>, tokenUrl: string, request?: { authorization?: string; requestId: string; sourceIp?: string }): Promise<object>;
   /** Maps a token-endpoint error to its OAuth status and JSON body. */
   oauthError(err: unknown): { status: number; body: object } | undefined;
   jwks(): Promise<object>;
@@ -23,6 +28,12 @@ export interface HttpDeps {
   ready(): Promise<boolean>;
   /** Audit of FHIR requests and token events, and the audit proof API (absent only when switched off in tests). */
   audit?: { hooks: AuditHttpHooks; api: AuditApi };
+  /** SMART App Launch authorization server: sign-in flow, introspection, revocation, admin API. */
+  identity?: { routes: Omit<AuthRoutesDeps, 'baseUrl' | 'tenant' | 'oauthError'>; admin: AuthAdminDeps };
+  /** Bulk Data export status and file endpoints (/bulk/…). */
+  bulk?: BulkService;
+  /** HL7 v2 message store API and /metrics (docs/hl7v2.md). */
+  hl7?: Hl7HttpDeps;
 }
 
 declare module 'fastify' {
@@ -32,7 +43,7 @@ declare module 'fastify' {
 }
 
 // Endpoints reachable without a token: the spec allows metadata; health probes carry no PHI.
-const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration']);
+const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration', ...PUBLIC_AUTH_ROUTES]);
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
@@ -118,7 +129,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     const form = Object.fromEntries(Object.entries((req.body as Record<string, string[]> | undefined) ?? {}).map(([k, v]) => [k, v[0] ?? '']));
     const event = { tenant: deps.tenant, form, requestId: req.id, sourceIp: req.ip };
     try {
-      const issued = await deps.issueToken(form, `${deps.baseUrl}/auth/token`);
+      const authorization = req.headers.authorization;
+      const issued = await deps.issueToken(form, `${deps.baseUrl}/auth/token`, { requestId: req.id, sourceIp: req.ip, ...(authorization ? { authorization } : {}) });
       await deps.audit?.hooks.token(event); // fail closed: no token without its audit entry
       return issued;
     } catch (err) {
@@ -128,7 +140,13 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
       return reply.code(oauth.status).send(oauth.body);
     }
   });
-  if (deps.audit) registerAuditRoutes(app, deps.audit.api);
+  if (deps.audit) registerAuditRoutes(app, deps.audit);
+  if (deps.identity) {
+    registerAuthRoutes(app, { ...deps.identity.routes, baseUrl: deps.baseUrl, tenant: deps.tenant, oauthError: deps.oauthError });
+    registerAuthAdminRoutes(app, deps.identity.admin);
+  }
+  if (deps.bulk) registerBulkRoutes(app, deps.bulk, deps.baseUrl);
+  if (deps.hl7) registerHl7Routes(app, deps.hl7);
 
   const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {
     const { path, query } = splitUrl(req.url);
@@ -153,12 +171,30 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
 }
 
 /** GET /audit/…: signed tree heads and RFC 9162 proofs (authenticated; admin or system/AuditEvent.r). */
-function registerAuditRoutes(app: FastifyInstance, api: AuditApi): void {
+function registerAuditRoutes(app: FastifyInstance, audit: { hooks: AuditHttpHooks; api: AuditApi }): void {
+  const { api } = audit;
   const ctxOf = (req: FastifyRequest) => req.havenCtx!;
   const query = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
   app.get('/audit/tree-head', async (req) => api.treeHead(ctxOf(req)));
   app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), query(req)));
   app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), query(req)));
+  // The accounting of disclosures is a report (JSON, CSV or HTML), not a FHIR resource: its own route.
+  app.get('/fhir/Patient/:id/$disclosures', async (req, reply) => {
+    const q = query(req);
+    const format = disclosureFormat(q['_format'], req.headers.accept);
+    const report = await api.disclosures(ctxOf(req), (req.params as { id: string }).id, {
+      ...(q['_since'] ? { since: q['_since'] } : {}),
+      ...(q['_until'] ? { until: q['_until'] } : {}),
+    });
+    await audit.hooks.completed(ctxOf(req), 200);
+    return reply.type(DISCLOSURE_MEDIA[format]).header('cache-control', 'no-store').send(renderDisclosures(report, format));
+  });
+}
+
+function disclosureFormat(format: string | undefined, accept: string | undefined): DisclosureFormat {
+  const wanted = format ?? (accept?.includes('text/csv') ? 'csv' : accept?.includes('text/html') ? 'html' : 'json');
+  if (wanted === 'json' || wanted === 'csv' || wanted === 'html') return wanted;
+  throw new HavenError('unsupported', 'NOT_ACCEPTABLE', '$disclosures answers in _format=json, csv or html');
 }
 
 function anonymousContext(tenant: TenantId, requestId: string): RequestContext {

@@ -37,8 +37,16 @@ test('every HL7 R4 example is stored and read back unchanged', { timeout: 600_00
   const rejected: Record<string, string> = {};
   const mismatched: string[] = [];
   const token = await s.token();
+  let auditEvents = 0;
   for (const { name, resource } of examples) {
     const type = resource.resourceType as string;
+    if (type === 'AuditEvent') {
+      // AuditEvent is a view of Haven's own tamper-evident log: client writes are refused (405).
+      const refused = await s.fhir('/AuditEvent', { method: 'POST', json: resource, token });
+      assert.equal(refused.status, 405, name);
+      auditEvents++;
+      continue;
+    }
     const id = typeof resource.id === 'string' && isFhirId(resource.id) ? resource.id : undefined;
     const write = id
       ? await s.fhir(`/${type}/${id}`, { method: 'PUT', json: resource, token })
@@ -58,5 +66,6 @@ test('every HL7 R4 example is stored and read back unchanged', { timeout: 600_00
     }
   }
   assert.deepEqual(mismatched, [], `read back differs for: ${mismatched.join(', ')}`);
+  assert.ok(auditEvents > 0, 'the AuditEvent examples were tried');
   assert.deepEqual(Object.keys(rejected).sort(), Object.keys(knownInvalid).sort(), `rejected: ${JSON.stringify(rejected, null, 1)}`);
 });

@@ -9,14 +9,46 @@ export interface CapabilityInputs {
   startedAt: Date;
 }
 
+// Bulk Data Access 2.0 operations (docs/bulk.md) and Patient/$everything.
+const BULK_TYPE_OPERATIONS: Record<string, { name: string; definition: string }[]> = {
+  Patient: [
+    { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export' },
+    { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+  ],
+  Group: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' }],
+};
+
 // Parameter types the search foundation implements; the others are not advertised.
 const SUPPORTED_TYPES = new Set(['string', 'token', 'date', 'reference', 'number', 'quantity', 'uri']);
+
+// R4 compartments served by `GET /fhir/[Compartment]/[id]/[type|*]` (ids of the official CompartmentDefinitions).
+const COMPARTMENTS = ['patient', 'encounter', 'relatedPerson', 'practitioner', 'device'];
+
+const referenceParams = (input: CapabilityInputs, type: string) =>
+  input.searchParams(type).filter((p) => p.type === 'reference' && p.expression !== null);
+
+/** Target type → `Source:param` of every reference parameter that can point at it. */
+function revIncludeTable(input: CapabilityInputs): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const source of input.resourceTypes) {
+    for (const p of referenceParams(input, source)) {
+      for (const target of p.target) out.set(target, [...(out.get(target) ?? []), `${source}:${p.code}`]);
+    }
+  }
+  return out;
+}
+
+function includesOf(input: CapabilityInputs, type: string, rev: Map<string, string[]>): { searchInclude: string[]; searchRevInclude: string[] } {
+  const own = referenceParams(input, type).map((p) => `${type}:${p.code}`);
+  return { searchInclude: [...own, `${type}:*`], searchRevInclude: [...new Set(rev.get(type) ?? [])].sort() };
+}
 
 /**
  * The CapabilityStatement states exactly what Haven implements: every
  * interaction below is served, and every listed search parameter works.
  */
 export function buildCapabilityStatement(input: CapabilityInputs): FhirResource {
+  const revIncludes = revIncludeTable(input);
   const interactions = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
   return {
     resourceType: 'CapabilityStatement',
@@ -27,6 +59,7 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
     software: { name: 'Haven', version: input.version },
     implementation: { description: 'Haven FHIR R4 server', url: input.baseUrl },
     fhirVersion: '4.0.1',
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json'],
     rest: [
@@ -38,7 +71,10 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
           extension: [
             {
               url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-              extension: [{ url: 'token', valueUri: `${input.baseUrl.replace(/\/fhir$/, '')}/auth/token` }],
+              extension: ['token', 'authorize', 'introspect', 'revoke'].map((name) => ({
+                url: name,
+                valueUri: `${input.baseUrl.replace(/\/fhir$/, '')}/auth/${name}`,
+              })),
             },
           ],
         },
@@ -46,7 +82,7 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
           type,
           interaction: interactions.map((code) => ({ code })),
           versioning: 'versioned-update',
-          operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+          operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }, ...(BULK_TYPE_OPERATIONS[type] ?? [])],
           readHistory: true,
           updateCreate: true,
           conditionalCreate: true,
@@ -56,8 +92,14 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
             .searchParams(type)
             .filter((p) => SUPPORTED_TYPES.has(p.type))
             .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
+          ...includesOf(input, type, revIncludes),
         })),
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        compartment: COMPARTMENTS.map((c) => `http://hl7.org/fhir/CompartmentDefinition/${c}`),
+        operation: [
+          { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
+          { name: 'import', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import' },
+        ],
       },
     ],
   };

@@ -3,7 +3,7 @@ import type { StoreTransaction } from '../../store/index.js';
 import { create, patch, read, remove, update, vread } from './crud.js';
 import type { FhirDeps } from './deps.js';
 import { history } from './history.js';
-import { search } from './search.js';
+import { search, searchCompartment, searchSystem } from './search.js';
 import { validateOperation } from './validate-operation.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
@@ -14,6 +14,14 @@ export interface RouterOptions {
   system: {
     bundle(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
     metadata(req: FhirRequest): FhirResponse;
+    /** AuditEvent reads and searches, served from the audit log (absent when auditing is off in tests). */
+    auditEvents?: (ctx: RequestContext, req: FhirRequest) => Promise<FhirResponse>;
+  };
+  /** Bulk Data `$export` kick-off (system, Patient, Group), `$import` and `Patient/ID/$everything`. */
+  operations?: {
+    export(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
+    everything(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
+    import(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
   };
 }
 
@@ -30,10 +38,18 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
     const m = req.method === 'HEAD' ? 'GET' : req.method;
     if (n === 0) {
       if (m === 'POST') return options.system.bundle(ctx, req);
-      if (m === 'GET' && req.query.length > 0) throw unsupported('System-level search (GET /fhir?…) comes with the search issue');
+      if (m === 'GET') return searchSystem(deps, ctx, req, tx);
     }
     if (n === 1 && a === 'metadata' && m === 'GET') return options.system.metadata(req);
+    const ops = options.operations;
+    const isExport = (n === 1 && a === '$export') || (n === 2 && a === 'Patient' && b === '$export') || (n === 3 && a === 'Group' && c === '$export');
+    if (ops && isExport && (m === 'GET' || m === 'POST')) return ops.export(ctx, req);
+    if (ops && n === 3 && a === 'Patient' && c === '$everything' && m === 'GET') return ops.everything(ctx, req);
+    if (ops && n === 1 && a === '$import' && m === 'POST') return ops.import(ctx, req);
+    // AuditEvent lives in the audit log, not the resource store ($validate of one still validates).
+    if (a === 'AuditEvent' && options.system.auditEvents && b !== '$validate') return options.system.auditEvents(ctx, req);
     if (a === '_history' && n === 1 && m === 'GET') return history(deps, ctx, req, options.defaultPageSize, options.maxPageSize);
+    if (n === 1 && a === '_search' && m === 'POST') return searchSystem(deps, ctx, req, tx);
     if (n === 1) {
       if (m === 'GET') return search(deps, ctx, req, tx);
       if (m === 'POST') return create(deps, ctx, req, tx);
@@ -51,6 +67,9 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
     }
     if (n === 3 && c === '_history' && m === 'GET') return history(deps, ctx, req, options.defaultPageSize, options.maxPageSize);
     if (n === 4 && c === '_history' && d !== undefined && m === 'GET') return vread(deps, ctx, req, tx);
+    // Compartment search: [Compartment]/[id]/[type|*], also as POST …/_search.
+    if (n === 3 && m === 'GET' && !c!.startsWith('$')) return searchCompartment(deps, ctx, req, tx);
+    if (n === 4 && d === '_search' && m === 'POST') return searchCompartment(deps, ctx, req, tx);
     throw unsupported(`${req.method} /${req.path.join('/')} is not a supported FHIR interaction`);
   };
 }
