@@ -1,6 +1,7 @@
 import { compileCount, parseSearch } from '../search/index.js';
 import type { SearchParamRegistry } from '../fhir/index.js';
 import type { CompiledQuery } from '../store/index.js';
+import { blindPrepared, type SearchBlinding } from '../store/search-blind.js';
 import type { ExportParams, ChunkPayload } from './model.js';
 
 /** What the chunk query needs from the FHIR definitions. */
@@ -9,6 +10,8 @@ export interface ChunkSqlContext {
   normalize: (s: string) => string;
   /** Search parameters that put `type` in the Patient compartment. */
   patientParams(type: string): readonly string[];
+  /** Blind indexes: protected filter values are matched by HMAC tag, as in search (docs/security/encryption.md). */
+  blind?: SearchBlinding;
 }
 
 /**
@@ -16,10 +19,11 @@ export interface ChunkSqlContext {
  * the search compiler itself, so an export with a filter holds exactly what
  * the search would return. Throws the search's own 400 for a bad filter.
  */
-export function filterSql(ctx: ChunkSqlContext, type: string, query: string, tenant: string): CompiledQuery {
+export async function filterSql(ctx: ChunkSqlContext, type: string, query: string, tenant: string): Promise<CompiledQuery> {
   const pairs = [...new URLSearchParams(query)].filter(([k]) => !['_count', '_sort', '_total', '_summary', '_elements', '_offset'].includes(k));
   const parsed = parseSearch(type, pairs, ctx.registry, { strict: true, normalize: ctx.normalize });
-  const { sql, params } = compileCount(parsed, tenant);
+  const [blinded] = (await blindPrepared(ctx.blind, tenant, { queries: [parsed] })).queries;
+  const { sql, params } = compileCount(blinded ?? parsed, tenant);
   // The count statement is `SELECT count(*) AS total FROM resource r WHERE <conditions on r>`:
   // its conditions are ANDed into the chunk query on the same row alias (a self-join
   // `r.id IN (…)` instead was planned as a nested loop: 10 s for 500 rows).
@@ -47,14 +51,14 @@ function renumber(sql: string, base: number): string {
  * (cursor, upTo], last updated at or before the job's transactionTime, and
  * the job's filters (since, patient compartment, type filters).
  */
-export function chunkPageSql(
+export async function chunkPageSql(
   ctx: ChunkSqlContext,
   tenant: string,
   job: { transactionTime: Date; params: ExportParams },
   chunk: ChunkPayload,
   cursor: string,
   pageSize: number,
-): CompiledQuery {
+): Promise<CompiledQuery> {
   const params: unknown[] = [tenant, chunk.type, job.transactionTime, cursor, pageSize];
   const add = (v: unknown) => `$${params.push(v)}`;
   const where = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted', 'r.last_updated <= $3', 'r.id > $4'];
@@ -64,12 +68,13 @@ export function chunkPageSql(
   if (p.level !== 'system') where.push(...compartmentCondition(ctx, chunk.type, p.patients, add));
   const filters = p.typeFilters.map(splitTypeFilter).filter((f) => f.type === chunk.type);
   if (filters.length > 0) {
-    const ors = filters.map((f) => {
-      const compiled = filterSql(ctx, f.type, f.query, tenant);
+    const ors: string[] = [];
+    for (const f of filters) {
+      const compiled = await filterSql(ctx, f.type, f.query, tenant);
       const base = params.length;
       params.push(...compiled.params.slice(2));
-      return `(${renumber(compiled.sql, base)})`;
-    });
+      ors.push(`(${renumber(compiled.sql, base)})`);
+    }
     where.push(`(${ors.join(' OR ')})`);
   }
   const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content

@@ -45,7 +45,7 @@ async function exportParams(deps: BulkDeps, ctx: RequestContext, input: KickoffI
   for (const f of input.typeFilters) {
     const { type, query } = splitTypeFilter(f);
     if (!deps.fhir.isResourceType(type)) throw new HavenError('incorrect', 'BULK_BAD_PARAMETER', `_typeFilter names an unknown resource type: ${type}`, { expression: ['_typeFilter'] });
-    filterSql(deps.chunkSql, type, query, ctx.tenant); // a bad filter is the search's own 400, now rather than in the worker
+    await filterSql(deps.chunkSql, type, query, ctx.tenant); // a bad filter is the search's own 400, now rather than in the worker
     if (!types.includes(type)) warnings.push(`_typeFilter for ${type} ignored: ${type} is not exported`);
   }
   if (input.includeAssociatedData) warnings.push(`includeAssociatedData (${input.includeAssociatedData.join(', ')}) is not supported; ignored`);

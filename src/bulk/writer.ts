@@ -51,7 +51,7 @@ export async function runChunk(
   const pageSize = deps.settings.pageSize;
   const elements = elementsFor(job.params.elements, task.payload.type);
   const fetchPage = async (cursor: string) => {
-    const q = chunkPageSql(deps.chunkSql, job.tenant, job, task.payload, cursor, pageSize);
+    const q = await chunkPageSql(deps.chunkSql, job.tenant, job, task.payload, cursor, pageSize);
     return (await deps.db.query<Row>(q.sql, q.params)).rows;
   };
   const writer = await deps.blobs.create(job.tenant, name);

@@ -10,6 +10,7 @@ import type { Criterion, IndexKind, SearchValue } from './query.js';
 import { chainSet, compositeSet, hasSet, listCondition } from './compile-link.js';
 import type { Compilers, Scope } from './compile-link.js';
 import {
+  blindCondition,
   dateCondition,
   numberCondition,
   quantityCondition,
@@ -62,6 +63,8 @@ export function valueCondition(c: Criterion, v: SearchValue, p: SqlParams): stri
       const value = `i.identifier_value = ${p.add(v.value)}`;
       return v.system === null ? value : `${value} AND i.identifier_system = ${p.add(v.system)}`;
     }
+    case 'blind':
+      return blindCondition(v, p);
     case 'valueset':
       return valueSetCondition(v, p);
     case 'subsumption':

@@ -7,7 +7,7 @@
  * ±10% of the value).
  */
 import type {
-  DateValue, IndexKind, NumberValue, QuantityValue, ReferenceValue, StringValue, SubsumptionValue, TokenValue, ValueSetValue,
+  BlindValue, DateValue, IndexKind, NumberValue, QuantityValue, ReferenceValue, StringValue, SubsumptionValue, TokenValue, ValueSetValue,
 } from './query.js';
 import { escapeLike, prefixUpperBound } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
@@ -41,6 +41,15 @@ export function tokenCondition(v: TokenValue, p: SqlParams): string {
   if (v.code !== null) parts.push(`i.code = ${p.add(v.code)}`);
   if (v.system.match === 'none') parts.push('i.system IS NULL');
   if (v.system.match === 'equals') parts.push(`i.system = ${p.add(v.system.value)}`);
+  return parts.join(' AND ');
+}
+
+/** A blind-indexed value: one equality on the tag (idx_*_blind), plus the token's plaintext system condition. */
+export function blindCondition(v: BlindValue, p: SqlParams): string {
+  const parts = [`i.blind = ${p.add(v.tag, 'bytea')}`];
+  const column = `i.${v.systemColumn}`;
+  if (v.system?.match === 'none') parts.push(`${column} IS NULL`);
+  if (v.system?.match === 'equals') parts.push(`${column} = ${p.add(v.system.value)}`);
   return parts.join(' AND ');
 }
 

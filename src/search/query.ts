@@ -116,6 +116,18 @@ export interface UriValue {
   value: string;
 }
 
+/**
+ * A blind-indexed value (blind-query.ts): the HMAC tag stored for it, as
+ * `\x`-hex bytea input; tokens keep their system condition in plaintext.
+ */
+export interface BlindValue {
+  kind: 'blind';
+  tag: string;
+  system: TokenValue['system'] | null;
+  /** Column holding the plaintext system: idx_token.system, or idx_reference.identifier_system for `:identifier`. */
+  systemColumn: 'system' | 'identifier_system';
+}
+
 export interface MissingValue {
   kind: 'missing';
   missing: boolean;
@@ -131,6 +143,7 @@ export type SearchValue =
   | ReferenceValue
   | UriValue
   | MissingValue
+  | BlindValue
   | IdentifierValue
   | ValueSetValue
   | SubsumptionValue
@@ -174,4 +187,6 @@ export interface SearchQuery {
   unknown: string[];
   /** Compartment search (`Patient/123/Observation`): an extra condition, see compartment.ts. */
   compartment?: CompartmentFilter;
+  /** Access-policy restriction: OR of groups, each an AND of criteria (docs/security/identity.md, Access policies). */
+  restrict?: Criterion[][];
 }

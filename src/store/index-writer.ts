@@ -1,5 +1,7 @@
 import type { IndexValue } from '../fhir/index-values.js';
 import type { Queryable } from './db.js';
+import { blindRows, type BlindRowOptions } from './blind-rows.js';
+import type { BlindIndexer, BlindTagger } from '../crypto/blind-index.js';
 
 /**
  * Writes the search-index rows of resources. The ONE place index values reach
@@ -24,14 +26,15 @@ interface Columns {
 }
 
 const layout: Record<IndexValue['type'], Columns> = {
-  string: { table: 'idx_string', names: ['value_norm', 'value_exact'], casts: ['text', 'text'] },
-  token: { table: 'idx_token', names: ['system', 'code', 'text_norm'], casts: ['text', 'text', 'text'] },
+  // blind: HMAC tag of a blind-indexed parameter's value (migration 008, src/store/blind-rows.ts).
+  string: { table: 'idx_string', names: ['value_norm', 'value_exact', 'blind'], casts: ['text', 'text', 'bytea'] },
+  token: { table: 'idx_token', names: ['system', 'code', 'text_norm', 'blind'], casts: ['text', 'text', 'text', 'bytea'] },
   date: { table: 'idx_date', names: ['low', 'high'], casts: ['timestamptz', 'timestamptz'] },
   // grp is appended to every table's columns below (composite groups, migration 007).
   reference: {
     table: 'idx_reference',
-    names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value'],
-    casts: ['text', 'text', 'text', 'text', 'text', 'text'],
+    names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value', 'blind'],
+    casts: ['text', 'text', 'text', 'text', 'text', 'text', 'bytea'],
   },
   number: { table: 'idx_number', names: ['value', 'low', 'high'], casts: ['numeric', 'numeric', 'numeric'] },
   quantity: {
@@ -45,13 +48,13 @@ const layout: Record<IndexValue['type'], Columns> = {
 function columnsOf(v: IndexValue, normalize: (s: string) => string): (string | null)[] {
   switch (v.type) {
     case 'string':
-      return [normalize(v.value), v.value];
+      return [normalize(v.value), v.value, null];
     case 'token':
-      return [v.system, v.code, v.text === null ? null : normalize(v.text)];
+      return [v.system, v.code, v.text === null ? null : normalize(v.text), null];
     case 'date':
       return [v.low ?? '-infinity', v.high ?? 'infinity'];
     case 'reference':
-      return [v.targetType, v.targetId, v.url, v.version, v.identifierSystem, v.identifierValue];
+      return [v.targetType, v.targetId, v.url, v.version, v.identifierSystem, v.identifierValue, null];
     case 'number':
       return [v.value, v.low, v.high];
     case 'quantity':
@@ -64,7 +67,11 @@ function columnsOf(v: IndexValue, normalize: (s: string) => string): (string | n
 export interface IndexWriterOptions {
   normalize: (s: string) => string;
   transform?: IndexValueTransform;
+  /** Blind indexes: protected parameters are written as HMAC tags only (docs/security/encryption.md). */
+  blind?: BlindRowOptions & { indexer: BlindIndexer };
 }
+
+type Rows = Map<IndexValue['type'], (string | null)[][]>;
 
 export function createIndexWriter(options: IndexWriterOptions) {
   /** Removes the index rows of the given resources (before rewriting or on delete). */
@@ -80,6 +87,34 @@ export function createIndexWriter(options: IndexWriterOptions) {
     }
   }
 
+  function push(buckets: Rows, type: IndexValue['type'], row: (string | null)[]): void {
+    let rows = buckets.get(type);
+    if (!rows) buckets.set(type, (rows = []));
+    rows.push(row);
+  }
+
+  /** The rows of one batch; `tag` is set when blind indexing is on, and only valid during this call. */
+  function collect(tenant: string, resources: IndexedResource[], tag: BlindTagger | null): Rows {
+    const buckets: Rows = new Map();
+    const blind = options.blind;
+    for (const r of resources) {
+      const seen = new Set<string>();
+      for (const raw of r.values) {
+        const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
+        const protectedRows = tag && blind ? blindRows(r.resourceType, v, tag, blind, seen) : null;
+        if (protectedRows) {
+          for (const b of protectedRows) {
+            push(buckets, b.type, [r.resourceType, r.id, b.param, ...b.columns, b.group === undefined ? null : String(b.group)]);
+          }
+          continue;
+        }
+        const group = v.group === undefined ? null : String(v.group);
+        push(buckets, v.type, [r.resourceType, r.id, v.param, ...columnsOf(v, options.normalize), group]);
+      }
+    }
+    return buckets;
+  }
+
   /**
    * Inserts index rows for many resources with one statement per index table.
    * Rows travel as one JSON array of arrays: JSON.stringify is native and
@@ -87,16 +122,8 @@ export function createIndexWriter(options: IndexWriterOptions) {
    * was a measurable share of ingest time.
    */
   async function insert(tx: Queryable, tenant: string, resources: IndexedResource[]): Promise<void> {
-    const buckets = new Map<IndexValue['type'], (string | null)[][]>();
-    for (const r of resources) {
-      for (const raw of r.values) {
-        const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
-        let rows = buckets.get(v.type);
-        if (!rows) buckets.set(v.type, (rows = []));
-        const group = v.group === undefined ? null : String(v.group);
-        rows.push([r.resourceType, r.id, v.param, ...columnsOf(v, options.normalize), group]);
-      }
-    }
+    const blind = options.blind;
+    const buckets = blind ? await blind.indexer.withTagger(tenant, (tag) => collect(tenant, resources, tag)) : collect(tenant, resources, null);
     for (const [type, rows] of buckets) {
       const { table, names, casts } = layout[type];
       const select = ['e->>0', 'e->>1', 'e->>2', ...[...casts, 'integer'].map((c, i) => `(e->>${i + 3})::${c}`)].join(', ');

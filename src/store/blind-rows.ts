@@ -1,0 +1,78 @@
+import type { IndexValue } from '../fhir/index-values.js';
+import type { BlindTagger } from '../crypto/blind-index.js';
+import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindDomain, type ProtectedParams } from '../search/index.js';
+
+/**
+ * Index rows of blind-indexed parameters (docs/security/encryption.md): the
+ * plaintext columns stay NULL and each searchable form is one row carrying
+ * its HMAC tag in `blind`. The forms mirror what src/search/blind-query.ts
+ * asks for, and nothing more:
+ * - strings: the exact value (`:exact`), and every normalized prefix of
+ *   BLIND_PREFIX_MIN to BLIND_PREFIX_MAX characters plus the whole normalized
+ *   value (default starts-with search; a shorter or longer search string
+ *   then matches whole values);
+ * - tokens: the code (system|code, |code, code); the system stays plaintext.
+ */
+export interface BlindRow {
+  type: 'string' | 'token' | 'reference';
+  param: string;
+  group: number | undefined;
+  /** The table's columns in index-writer layout order, `blind` last. */
+  columns: (string | null)[];
+}
+
+export interface BlindRowOptions {
+  policy: ProtectedParams;
+  normalize: (s: string) => string;
+}
+
+/** Code-point prefixes (a character outside the BMP is never split in two), and the whole value. */
+function prefixes(norm: string): string[] {
+  const chars = Array.from(norm);
+  const out: string[] = [];
+  let acc = '';
+  for (let i = 0; i < chars.length && i < BLIND_PREFIX_MAX; i++) {
+    acc += chars[i];
+    if (i + 1 >= BLIND_PREFIX_MIN) out.push(acc);
+  }
+  if (chars.length > BLIND_PREFIX_MAX || chars.length < BLIND_PREFIX_MIN) out.push(norm);
+  return out;
+}
+
+/**
+ * The blind rows standing for `v`, or null when `v` is not protected.
+ * `seen` drops repeated tags within one resource (given "Ann" and "Anna"
+ * share three prefixes): one row per tag is enough for the semi-join.
+ */
+export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger, o: BlindRowOptions, seen: Set<string>): BlindRow[] | null {
+  if (v.type === 'reference') return blindReference(resourceType, v, tag, o);
+  if ((v.type !== 'string' && v.type !== 'token') || !o.policy.isProtected(resourceType, v.param)) return null;
+  const out: BlindRow[] = [];
+  const add = (system: string | null, t: string | null) => {
+    const key = `${v.param}\u0000${v.group ?? ''}\u0000${system ?? ''}\u0000${t ?? ''}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const columns = v.type === 'token' ? [system, null, null, t] : [null, null, t];
+    out.push({ type: v.type, param: v.param, group: v.group, columns });
+  };
+  const domain = blindDomain(v.param);
+  if (v.type === 'token') {
+    add(v.system, v.code === null ? null : tag('code', domain, v.code));
+    return out;
+  }
+  add(null, tag('exact', domain, v.value));
+  for (const p of prefixes(o.normalize(v.value))) add(null, tag('prefix', domain, p));
+  return out;
+}
+
+/**
+ * Reference.identifier (`subject:identifier=…`, usually an MRN) follows the
+ * referring type's `identifier` protection: the value becomes a tag under
+ * `<param>:identifier`; the target type/id, url and identifier system stay.
+ */
+function blindReference(resourceType: string, v: Extract<IndexValue, { type: 'reference' }>, tag: BlindTagger, o: BlindRowOptions): BlindRow[] | null {
+  if (v.identifierValue === null || !o.policy.isProtected(resourceType, 'identifier')) return null;
+  const t = tag('code', `${v.param}:identifier`, v.identifierValue);
+  const columns = [v.targetType, v.targetId, v.url, v.version, v.identifierSystem, null, t];
+  return [{ type: 'reference', param: v.param, group: v.group, columns }];
+}
