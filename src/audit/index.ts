@@ -12,3 +12,4 @@ export { toAuditEvent, SEQ_EXTENSION, REQUEST_EXTENSION, type StoredAuditEntry }
 export type { AuditSearchPage } from './query.js';
 export { disclosureReport, type DisclosureReport, type DisclosureAccess, type DisclosureRecipient } from './disclosures.js';
 export { renderDisclosures, DISCLOSURE_MEDIA, type DisclosureFormat } from './disclosure-render.js';
+export { recordKeyOperation, type KeyOperation } from './key-events.js';

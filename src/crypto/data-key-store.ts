@@ -39,6 +39,15 @@ export async function findKey(q: SqlQueryable, tenant: string, purpose: KeyPurpo
   return res.rows[0];
 }
 
+/** A tenant is shredded when it has data keys and every one of them was destroyed. */
+export async function isShredded(q: SqlQueryable, tenant: string): Promise<boolean> {
+  const res = await q.query<{ shredded: boolean }>(
+    `SELECT count(*) > 0 AND bool_and(status = 'destroyed') AS shredded FROM data_key WHERE tenant_id = $1`,
+    [tenant],
+  );
+  return res.rows[0]?.shredded === true;
+}
+
 /**
  * Inserts version 1 (or the next) as active unless another node won the race;
  * the caller then re-reads the active key, so every node converges on one DEK.

@@ -52,3 +52,25 @@ export function createEnvelopeCodec(options: { keyring: Keyring }): EnvelopeCode
     },
   };
 }
+
+/**
+ * Re-encrypts one stored resource body under `toVersion` of the tenant's
+ * `resources` DEK (DEK rotation): authenticated with the old key and the row
+ * identity first, so a damaged row is never silently re-sealed.
+ */
+export async function resealResource(keyring: Keyring, identity: EnvelopeRowIdentity, bytes: Buffer, toVersion: number): Promise<Buffer> {
+  const where = `Resource ${label(identity)}`;
+  const head = parseEnvelopeHeader(bytes, where);
+  if (head.purpose !== 'resources') {
+    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where}: stored ciphertext was sealed for '${head.purpose}', not for resources`);
+  }
+  const context = rowContext(identity);
+  const plain = await keyring.withKey({ tenant: identity.tenant, purpose: 'resources', version: head.keyVersion }, (key) => openEnvelope(key, bytes, context, where));
+  try {
+    return await keyring.withKey({ tenant: identity.tenant, purpose: 'resources', version: toVersion }, (key) =>
+      sealEnvelope(key, { purpose: 'resources', keyVersion: toVersion }, plain, context),
+    );
+  } finally {
+    plain.fill(0);
+  }
+}

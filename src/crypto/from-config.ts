@@ -86,7 +86,7 @@ export function createBodyEncryption(config: HavenConfig, deps: { db: SqlDb; log
     return { codec: undefined, keyring: undefined, kms: undefined, start: async () => undefined, close: async () => undefined };
   }
   const kms = lazyKms(() => createKmsFromConfig(config, deps.logger));
-  const keyring = createKeyring({ db: deps.db, kms, ttlMs: config.kms.dekCacheSeconds * 1000, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const keyring = createKeyring({ db: deps.db, kms, ttlMs: config.kms.dekCacheSeconds * 1000, refreshMs: config.kms.dekRefreshSeconds * 1000, ...(deps.clock ? { clock: deps.clock } : {}) });
   return {
     codec: createEnvelopeCodec({ keyring }),
     keyring,
