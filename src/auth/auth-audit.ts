@@ -18,7 +18,13 @@ export type AuthEventName =
   | 'introspect'
   | 'launch-registered'
   | 'user-created'
-  | 'client-registered';
+  | 'client-registered'
+  | 'role-changed'
+  | 'break-glass'
+  | 'alert-reviewed'
+  | 'elevation-requested'
+  | 'elevation-approved'
+  | 'elevation-denied';
 
 export interface AuthEvent {
   tenant: TenantId;

@@ -45,3 +45,15 @@ export { currentTotp } from './totp.js';
 export { pkceChallenge } from './secrets.js';
 /** id_token signing algorithms (OpenID Connect requires RS256). */
 export const ID_TOKEN_ALGS = ['RS256'] as const;
+export { parseRoleDefinition, isRoleName, POLICY_INTERACTIONS } from './access-policy.js';
+export type { AccessPolicy, PolicyInteraction, ResolvedPolicy, RoleDefinition } from './access-policy.js';
+export { createRoleStore } from './role-store.js';
+export type { RoleStore } from './role-store.js';
+export { createElevationStore } from './elevations.js';
+export type { Elevation, ElevationStore, SecurityAlert } from './elevations.js';
+export { createAccessResolver } from './access-resolver.js';
+export type { AccessResolver, EffectiveAccess, PolicyPrincipal } from './access-resolver.js';
+export { hiddenElements, maskJson, policyAccess, policyDenied, requirePolicy, restrictionFor } from './access-enforce.js';
+export type { CompartmentParams, Restriction } from './access-enforce.js';
+export { createPolicyGuard } from './policy-guard.js';
+export type { PolicyGuard, PolicyMatcher } from './policy-guard.js';

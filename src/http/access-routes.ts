@@ -1,0 +1,114 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthEventName } from '../auth/auth-audit.js';
+import { isRoleName, parseRoleDefinition } from '../auth/index.js';
+import { HavenError } from '../kernel/index.js';
+import { body, minutesOf, param, reasonOf, requireAdmin, requireApprover, requireUser, startBreakGlass } from './access-common.js';
+import type { AccessCoreDeps, Audit, Body, Who } from './access-common.js';
+import { registerBreakGlassPage, type BreakGlassPageDeps } from './break-glass-page.js';
+
+/**
+ * Roles and policies (admin), break-glass and just-in-time elevation
+ * (docs/security/identity.md). Every change is audited before it answers and
+ * drops the cached access decisions of this node.
+ */
+export interface AccessRoutesDeps extends AccessCoreDeps {
+  /** The browser page for break-glass (signed-in session of the authorization server). */
+  page?: BreakGlassPageDeps;
+}
+
+export function registerAccessRoutes(app: FastifyInstance, deps: AccessRoutesDeps): void {
+  const { tenant } = deps;
+  const audit = (req: FastifyRequest, w: Who, event: AuthEventName, outcomeCode?: string) =>
+    deps.audit({ tenant, event, outcome: 'success', subject: w.subject, clientId: w.principal.clientId, kind: w.kind, requestId: req.id, sourceIp: req.ip, ...(outcomeCode ? { outcomeCode } : {}) });
+  const noStore = { 'cache-control': 'no-store' };
+
+  app.get('/auth/admin/roles', async (req, reply) => {
+    requireAdmin(req);
+    return reply.headers(noStore).send({ roles: await deps.roles.list(tenant) });
+  });
+  app.get('/auth/admin/roles/:name', async (req, reply) => {
+    requireAdmin(req);
+    const role = await deps.roles.get(tenant, param(req, 'name'));
+    if (!role) throw new HavenError('not-found', 'AUTH_ROLE_UNKNOWN', 'No such role');
+    return reply.headers(noStore).send(role);
+  });
+  app.put('/auth/admin/roles/:name', async (req, reply) => {
+    const w = requireAdmin(req);
+    const role = parseRoleDefinition(param(req, 'name'), body(req), deps.checkCriteria);
+    const { created } = await deps.roles.put(tenant, role, w.subject);
+    deps.resolver.invalidate();
+    await audit(req, w, 'role-changed', role.name);
+    return reply.code(created ? 201 : 200).headers(noStore).send(role);
+  });
+  app.delete('/auth/admin/roles/:name', async (req, reply) => {
+    const w = requireAdmin(req);
+    const name = param(req, 'name');
+    if (!(await deps.roles.remove(tenant, name))) throw new HavenError('not-found', 'AUTH_ROLE_UNKNOWN', 'No such role');
+    deps.resolver.invalidate();
+    await audit(req, w, 'role-changed', name);
+    return reply.code(204).send();
+  });
+
+  registerBreakGlass(app, deps, audit);
+  registerElevations(app, deps, audit);
+  if (deps.page) registerBreakGlassPage(app, deps, deps.page, audit);
+}
+
+
+function registerBreakGlass(app: FastifyInstance, deps: AccessRoutesDeps, audit: Audit): void {
+  const { tenant } = deps;
+  app.post('/auth/break-glass', async (req, reply) => {
+    const w = requireUser(req);
+    const b = body(req);
+    const started = await startBreakGlass(deps, audit, req, w, reasonOf(b), minutesOf(b, deps.breakGlassMinutes, deps.breakGlassMinutes));
+    return reply.code(201).header('cache-control', 'no-store').send(started);
+  });
+  app.get('/auth/admin/alerts', async (req, reply) => {
+    requireApprover(req);
+    const open = (req.query as Record<string, string>)['status'] !== 'all';
+    return reply.header('cache-control', 'no-store').send({ alerts: await deps.elevations.alerts(tenant, open) });
+  });
+  app.post('/auth/admin/alerts/:id/review', async (req, reply) => {
+    const w = requireApprover(req);
+    const note = typeof body(req)['note'] === 'string' ? (body(req)['note'] as string).trim() : '';
+    if (note.length === 0) throw new HavenError('incorrect', 'AUTH_REASON_REQUIRED', 'A review note is required', { expression: ['note'] });
+    const alert = await deps.elevations.review(tenant, param(req, 'id'), w.subject, note.slice(0, 2000));
+    await audit(req, w, 'alert-reviewed', alert.id);
+    return reply.header('cache-control', 'no-store').send(alert);
+  });
+}
+
+function registerElevations(app: FastifyInstance, deps: AccessRoutesDeps, audit: Audit): void {
+  const { tenant } = deps;
+  app.post('/auth/elevations', async (req, reply) => {
+    const w = requireUser(req);
+    // Only workforce users under role policies elevate (patients have no roles; without roles nothing is narrowed).
+    if (!w.principal.access) throw new HavenError('forbidden', 'AUTH_USER_REQUIRED', 'Elevation is for workforce users of a tenant that defines roles');
+    const b = body(req);
+    const role = typeof b['role'] === 'string' ? b['role'] : '';
+    if (!isRoleName(role) || !(await deps.roles.get(tenant, role))) throw new HavenError('incorrect', 'AUTH_ELEVATION_ROLE_UNKNOWN', 'No such role', { expression: ['role'] });
+    const elevation = await deps.elevations.request(tenant, w.subject, role, minutesOf(b, deps.maxElevationMinutes, 60), reasonOf(b));
+    await audit(req, w, 'elevation-requested', elevation.id);
+    return reply.code(201).header('cache-control', 'no-store').send(elevation);
+  });
+  app.get('/auth/elevations', async (req, reply) => {
+    requireApprover(req);
+    const status = (req.query as Record<string, string>)['status'];
+    return reply.header('cache-control', 'no-store').send({ elevations: await deps.elevations.list(tenant, status) });
+  });
+  for (const action of ['approve', 'deny'] as const) {
+    app.post(`/auth/elevations/:id/${action}`, async (req, reply) => {
+      const w = requireApprover(req);
+      const id = param(req, 'id');
+      const existing = await deps.elevations.get(tenant, id);
+      if (!existing) throw new HavenError('not-found', 'AUTH_ELEVATION_UNKNOWN', 'No such elevation request');
+      // Four eyes: nobody approves their own request.
+      if (existing.userId === w.subject) throw new HavenError('forbidden', 'AUTH_SELF_APPROVAL', 'You cannot decide your own elevation request');
+      const note = typeof (req.body as Body | undefined)?.['note'] === 'string' ? ((req.body as Body)['note'] as string).slice(0, 1000) : undefined;
+      const decided = await deps.elevations.decide(tenant, id, action === 'approve', w.subject, note);
+      deps.resolver.invalidate();
+      await audit(req, w, action === 'approve' ? 'elevation-approved' : 'elevation-denied', decided.id);
+      return reply.header('cache-control', 'no-store').send(decided);
+    });
+  }
+}
