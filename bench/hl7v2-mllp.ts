@@ -3,23 +3,28 @@
  * the real templates, persist FHIR in one transaction, ACK), against a Haven
  * child process (`haven serve`, both roles) on PostgreSQL.
  *
- *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15]
+ *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15] [--cpu-prof]
  *
  * Phase 1, throughput: each connection sends its next message as soon as the
  * previous one is acknowledged. Phase 2, latency: messages are scheduled at a
  * fixed rate over the same connections; latency counts from the scheduled time
  * (no coordinated omission). External PostgreSQL from DATABASE_URL (a fresh
  * database is created there and dropped), else the embedded one.
+ * The throughput phase also reports CPU per message of the server and of the
+ * PostgreSQL backends of its database (external PostgreSQL only) and the
+ * statements the server sent per message (bench/pg-count.ts preloaded).
+ * `--cpu-prof` writes the server's CPU profile to bench/results/prof/.
  * Results: bench/results/hl7v2-mllp-<date>.json.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { connectMllp, type MllpClient } from '../src/hl7v2/mllp/index.js';
 import { ackCodeOf } from '../src/hl7v2/ingest/index.js';
+import { createCpuMeter, perUnit, type CpuMeter } from './cpu-meter.js';
 import { machineFacts } from './machine.js';
 import { startServerChild } from './server-process.js';
 import { createSamples, round } from './stats.js';
@@ -194,13 +199,22 @@ async function main(): Promise<void> {
   }
   const mllpPort = await freePort();
   process.env.HAVEN_MLLP_PORT = String(mllpPort);
-  const server = await startServerChild({ dataDir, port: await freePort(), ...(databaseUrl ? { databaseUrl } : {}) });
+  const countFile = process.env.BENCH_PG_COUNT_FILE ?? join(dataDir, 'pg-statements');
+  const cpuProfDir = process.argv.includes('--cpu-prof') ? resolve('bench/results/prof') : undefined;
+  process.env.BENCH_PG_COUNT_FILE = countFile;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim();
+  const server = await startServerChild({ dataDir, port: await freePort(), ...(databaseUrl ? { databaseUrl } : {}), ...(cpuProfDir ? { cpuProfDir } : {}) });
+  let meter: CpuMeter | undefined;
   try {
+    meter = await createCpuMeter(server.pid, databaseUrl, countFile);
     const gen = generator(run);
     await throughput(mllpPort, connections, 3, gen); // warm-up: JIT, DEK cache, templates
     // A fresh database has no planner statistics; a running Haven has them (its maintenance analyzes).
     if (databaseUrl) await analyze(databaseUrl);
+    const before = await meter.snapshot();
     const tput = await throughput(mllpPort, connections, seconds, gen);
+    const cpu = { ...perUnit(before, await meter.snapshot(), tput.messages), loadAverage: loadavg().map((v) => round(v)) };
+    console.log('per message:', cpu);
     console.log(`throughput: ${tput.messagesPerSecond} messages/s over ${connections} connections (p99 ACK ${tput.ackLatency.p99Ms} ms)`, tput.acks, tput.firstError ?? '');
     const lat = await paced(mllpPort, connections, rate, pacedSeconds, gen);
     console.log(`paced ${rate}/s: achieved ${lat.achievedPerSecond}/s, ACK latency p50 ${lat.ackLatencyFromSchedule.p50Ms} ms, p99 ${lat.ackLatencyFromSchedule.p99Ms} ms`, lat.acks);
@@ -216,6 +230,7 @@ async function main(): Promise<void> {
       samples: SAMPLES,
       startupMs: server.startupMs,
       throughput: tput,
+      cpuPerMessage: cpu,
       paced: lat,
       pacedAtHalfThroughput: sustainable,
     };
@@ -224,6 +239,7 @@ async function main(): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`results: ${file}`);
   } finally {
+    await meter?.close();
     await server.stop();
     if (admin && databaseUrl) {
       const c = new pg.Client({ connectionString: admin });

@@ -24,6 +24,12 @@ export interface ResourceReader {
   history(ctx: RequestContext, query: HistoryQuery): Promise<HistoryPage>;
   /** Runs a compiled search and decodes its rows. */
   query(ctx: RequestContext, compiled: CompiledQuery): Promise<StoredResource[]>;
+  /**
+   * Runs several compiled searches (each selecting resource rows) as ONE
+   * statement and returns each one's rows; the read hooks run once for all.
+   * Optional so wrappers built before it need not forward it.
+   */
+  queryBatch?(ctx: RequestContext, compiled: CompiledQuery[]): Promise<StoredResource[][]>;
   /** Runs a compiled scalar query (counts). */
   scalar(ctx: RequestContext, compiled: CompiledQuery): Promise<number>;
   /** Runs a compiled query returning non-PHI rows (plans, estimates). */
@@ -56,6 +62,21 @@ export interface ResourceStoreDeps {
 // patient's Observations are few and a LOINC code's are many; measured at 1M
 // resources, the generic plan of Observation?patient&code took 2.6 s, the
 // custom one 0.8 ms.
+
+/**
+ * The searches as one UNION ALL, each row tagged with its search's index.
+ * Append keeps each branch's rows in its own ORDER BY order.
+ */
+function unionOf(compiled: CompiledQuery[]): CompiledQuery {
+  const params: unknown[] = [];
+  const branches = compiled.map((c, k) => {
+    const offset = params.length;
+    params.push(...c.params);
+    const sql = c.sql.replace(/\$(\d+)/g, (_m, n: string) => `$${Number(n) + offset}`);
+    return `(SELECT ${k}::int AS batch_k, b.* FROM (${sql}) b)`;
+  });
+  return { sql: branches.join('\nUNION ALL\n'), params };
+}
 
 export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
   const { codec, hooks } = deps;
@@ -91,6 +112,15 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         const found = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
         await afterRead(ctx, found);
         return found;
+      },
+      async queryBatch(ctx, compiled) {
+        const { sql, params } = unionOf(compiled);
+        const res = await q.query<VersionRow & { batch_k: number }>(sql, params);
+        const out: StoredResource[][] = compiled.map(() => []);
+        const decoded = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
+        res.rows.forEach((r, i) => out[r.batch_k]!.push(decoded[i]!));
+        await afterRead(ctx, decoded);
+        return out;
       },
       async scalar(_ctx, compiled) {
         const res = await q.query<Record<string, unknown>>(compiled.sql, compiled.params);

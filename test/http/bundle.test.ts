@@ -56,7 +56,7 @@ describe('transaction bundles', () => {
     assert.deepEqual(o!.resource!.subject, { reference: patientRef }, 'the response shows the rewritten resource');
   });
 
-  it('processes DELETE, POST, PUT, GET in that order, one store write per phase, answering in entry order', async () => {
+  it('processes DELETE, POST, PUT, GET in that order, the plain writes of all phases in one store write, answering in entry order', async () => {
     await h.store.write(ctx, { kind: 'update', id: 'old', resource: patient('old') });
     writes = [];
     const out = await run(h, tx([
@@ -67,7 +67,7 @@ describe('transaction bundles', () => {
       { request: { method: 'GET', url: 'Patient/p-order' } },
       { resource: patient(undefined, 'order-2'), request: { method: 'POST', url: 'Patient' } },
     ]));
-    assert.deepEqual(writes, [['delete'], ['create', 'create'], ['update']]);
+    assert.deepEqual(writes, [['delete', 'create', 'create', 'update']]);
     assert.deepEqual(out.entry!.map((e) => e.response.status), ['200 OK', '201 Created', '201 Created', '204 No Content', '200 OK', '201 Created']);
     const found = out.entry![0]!.resource as unknown as { type: string; entry: { resource: FhirResource }[] };
     assert.equal(found.type, 'searchset');
@@ -123,6 +123,30 @@ describe('transaction bundles', () => {
     assert.deepEqual(out.entry![2]!.resource!.subject, { reference: `Patient/${existing.id}` });
   });
 
+  it('resolves all conditions of a transaction with one read, still naming the entry whose condition matches twice', async () => {
+    await h.store.write(ctx, { kind: 'create', resource: patient(undefined, 'batch-1') });
+    await h.store.write(ctx, { kind: 'create', resource: patient(undefined, 'dup') });
+    await h.store.write(ctx, { kind: 'create', resource: patient(undefined, 'dup') });
+    let reads = 0;
+    const counter = async () => void (reads += 1);
+    h.store.hooks.afterRead.push(counter);
+    try {
+      const obs = (reference: string) => ({ resource: { resourceType: 'Observation', status: 'final', subject: { reference } }, request: { method: 'POST', url: 'Observation' } });
+      const out = await run(h, tx([
+        { resource: patient(undefined, 'batch-1'), request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:sys|batch-1' } },
+        { resource: patient(undefined, 'batch-2'), request: { method: 'PUT', url: 'Patient?identifier=urn:sys|batch-2' } },
+        obs('Patient?identifier=urn:sys|batch-1'),
+      ]));
+      assert.deepEqual(out.entry!.map((e) => e.response.status), ['200 OK', '201 Created', '201 Created']);
+      assert.equal(reads, 1, 'the three conditions were searched in one statement');
+      const before = await rows(h);
+      await assert.rejects(h.bundle(ctx, post(tx([obs('Patient?identifier=urn:sys|batch-1'), obs('Patient?identifier=urn:sys|dup')]))), (e: unknown) => expectEntryError('CONDITIONAL_MULTIPLE_MATCHES', 1)(e) && (e as HavenError).category === 'precondition');
+      assert.deepEqual(await rows(h), before);
+    } finally {
+      h.store.hooks.afterRead.splice(h.store.hooks.afterRead.indexOf(counter), 1);
+    }
+  });
+
   it('fails on a conditional reference matching nothing, a dangling urn:uuid, or two entries on one resource', async () => {
     const before = await rows(h);
     const obs = (reference: string) => ({ resource: { resourceType: 'Observation', status: 'final', subject: { reference } }, request: { method: 'POST', url: 'Observation' } });
@@ -151,5 +175,18 @@ describe('transaction bundles', () => {
     assert.equal(out.entry![0]!.response.status, '200 OK');
     assert.equal(out.entry![0]!.response.etag, 'W/"2"');
     assert.equal((JSON.parse((await h.store.read(ctx, 'Patient', 'patch-me')).json!) as FhirResource).active, true);
+  });
+
+  it('keeps the phases apart when a PATCH may read what an earlier phase wrote', async () => {
+    await h.store.write(ctx, { kind: 'update', id: 'patch-2', resource: patient('patch-2') });
+    const doc = Buffer.from(JSON.stringify([{ op: 'add', path: '/active', value: true }])).toString('base64');
+    writes = [];
+    const out = await run(h, tx([
+      { resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: doc }, request: { method: 'PATCH', url: 'Patient/patch-2' } },
+      { resource: patient(undefined, 'patch-order'), request: { method: 'POST', url: 'Patient' } },
+      { resource: patient('patch-put'), request: { method: 'PUT', url: 'Patient/patch-put' } },
+    ]));
+    assert.deepEqual(out.entry!.map((e) => e.response.status), ['200 OK', '201 Created', '201 Created']);
+    assert.deepEqual(writes, [['create'], ['update'], ['update']], 'POST, PUT, then the PATCH, each phase on its own');
   });
 });

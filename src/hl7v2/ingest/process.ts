@@ -82,9 +82,8 @@ export function createProcessor(deps: IngestDeps) {
     try {
       await deps.applyTransaction(ctx, result.bundle, {
         before: async (tx: Queryable) => {
-          const status = await store.lock(tx, tenant, input.id);
+          const status = await lockMessageAndPatient(tx, tenant, input, lockKey);
           if (status === undefined || !input.from.includes(status)) throw new AlreadyDone(status);
-          if (lockKey !== undefined) await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PATIENT_LOCK_SPACE, `${tenant}|${lockKey}`]);
         },
         after: async (tx: Queryable, stx?: StoreTransaction) => {
           if (result.merge && deps.moveReferences) {
@@ -103,6 +102,26 @@ export function createProcessor(deps: IngestDeps) {
   }
 
   return { process, finished };
+}
+
+/**
+ * The message row lock, then, only when this attempt may process it, the
+ * patient's ordering lock: one round trip where `store.lock` and a second
+ * statement took two. The MATERIALIZED CTE locks the row before the outer
+ * select runs, so the order (row, then patient) is the one two attempts of
+ * one message always take, as before.
+ */
+async function lockMessageAndPatient(tx: Queryable, tenant: string, input: ProcessInput, lockKey: string | undefined): Promise<MessageStatus | undefined> {
+  const res = await tx.query<{ status: MessageStatus }>(
+    {
+      name: 'hl7v2.lock-message-patient',
+      text: `WITH m AS MATERIALIZED (SELECT status FROM hl7v2_message WHERE tenant_id = $1 AND id = $2 FOR UPDATE)
+             SELECT m.status, CASE WHEN $4::text IS NOT NULL AND m.status = ANY($5::text[])
+               THEN pg_advisory_xact_lock($3::int, hashtext($4::text)) END AS patient_locked FROM m`,
+    },
+    [tenant, input.id, PATIENT_LOCK_SPACE, lockKey === undefined ? null : `${tenant}|${lockKey}`, input.from],
+  );
+  return res.rows[0]?.status;
 }
 
 /** Anything not a HavenError is a fault: logged by class only, answered with a generic reason. */

@@ -3,6 +3,8 @@ import type { StoreTransaction } from '../../store/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
 import { prepareStep, resolveStep, targetOf, type Phase, type Step } from './bundle-plan.js';
 import { conditionalReferences, isPlaceholder, localReference, resolveConditionalReference, rewriteReferences } from './bundle-refs.js';
+import { prefetchBundleConditions } from './bundle-prefetch.js';
+import type { ConditionalCache } from './conditional.js';
 import { atEntry, deletedEntry, routedEntry, writtenEntry } from './bundle-response.js';
 import { isWriteStep, writeSteps, type WriteStep } from './bundle-write.js';
 import type { FhirDeps } from './deps.js';
@@ -27,14 +29,31 @@ export async function runTransaction(deps: FhirDeps, router: FhirRouter, ctx: Re
   const prepared: Step[] = [];
   for (const entry of entries) prepared.push(await onEntry(entry.index, () => prepareStep(deps, ctx, entry)));
   return deps.store.transaction(ctx, async (tx) => {
+    // Every condition's search in one statement; each entry then resolves from the cache as before.
+    const cache = await prefetchBundleConditions(deps, ctx, tx, prepared);
     const steps: Step[] = [];
-    for (const step of prepared) steps.push(await onEntry(step.entry.index, () => resolveStep(deps, ctx, tx, step)));
+    for (const step of prepared) steps.push(await onEntry(step.entry.index, () => resolveStep(deps, ctx, tx, step, cache)));
     checkDistinctTargets(steps);
-    await rewriteBundleReferences(deps, ctx, tx, steps);
+    await rewriteBundleReferences(deps, ctx, tx, steps, cache);
     const out: string[] = new Array<string>(entries.length);
-    for (const phase of [0, 1, 2, 3] as Phase[]) await runPhase(router, ctx, tx, steps.filter((s) => s.phase === phase), out);
+    for (const group of phaseGroups(steps)) await runPhase(router, ctx, tx, group, out);
     return out;
   });
+}
+
+/**
+ * The steps in processing order. Without routed entries (PATCH, anything
+ * unusual) before the reads, the DELETE, POST and PUT phases write together:
+ * their targets are distinct (checkDistinctTargets) and a plain write reads
+ * nothing another wrote, so the order between them cannot change the outcome,
+ * and one store write costs a fixed number of statements however many
+ * resources it carries. A routed entry may read what an earlier phase wrote,
+ * so with one the phases stay apart.
+ */
+function phaseGroups(steps: Step[]): Step[][] {
+  const byPhase = ([0, 1, 2, 3] as Phase[]).map((phase) => steps.filter((s) => s.phase === phase));
+  if (steps.some((s) => s.kind === 'routed' && s.phase < 3)) return byPhase;
+  return [[...byPhase[0]!, ...byPhase[1]!, ...byPhase[2]!], byPhase[3]!];
 }
 
 /** R4: a transaction may not touch one resource twice (its outcome would depend on order). */
@@ -86,7 +105,7 @@ function bodyOf(step: Step): unknown {
  * entries (urn:uuid, urn:oid, absolute URLs on this base) and conditional
  * references (`Patient?identifier=…`, resolved to exactly one match).
  */
-async function rewriteBundleReferences(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, steps: Step[]): Promise<void> {
+async function rewriteBundleReferences(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, steps: Step[], cache: ConditionalCache): Promise<void> {
   const baseUrl = steps[0]?.entry.request.baseUrl ?? '';
   const map = fullUrlMap(steps, baseUrl);
   for (const step of steps) {
@@ -94,7 +113,7 @@ async function rewriteBundleReferences(deps: FhirDeps, ctx: RequestContext, tx: 
     if (body === undefined) continue;
     await onEntry(step.entry.index, async () => {
       for (const ref of conditionalReferences(body)) {
-        if (!map.has(ref)) map.set(ref, await resolveConditionalReference(deps, ctx, tx, ref));
+        if (!map.has(ref)) map.set(ref, await resolveConditionalReference(deps, ctx, tx, ref, cache));
       }
       rewriteReferences(body, (ref) => {
         const target = map.get(ref);
