@@ -15,6 +15,7 @@ export { loadCoreDefinitions, buildCoreDefinitions } from './definitions.js';
 export { corePackageDir, readCoreResources } from './core-package.js';
 export { createSearchParamRegistry, parseSearchParameter } from './search-registry.js';
 export type { HavenSearchParamRegistry } from './search-registry.js';
+export { checkCustomSearchParameter, isActiveSearchParameter } from './custom-search-param.js';
 export { createIndexer } from './extract.js';
 export type { Indexer, IndexerOptions } from './extract.js';
 export { normalizeString } from './normalize.js';

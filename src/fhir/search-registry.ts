@@ -15,6 +15,10 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
   register(searchParameter: unknown): SearchParamDef;
   /** A parameter by its canonical url (composite components name theirs by url). */
   byUrl(url: string): SearchParamDef | undefined;
+  /** The official (built-in) parameter with this code for the type, ignoring custom ones. */
+  builtin(resourceType: string, code: string): SearchParamDef | undefined;
+  /** Replaces the whole custom layer (run-time SearchParameters); built-in parameters are never touched. */
+  setCustom(defs: readonly SearchParamDef[]): void;
 }
 
 interface Entry {
@@ -102,25 +106,70 @@ function createParamTable() {
  * definitions plus custom ones registered at run time. Parameters with base
  * Resource/DomainResource (`_id`, `_lastUpdated`, `_tag`, …) apply to every
  * (domain) resource type; a type-specific parameter with the same code wins.
- * `forType` returns a new list after `register`, which tells the indexer to
- * recompile that type.
+ * Custom parameters live in a separate layer (`setCustom`, `register`) over
+ * the immutable built-ins; `forType` returns a new list after a change, which
+ * tells the indexer to recompile that type.
  */
 export function createSearchParamRegistry(
   defs: { resourceTypes: readonly string[]; searchParams: readonly SearchParamDef[] },
 ): HavenSearchParamRegistry {
   const known = new Set(defs.resourceTypes);
-  const table = createParamTable();
-  const urls = new Map<string, SearchParamDef>();
+  const builtins = createParamTable();
+  const builtinUrls = new Map<string, SearchParamDef>();
   for (const def of defs.searchParams) {
-    table.add(def);
-    urls.set(def.url, def);
+    builtins.add(def);
+    builtinUrls.set(def.url, def);
   }
+  // The custom layer is rebuilt wholesale on every change, so readers never see half an update.
+  let custom = createParamTable();
+  let customUrls = new Map<string, SearchParamDef>();
+  let customCount = 0;
+  let forTypeCache = new Map<string, SearchParamDef[]>();
+  const entry = (resourceType: string, code: string): Entry | undefined =>
+    customCount === 0 ? builtins.entry(resourceType, code) : (custom.entry(resourceType, code) ?? builtins.entry(resourceType, code));
+
+  function forType(resourceType: string): SearchParamDef[] {
+    if (customCount === 0) return builtins.forType(resourceType);
+    const cached = forTypeCache.get(resourceType);
+    if (cached) return cached;
+    const merged = new Map<string, SearchParamDef>();
+    for (const d of builtins.forType(resourceType)) merged.set(d.code, d);
+    for (const d of custom.forType(resourceType)) merged.set(d.code, d);
+    const list = [...merged.values()];
+    forTypeCache.set(resourceType, list);
+    return list;
+  }
+
+  function checkBases(def: SearchParamDef): void {
+    const unknown = def.base.filter((b) => !known.has(b) && b !== 'Resource' && b !== 'DomainResource');
+    if (unknown.length > 0) {
+      throw new HavenError('unprocessable', 'SEARCH_PARAM_INVALID', `Unknown base type(s): ${unknown.join(', ')}`, {
+        expression: ['SearchParameter.base'],
+      });
+    }
+  }
+
+  function setCustom(list: readonly SearchParamDef[]): void {
+    const table = createParamTable();
+    const urls = new Map<string, SearchParamDef>();
+    for (const def of list) {
+      table.add(def);
+      urls.set(def.url, def);
+    }
+    custom = table;
+    customUrls = urls;
+    customCount = list.length;
+    // A new list identity per type tells the indexer to recompile (extract.ts compares identities).
+    forTypeCache = new Map();
+  }
+
   return {
-    byUrl: (url) => urls.get(url),
-    get: (resourceType, code) => table.entry(resourceType, code)?.def,
-    forType: (resourceType) => table.forType(resourceType),
+    byUrl: (url) => customUrls.get(url) ?? builtinUrls.get(url),
+    get: (resourceType, code) => entry(resourceType, code)?.def,
+    builtin: (resourceType, code) => builtins.entry(resourceType, code)?.def,
+    forType,
     expression(resourceType, code) {
-      const e = table.entry(resourceType, code);
+      const e = entry(resourceType, code);
       if (!e || e.def.expression === null) return null;
       if (!e.expressions.has(resourceType)) {
         e.expressions.set(resourceType, expressionForType(e.def.expression, resourceType, known));
@@ -129,15 +178,13 @@ export function createSearchParamRegistry(
     },
     register(searchParameter) {
       const def = parseSearchParameter(searchParameter);
-      const unknown = def.base.filter((b) => !known.has(b) && b !== 'Resource' && b !== 'DomainResource');
-      if (unknown.length > 0) {
-        throw new HavenError('unprocessable', 'SEARCH_PARAM_INVALID', `Unknown base type(s): ${unknown.join(', ')}`, {
-          expression: ['SearchParameter.base'],
-        });
-      }
-      table.add(def);
-      urls.set(def.url, def);
+      checkBases(def);
+      setCustom([...[...customUrls.values()].filter((d) => d.url !== def.url), def]);
       return def;
+    },
+    setCustom(list) {
+      for (const def of list) checkBases(def);
+      setCustom(list);
     },
   };
 }
