@@ -15,6 +15,7 @@ const forbidden = {
   http: ['app', 'cli'],
   bulk: ['http', 'app', 'cli', 'synth'],
   hl7v2: ['http', 'app', 'cli'],
+  reindex: ['http', 'app', 'cli', 'synth'],
 };
 const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
   files: [`src/${folder}/**/*.ts`],

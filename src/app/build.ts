@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { HavenConfig } from '../config/index.js';
 import { createFhirDefinitions, normalizeString } from '../fhir/index.js';
@@ -22,19 +23,26 @@ import {
 import { HavenError } from '../kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type Db } from '../store/index.js';
 import { createSearchRunner } from '../store/search-runner.js';
-import { createBodyEncryption } from '../crypto/index.js';
+import { createBodyEncryption, createBlindIndexer } from '../crypto/index.js';
+import { parseProtectedParams } from '../search/index.js';
 import { auditSettings, createAuditService, type AuditSettingsInput } from '../audit/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { buildBulk } from './bulk.js';
+import { createReencryptService } from '../store/reencrypt/service.js';
+import { buildReindex } from './reindex.js';
+import type { ReindexSettings } from '../reindex/index.js';
 import { buildCapabilityStatement } from '../http/fhir/capabilities.js';
 import { createAuditEventHandlers } from '../http/fhir/audit-events.js';
 import { createBundleProcessor } from '../http/fhir/bundle.js';
 import type { FhirDeps } from '../http/fhir/deps.js';
-import { createFhirRouter } from '../http/fhir/router.js';
+import { createFhirRouter, type FhirRouter } from '../http/fhir/router.js';
 import { smartConfiguration } from '../http/smart-configuration.js';
 import { createTxScope } from '../hl7v2/ingest/index.js';
 import { buildHl7, defaultConverter, type Hl7Parts } from './hl7v2.js';
 import { createMoveReferences } from './hl7v2-merge.js';
+import { buildAccess } from './access.js';
+import { createSessionStore } from '../auth/sessions.js';
+import { sessionCookieName } from '../http/auth-routes.js';
 
 export interface AppParts {
   config: HavenConfig;
@@ -47,6 +55,8 @@ export interface AppParts {
   ready: () => Promise<boolean>;
   /** Audit overrides (cadence, timeout, node id; `enabled: false` only when env is test). */
   audit?: Partial<Omit<AuditSettingsInput, 'env' | 'dataDir'>>;
+  /** Reindex worker settings (tests: small batches). */
+  reindex?: Partial<ReindexSettings>;
   /** HL7 v2 parser/converter overrides (tests); defaults are the real ones. */
   hl7?: Hl7Parts;
 }
@@ -82,30 +92,48 @@ export function buildApp(parts: AppParts) {
   const encryption = createBodyEncryption(config, { db, logger, clock });
   // HL7 v2 ingestion runs its status update inside the Bundle's own transaction (src/hl7v2/ingest/tx-scope.ts).
   const txScope = createTxScope(db);
+  // Blind indexes: protected search values are stored and searched only as HMAC tags (docs/security/encryption.md).
+  const blind = encryption.keyring
+    ? { indexer: createBlindIndexer(encryption.keyring), policy: parseProtectedParams(config.kms.blindIndexParams) }
+    : undefined;
+  const indexWriter = createIndexWriter({ normalize: normalizeString, ...(blind ? { blind: { ...blind, normalize: normalizeString } } : {}) });
+  // Custom SearchParameters take effect at run time; reindex jobs index existing data (docs/search.md).
+  const reindex = buildReindex({
+    db, fhir, codec: encryption.codec ?? plaintextCodec, indexWriter, hooks, tenant, logger, ...(parts.reindex ? { settings: parts.reindex } : {}),
+    mayReindex: (ctx) => scopeAllowsAllTypes(ctx.principal, 'update'),
+  });
   const store = txScope.wrapStore(createResourceStore({
     db: txScope.db,
     codec: encryption.codec ?? plaintextCodec,
-    indexWriter: createIndexWriter({ normalize: normalizeString }),
+    indexWriter,
     extract: (r) => fhir.indexer.extract(r),
     clock,
     hooks,
   }));
   // patient/ scopes: reads and searches limited to the token's patient compartment (docs/security/identity.md).
   const compartmentGuard = createCompartmentGuard({ db, paramsFor: (c, t) => fhir.compartments.paramsFor(c, t) });
+  // Access policies of roles, JIT elevation, break-glass (docs/security/identity.md): store hooks + guards below.
+  const access = buildAccess({ db, clock, logger, registry: fhir.registry, normalize: normalizeString, paramsFor: (t) => fhir.compartments.paramsFor('Patient', t), ...(blind ? { blind } : {}) });
+  access.attachHooks(hooks);
   const searchRunner = createSearchRunner({
       registry: fhir.registry,
       normalize: normalizeString,
       defaultCount: config.fhir.defaultPageSize,
       maxCount: config.fhir.maxPageSize,
       isResourceType: (t) => fhir.isResourceType(t),
+      ...(blind ? { blind } : {}),
   });
   const deps: FhirDeps = {
-    store: guardStoreForPatients(store, compartmentGuard),
+    store: access.guard.guardStore(guardStoreForPatients(store, compartmentGuard)),
     fhir,
     validate: (r) => validator.validate(r),
     // System-level and `*` compartment searches refuse patient-context tokens themselves (http/fhir/search-scope.ts).
-    searcher: { search: guardSearchForPatients(searchRunner.search, compartmentGuard), searchSystem: searchRunner.searchSystem },
-    authorize: (ctx, type, interaction) => void accessFor(ctx.principal, type, interaction),
+    searcher: access.guardSearcher({ search: reindex.service.guardSearch(guardSearchForPatients(searchRunner.search, compartmentGuard)), searchSystem: searchRunner.searchSystem }),
+    // Effective permission = token scopes ∩ the policies of the user's roles.
+    authorize: (ctx, type, interaction) => {
+      accessFor(ctx.principal, type, interaction);
+      access.authorize(ctx, type, interaction);
+    },
     authorizeSystem: (ctx, interaction) => {
       if (!scopeAllowsAllTypes(ctx.principal, interaction)) {
         throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', `System-wide ${interaction} needs a system/*.${interaction === 'read' ? 'r' : 's'} scope`);
@@ -136,7 +164,7 @@ export function buildApp(parts: AppParts) {
     audit: auditConfig.enabled ? audit.recorder : undefined,
     validate: config.validateOnWrite ? deps.validate : undefined,
   });
-  const router = createFhirRouter(deps, { ...routerOptions, operations: bulk.operations(deps) });
+  const router: FhirRouter = access.guardOperations(createFhirRouter(deps, { ...routerOptions, operations: { ...bulk.operations(deps), reindex: reindex.operation } }));
   const bundle = createBundleProcessor(deps, router, { logger });
   const hl7Converter = defaultConverter(config.hl7v2.templatesDir);
   const hl7 = buildHl7({
@@ -177,7 +205,7 @@ export function buildApp(parts: AppParts) {
     tenant,
     maxBodyBytes: config.http.maxBodyBytes,
     router,
-    authenticate: (header) => verifier.verify(header, tenant),
+    authenticate: async (header) => access.resolver.attach(await verifier.verify(header, tenant)),
     issueToken: (form, tokenUrl, request) => tokenEndpoint.issueToken(form, { tokenUrl, tenant, ...request }),
     oauthError: (err) => (isOAuthError(err) ? { status: oauthErrorStatus(err), body: oauthErrorBody(err) } : undefined),
     jwks: async () => ({ keys: [...(await signingKeys.jwks(tenant)).keys, ...(await identity.idTokenKeys.jwks(tenant)).keys] }),
@@ -190,12 +218,27 @@ export function buildApp(parts: AppParts) {
     hl7: { api: hl7.api, metrics: hl7.metrics },
     ...(auditConfig.enabled ? { audit: { hooks: audit.http, api: audit.api } } : {}),
     bulk: bulk.service,
+    access: {
+      roles: access.roles, elevations: access.elevations, resolver: access.resolver, audit: identity.audit, checkCriteria: access.checkCriteria,
+      breakGlassMinutes: config.auth.breakGlassMinutes, maxElevationMinutes: config.auth.maxElevationMinutes,
+      page: {
+        sessions: createSessionStore({ db, policy: { idleMs: config.auth.sessionIdleMinutes * 60_000, maxMs: config.auth.sessionMaxHours * 3_600_000 } }),
+        users: identity.users, cookieName: sessionCookieName(baseUrl), clock,
+      },
+    },
+    ...(config.http.tlsCert && config.http.tlsKey ? { tls: { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) } } : {}),
   });
   // Export workers and the expiry sweep run while the server listens (every node: the queue is shared).
   http.addHook('onReady', async () => bulk.service.start());
   http.addHook('onClose', () => bulk.service.stop());
+  http.addHook('onReady', async () => reindex.service.start());
+  http.addHook('onClose', () => reindex.service.stop());
+  // DEK re-encryption (haven keys rotate --dek --background) runs on every node, like exports.
+  const reencrypt = encryption.keyring ? createReencryptService({ db, keyring: encryption.keyring, logger }) : undefined;
+  http.addHook('onReady', async () => reencrypt?.start());
+  http.addHook('onClose', async () => reencrypt?.stop());
   http.addHook('onClose', () => encryption.close());
-  return { http, store, fhir, clients, deps, encryption, audit, bulk: bulk.service, hl7, hl7Converter };
+  return { http, store, fhir, clients, deps, encryption, audit, bulk: bulk.service, hl7, hl7Converter, reindex: reindex.service };
 }
 
 /** External OpenID provider settings, when HAVEN_OIDC_ISSUER is set (docs/security/identity.md). */

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { AuditService } from '../audit/index.js';
 import { createBulkService, type BulkService } from '../bulk/index.js';
 import type { HavenConfig } from '../config/index.js';
-import type { Keyring } from '../crypto/index.js';
+import { createBlindIndexer, type Keyring } from '../crypto/index.js';
 import type { FhirDefinitions } from '../fhir/index.js';
 import { normalizeString } from '../fhir/index.js';
 import { createExportKickoff, createImportKickoff } from '../http/fhir/bulk-kickoff.js';
@@ -15,6 +15,7 @@ import type { Clock, Issue, Logger } from '../kernel/index.js';
 import { createLocalBlobStore, ephemeralSealer, keyringSealer } from '../store/blob-store.js';
 import type { BodyCodec, Db, ResourceStore } from '../store/index.js';
 import { createJobQueue } from '../store/jobs.js';
+import { parseProtectedParams } from '../search/index.js';
 
 export interface BulkParts {
   config: HavenConfig;
@@ -46,7 +47,11 @@ export function buildBulk(p: BulkParts): { service: BulkService; operations: (de
     audit: p.audit,
     fhir: p.fhir,
     ...(p.validate ? { validate: p.validate } : {}),
-    chunkSql: { registry: p.fhir.registry, normalize: normalizeString, patientParams: (t) => p.fhir.compartments.paramsFor('Patient', t) },
+    chunkSql: {
+      registry: p.fhir.registry, normalize: normalizeString, patientParams: (t) => p.fhir.compartments.paramsFor('Patient', t),
+      // _typeFilter on protected parameters matches blind-index tags, like search (docs/security/encryption.md).
+      ...(p.keyring ? { blind: { indexer: createBlindIndexer(p.keyring), policy: parseProtectedParams(p.config.kms.blindIndexParams) } } : {}),
+    },
     clock: p.clock,
     logger: p.logger.child({ component: 'bulk' }),
     settings: { ...p.config.bulk, pageSize: 500, maxAttempts: 5, retryAfterSeconds: 1 },

@@ -30,7 +30,8 @@ export interface RunningServer {
 export function publicBaseUrl(config: HavenConfig, port: number): string {
   if (config.http.baseUrl) return config.http.baseUrl.replace(/\/$/, '');
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const scheme = config.http.tlsCert ? 'https' : 'http';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**

@@ -7,8 +7,11 @@ import { createFhirClient, fetchToken, readBootstrap } from './client.js';
 import { runImport } from './import.js';
 import { auditCommand } from './audit.js';
 import { keysCommand } from './keys.js';
+import { tenantCommand } from './tenant.js';
+import { backupCommand } from './backup-command.js';
 import { runSynth } from './synth.js';
 import { exportCommand } from './export-command.js';
+import { reindexCommand } from './reindex.js';
 import { HL7_HELP, hl7Command, parseRoles } from './hl7.js';
 import { usersCommand } from './users.js';
 
@@ -30,9 +33,18 @@ Commands:
   synth --patients N [--seed S] [--concurrency C] [--url URL]
                              Generate deterministic synthetic patients (~50 resources each) and load
                              them through the running server as transaction Bundles
-  keys status | keys rotate --kek
-                             Show the KMS and data keys; rotate the key-encryption key (re-wraps every
-                             data key). With the embedded database, stop the server first
+  reindex [--type T] [--url URL]
+                             Rewrite the search index of every resource of type T (default: all types) in
+                             a background job ($reindex) and wait for it, printing progress
+  keys status | keys rotate --kek | keys rotate --dek [--tenant T] | keys reencrypt | keys destroy-retired
+                             Show the KMS, data keys and re-encryption jobs; rotate the key-encryption key
+                             (re-wraps every data key) or a data key (new version + background re-encryption);
+                             destroy retired data keys nothing uses. With the embedded database, stop the server first
+  tenant shred T [--yes] [--allow-default]
+                             Crypto-shred a tenant: destroy all its data keys (asks to confirm)
+  backup --out DIR [--tenant T] | restore --from DIR
+                             Encrypted, integrity-checked snapshot of database and blobs; restore verifies
+                             everything, then loads into an empty instance (same KMS needed)
   audit verify [--from N] [--witness PATH] [--public-key BASE64]
                              Verify the tamper-evident audit log offline (stop the server first when
                              using the embedded database): recomputes every leaf and tree head and
@@ -134,11 +146,20 @@ export async function main(argv: string[]): Promise<number> {
         return await exportCommand(args, serverUrl(args));
       case 'synth':
         return await synthCommand(args);
+      case 'reindex':
+        return await reindexCommand(args, serverUrl(args));
       case 'audit':
         return await auditCommand(args);
       case 'keys': {
         const config = loadConfig();
         return await keysCommand(args, config, createLogger(config.log.level), (line) => console.log(line));
+      }
+      case 'tenant':
+      case 'backup':
+      case 'restore': {
+        const config = loadConfig();
+        const run = command === 'tenant' ? tenantCommand : backupCommand;
+        return await run(args, config, createLogger(config.log.level), (line) => console.log(line));
       }
       case 'users':
         return await usersCommand(args, serverUrl(args));

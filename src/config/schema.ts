@@ -18,6 +18,13 @@ const kms = z.object({
   encryption: z.enum(['on', 'off']).default('on'),
   /** How long an unwrapped data-encryption key stays in memory. */
   dekCacheSeconds: positiveInt.max(86400).default(300),
+  /** How stale a node's view of data keys may get (a DEK rotation or a shred elsewhere). */
+  dekRefreshSeconds: positiveInt.max(300).default(5),
+  /** Search parameters stored only as HMAC blind indexes: `default`, `Type.code` or `code` entries, comma-separated; `none` (docs/security/encryption.md). */
+  blindIndexParams: z
+    .string()
+    .regex(/^\s*(none|(default|([A-Z][A-Za-z]+\.)?[a-z_][a-z0-9_-]*)(\s*,\s*(default|([A-Z][A-Za-z]+\.)?[a-z_][a-z0-9_-]*))*)\s*$/, 'must be `none` or a comma-separated list of `default`, `Type.code` or `code`')
+    .default('default'),
   pkcs11: z.object({
     library: z.string().min(1).optional(),
     slot: z.coerce.number().int().min(0).optional(),
@@ -40,6 +47,9 @@ export const configSchema = z.object({
     /** Public base URL (scheme://host:port) used in links, Location headers and token audiences. */
     baseUrl: z.url().optional(),
     maxBodyBytes: positiveInt.default(16 * 1024 * 1024),
+    /** PEM files: when both are set Haven serves HTTPS (TLS 1.2+, strong ciphers, HSTS). */
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
   }),
   dataDir: z.string().min(1).default('./haven-data'),
   database: z.object({
@@ -68,6 +78,9 @@ export const configSchema = z.object({
     loginLockoutSeconds: positiveInt.max(86400).default(60),
     /** Lifetime of an offline_access grant (its refresh tokens). */
     offlineAccessDays: positiveInt.max(3650).default(90),
+    /** Longest break-glass grant (and its default), and longest just-in-time elevation, in minutes. */
+    breakGlassMinutes: positiveInt.max(480).default(60),
+    maxElevationMinutes: positiveInt.max(1440).default(480),
     /** Sign-in through an external OpenID provider (federation); off unless an issuer is set. */
     oidc: z.object({
       issuer: z.url().optional(),
@@ -135,6 +148,9 @@ export const configSchema = z.object({
   }
   if (c.kms.provider === 'local' && c.env === 'production') {
     ctx.addIssue({ code: 'custom', path: ['kms', 'provider'], message: "'local' (a key file on disk) is refused when HAVEN_ENV=production; use an HSM or cloud KMS (pkcs11, aws-kms, gcp-kms, azure-keyvault, vault-transit)" });
+  }
+  if ((c.http.tlsCert === undefined) !== (c.http.tlsKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['http', c.http.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'HAVEN_TLS_CERT and HAVEN_TLS_KEY go together' });
   }
   if ((c.mllp.tlsCert === undefined) !== (c.mllp.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['mllp', c.mllp.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'HAVEN_MLLP_TLS_CERT and HAVEN_MLLP_TLS_KEY go together' });

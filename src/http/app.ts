@@ -9,6 +9,9 @@ import { PUBLIC_AUTH_ROUTES, registerAuthRoutes, type AuthRoutesDeps } from './a
 import { checkAcceptable, registerContentParsers } from './content.js';
 import { toHttpError } from './errors.js';
 import { registerHl7Routes, type Hl7HttpDeps } from './hl7v2-routes.js';
+import { registerAccessRoutes, type AccessRoutesDeps } from './access-routes.js';
+import { BREAK_GLASS_PAGE } from './break-glass-page.js';
+import { addHsts, httpsOptions, type TlsOptions } from './tls.js';
 import type { FhirRouter } from './fhir/router.js';
 import type { FhirRequest, FhirResponse } from './fhir/types.js';
 
@@ -34,6 +37,10 @@ export interface HttpDeps {
   bulk?: BulkService;
   /** HL7 v2 message store API and /metrics (docs/hl7v2.md). */
   hl7?: Hl7HttpDeps;
+  /** Roles and policies, break-glass, just-in-time elevation (docs/security/identity.md). */
+  access?: Omit<AccessRoutesDeps, 'tenant' | 'logger'>;
+  /** PEM certificate and key: serve HTTPS (TLS 1.2+, strong ciphers, HSTS). */
+  tls?: TlsOptions;
 }
 
 declare module 'fastify' {
@@ -43,10 +50,12 @@ declare module 'fastify' {
 }
 
 // Endpoints reachable without a token: the spec allows metadata; health probes carry no PHI.
-const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration', ...PUBLIC_AUTH_ROUTES]);
+// The break-glass page authenticates by the authorization server's session cookie, not a bearer token.
+const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration', ...PUBLIC_AUTH_ROUTES, BREAK_GLASS_PAGE]);
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.tls ? { https: httpsOptions(deps.tls) } : {}),
     logger: false,
     bodyLimit: deps.maxBodyBytes,
     // On shutdown, idle keep-alive connections close at once; busy ones finish their request first.
@@ -67,6 +76,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     },
   });
   registerContentParsers(app);
+  if (deps.tls) addHsts(app);
   const fhirBase = `${deps.baseUrl}/fhir`;
 
   app.addHook('onRequest', async (req) => {
@@ -75,7 +85,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     const principal = await deps.authenticate(req.headers.authorization);
     req.havenCtx = { tenant: deps.tenant, principal, requestId: req.id, sourceIp: req.ip };
     if (deps.audit && path.startsWith('/fhir')) {
-      const purpose = req.headers['x-purpose-of-use'];
+      // Break-glass access is always recorded as emergency treatment (ETREAT), whatever the client says.
+      const purpose = (principal as { purposeOfUse?: string }).purposeOfUse ?? req.headers['x-purpose-of-use'];
       deps.audit.hooks.prepare(req.havenCtx, req.method, splitUrl(req.url).path, typeof purpose === 'string' ? purpose : undefined);
     }
   });
@@ -146,6 +157,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     registerAuthAdminRoutes(app, deps.identity.admin);
   }
   if (deps.bulk) registerBulkRoutes(app, deps.bulk, deps.baseUrl);
+  if (deps.access) registerAccessRoutes(app, { ...deps.access, tenant: deps.tenant, logger: deps.logger });
   if (deps.hl7) registerHl7Routes(app, deps.hl7);
 
   const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {

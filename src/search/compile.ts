@@ -2,7 +2,7 @@
  * SearchQuery → one SQL statement per page. `$1` is always the tenant and `$2`
  * the resource type. Sorting: see compile-sort.ts.
  */
-import type { SearchQuery } from './query.js';
+import type { Criterion, SearchQuery } from './query.js';
 import { criterionCondition } from './compile-criterion.js';
 import { compartmentCondition } from './compartment.js';
 import { drivenSort, sortKeyExpression } from './compile-sort.js';
@@ -26,7 +26,15 @@ function whereClause(query: SearchQuery, p: SqlParams): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
   for (const c of query.criteria) conditions.push(criterionCondition(c, p));
   if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
+  if (query.restrict) conditions.push(restrictCondition(query.restrict, p));
   return conditions.join('\n  AND ');
+}
+
+/** Access-policy filter: a resource passes when it matches every criterion of at least one group. */
+function restrictCondition(groups: Criterion[][], p: SqlParams): string {
+  if (groups.length === 0) return 'FALSE';
+  const ors = groups.map((g) => (g.length === 0 ? 'TRUE' : g.map((c) => criterionCondition(c, p)).join(' AND ')));
+  return `((${ors.join(') OR (')}))`;
 }
 
 /** One page: LIMIT count+1 so the caller learns whether a next page exists without counting. */

@@ -14,6 +14,7 @@ import {
 } from '../search/index.js';
 import type { CompartmentFilter, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
 import { runIncludes } from './include-runner.js';
+import { blindPrepared, type SearchBlinding } from './search-blind.js';
 import type { ResourceReader } from './resource-store.js';
 import type { StoredResource } from './model.js';
 
@@ -26,6 +27,8 @@ export interface SearchRunnerOptions {
   isResourceType?: (type: string) => boolean;
   /** Most included resources per page (default: maxCount). */
   maxIncludes?: number;
+  /** Blind indexes: protected parameters are searched by HMAC tag (src/store/search-blind.ts). */
+  blind?: SearchBlinding;
 }
 
 /** One page of search results. */
@@ -65,6 +68,8 @@ export interface SearchRunOptions {
   readable?: readonly string[] | '*';
   /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */
   authorizeLinked?: (types: readonly string[]) => void;
+  /** Access-policy criteria: OR of groups of `[param, value]` AND-ed into the page SQL (never filtered after the fetch). */
+  restrict?: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
 }
 
 function compartmentFilter(scope: CompartmentScope, type: string): CompartmentFilter {
@@ -96,6 +101,11 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     // A chain or _has reads other types' index values: the caller must be allowed to search them too.
     const linked = [...new Set(queries.flatMap((q) => linkedTypes(q.criteria)))];
     if (linked.length > 0) opts.authorizeLinked?.(linked);
+    const restrict = opts.restrict;
+    if (restrict) {
+      const groups = (t: string) => restrict.map((g) => parseSearch(t, g.map(([k, v]) => [k, v] as [string, string]), options.registry, parseOptions(true)).criteria);
+      queries = queries.map((q) => ({ ...q, restrict: groups(q.resourceType) }));
+    }
     const scope = opts.compartment;
     if (scope) queries = queries.map((q) => ({ ...q, compartment: compartmentFilter(scope, q.resourceType) }));
     return { queries, includes, params };
@@ -141,11 +151,11 @@ export function createSearchRunner(options: SearchRunnerOptions) {
 
   return {
     async search(ctx: RequestContext, reader: ResourceReader, resourceType: string, params: [string, string][], opts: SearchRunOptions) {
-      return run(ctx, reader, prepare([resourceType], params, opts), opts);
+      return run(ctx, reader, await blindPrepared(options.blind, ctx.tenant, prepare([resourceType], params, opts)), opts);
     },
     /** System-level search over `types` (the caller has already narrowed them to what it may search). */
     async searchSystem(ctx: RequestContext, reader: ResourceReader, types: readonly string[], params: [string, string][], opts: SearchRunOptions) {
-      return run(ctx, reader, prepare(types, params, opts), opts);
+      return run(ctx, reader, await blindPrepared(options.blind, ctx.tenant, prepare(types, params, opts)), opts);
     },
   };
 }

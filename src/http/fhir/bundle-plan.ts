@@ -3,7 +3,7 @@ import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { FhirResource, StoredResource, StoreTransaction } from '../../store/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
 import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
-import { resolveConditional } from './conditional.js';
+import { resolveConditional, type ConditionalCache } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag } from './respond.js';
 import { header } from './types.js';
@@ -104,16 +104,16 @@ export function isPlainWrite(step: Step): boolean {
  * create, update and delete), against the database as it was before the
  * transaction wrote anything.
  */
-export async function resolveStep(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, step: Step): Promise<Step> {
+export async function resolveStep(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, step: Step, cache?: ConditionalCache): Promise<Step> {
   if (step.kind === 'routed' || step.kind === 'matched' || step.criteria === undefined) return step;
   deps.authorize(ctx, step.type, 'search');
   if (step.kind === 'create') {
-    const found = await resolveConditional(deps, ctx, tx, step.type, step.criteria, 'If-None-Exist');
+    const found = await resolveConditional(deps, ctx, tx, step.type, step.criteria, 'If-None-Exist', cache);
     if (found) return { entry: step.entry, phase: step.phase, kind: 'matched', type: step.type, stored: found };
     return { ...step, criteria: undefined };
   }
   const what = step.kind === 'update' ? 'conditional update' : 'conditional delete';
-  const found = await resolveConditional(deps, ctx, tx, step.type, step.criteria, what);
+  const found = await resolveConditional(deps, ctx, tx, step.type, step.criteria, what, cache);
   if (step.kind === 'delete') return { ...step, criteria: undefined, ...(found ? { id: found.id } : {}) };
   const bodyId = step.resource.id;
   if (found && bodyId !== undefined && bodyId !== found.id) {

@@ -1,7 +1,7 @@
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction } from '../../store/index.js';
 import { requireType } from './checks.js';
-import { resolveConditional } from './conditional.js';
+import { resolveConditional, type ConditionalCache } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 
 /** A conditional reference: a search URI in place of a literal reference (R4 http.html#trules). */
@@ -40,6 +40,12 @@ export function conditionalReferences(node: unknown): string[] {
   return found;
 }
 
+/** The type and criteria of a conditional reference, else undefined. */
+export function splitConditionalReference(ref: string): { type: string; criteria: string } | undefined {
+  const m = CONDITIONAL_REF.exec(ref);
+  return m ? { type: m[1]!, criteria: m[2]! } : undefined;
+}
+
 /**
  * Resolves one conditional reference to `Type/id`. The spec fails the
  * transaction on no match or several; both are a failed precondition (412).
@@ -49,11 +55,12 @@ export async function resolveConditionalReference(
   ctx: RequestContext,
   tx: StoreTransaction,
   ref: string,
+  cache?: ConditionalCache,
 ): Promise<string> {
   const m = CONDITIONAL_REF.exec(ref)!;
   const type = requireType(deps, m[1]);
   deps.authorize(ctx, type, 'search');
-  const match = await resolveConditional(deps, ctx, tx, type, m[2]!, `Conditional reference to ${type}`);
+  const match = await resolveConditional(deps, ctx, tx, type, m[2]!, `Conditional reference to ${type}`, cache);
   if (!match) {
     throw new HavenError('precondition', 'CONDITIONAL_REFERENCE_NO_MATCH', `Conditional reference to ${type}: no ${type} matches the criteria`);
   }

@@ -15,6 +15,8 @@ export interface SearchOptions {
   readable?: readonly string[] | '*';
   /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */
   authorizeLinked?: (types: readonly string[]) => void;
+  /** Access-policy criteria (OR of AND groups), compiled into the page SQL. */
+  restrict?: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
 }
 
 export interface SearchRunner {

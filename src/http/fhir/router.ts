@@ -22,6 +22,11 @@ export interface RouterOptions {
     export(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
     everything(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
     import(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
+    /** `$reindex` (system or type) kick-off and `GET $reindex/[job]` status (docs/search.md). */
+    reindex?: {
+      kickoff(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
+      status(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
+    };
   };
 }
 
@@ -46,6 +51,8 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
     if (ops && isExport && (m === 'GET' || m === 'POST')) return ops.export(ctx, req);
     if (ops && n === 3 && a === 'Patient' && c === '$everything' && m === 'GET') return ops.everything(ctx, req);
     if (ops && n === 1 && a === '$import' && m === 'POST') return ops.import(ctx, req);
+    if (ops?.reindex && m === 'POST' && ((n === 1 && a === '$reindex') || (n === 2 && b === '$reindex'))) return ops.reindex.kickoff(ctx, req);
+    if (ops?.reindex && m === 'GET' && n === 2 && a === '$reindex') return ops.reindex.status(ctx, req);
     // AuditEvent lives in the audit log, not the resource store ($validate of one still validates).
     if (a === 'AuditEvent' && options.system.auditEvents && b !== '$validate') return options.system.auditEvents(ctx, req);
     if (a === '_history' && n === 1 && m === 'GET') return history(deps, ctx, req, options.defaultPageSize, options.maxPageSize);
