@@ -1,4 +1,5 @@
 import type { Task } from '../store/jobs.js';
+import { createWorkerPool, type WorkerPool } from '../store/worker-pool.js';
 import { auditFileWritten } from './audit-files.js';
 import type { BulkDeps } from './deps.js';
 import { importTask } from './import-worker.js';
@@ -60,47 +61,11 @@ async function exportTask(deps: BulkDeps, job: BulkJob, task: Task<ChunkPayload>
 }
 
 /** The node's export workers: each leases one task at a time from the shared queue. */
-export function createWorkers(deps: BulkDeps) {
-  let running = false;
-  const sleepers = new Set<() => void>();
-  const loops: Promise<void>[] = [];
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, 1000);
-      sleepers.add(done);
-    });
-
-  async function loop(): Promise<void> {
-    while (running) {
-      try {
-        const task = await deps.queue.lease<ChunkPayload | ImportPayload>([BULK_QUEUE, IMPORT_QUEUE], deps.node, deps.settings.leaseSeconds * 1000, deps.settings.maxAttempts);
-        if (task) await processTask(deps, task, () => running);
-        else await idle();
-      } catch (err) {
-        deps.logger.error({ err: describe(err) }, 'bulk export worker error; retrying shortly');
-        await idle();
-      }
-    }
-  }
-
-  return {
-    start(): void {
-      if (running) return;
-      running = true;
-      for (let i = 0; i < deps.settings.workers; i++) loops.push(loop());
-    },
-    nudge(): void {
-      for (const wake of [...sleepers]) wake();
-    },
-    async stop(): Promise<void> {
-      running = false;
-      for (const wake of [...sleepers]) wake();
-      await Promise.all(loops.splice(0));
-    },
-  };
+export function createWorkers(deps: BulkDeps): WorkerPool {
+  return createWorkerPool<ChunkPayload | ImportPayload>({
+    workers: deps.settings.workers,
+    lease: () => deps.queue.lease<ChunkPayload | ImportPayload>([BULK_QUEUE, IMPORT_QUEUE], deps.node, deps.settings.leaseSeconds * 1000, deps.settings.maxAttempts),
+    process: (task, isRunning) => processTask(deps, task, isRunning),
+    onError: (err) => deps.logger.error({ err: describe(err) }, 'bulk export worker error; retrying shortly'),
+  });
 }

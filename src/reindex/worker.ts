@@ -1,4 +1,5 @@
 import type { Task } from '../store/jobs.js';
+import { createWorkerPool, type WorkerPool } from '../store/worker-pool.js';
 import { reindexBatch } from './batch.js';
 import { loadCursor, loadJob, settleJob } from './job-store.js';
 import { reindexQueue, type ReindexDeps, type ReindexJob, type ReindexPayload } from './model.js';
@@ -52,48 +53,12 @@ async function processTask(deps: ReindexDeps, sync: ParamSync, task: Task<Reinde
 }
 
 /** The node's reindex workers: each leases one type of one job at a time from the tenant's queue. */
-export function createReindexWorkers(deps: ReindexDeps, sync: ParamSync) {
-  let running = false;
-  const loops: Promise<void>[] = [];
-  const wakers = new Set<() => void>();
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, 1000);
-      wakers.add(wake);
-    });
-
-  async function loop(): Promise<void> {
-    const queue = reindexQueue(deps.tenant);
-    while (running) {
-      try {
-        const task = await deps.queue.lease<ReindexPayload>(queue, deps.node, deps.settings.leaseSeconds * 1000, deps.settings.maxAttempts);
-        if (task) await processTask(deps, sync, task, () => running);
-        else await idle();
-      } catch (err) {
-        deps.logger.error({ err: describe(err) }, 'reindex worker error; retrying shortly');
-        await idle();
-      }
-    }
-  }
-
-  return {
-    start(): void {
-      if (running) return;
-      running = true;
-      for (let i = 0; i < deps.settings.workers; i++) loops.push(loop());
-    },
-    nudge(): void {
-      for (const wake of [...wakers]) wake();
-    },
-    async stop(): Promise<void> {
-      running = false;
-      for (const wake of [...wakers]) wake();
-      await Promise.all(loops.splice(0));
-    },
-  };
+export function createReindexWorkers(deps: ReindexDeps, sync: ParamSync): WorkerPool {
+  const queue = reindexQueue(deps.tenant);
+  return createWorkerPool<ReindexPayload>({
+    workers: deps.settings.workers,
+    lease: () => deps.queue.lease<ReindexPayload>(queue, deps.node, deps.settings.leaseSeconds * 1000, deps.settings.maxAttempts),
+    process: (task, isRunning) => processTask(deps, sync, task, isRunning),
+    onError: (err) => deps.logger.error({ err: describe(err) }, 'reindex worker error; retrying shortly'),
+  });
 }

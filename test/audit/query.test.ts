@@ -2,10 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { createClientRegistry } from '../../src/auth/index.js';
-import { fetchToken } from '../../src/cli/client.js';
-import { DEFAULT_TENANT } from '../../src/kernel/index.js';
-import { clientKeys } from '../auth/harness.js';
+import { limitedClientToken } from '../support/clients.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const run = promisify(execFile);
@@ -17,9 +14,7 @@ let clinicianToken: string;
 before(async () => {
   s = await startTestServer();
   // A non-admin clinical app: may read patients, not the audit log.
-  const keys = await clientKeys('ES384');
-  await createClientRegistry({ db: s.testDb.db }).register(DEFAULT_TENANT, { clientId: 'ward-app', name: 'Ward app', jwks: { keys: [keys.publicJwk] }, scopes: 'system/*.rs' });
-  clinicianToken = (await fetchToken(s.baseUrl, { clientId: 'ward-app', tokenUrl: `${s.baseUrl}/auth/token`, privateJwk: keys.privateJwk as Record<string, unknown> }, 'system/*.rs')).token;
+  clinicianToken = await limitedClientToken(s, 'ward-app', 'system/*.rs');
   alice = await createPatient('Alice');
   bob = await createPatient('Bob');
   const obs = await s.fhir('/Observation', { method: 'POST', json: { resourceType: 'Observation', status: 'final', code: { text: 'hr' }, subject: { reference: `Patient/${alice}` } } });

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createClientRegistry } from '../../src/auth/index.js';
-import { fetchToken } from '../../src/cli/client.js';
-import { DEFAULT_TENANT } from '../../src/kernel/index.js';
-import { clientKeys } from '../auth/harness.js';
+import { limitedClientToken } from '../support/clients.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let s: TestServer;
@@ -12,9 +9,7 @@ let patientId: string;
 
 before(async () => {
   s = await startTestServer();
-  const keys = await clientKeys('ES384');
-  await createClientRegistry({ db: s.testDb.db }).register(DEFAULT_TENANT, { clientId: 'lab-app', name: 'Lab app', jwks: { keys: [keys.publicJwk] }, scopes: 'system/Observation.rs' });
-  observationsOnly = (await fetchToken(s.baseUrl, { clientId: 'lab-app', tokenUrl: `${s.baseUrl}/auth/token`, privateJwk: keys.privateJwk as Record<string, unknown> }, 'system/Observation.rs')).token;
+  observationsOnly = await limitedClientToken(s, 'lab-app', 'system/Observation.rs');
   const p = await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Linkedscope' }] } });
   patientId = p.body.id;
   await s.fhir('/Observation', { method: 'POST', json: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patientId}` } } });
