@@ -30,22 +30,25 @@ interface Stats {
 }
 
 /** One sender: its share of the messages, in order; anything not answered AA is sent again on a new connection. */
-async function sender(port: number, share: number[], stats: Stats, onAck: () => Promise<void>): Promise<void> {
+async function sender(port: number, share: number[], stats: Stats, onAck: () => Promise<void>, diagnose: () => string): Promise<void> {
   let client: MllpClient | undefined;
   for (const i of share) {
+    let last = 'no answer';
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) stats.resent += 1;
       try {
         client ??= await connectMllp({ host: '127.0.0.1', port });
         const ack = msa(await client.send(message(i), 15_000));
         if (ack.code === 'AA' && ack.controlId === `CRASH-${i}`) break;
+        last = `${ack.code}: ${ack.text}`;
         if (ack.code === 'AR') stats.transientNaks += 1;
         else stats.others.push(`${i}:${ack.code}:${ack.text}`);
-      } catch {
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
         client?.close();
         client = undefined;
       }
-      if (attempt > 2000) throw new Error(`message ${i} never acknowledged`);
+      if (attempt > 2000) throw new Error(`message ${i} never acknowledged; last answer: ${last}; ${diagnose()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
     stats.acked.add(i);
@@ -86,6 +89,12 @@ describe('HL7 v2 over MLLP survives SIGKILL: exactly once for every message', ()
     const stats: Stats = { acked: new Set(), resent: 0, transientNaks: 0, others: [] };
     const kills: number[] = [];
     let restarting: Promise<void> | undefined;
+    let restartError: unknown;
+    // When a message is never acknowledged, say whether the server died by itself and what it logged last.
+    const diagnose = () =>
+      `server exit code ${String(server.proc.exitCode)}, signal ${String(server.proc.signalCode)}` +
+      (restartError ? `, restart failed: ${String(restartError)}` : '') +
+      `; server output tail: ${server.output().slice(-1500)}`;
     const onAck = async () => {
       const next = KILL_AT[kills.length];
       if (next !== undefined && stats.acked.size >= next && !restarting) {
@@ -95,11 +104,13 @@ describe('HL7 v2 over MLLP survives SIGKILL: exactly once for every message', ()
           await server.exited;
           server = await start();
           restarting = undefined;
-        })();
+        })().catch((err: unknown) => {
+          restartError = err;
+        });
       }
     };
     const shares = Array.from({ length: CONNECTIONS }, (_, c) => Array.from({ length: TOTAL }, (_, i) => i).filter((i) => i % CONNECTIONS === c));
-    await Promise.all(shares.map((share) => sender(Number(env.HAVEN_MLLP_PORT), share, stats, onAck)));
+    await Promise.all(shares.map((share) => sender(Number(env.HAVEN_MLLP_PORT), share, stats, onAck, diagnose)));
     if (restarting) await restarting;
     const seconds = (Date.now() - started) / 1000;
     console.log(`crash test: ${TOTAL} messages in ${seconds.toFixed(1)} s (${Math.round(TOTAL / seconds)}/s), kills after ${kills.join(' and ')} ACKs, ${stats.resent} re-sent, ${stats.transientNaks} transient AR`);
