@@ -132,7 +132,8 @@ export function buildAck(input: AckInput): string {
     version,
   ].join(f);
   const text = input.text ? escapeText(h, input.text) : '';
-  const msa = ['MSA', input.code, mshField(h, 10), text].join(f);
+  // MSA-3 (text message) only when there is one: no trailing empty field.
+  const msa = ['MSA', input.code, mshField(h, 10), ...(text ? [text] : [])].join(f);
   const segments = [msh, msa];
   if (input.code !== 'AA' && input.code !== 'CA') {
     const [code, name] = errorConditions[input.condition ?? 'internal'];
