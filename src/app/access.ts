@@ -74,7 +74,8 @@ export function buildAccess(parts: AccessParts) {
   const elevations = createElevationStore(parts.db, parts.clock);
   const resolver = createAccessResolver({ db: parts.db, roles, elevations, clock: parts.clock });
   const compartments = { paramsFor: parts.paramsFor };
-  const guard = createPolicyGuard({ db: parts.db, matcher: createMatcher(parts.registry, parts.normalize, parts.blind), compartments });
+  const matcher = createMatcher(parts.registry, parts.normalize, parts.blind);
+  const guard = createPolicyGuard({ db: parts.db, matcher, compartments });
   const linkedAllowed = (ctx: RequestContext, types: readonly string[]) => {
     for (const t of types) if (restrictionFor(ctx, t, 'search', compartments) !== undefined) throw restrictedLink(t);
   };
@@ -110,6 +111,8 @@ export function buildAccess(parts: AccessParts) {
 
   return {
     guardOperations,
+    /** The same SQL matcher, for granular SMART scopes (src/auth/guard-store.ts). */
+    matching: (ctx: RequestContext, type: string, ids: readonly string[], restriction: Restriction) => matcher.matching(parts.db, ctx, type, ids, restriction),
     roles,
     elevations,
     resolver,

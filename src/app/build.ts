@@ -18,6 +18,7 @@ import {
   parseRoleMap,
   guardSearchForPatients,
   guardStoreForPatients,
+  guardSystemSearchForScopes,
   scopeAllowsAllTypes,
 } from '../auth/index.js';
 import { HavenError } from '../kernel/index.js';
@@ -110,11 +111,11 @@ export function buildApp(parts: AppParts) {
     clock,
     hooks,
   }));
-  // patient/ scopes: reads and searches limited to the token's patient compartment (docs/security/identity.md).
-  const compartmentGuard = createCompartmentGuard({ db, paramsFor: (c, t) => fhir.compartments.paramsFor(c, t) });
   // Access policies of roles, JIT elevation, break-glass (docs/security/identity.md): store hooks + guards below.
   const access = buildAccess({ db, clock, logger, registry: fhir.registry, normalize: normalizeString, paramsFor: (t) => fhir.compartments.paramsFor('Patient', t), ...(blind ? { blind } : {}) });
   access.attachHooks(hooks);
+  // patient/ scopes: reads and searches limited to the token's patient compartment; granular scopes to their criteria, in SQL (docs/security/identity.md).
+  const compartmentGuard = createCompartmentGuard({ db, paramsFor: (c, t) => fhir.compartments.paramsFor(c, t), matcher: (ctx, t, ids, f) => access.matching(ctx, t, ids, f) });
   const searchRunner = createSearchRunner({
       registry: fhir.registry,
       normalize: normalizeString,
@@ -128,7 +129,7 @@ export function buildApp(parts: AppParts) {
     fhir,
     validate: (r) => validator.validate(r),
     // System-level and `*` compartment searches refuse patient-context tokens themselves (http/fhir/search-scope.ts).
-    searcher: access.guardSearcher({ search: reindex.service.guardSearch(guardSearchForPatients(searchRunner.search, compartmentGuard)), searchSystem: searchRunner.searchSystem }),
+    searcher: access.guardSearcher({ search: reindex.service.guardSearch(guardSearchForPatients(searchRunner.search, compartmentGuard)), searchSystem: guardSystemSearchForScopes(searchRunner.searchSystem, compartmentGuard) }),
     // Effective permission = token scopes ∩ the policies of the user's roles.
     authorize: (ctx, type, interaction) => {
       accessFor(ctx.principal, type, interaction);

@@ -2,15 +2,19 @@ import { HavenError } from '../kernel/index.js';
 import type { RequestContext } from '../kernel/index.js';
 import type { ResourceReader, ResourceStore, StoreTransaction } from '../store/index.js';
 import type { HistoryQuery } from '../store/index.js';
-import { accessFor } from './patient-access.js';
-import type { CompartmentGuard } from './patient-access.js';
+import { accessFor, hasGranular } from './patient-access.js';
+import type { CompartmentGuard, ScopeFilters } from './patient-access.js';
+import type { StoredResource } from '../store/index.js';
 
 /**
  * Patient-compartment enforcement for tokens with a patient context, wrapped
  * around the store the FHIR interactions use: read and vread check membership
  * before the row is fetched (so nothing outside is read, decrypted or audited
- * as returned); history is allowed per instance only. Other principals pass
- * straight through.
+ * as returned); history is allowed per instance only. Granular scopes
+ * (`patient/Observation.rs?category=…`) are enforced the same way, for any
+ * principal: read, vread and instance history check the criteria in SQL
+ * first; search gets them AND-ed into its SQL (`restrict`); included
+ * resources are checked by the same SQL. Other principals pass straight through.
  */
 function patientOf(ctx: RequestContext): string | undefined {
   return (ctx.principal as { patient?: string }).patient;
@@ -19,15 +23,22 @@ function patientOf(ctx: RequestContext): string | undefined {
 function guardReader<R extends ResourceReader>(reader: R, guard: CompartmentGuard): R {
   const check = async (ctx: RequestContext, type: string, id: string) => {
     const patient = patientOf(ctx);
-    if (patient === undefined) return;
+    if (patient === undefined && !hasGranular(ctx.principal)) return;
     const access = accessFor(ctx.principal, type, 'read');
     if (access.kind === 'compartment') await guard.requireInCompartment(ctx, type, id, access.patient);
+    if (access.filters) await guard.requireMatch(ctx, type, id, access.filters, 'read');
   };
   const history = async (ctx: RequestContext, query: HistoryQuery) => {
     const patient = patientOf(ctx);
-    if (patient !== undefined) {
+    if (patient !== undefined || hasGranular(ctx.principal)) {
       const type = query.resourceType ?? '*';
       const access = accessFor(ctx.principal, type, 'read');
+      if (access.filters) {
+        if (!query.resourceType || !query.id) {
+          throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', 'Type and system history are not allowed with granular scopes; ask for one resource\'s history', { expression: [type] });
+        }
+        await guard.requireMatch(ctx, query.resourceType, query.id, access.filters, 'read');
+      }
       if (access.kind === 'compartment') {
         if (!query.resourceType || !query.id) {
           throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', 'Type and system history are not yet allowed with patient/ scopes; ask for one resource\'s history');
@@ -58,21 +69,68 @@ export function guardStoreForPatients(store: ResourceStore, guard: CompartmentGu
   });
 }
 
-type SearchFn<Reader, Page> = (
+type Restrict = ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
+type SearchFn<Reader, Opts extends { strict: boolean; restrict?: Restrict }, Page extends { included?: StoredResource[] }> = (
   ctx: RequestContext,
   reader: Reader,
   resourceType: string,
   params: [string, string][],
-  options: { strict: boolean },
+  options: Opts,
 ) => Promise<Page>;
 
-/** Adds the implicit compartment filter to every search made with a patient-context token. */
-export function guardSearchForPatients<Reader, Page>(search: SearchFn<Reader, Page>, guard: CompartmentGuard): SearchFn<Reader, Page> {
-  return (ctx, reader, type, params, options) => {
+/** AND of two ORs of AND groups: every pair of groups, concatenated. */
+function andRestrictions(a: Restrict | undefined, b: ScopeFilters): Restrict {
+  return a ? a.flatMap((x) => b.map((y) => [...x, ...y])) : b;
+}
+
+/**
+ * Adds the implicit compartment filter to every search made with a patient-context
+ * token, and the granular scopes' criteria (SQL, AND-ed with any policy `restrict`).
+ */
+export function guardSearchForPatients<Reader, Opts extends { strict: boolean; restrict?: Restrict }, Page extends { included?: StoredResource[] }>(
+  search: SearchFn<Reader, Opts, Page>,
+  guard: CompartmentGuard,
+): SearchFn<Reader, Opts, Page> {
+  return async (ctx, reader, type, params, options) => {
     const patient = patientOf(ctx);
-    if (patient === undefined) return search(ctx, reader, type, params, options);
+    const granular = hasGranular(ctx.principal);
+    if (patient === undefined && !granular) return search(ctx, reader, type, params, options);
     const access = accessFor(ctx.principal, type, 'search');
-    if (access.kind === 'all') return search(ctx, reader, type, params, options);
-    return search(ctx, reader, type, [...params, ...guard.searchFilter(type, access.patient, params)], options);
+    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient, params) : [];
+    const opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
+    const page = await search(ctx, reader, type, [...params, ...extra], opts);
+    return granular && page.included && page.included.length > 0 ? { ...page, included: await filterIncluded(ctx, guard, page.included) } : page;
+  };
+}
+
+/** Included resources of types read under granular scopes: only those matching the criteria (checked in SQL). */
+async function filterIncluded(ctx: RequestContext, guard: CompartmentGuard, included: StoredResource[]): Promise<StoredResource[]> {
+  const byType = new Map<string, string[]>();
+  for (const r of included) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r.id]);
+  const dropped = new Set<string>();
+  for (const [type, ids] of byType) {
+    let filters: ScopeFilters | undefined;
+    try {
+      filters = accessFor(ctx.principal, type, 'read').filters;
+    } catch {
+      for (const id of ids) dropped.add(`${type}/${id}`);
+      continue;
+    }
+    if (!filters) continue;
+    const ok = await guard.matching(ctx, type, ids, filters);
+    for (const id of ids) if (!ok.has(id)) dropped.add(`${type}/${id}`);
+  }
+  return included.filter((r) => !dropped.has(`${r.resourceType}/${r.id}`));
+}
+
+/** System-level search: the searched types are unfiltered ones (search-scope.ts); included resources are checked like a type search's. */
+export function guardSystemSearchForScopes<Reader, Types, Opts, Page extends { included?: StoredResource[] }>(
+  search: (ctx: RequestContext, reader: Reader, types: Types, params: [string, string][], options: Opts) => Promise<Page>,
+  guard: CompartmentGuard,
+): (ctx: RequestContext, reader: Reader, types: Types, params: [string, string][], options: Opts) => Promise<Page> {
+  return async (ctx, reader, types, params, options) => {
+    const page = await search(ctx, reader, types, params, options);
+    if (!hasGranular(ctx.principal) || !page.included || page.included.length === 0) return page;
+    return { ...page, included: await filterIncluded(ctx, guard, page.included) };
   };
 }

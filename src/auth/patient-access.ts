@@ -8,9 +8,12 @@ import type { Interaction, ParsedScope, Permission } from './scopes.js';
  * What a token may do on a resource type, across the three scope contexts:
  * `system/` (client tokens), `user/` (user tokens) and `patient/` (tokens with
  * a patient context, limited to that patient's compartment). Granular
- * (`?param=value`) scopes still grant nothing: fail closed until enforced.
+ * (`?param=value`) scopes grant read and search only on the resources matching
+ * their criteria: `filters`, one group per scope (OR-ed), each AND-ed, which
+ * the store and search guards compile into SQL (guard-store.ts).
  */
-export type Access = { kind: 'all' } | { kind: 'compartment'; patient: string };
+export type ScopeFilters = Array<Array<readonly [string, string]>>;
+export type Access = { kind: 'all'; filters?: ScopeFilters } | { kind: 'compartment'; patient: string; filters?: ScopeFilters };
 
 interface ContextualPrincipal extends Principal {
   readonly patient?: string;
@@ -22,7 +25,7 @@ const parsedByList = new WeakMap<readonly string[], ParsedScope[]>();
 function usableScopes(principal: ContextualPrincipal): ParsedScope[] {
   let parsed = parsedByList.get(principal.scopes);
   if (!parsed) {
-    parsed = parseScopes(principal.scopes).smart.filter((s) => s.query === undefined);
+    parsed = parseScopes(principal.scopes).smart;
     parsedByList.set(principal.scopes, parsed);
   }
   const ctx = principal.kind === 'user' ? 'user' : 'system';
@@ -39,16 +42,49 @@ function insufficient(type: string, interaction: Interaction, why = ''): HavenEr
 export function accessFor(principal: Principal, type: string, interaction: Interaction): Access {
   const p = principal as ContextualPrincipal;
   const permission = permissionOf[interaction];
-  const granting = usableScopes(p).filter((s) => (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(permission));
+  const all = usableScopes(p).filter((s) => (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(permission));
+  const granting = all.filter((s) => s.query === undefined);
   if (granting.some((s) => s.context !== 'patient')) return { kind: 'all' };
-  if (granting.length === 0 || p.patient === undefined) throw insufficient(type, interaction);
-  // Writes under a patient context would need the new content checked against the compartment too.
-  if (interaction !== 'read' && interaction !== 'search') throw insufficient(type, interaction, ' (patient/ scopes grant read and search only for now)');
-  return { kind: 'compartment', patient: p.patient };
+  const readOnly = interaction === 'read' || interaction === 'search';
+  if (granting.length > 0 && p.patient !== undefined) {
+    // Writes under a patient context would need the new content checked against the compartment too.
+    if (!readOnly) throw insufficient(type, interaction, ' (patient/ scopes grant read and search only for now)');
+    // Granular user/system scopes beside an unfiltered patient/ one are dropped: the narrower grant (fail closed).
+    return { kind: 'compartment', patient: p.patient };
+  }
+  const granular = all.filter((s) => s.query !== undefined);
+  if (granular.length === 0) throw insufficient(type, interaction);
+  // Writes under granular scopes would need the new content checked against the criteria: not granted yet.
+  if (!readOnly) throw insufficient(type, interaction, ' (granular scopes grant read and search only for now)');
+  const groups = (list: ParsedScope[]): ScopeFilters => list.map((s) => (s.params ?? []).map(([k, v]) => [k, v] as const));
+  const wide = granular.filter((s) => s.context !== 'patient');
+  if (wide.length > 0) return { kind: 'all', filters: groups(wide) };
+  if (p.patient === undefined) throw insufficient(type, interaction);
+  return { kind: 'compartment', patient: p.patient, filters: groups(granular) };
 }
+
+/** The granular-scope criteria that narrow `interaction` on `type`, or undefined when unfiltered (or refused). */
+export function scopeFilters(principal: Principal, type: string, interaction: Interaction): ScopeFilters | undefined {
+  if (!hasGranular(principal)) return undefined;
+  try {
+    return accessFor(principal, type, interaction).filters;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the token carries any granular scope (the cheap test before any filtering work). */
+export function hasGranular(principal: Principal): boolean {
+  return usableScopes(principal as ContextualPrincipal).some((s) => s.query !== undefined);
+}
+
+/** A matcher answering, in SQL, which of `ids` match an OR of AND groups (src/app/access.ts). */
+export type FilterMatcher = (ctx: RequestContext, type: string, ids: readonly string[], filters: ScopeFilters) => Promise<Set<string>>;
 
 export interface CompartmentDeps {
   db: Queryable;
+  /** SQL check of granular-scope criteria on given resources. */
+  matcher?: FilterMatcher;
   /** Search parameters linking `type` to the Patient compartment (R4 CompartmentDefinition). */
   paramsFor(compartment: 'Patient', type: string): readonly string[];
 }
@@ -74,6 +110,15 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
         [ctx.tenant, type, id, [...params], patient],
       );
       if (res.rowCount === 0) throw outside(type);
+    },
+    /** Refuses (403) a resource not matching the granular scopes' criteria, without revealing whether it exists. */
+    async requireMatch(ctx: RequestContext, type: string, id: string, filters: ScopeFilters, interaction: Interaction): Promise<void> {
+      const found = deps.matcher ? await deps.matcher(ctx, type, [id], filters) : new Set<string>();
+      if (!found.has(id)) throw insufficient(type, interaction, ' on this resource (granular scope criteria)');
+    },
+    /** Of `ids`, those matching the criteria (none without a matcher: fail closed). */
+    async matching(ctx: RequestContext, type: string, ids: readonly string[], filters: ScopeFilters): Promise<Set<string>> {
+      return deps.matcher ? deps.matcher(ctx, type, ids, filters) : new Set<string>();
     },
     /**
      * Parameters ANDed to a compartment-limited search. Includes are refused:

@@ -4,8 +4,9 @@ import type { Principal } from '../kernel/index.js';
 /**
  * SMART App Launch scopes, v1 (`system/Patient.read`) and v2 (`system/Patient.rs`,
  * with an optional granular `?param=value` suffix).
- * Only `system/` scopes grant access for now; `user/` and `patient/` are parsed
- * so they can be carried, but grant nothing until those launch contexts exist.
+ * The helpers below answer for unfiltered `system/` scopes only (bulk, operations);
+ * FHIR interactions use `accessFor` (patient-access.ts), which also enforces
+ * `user/`, `patient/` and granular scopes.
  */
 export type ScopeContext = 'system' | 'user' | 'patient';
 export type Interaction = 'create' | 'read' | 'update' | 'delete' | 'search';
@@ -18,7 +19,7 @@ export interface ParsedScope {
   resourceType: string;
   permissions: ReadonlySet<Permission>;
   version: 1 | 2;
-  /** Granular v2 filter, normalised (`category=laboratory`); enforcement comes with search. */
+  /** Granular v2 filter, normalised (`category=laboratory`); enforced in SQL (guard-store.ts). */
   query?: string;
   params?: ReadonlyArray<readonly [string, string]>;
 }
@@ -133,8 +134,8 @@ export function scopeAllows(principal: Principal, resourceType: string, interact
 
 /**
  * Throw 403 unless an unfiltered system scope grants the interaction.
- * Granular scopes do not pass here: until their filters are enforced, honouring
- * them would widen access beyond what was granted (fail closed).
+ * Granular scopes do not pass here: callers of this helper cannot apply their
+ * criteria, so honouring them would widen access beyond what was granted (fail closed).
  */
 export function requireScope(principal: Principal, resourceType: string, interaction: Interaction): void {
   if (scopeAllows(principal, resourceType, interaction)) return;

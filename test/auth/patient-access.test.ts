@@ -26,8 +26,21 @@ describe('accessFor: system, user and patient scopes', () => {
     assert.throws(() => accessFor(user(['patient/Observation.cruds'], 'p1'), 'Observation', 'create'), /read and search only/);
   });
 
-  it('an unfiltered user/ scope beside a patient/ one is not narrowed; granular scopes grant nothing yet', () => {
+  it('an unfiltered user/ scope beside a patient/ one is not narrowed', () => {
     assert.deepEqual(accessFor(user(['patient/Patient.rs', 'user/Patient.rs'], 'p1'), 'Patient', 'read'), { kind: 'all' });
-    assert.throws(() => accessFor(user(['patient/Observation.rs?category=laboratory'], 'p1'), 'Observation', 'search'));
+  });
+
+  it('granular scopes grant read and search narrowed by their criteria, OR-ed; an unfiltered one widens to all', () => {
+    assert.deepEqual(accessFor(user(['patient/Observation.rs?category=laboratory'], 'p1'), 'Observation', 'search'), {
+      kind: 'compartment', patient: 'p1', filters: [[['category', 'laboratory']]],
+    });
+    assert.deepEqual(accessFor(client(['system/Observation.rs?category=a', 'system/Observation.rs?category=b&status=final']), 'Observation', 'read'), {
+      kind: 'all', filters: [[['category', 'a']], [['category', 'b'], ['status', 'final']]],
+    });
+    assert.deepEqual(accessFor(user(['patient/Observation.rs?category=laboratory', 'patient/Observation.rs'], 'p1'), 'Observation', 'read'), { kind: 'compartment', patient: 'p1' });
+    assert.deepEqual(accessFor(client(['system/Observation.rs?category=a', 'system/Observation.rs']), 'Observation', 'read'), { kind: 'all' });
+    assert.throws(() => accessFor(user(['patient/Observation.rs?category=laboratory']), 'Observation', 'search'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.throws(() => accessFor(client(['system/Observation.cruds?category=a']), 'Observation', 'update'), /granular scopes grant read and search only/);
+    assert.throws(() => accessFor(client(['system/Observation.rs?category=a']), 'Condition', 'read'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
   });
 });

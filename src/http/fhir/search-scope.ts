@@ -4,6 +4,7 @@
  * search), and the types `_include`/`_revinclude` may return (only those it
  * may read — included resources are disclosed like reads).
  */
+import { scopeFilters } from '../../auth/index.js';
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import { requireType } from './checks.js';
 import type { FhirDeps, Interaction } from './deps.js';
@@ -48,9 +49,22 @@ export function readableTypes(deps: FhirDeps, ctx: RequestContext, params: [stri
   return [...all].filter((t) => allows(deps, ctx, t, 'read'));
 }
 
-/** Of `candidates`, the types the caller may search; forbidden when none. */
+/**
+ * Granular scopes (`?category=…`) narrow a type search in SQL, but not yet a search
+ * spanning types or reading another type's values (chains, `_has`): refused there.
+ */
+function granular(ctx: RequestContext, type: string): boolean {
+  return scopeFilters(ctx.principal, type, 'search') !== undefined;
+}
+
+function refuseGranular(ctx: RequestContext, type: string, what: string): void {
+  if (!granular(ctx, type)) return;
+  throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', `Your scopes on ${type} are granular: ${what} over it are refused`, { expression: [type] });
+}
+
+/** Of `candidates`, the types the caller may search (unfiltered); forbidden when none. */
 export function searchableTypes(deps: FhirDeps, ctx: RequestContext, candidates: readonly string[]): string[] {
-  const types = candidates.filter((t) => allows(deps, ctx, t, 'search'));
+  const types = candidates.filter((t) => allows(deps, ctx, t, 'search') && !granular(ctx, t));
   if (types.length === 0) {
     throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', 'The granted scopes do not permit search on any of these resource types');
   }
@@ -62,7 +76,10 @@ export function systemTypes(deps: FhirDeps, ctx: RequestContext, params: [string
   const listed = params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(',').map((t) => t.trim()).filter((t) => t !== ''));
   if (listed.length > 0) {
     const types = [...new Set(listed)].map((t) => requireType(deps, t));
-    for (const t of types) deps.authorize(ctx, t, 'search');
+    for (const t of types) {
+      deps.authorize(ctx, t, 'search');
+      refuseGranular(ctx, t, 'system-level searches');
+    }
     return types;
   }
   const all = [...(deps.fhir.resourceTypes ?? [])].sort();
@@ -77,5 +94,8 @@ export function systemTypes(deps: FhirDeps, ctx: RequestContext, params: [string
  */
 export function authorizeLinked(deps: FhirDeps, ctx: RequestContext, types: readonly string[]): void {
   refuseForPatientContext(ctx, 'Chained, _has and _list searches');
-  for (const type of types) deps.authorize(ctx, type, 'search');
+  for (const type of types) {
+    deps.authorize(ctx, type, 'search');
+    refuseGranular(ctx, type, 'chained, _has and _list searches');
+  }
 }
