@@ -18,7 +18,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -27,28 +26,14 @@ import { ackCodeOf } from '../src/hl7v2/ingest/index.js';
 import { createCpuMeter, perUnit, type CpuMeter } from './cpu-meter.js';
 import { machineFacts } from './machine.js';
 import { startServerChild } from './server-process.js';
+import { freePort } from '../test/support/server.js';
+import { positiveArg } from './options.js';
 import { createSamples, round } from './stats.js';
 
 const SAMPLES = ['ADT-A01-01.hl7', 'ADT-A04-01.hl7', 'ADT-A08-01.hl7', 'ADT-A28-01.hl7', 'ADT-A31-01.hl7', 'ORU-R01-01.hl7'];
 const SAMPLES_DIR = resolve(process.cwd(), '../shared/data/hl7v2-fhir-converter/messages');
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
+const arg = (name: string, fallback: number) => positiveArg(name, fallback);
 
 /** A sample with its own MSH-10 and first PID-3 value, in original acknowledgment mode. */
 function variant(text: string, controlId: string, patientId: string): string {

@@ -60,3 +60,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     resultsDir: get('results-dir') ?? 'bench/results',
   };
 }
+
+/** `--name N` from the command line: a positive number, or `fallback` when absent. */
+export function positiveArg(name: string, fallback: number, argv: string[] = process.argv): number {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}

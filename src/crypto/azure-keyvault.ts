@@ -3,7 +3,7 @@ import { HavenError, type Logger } from '../kernel/index.js';
 import { packWrapped, unpackWrapped } from './cloud-wrapped.js';
 import { callKms, field, kmsHttpError, type KmsHttpSettings, type KmsResponse } from './kms-http.js';
 import { DEK_BYTES, type KekRotation, type Kms } from './kms.js';
-import { cachedBearer, staticBearer, type BearerSource } from './kms-token.js';
+import { bearerJsonRequest, cachedBearer, staticBearer, type BearerSource } from './kms-token.js';
 import { entraClientCredentialsToken, type ClientCredentials } from './oauth-token.js';
 
 /**
@@ -60,12 +60,7 @@ function client(o: AzureKeyVaultOptions) {
       PROVIDER,
       what,
       { ...http, idempotent },
-      async () => ({
-        method,
-        url: `${url}?${API}`,
-        headers: { Authorization: `Bearer ${await bearer.get()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      }),
+      () => bearerJsonRequest(bearer, method, `${url}?${API}`, body),
       mapAzureError(what, bearer),
     );
 }

@@ -3,7 +3,7 @@ import { HavenError, type Logger } from '../kernel/index.js';
 import { packWrapped, unpackWrapped } from './cloud-wrapped.js';
 import { callKms, field, kmsHttpError, type KmsHttpSettings, type KmsResponse } from './kms-http.js';
 import type { KekRotation, Kms } from './kms.js';
-import { cachedBearer, staticBearer, type BearerSource } from './kms-token.js';
+import { bearerJsonRequest, cachedBearer, staticBearer, type BearerSource } from './kms-token.js';
 import { googleServiceAccountToken, type ServiceAccountKey } from './oauth-token.js';
 
 /**
@@ -60,12 +60,7 @@ function client(o: GcpKmsOptions) {
       PROVIDER,
       what,
       { ...http, idempotent },
-      async () => ({
-        method,
-        url: `${endpoint}/v1/${path}`,
-        headers: { Authorization: `Bearer ${await bearer.get()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      }),
+      () => bearerJsonRequest(bearer, method, `${endpoint}/v1/${path}`, body),
       mapGcpError(what, bearer),
     );
 }

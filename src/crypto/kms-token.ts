@@ -1,3 +1,4 @@
+import type { KmsRequest } from './kms-http.js';
 /**
  * A bearer token fetched on demand and reused until shortly before it expires.
  * Concurrent callers share one fetch. The token is only ever put in an
@@ -7,6 +8,16 @@ export interface BearerSource {
   get(): Promise<string>;
   /** Forget the token (the service said it is no longer valid). */
   reset(): void;
+}
+
+/** A JSON request authorised with the bearer token (Google Cloud KMS and Azure Key Vault speak the same shape). */
+export async function bearerJsonRequest(bearer: BearerSource, method: KmsRequest['method'], url: string, body?: Record<string, unknown>): Promise<KmsRequest> {
+  return {
+    method,
+    url,
+    headers: { Authorization: `Bearer ${await bearer.get()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  };
 }
 
 const REFRESH_MARGIN_S = 60;
