@@ -129,13 +129,24 @@ export function compileComposite(
     for (const plan of plans) {
       for (const instance of plan.instances(resource)) {
         group++;
+        const rows: IndexValue[] = [];
+        let complete = true;
         for (const c of components) {
           const found: IndexValue[] = [];
           for (const value of plan.component(c, instance.path)(instance.data, env)) {
             appendIndexValues(c.type, `${def.code}$${c.index}`, value, found);
           }
-          for (const v of found) out.push({ ...v, group });
+          // A composite matches only when every component matches in one group, so a group
+          // missing a component can never match: storing its other components would only
+          // cost index rows (an Observation with valueQuantity wrote code-value-date,
+          // -string and -concept rows for nothing).
+          if (found.length === 0) {
+            complete = false;
+            break;
+          }
+          for (const v of found) rows.push({ ...v, group });
         }
+        if (complete) out.push(...rows);
       }
     }
     return out;

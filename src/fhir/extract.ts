@@ -85,6 +85,12 @@ function simpleParam(code: string, type: SearchParamType, fn: Evaluator): Compil
 }
 
 /**
+ * Searched through the resource row's own columns (src/search/parse-link.ts),
+ * never through index rows: extracting them cost two rows per resource.
+ */
+const COLUMN_PARAMS = new Set(['_id', '_lastUpdated']);
+
+/**
  * Extracts search-index values. Each (type, parameter) expression is
  * compiled once, on first use of the type, and reused for every resource.
  */
@@ -93,6 +99,7 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
   const plans = new Map<string, TypePlan>();
 
   function compile(resourceType: string, def: SearchParamDef): CompiledParam | null {
+    if (COLUMN_PARAMS.has(def.code)) return null;
     if (def.type !== 'composite' && !supportsParamType(def.type)) return null;
     const expression = registry.expression(resourceType, def.code);
     if (!expression) return null;

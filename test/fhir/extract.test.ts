@@ -8,7 +8,7 @@ function values(resource: object, param: string): IndexValue[] {
   return fhir().indexer.extract(resource).filter((v) => v.param === param);
 }
 
-test('Patient-example: family, given, birthdate, identifier, _id', () => {
+test('Patient-example: family, given, birthdate, identifier; no rows for _id', () => {
   const p = example('Patient-example.json');
   assert.deepEqual(values(p, 'family').map((v) => v.type === 'string' && v.value).sort(), ['Chalmers', 'Windsor']);
   assert.deepEqual(values(p, 'given').map((v) => v.type === 'string' && v.value).sort(), ['James', 'Jim', 'Peter']);
@@ -20,7 +20,9 @@ test('Patient-example: family, given, birthdate, identifier, _id', () => {
   assert.deepEqual(values(p, 'identifier'), [
     { type: 'token', param: 'identifier', system: 'urn:oid:1.2.36.146.595.217.0.1', code: '12345', text: null },
   ]);
-  assert.deepEqual(values(p, '_id'), [{ type: 'token', param: '_id', system: null, code: 'example', text: null }]);
+  // _id and _lastUpdated are searched on the resource row's columns: no index rows.
+  assert.deepEqual(values(p, '_id'), []);
+  assert.deepEqual(values({ ...p, meta: { lastUpdated: '2020-01-01T00:00:00Z' } }, '_lastUpdated'), []);
   assert.deepEqual(values(p, 'gender'), [{ type: 'token', param: 'gender', system: null, code: 'male', text: null }]);
   assert.deepEqual(values(p, 'organization'), [
     { type: 'reference', param: 'organization', targetType: 'Organization', targetId: '1', url: null, version: null, identifierSystem: null, identifierValue: null },
@@ -114,4 +116,21 @@ test('custom SearchParameter registered at run time is extracted', () => {
   });
   const p = example('Patient-example.json');
   assert.deepEqual(values(p, 'nickname-test'), [{ type: 'string', param: 'nickname-test', value: 'Jim' }]);
+});
+
+test('composites: only groups with every component are indexed', () => {
+  const o = {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+    valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    component: [{ code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] } }],
+  };
+  const params = new Set(fhir().indexer.extract(o).map((v) => v.param));
+  assert.ok(params.has('code-value-quantity$0') && params.has('code-value-quantity$1'));
+  // No valueString/valueDateTime/valueCodeableConcept: those composites can never match.
+  for (const p of ['code-value-string$0', 'code-value-date$0', 'code-value-concept$0']) assert.ok(!params.has(p), p);
+  // The component has a code but no value: no component composite rows either.
+  assert.ok(!params.has('component-code-value-quantity$0'));
+  assert.ok(params.has('component-code'));
 });
