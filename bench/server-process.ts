@@ -15,6 +15,8 @@ export interface ServerSpec {
   databaseUrl?: string;
   /** Directory for `--cpu-prof` output; no profiling when absent. */
   cpuProfDir?: string;
+  /** Extra environment for the server (e.g. HAVEN_ENV=test HAVEN_AUDIT=off for an A/B run). */
+  env?: Record<string, string>;
 }
 
 export interface ServerChild {
@@ -40,6 +42,7 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
     HAVEN_MLLP_PORT: process.env.HAVEN_MLLP_PORT ?? '0',
     // One token lasts a whole phase; the harness still renews it between phases.
     HAVEN_ACCESS_TOKEN_TTL: '3600',
+    ...spec.env,
   };
   delete env.DATABASE_URL;
   if (spec.databaseUrl) env.DATABASE_URL = spec.databaseUrl;

@@ -1,0 +1,86 @@
+/**
+ * One measurement of the write and read paths on a fresh external database:
+ * ingest of synthetic transaction Bundles, then reads by id at concurrency
+ * 16, each with the server's CPU, its PostgreSQL backends' CPU and the
+ * statements sent per unit (bench/cpu-meter.ts, bench/pg-count.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { createCpuMeter, perUnit } from './cpu-meter.js';
+import { createHttpClient, runLoad } from './http-load.js';
+import { emptyDrawn, ingestSlice, type DrawnValues } from './ingest.js';
+import { createTokenHolder, startServerChild } from './server-process.js';
+import { freePort } from '../test/support/server.js';
+import { round } from './stats.js';
+
+export interface PathCpuSpec {
+  /** An external PostgreSQL server; a fresh database is created and dropped on it. */
+  adminUrl: string;
+  patients: number;
+  concurrency: number;
+  reads: number;
+  /** Extra server environment (the configuration under test). */
+  env?: Record<string, string>;
+  cpuProfDir?: string;
+}
+
+async function admin(url: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+function readPaths(drawn: DrawnValues): string[] {
+  return [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
+}
+
+export async function measurePathCpu(spec: PathCpuSpec) {
+  const name = `haven_bench_path_${randomBytes(3).toString('hex')}`;
+  await admin(spec.adminUrl, `CREATE DATABASE ${name}`);
+  const u = new URL(spec.adminUrl);
+  u.pathname = `/${name}`;
+  const databaseUrl = u.toString();
+  const dataDir = mkdtempSync(join(tmpdir(), 'haven-bench-path-'));
+  const countFile = join(dataDir, 'pg-statements');
+  const env = {
+    ...spec.env,
+    BENCH_PG_COUNT_FILE: countFile,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
+  };
+  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) });
+  const meter = await createCpuMeter(server.pid, databaseUrl, countFile);
+  try {
+    const tokens = await createTokenHolder(server.baseUrl, dataDir);
+    const client = createHttpClient(server.baseUrl, tokens.get, 16);
+    const seed = 7;
+    await ingestSlice({ client, seed, startIndex: 0, patients: 20, concurrency: spec.concurrency, drawn: emptyDrawn() }); // warm-up
+    const drawn = emptyDrawn();
+    const beforeIngest = await meter.snapshot();
+    const ingest = await ingestSlice({ client, seed, startIndex: 20, patients: spec.patients, concurrency: spec.concurrency, drawn });
+    const perResource = perUnit(beforeIngest, await meter.snapshot(), ingest.resources);
+    const paths = readPaths(drawn);
+    const beforeReads = await meter.snapshot();
+    const read = await runLoad({ client, concurrency: 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
+    const perRead = perUnit(beforeReads, await meter.snapshot(), read.requests);
+    client.close();
+    return {
+      ingest: { ...ingest, bundleLatency: undefined },
+      perResource,
+      read: { ...read, latency: { p50Ms: read.latency.p50Ms, p99Ms: read.latency.p99Ms } },
+      perRead,
+      loadAverage: loadavg().map((v) => round(v)),
+    };
+  } finally {
+    await meter.close();
+    await server.stop();
+    await admin(spec.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
