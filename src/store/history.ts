@@ -8,8 +8,8 @@ export interface HistoryQuery {
   id?: string;
   /** Only versions updated after this instant. */
   since?: Date;
-  /** Only versions that were current at some point at or before this instant... (see below). */
-  at?: Date;
+  /** Only versions that were current at some point during this (inclusive) period. */
+  at?: { low: Date; high: Date };
   count: number;
   offset: number;
 }
@@ -22,8 +22,9 @@ export interface HistoryPage {
 
 /**
  * History at instance, type or system level, newest first. `_at`: versions
- * that were current at the given instant (the last version at or before it,
- * per resource), as R4 defines "current at some point during the time period".
+ * that were "current at some point during the time period" (R4): created
+ * at or before the period's end and not superseded by a later version
+ * before its start. A partial date (`2024-03`) is the whole period it names.
  */
 export async function readHistory(q: Queryable, tenant: string, query: HistoryQuery, codec: BodyCodec): Promise<HistoryPage> {
   const where = ['v.tenant_id = $1'];
@@ -37,11 +38,13 @@ export async function readHistory(q: Queryable, tenant: string, query: HistoryQu
   if (query.since) add('v.last_updated > ?', query.since);
   let from = 'resource_version v';
   if (query.at) {
-    params.push(query.at);
-    const at = `$${params.length}`;
-    // The version current at `at`: the latest one not after it, per resource.
-    from = `(SELECT DISTINCT ON (resource_type, id) * FROM resource_version
-             WHERE tenant_id = $1 AND last_updated <= ${at} ORDER BY resource_type, id, version_id DESC) v`;
+    params.push(query.at.high, query.at.low);
+    const high = `$${params.length - 1}`;
+    const low = `$${params.length}`;
+    // Each version's successor (among those not after the period) tells when it stopped being current.
+    from = `(SELECT *, lead(last_updated) OVER (PARTITION BY resource_type, id ORDER BY version_id) AS superseded_at
+             FROM resource_version WHERE tenant_id = $1 AND last_updated <= ${high}) v`;
+    where.push(`(v.superseded_at IS NULL OR v.superseded_at > ${low})`);
   }
   const filter = where.join(' AND ');
   const countRes = await q.query<{ n: string }>(`SELECT count(*) AS n FROM ${from} WHERE ${filter}`, params);

@@ -3,6 +3,7 @@ import { requireId, requireType } from './checks.js';
 import type { FhirDeps } from './deps.js';
 import { bundleText, historyEntry, type BundleLink } from './bundle-json.js';
 import { queryValue, type FhirRequest, type FhirResponse } from './types.js';
+import { dateRange } from '../../fhir/index.js';
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -15,6 +16,17 @@ function instantParam(req: FhirRequest, name: string): Date | undefined {
     throw new HavenError('incorrect', 'HISTORY_BAD_INSTANT', `${name} must be a FHIR instant (e.g. 2024-01-01T00:00:00Z)`, { expression: [name] });
   }
   return date;
+}
+
+/** `_at`: a date, dateTime or instant, taken as the whole period its precision names. */
+function periodParam(req: FhirRequest, name: string): { low: Date; high: Date } | undefined {
+  const raw = queryValue(req, name);
+  if (raw === undefined) return undefined;
+  const range = dateRange(raw);
+  if (!range?.low || !range.high || (raw.includes('T') && !/(Z|[+-]\d{2}:\d{2})$/.test(raw))) {
+    throw new HavenError('incorrect', 'HISTORY_BAD_INSTANT', `${name} must be a FHIR date, or a dateTime with a time zone (e.g. 2024-01 or 2024-01-01T10:00:00Z)`, { expression: [name] });
+  }
+  return { low: new Date(range.low), high: new Date(range.high) };
 }
 
 function intParam(req: FhirRequest, name: string, fallback: number, max: number): number {
@@ -35,7 +47,7 @@ export async function history(deps: FhirDeps, ctx: RequestContext, req: FhirRequ
   const count = intParam(req, '_count', defaultCount, maxCount);
   const offset = intParam(req, '_offset', 0, Number.MAX_SAFE_INTEGER);
   const since = instantParam(req, '_since');
-  const at = instantParam(req, '_at');
+  const at = periodParam(req, '_at');
   const page = await deps.store.history(ctx, {
     count,
     offset,
@@ -44,7 +56,8 @@ export async function history(deps: FhirDeps, ctx: RequestContext, req: FhirRequ
     ...(since ? { since } : {}),
     ...(at ? { at } : {}),
   });
-  if (id && page.total === 0) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `${resourceType}/${id} is not known`);
+  // Unfiltered, an empty instance history means no such resource; with _since/_at it may just be an empty period.
+  if (id && page.total === 0 && !since && !at) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `${resourceType}/${id} is not known`);
   const path = [...segments, '_history'].join('/');
   const link = (relation: BundleLink['relation'], off: number): BundleLink => {
     const qs = req.query.filter(([k]) => k !== '_offset' && k !== '_count');
