@@ -143,20 +143,33 @@ export function buildApp(parts: AppParts) {
     limits: { maxBundleEntries: config.fhir.maxBundleEntries, validateOnWrite: config.validateOnWrite },
   };
   const startedAt = clock.now();
-  const capabilityStatement = buildCapabilityStatement({
-    baseUrl: `${baseUrl}/fhir`,
-    version: packageVersion(),
-    resourceTypes: [...fhir.resourceTypes].sort(),
-    searchParams: (t) => fhir.registry.forType(t),
-    startedAt,
-  });
-  const capabilityJson = JSON.stringify(capabilityStatement);
+  // Rebuilt when custom SearchParameters change, so /metadata lists exactly what search accepts.
+  let capability = { generation: -1, json: '' };
+  const capabilityJson = (): string => {
+    const generation = fhir.registry.generation;
+    if (generation !== capability.generation) {
+      const statement = buildCapabilityStatement({
+        baseUrl: `${baseUrl}/fhir`,
+        version: packageVersion(),
+        resourceTypes: [...fhir.resourceTypes].sort(),
+        searchParams: (t) => fhir.registry.forType(t),
+        startedAt,
+      });
+      capability = { generation, json: JSON.stringify(statement) };
+    }
+    return capability.json;
+  };
   const routerOptions = {
     defaultPageSize: config.fhir.defaultPageSize,
     maxPageSize: config.fhir.maxPageSize,
     system: {
       bundle: (ctx: Parameters<FhirRouterFn>[0], req: Parameters<FhirRouterFn>[1]) => bundle(ctx, req),
-      metadata: () => ({ status: 200, headers: {}, body: capabilityJson }),
+      metadata: async () => {
+        // Another node may have added a parameter: the same TTL-bounded check every search makes.
+        // Metadata stays available while the database is not: it then lists what this node knows.
+        await reindex.service.sync.refresh().catch(() => undefined);
+        return { status: 200, headers: {}, body: capabilityJson() };
+      },
       ...(auditConfig.enabled ? { auditEvents: createAuditEventHandlers(audit.api).handle } : {}),
     },
   };

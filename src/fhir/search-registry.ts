@@ -19,6 +19,8 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
   builtin(resourceType: string, code: string): SearchParamDef | undefined;
   /** Replaces the whole custom layer (run-time SearchParameters); built-in parameters are never touched. */
   setCustom(defs: readonly SearchParamDef[]): void;
+  /** Changes whenever the custom layer does: what was derived from the parameter list must be rebuilt. */
+  readonly generation: number;
 }
 
 interface Entry {
@@ -124,6 +126,7 @@ export function createSearchParamRegistry(
   let custom = createParamTable();
   let customUrls = new Map<string, SearchParamDef>();
   let customCount = 0;
+  let generation = 0;
   let forTypeCache = new Map<string, SearchParamDef[]>();
   const entry = (resourceType: string, code: string): Entry | undefined =>
     customCount === 0 ? builtins.entry(resourceType, code) : (custom.entry(resourceType, code) ?? builtins.entry(resourceType, code));
@@ -159,11 +162,15 @@ export function createSearchParamRegistry(
     custom = table;
     customUrls = urls;
     customCount = list.length;
+    generation++;
     // A new list identity per type tells the indexer to recompile (extract.ts compares identities).
     forTypeCache = new Map();
   }
 
   return {
+    get generation() {
+      return generation;
+    },
     byUrl: (url) => customUrls.get(url) ?? builtinUrls.get(url),
     get: (resourceType, code) => entry(resourceType, code)?.def,
     builtin: (resourceType, code) => builtins.entry(resourceType, code)?.def,

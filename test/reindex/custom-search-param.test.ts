@@ -30,8 +30,15 @@ test('a custom SearchParameter indexes new writes at once, old data after the jo
   const before = await s.fhir('/Patient?eyecolor=blue', { headers: strict });
   assert.equal(before.status, 400, 'unknown before it is defined');
 
+  const listed = async () => {
+    const meta = await s.fhir('/metadata', { token: null });
+    const patientRes = (meta.body.rest[0].resource as { type: string; searchParam?: { name: string }[] }[]).find((r) => r.type === 'Patient');
+    return (patientRes?.searchParam ?? []).some((p) => p.name === 'eyecolor');
+  };
+  assert.equal(await listed(), false);
   const sp = await s.fhir('/SearchParameter', { method: 'POST', json: eyeColorParam() });
   assert.equal(sp.status, 201);
+  assert.equal(await listed(), true, 'the CapabilityStatement lists the new parameter');
   const fresh = await s.fhir('/Patient', { method: 'POST', json: patient('New', 'green') });
   // New writes are indexed at once (same node: no TTL wait).
   const green = await s.fhir('/Patient?eyecolor=green');
@@ -53,6 +60,7 @@ test('a custom SearchParameter indexes new writes at once, old data after the jo
   assert.ok(gone.status === 200 || gone.status === 204);
   const after = await s.fhir('/Patient?eyecolor=blue', { headers: strict });
   assert.equal(after.status, 400);
+  assert.equal(await listed(), false, 'and no longer once deleted');
   assert.match(JSON.stringify(after.body), /SEARCH_UNKNOWN_PARAM/);
   const rows = await s.testDb.db.query(`SELECT 1 FROM idx_token WHERE param = 'eyecolor'`);
   assert.equal(rows.rowCount, 0, 'index rows of a deleted parameter are removed');

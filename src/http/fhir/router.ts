@@ -13,7 +13,7 @@ export interface RouterOptions {
   /** System-level handlers that live elsewhere (Bundle processing, metadata). */
   system: {
     bundle(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse>;
-    metadata(req: FhirRequest): FhirResponse;
+    metadata(req: FhirRequest): FhirResponse | Promise<FhirResponse>;
     /** AuditEvent reads and searches, served from the audit log (absent when auditing is off in tests). */
     auditEvents?: (ctx: RequestContext, req: FhirRequest) => Promise<FhirResponse>;
   };
