@@ -25,6 +25,7 @@ export const envMap: Record<string, string[]> = {
   HAVEN_SESSION_MAX_HOURS: ['auth', 'sessionMaxHours'],
   HAVEN_LOGIN_MAX_FAILURES: ['auth', 'loginMaxFailures'],
   HAVEN_LOGIN_LOCKOUT_SECONDS: ['auth', 'loginLockoutSeconds'],
+  HAVEN_LOGIN_IP_MAX_FAILURES: ['auth', 'loginIpMaxFailures'],
   HAVEN_OFFLINE_ACCESS_DAYS: ['auth', 'offlineAccessDays'],
   HAVEN_BREAK_GLASS_MINUTES: ['auth', 'breakGlassMinutes'],
   HAVEN_MAX_ELEVATION_MINUTES: ['auth', 'maxElevationMinutes'],
@@ -38,6 +39,15 @@ export const envMap: Record<string, string[]> = {
   HAVEN_AUDIT: ['audit', 'enabled'],
   HAVEN_AUDIT_HEAD_INTERVAL_MS: ['audit', 'headIntervalMs'],
   HAVEN_AUDIT_TIMEOUT_MS: ['audit', 'timeoutMs'],
+  HAVEN_AUDIT_WITNESS_S3_URL: ['audit', 'witnessS3Url'],
+  HAVEN_AUDIT_WITNESS_S3_BUCKET: ['audit', 'witnessS3Bucket'],
+  HAVEN_AUDIT_WITNESS_S3_REGION: ['audit', 'witnessS3Region'],
+  HAVEN_AUDIT_WITNESS_S3_ACCESS_KEY_ID: ['audit', 'witnessS3AccessKeyId'],
+  HAVEN_AUDIT_WITNESS_S3_SECRET_ACCESS_KEY: ['audit', 'witnessS3SecretAccessKey'],
+  HAVEN_AUDIT_WITNESS_S3_RETENTION_DAYS: ['audit', 'witnessS3RetentionDays'],
+  HAVEN_AUDIT_WITNESS_S3_PREFIX: ['audit', 'witnessS3Prefix'],
+  HAVEN_AUDIT_WITNESS_S3_INTERVAL_SECONDS: ['audit', 'witnessS3IntervalSeconds'],
+  HAVEN_AUDIT_RETENTION_YEARS: ['audit', 'retentionYears'],
   HAVEN_SHUTDOWN_GRACE_MS: ['shutdownGraceMs'],
   HAVEN_MLLP_HOST: ['mllp', 'host'],
   HAVEN_MLLP_PORT: ['mllp', 'port'],
@@ -51,6 +61,8 @@ export const envMap: Record<string, string[]> = {
   HAVEN_BULK_MAX_FILE_RESOURCES: ['bulk', 'maxFileResources'],
   HAVEN_BULK_LEASE_SECONDS: ['bulk', 'leaseSeconds'],
   HAVEN_BULK_WORKERS: ['bulk', 'workers'],
+  HAVEN_IMPORT_ALLOWED_ORIGINS: ['bulk', 'importAllowedOrigins'],
+  HAVEN_IMPORT_MAX_BYTES: ['bulk', 'importMaxBytes'],
   HAVEN_BLOB_DIR: ['blobDir'],
   HAVEN_VALIDATE_ON_WRITE: ['validateOnWrite'],
   HAVEN_KMS: ['kms', 'provider'],
@@ -80,7 +92,7 @@ export const envMap: Record<string, string[]> = {
 };
 
 /** Variables of the test and CI harness, not settings: ignored rather than refused. */
-const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_TEST_CONCURRENCY', 'HAVEN_FUZZ_COUNT', 'HAVEN_FUZZ_SEED']);
+const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_REQUIRE_CHROMIUM', 'HAVEN_TEST_CONCURRENCY', 'HAVEN_FUZZ_COUNT', 'HAVEN_FUZZ_SEED']);
 
 function setPath(target: Record<string, unknown>, path: string[], value: string): void {
   let node = target;

@@ -76,6 +76,8 @@ export const configSchema = z.object({
     /** Failed logins before an account locks; the lock then doubles with each further failure. */
     loginMaxFailures: positiveInt.max(100).default(5),
     loginLockoutSeconds: positiveInt.max(86400).default(60),
+    /** Failed sign-ins from one source address (within 15 min, any accounts) before it is throttled. */
+    loginIpMaxFailures: positiveInt.max(100000).default(20),
     /** Lifetime of an offline_access grant (its refresh tokens). */
     offlineAccessDays: positiveInt.max(3650).default(90),
     /** Longest break-glass grant (and its default), and longest just-in-time elevation, in minutes. */
@@ -103,6 +105,19 @@ export const configSchema = z.object({
     headIntervalMs: positiveInt.default(1000),
     /** Longest an audit insert may take before the PHI request fails with 503 (ms). */
     timeoutMs: positiveInt.default(5000),
+    /** S3-compatible witness with Object Lock (docs/security/audit.md): on when URL and bucket are set. */
+    witnessS3Url: z.string().url().optional(),
+    witnessS3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(),
+    witnessS3Region: z.string().min(1).default('us-east-1'),
+    witnessS3AccessKeyId: z.string().min(1).optional(),
+    witnessS3SecretAccessKey: z.string().min(1).optional(),
+    /** COMPLIANCE-mode retention of each published head (days; ≥ the audit retention of 6 years by default). */
+    witnessS3RetentionDays: positiveInt.default(2192),
+    witnessS3Prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits and . _ / -').default('haven-audit'),
+    /** Least time between two uploads (s); each upload carries every head since the last one. */
+    witnessS3IntervalSeconds: positiveInt.default(60),
+    /** Entries older than this are archived to encrypted blob segments (`haven audit archive`; HIPAA: 6 years). */
+    retentionYears: positiveInt.default(6),
   }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -129,6 +144,13 @@ export const configSchema = z.object({
     leaseSeconds: positiveInt.max(3600).default(30),
     /** Export tasks one node runs at once (0 = this node does not run export work). */
     workers: z.coerce.number().int().min(0).max(64).default(2),
+    /** Origins (scheme://host[:port]) $import may pull NDJSON from; empty: only files of this Haven's own exports. */
+    importAllowedOrigins: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '')),
+    /** Largest NDJSON input $import pulls from another server, in bytes; the rest of a larger file is refused. */
+    importMaxBytes: positiveInt.default(4 * 2 ** 30),
   }),
   hl7v2: z
     .object({
@@ -165,6 +187,12 @@ export const configSchema = z.object({
     }
     if (oidc.issuer.startsWith('http:') && c.env === 'production') {
       ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', 'issuer'], message: 'must be https when HAVEN_ENV=production' });
+    }
+  }
+  const a = c.audit;
+  if (a.witnessS3Url !== undefined || a.witnessS3Bucket !== undefined) {
+    for (const key of ['witnessS3Url', 'witnessS3Bucket', 'witnessS3AccessKeyId', 'witnessS3SecretAccessKey'] as const) {
+      if (a[key] === undefined) ctx.addIssue({ code: 'custom', path: ['audit', key], message: 'required for the S3 audit witness (HAVEN_AUDIT_WITNESS_S3_URL and _BUCKET set)' });
     }
   }
   if (c.kms.provider === 'pkcs11') {
