@@ -2,6 +2,7 @@ import type { TenantId } from '../kernel/index.js';
 import type { AuthAuditor } from './auth-audit.js';
 import { authenticateClient, type ClientAuthDeps } from './client-auth.js';
 import type { OAuthClient } from './clients.js';
+import type { FhirContextItem } from './fhir-context.js';
 import type { Grant, GrantStore } from './grants.js';
 import { signAccessToken } from './access-token.js';
 import { signIdToken } from './id-token.js';
@@ -47,6 +48,7 @@ export interface AppTokenResponse {
   id_token?: string;
   patient?: string;
   encounter?: string;
+  fhirContext?: FhirContextItem[];
   need_patient_banner?: boolean;
   smart_style_url?: string;
 }
@@ -119,6 +121,7 @@ export function createAppGrants(deps: AppGrantsDeps) {
       ...(idToken ? { id_token: idToken } : {}),
       ...(ctx.patient ? { patient: ctx.patient } : {}),
       ...(ctx.encounter ? { encounter: ctx.encounter } : {}),
+      ...(ctx.fhirContext?.length ? { fhirContext: ctx.fhirContext } : {}),
       ...(ctx.needPatientBanner !== undefined ? { need_patient_banner: ctx.needPatientBanner } : {}),
       ...(ctx.smartStyleUrl ? { smart_style_url: ctx.smartStyleUrl } : {}),
     };

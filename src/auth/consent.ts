@@ -54,6 +54,7 @@ export function launchContextFor(pending: PendingAuthorization, user: AppUser, f
   return {
     ...(patient ? { patient } : {}),
     ...(pending.launch?.encounter ? { encounter: pending.launch.encounter } : {}),
+    ...(pending.launch?.fhirContext?.length ? { fhirContext: pending.launch.fhirContext } : {}),
     // fhirUser must resolve: only patients are linked to a FHIR resource so far.
     ...(user.plane === 'patient' ? { fhirUser: `${fhirBase}/${user.patient!}` } : {}),
     ...(patient ? { needPatientBanner: pending.launch === undefined } : {}),

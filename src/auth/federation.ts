@@ -57,6 +57,8 @@ export function createFederation(settings: FederationSettings, deps: { users: Us
 
   return {
     name: settings.name,
+    /** Where "sign in with…" sends the browser: the provider's origin (its authorization endpoint lives there). */
+    origin: new URL(settings.issuer).origin,
     async start(state: string): Promise<{ url: string; checks: FederationChecks }> {
       const verifier = oidc.randomPKCECodeVerifier();
       const nonce = oidc.randomNonce();

@@ -49,6 +49,8 @@ interface PageBase {
   error?: string;
   /** Label of the external sign-in button, when federation is configured. */
   federation?: string;
+  /** Origins this page's forms end up at after a redirect (the page's CSP form-action must allow them). */
+  formTargets?: string[];
 }
 export type Page =
   | (PageBase & { step: 'login' | 'mfa' | 'patient' })
@@ -93,11 +95,13 @@ export function createFlow(deps: FlowDeps) {
       ...(deps.federation ? { federation: deps.federation.name } : {}),
     };
     const { user } = ctx;
-    if (!user) return { ...base, step: 'login' };
+    if (!user) return { ...base, step: 'login', ...(deps.federation ? { formTargets: [deps.federation.origin] } : {}) };
     if (deps.login.needsMfa(user) && !ctx.session.mfaDone) return { ...base, step: 'mfa' };
     if (needsPatientPicker(ctx.pending, user)) return { ...base, step: 'patient' };
     const patient = patientFor(ctx.pending, user);
-    return { ...base, step: 'consent', username: user.username, scopes: grantableScopes(ctx.pending, user), ...(patient ? { patient } : {}) };
+    // Approve and deny both end in a redirect to the app.
+    const formTargets = [new URL(ctx.pending.redirectUri).origin];
+    return { ...base, step: 'consent', username: user.username, scopes: grantableScopes(ctx.pending, user), formTargets, ...(patient ? { patient } : {}) };
   };
 
   /** Loads the request, checks the form's CSRF token, and that the flow is at `step`. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TenantId } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
+import type { FhirContextItem } from './fhir-context.js';
 import type { Revocations } from './revocations.js';
 import { hashSecret, newSecret } from './secrets.js';
 
@@ -9,6 +10,8 @@ export interface LaunchContext {
   /** Patient id (no type prefix), as SMART's `patient` token parameter. */
   patient?: string;
   encounter?: string;
+  /** SMART 2 fhirContext of an EHR launch, returned as is. */
+  fhirContext?: FhirContextItem[];
   /** `Patient/x`, `Practitioner/y` or a user URL: the id_token's fhirUser. */
   fhirUser?: string;
   needPatientBanner?: boolean;

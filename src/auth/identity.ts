@@ -13,6 +13,7 @@ import { createGrantStore } from './grants.js';
 import { createTokenAdmin } from './introspect.js';
 import { createLaunchStore } from './launch.js';
 import { createLogin } from './login.js';
+import { createSourceThrottle } from './login-throttle.js';
 import type { ScryptCost } from './passwords.js';
 import { createRevocations } from './revocations.js';
 import { createSessionStore } from './sessions.js';
@@ -28,6 +29,8 @@ export interface IdentitySettings {
   sessionMaxHours: number;
   loginMaxFailures: number;
   loginLockoutSeconds: number;
+  /** Failed sign-in attempts from one address (15 min) before it is throttled; absent: 20. */
+  loginIpMaxFailures?: number;
   offlineAccessDays: number;
 }
 
@@ -69,6 +72,7 @@ export function createIdentity(deps: IdentityDeps) {
     clock,
     audit,
     policy: { maxFailures: settings.loginMaxFailures, lockSeconds: settings.loginLockoutSeconds },
+    throttle: createSourceThrottle({ maxFailures: settings.loginIpMaxFailures ?? 20, windowMs: 15 * 60_000, blockMs: settings.loginLockoutSeconds * 1000 }, clock),
     ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}),
   });
   const flow = createFlow({

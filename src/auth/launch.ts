@@ -1,5 +1,6 @@
 import type { TenantId } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
+import { parseFhirContext, type FhirContextItem } from './fhir-context.js';
 import { newSecret } from './secrets.js';
 
 /** EHR launch context registered by the EHR before it opens the app with `launch=<id>`. */
@@ -7,6 +8,8 @@ export interface EhrLaunch {
   /** Patient id (no type prefix). */
   patient?: string;
   encounter?: string;
+  /** SMART 2 context beyond patient and encounter (checked by parseFhirContext). */
+  fhirContext?: FhirContextItem[];
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -16,15 +19,18 @@ export function createLaunchStore(deps: { db: Queryable }) {
   const { db } = deps;
   return {
     async register(tenant: TenantId, context: EhrLaunch, createdBy: string, now: Date): Promise<{ launch: string; expiresAt: Date }> {
-      for (const [k, v] of Object.entries(context)) {
+      for (const k of ['patient', 'encounter'] as const) {
+        const v: unknown = context[k];
         if (v !== undefined && (typeof v !== 'string' || !ID.test(v))) throw new TypeError(`${k} must be a FHIR id`);
       }
+      // Checked again here, whoever the caller: a token must never carry a malformed fhirContext.
+      const stored = context.fhirContext === undefined ? context : { ...context, fhirContext: parseFhirContext(context.fhirContext) };
       const launch = newSecret();
       const expiresAt = new Date(now.getTime() + LAUNCH_TTL_MS);
       await db.query('INSERT INTO launch_context (tenant_id, launch_id, context, created_by, expires_at) VALUES ($1, $2, $3, $4, $5)', [
         tenant,
         launch,
-        JSON.stringify(context),
+        JSON.stringify(stored),
         createdBy,
         expiresAt,
       ]);

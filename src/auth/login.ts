@@ -2,6 +2,7 @@ import type { Clock, TenantId } from '../kernel/index.js';
 import type { AuthAuditor, AuthEventName } from './auth-audit.js';
 import { createDecoyHash, verifyPassword } from './passwords.js';
 import type { ScryptCost } from './passwords.js';
+import type { SourceThrottle } from './login-throttle.js';
 import { verifyTotp } from './totp.js';
 import { isAdminRole } from './users.js';
 import type { AppUser, LockoutPolicy, UserStore } from './users.js';
@@ -17,6 +18,8 @@ export interface LoginDeps {
   clock: Clock;
   audit: AuthAuditor;
   scryptCost?: ScryptCost;
+  /** Backoff per source address, across accounts. */
+  throttle?: SourceThrottle;
 }
 
 export interface LoginMeta {
@@ -47,7 +50,16 @@ export function createLogin(deps: LoginDeps) {
     await verifyPassword(password, await decoy);
   };
 
+  // A throttled address is refused before any password work; the refusal counts as one more failure.
+  const throttled = async (meta: LoginMeta, event: AuthEventName, subject: string): Promise<boolean> => {
+    if (deps.throttle?.blockedUntil(meta.sourceIp) === undefined) return false;
+    deps.throttle.failure(meta.sourceIp);
+    await audit(meta, event, subject, 'failure', 'source-throttled');
+    return true;
+  };
+
   const fail = async (meta: LoginMeta, user: AppUser, reason: string): Promise<undefined> => {
+    deps.throttle?.failure(meta.sourceIp);
     const { lockedUntil } = await users.recordFailure(meta.tenant, user.userId, clock.now(), policy);
     await audit(meta, 'login', user.userId, 'failure', reason);
     if (lockedUntil) await audit(meta, 'lockout', user.userId, 'failure', `locked-until:${lockedUntil.toISOString()}`);
@@ -56,13 +68,16 @@ export function createLogin(deps: LoginDeps) {
 
   return {
     async password(meta: LoginMeta, username: string, password: string): Promise<AppUser | undefined> {
+      if (await throttled(meta, 'login', 'unknown-user')) return undefined;
       const user = await users.byUsername(meta.tenant, username);
       if (!user || user.disabled) {
+        deps.throttle?.failure(meta.sourceIp);
         await burn(password);
         await audit(meta, 'login', user?.userId ?? 'unknown-user', 'failure', user ? 'disabled' : 'unknown-user');
         return undefined;
       }
       if (user.lockedUntil && user.lockedUntil > clock.now()) {
+        deps.throttle?.failure(meta.sourceIp);
         await burn(password);
         await audit(meta, 'login', user.userId, 'failure', 'locked');
         return undefined;
@@ -75,6 +90,7 @@ export function createLogin(deps: LoginDeps) {
     /** MFA is required for admin roles, and for anyone who enrolled a TOTP authenticator. */
     needsMfa: (user: AppUser) => user.hasTotp || user.roles.some(isAdminRole),
     async totp(meta: LoginMeta, user: AppUser, code: string): Promise<boolean> {
+      if (await throttled(meta, 'mfa', user.userId)) return false;
       const fresh = await users.get(meta.tenant, user.userId);
       if (!fresh || fresh.disabled || (fresh.lockedUntil && fresh.lockedUntil > clock.now())) {
         await audit(meta, 'mfa', user.userId, 'failure', 'locked');

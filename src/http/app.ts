@@ -6,6 +6,7 @@ import type { BulkService } from '../bulk/index.js';
 import { registerBulkRoutes } from './bulk-routes.js';
 import { registerAuthAdminRoutes, type AuthAdminDeps } from './auth-admin-routes.js';
 import { PUBLIC_AUTH_ROUTES, registerAuthRoutes, type AuthRoutesDeps } from './auth-routes.js';
+import { registerCors } from './auth-cors.js';
 import { checkAcceptable, registerContentParsers } from './content.js';
 import { toHttpError } from './errors.js';
 import { registerHl7Routes, type Hl7HttpDeps } from './hl7v2-routes.js';
@@ -76,6 +77,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     },
   });
   registerContentParsers(app);
+  registerCors(app); // before authentication: CORS preflights carry no token
   if (deps.tls) addHsts(app);
   const fhirBase = `${deps.baseUrl}/fhir`;
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthAuditor, AuthEventName } from '../auth/auth-audit.js';
 import type { ClientAuthMethod, ClientRegistry } from '../auth/clients.js';
+import { parseFhirContext } from '../auth/fhir-context.js';
 import type { LaunchStore } from '../auth/launch.js';
 import { hashPassword } from '../auth/passwords.js';
 import { newSecret } from '../auth/secrets.js';
@@ -85,7 +86,9 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
     const encounter = str(b, 'encounter');
     let registered;
     try {
-      registered = await deps.launches.register(deps.tenant, { ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}) }, actor, deps.clock.now());
+      const fhirContext = b['fhirContext'] === undefined ? undefined : parseFhirContext(b['fhirContext']);
+      const context = { ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}), ...(fhirContext ? { fhirContext } : {}) };
+      registered = await deps.launches.register(deps.tenant, context, actor, deps.clock.now());
     } catch (err) {
       throw new HavenError('incorrect', 'AUTH_LAUNCH_INVALID', err instanceof Error ? err.message : 'Invalid launch context');
     }

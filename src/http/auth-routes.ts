@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Flow, FlowResult, Form } from '../auth/flow.js';
 import type { TokenAdmin, TokenAdminRequest } from '../auth/introspect.js';
 import type { TenantId } from '../kernel/index.js';
-import { PAGE_CSP } from './auth-pages/html.js';
+import { pageCsp } from './auth-pages/html.js';
 import { renderPage } from './auth-pages/pages.js';
 
 /** Reachable without a bearer token by design: the browser sign-in flow and the RFC 7662/7009 endpoints (client-authenticated). */
@@ -48,14 +48,7 @@ const queryOf = (req: FastifyRequest) =>
 const formOf = (req: FastifyRequest): Form => (req.body && typeof req.body === 'object' ? (req.body as Form) : {});
 const flatForm = (req: FastifyRequest) => Object.fromEntries(Object.entries(formOf(req)).map(([k, v]) => [k, v?.[0]]));
 
-// Browser apps (public clients) call discovery and the token endpoints from their own origin. These
-// answer without cookies, so a wildcard origin lends no ambient authority.
-const CORS_PATHS = new Set(['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration', '/auth/token', '/auth/introspect', '/auth/revoke', '/.well-known/jwks.json']);
-
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): void {
-  app.addHook('onSend', async (req, reply) => {
-    if (CORS_PATHS.has(req.url.split('?')[0]!)) reply.header('Access-Control-Allow-Origin', '*');
-  });
   const cookieName = sessionCookieName(deps.baseUrl);
   const secure = deps.baseUrl.startsWith('https:') ? '; Secure' : '';
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
@@ -67,7 +60,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     if (result.kind === 'redirect') return reply.code(method === 'GET' ? 302 : 303).header('Location', result.location).send();
     return reply
       .code(result.status)
-      .header('Content-Security-Policy', PAGE_CSP)
+      .header('Content-Security-Policy', pageCsp('formTargets' in result.page ? result.page.formTargets : undefined))
       .header('X-Frame-Options', 'DENY')
       .header('Referrer-Policy', 'no-referrer')
       .type('text/html; charset=utf-8')

@@ -41,5 +41,16 @@ export function hidden(name: string, value: string): string {
   return `<input type="hidden" name="${esc(name)}" value="${esc(value)}">`;
 }
 
-/** The Content-Security-Policy sent with every page. */
-export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/**
+ * The Content-Security-Policy of a page. Browsers apply form-action to the
+ * redirects that follow a form post too, so a page whose form ends in a
+ * redirect elsewhere (consent → the app's redirect_uri, "sign in with…" →
+ * the identity provider) names that origin, and only that one.
+ */
+export function pageCsp(formTargets: readonly string[] = []): string {
+  const targets = formTargets.filter((o) => /^https?:\/\/[A-Za-z0-9.\-[\]:]+$/.test(o));
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action ${["'self'", ...targets].join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
+/** The Content-Security-Policy of pages whose forms stay on Haven. */
+export const PAGE_CSP = pageCsp();

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createSourceThrottle } from '../../src/auth/login-throttle.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { admin, authorizeUrl, Browser, login, pkce, REDIRECT } from '../http/smart-support.js';
+import { manualClock } from './harness.js';
+
+describe('login backoff per source address', () => {
+  it('blocks an address after maxFailures, doubling per further failure, forgetting after a quiet window', () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const t = createSourceThrottle({ maxFailures: 3, windowMs: 15 * 60_000, blockMs: 60_000 }, clock);
+    const start = clock.now().getTime();
+    t.failure('10.0.0.1');
+    t.failure('10.0.0.1');
+    assert.equal(t.blockedUntil('10.0.0.1'), undefined, 'below the limit');
+    t.failure('10.0.0.1');
+    assert.equal(t.blockedUntil('10.0.0.1'), start + 60_000);
+    assert.equal(t.blockedUntil('10.0.0.2'), undefined, 'other addresses are not affected');
+    t.failure('10.0.0.1');
+    assert.equal(t.blockedUntil('10.0.0.1'), start + 120_000, 'doubles');
+    clock.advance(121);
+    assert.equal(t.blockedUntil('10.0.0.1'), undefined, 'the block ends');
+    t.failure('10.0.0.1');
+    assert.equal(t.blockedUntil('10.0.0.1'), clock.now().getTime() + 240_000, 'inside the window the count goes on');
+    clock.advance(241 + 15 * 60);
+    t.failure('10.0.0.1');
+    assert.equal(t.blockedUntil('10.0.0.1'), undefined, 'after a quiet window the count starts again');
+    for (let i = 0; i < 30; i++) t.failure('10.0.0.3');
+    assert.ok(t.blockedUntil('10.0.0.3')! <= clock.now().getTime() + 3_600_000, 'capped at one hour');
+    t.failure(undefined);
+    assert.equal(t.blockedUntil(undefined), undefined);
+  });
+});
+
+describe('password spraying from one address is throttled (HTTP)', () => {
+  let s: TestServer;
+  const PASSWORD = 'the real passphrase 77';
+
+  before(async () => {
+    s = await startTestServer({ HAVEN_LOGIN_IP_MAX_FAILURES: '3' });
+    const patient = (await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient' } })).body.id as string;
+    assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'spray-app', name: 'Spray', scopes: 'patient/*.rs', redirectUris: [REDIRECT] })).status, 201);
+    assert.equal((await admin(s, '/auth/admin/users', { username: 'victim', password: PASSWORD, roles: ['patient'], patient: `Patient/${patient}` })).status, 201);
+  });
+  after(() => s.close());
+
+  it('refuses even the right password once the address has failed on other accounts, without locking the account', async () => {
+    const b = new Browser(s.baseUrl);
+    let page = await b.go(authorizeUrl(s, { client_id: 'spray-app', scope: 'patient/Patient.rs', code_challenge: pkce().challenge }));
+    for (const name of ['alpha', 'bravo', 'charlie']) {
+      page = await login(b, page, name, 'Summer2026!');
+      assert.equal(page.status, 401);
+    }
+    const refused = await login(b, page, 'victim', PASSWORD);
+    assert.equal(refused.status, 401, 'the address is throttled');
+    assert.match(refused.html, /Sign-in failed/, 'same generic message');
+    const row = await s.testDb.db.query<{ failed_count: number }>("SELECT failed_count FROM app_user WHERE username = 'victim'");
+    assert.equal(row.rows[0]!.failed_count, 0, 'the account itself is not locked by someone else’s spraying');
+    const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%source-throttled%'");
+    assert.ok(audit.rowCount! >= 1, 'the throttled attempt is audited');
+  });
+});
