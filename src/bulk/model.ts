@@ -47,16 +47,24 @@ export interface BulkSettings {
   maxAttempts: number;
   /** Seconds a client is asked to wait between status polls. */
   retryAfterSeconds: number;
+  /** Origins $import may pull from (HAVEN_IMPORT_ALLOWED_ORIGINS); empty: own export files only. */
+  importAllowedOrigins: readonly string[];
+  /** Largest input pulled from another server (HAVEN_IMPORT_MAX_BYTES). */
+  importMaxBytes: number;
 }
 
 export const BULK_QUEUE = 'bulk-export';
 export const IMPORT_QUEUE = 'bulk-import';
 
-/** One $import task: one input file (a file of an earlier export, in the blob store). */
+/**
+ * One $import task: one input file, either a file of an earlier export (in the
+ * blob store: `blob`) or an NDJSON file on an allow-listed server (no `blob`:
+ * pulled from `url` when the task runs).
+ */
 export interface ImportPayload {
   type: string;
   url: string;
-  blob: string;
+  blob?: string;
 }
 
 export const blobPrefix = (jobId: string) => `bulk/${jobId}`;

@@ -38,7 +38,7 @@ const list = (values: string[]) => values.flatMap((v) => v.split(',')).map((v) =
  * same names either way. Unknown parameters are refused, as the spec allows,
  * so a typo never silently widens an export.
  */
-export function parseKickoff(level: ExportLevel, groupId: string | undefined, pairs: [string, string][]): KickoffInput {
+export function parseKickoff(level: ExportLevel, groupId: string | undefined, pairs: [string, string][], options: { lenient?: boolean } = {}): KickoffInput {
   const by = new Map<string, string[]>();
   for (const [k, v] of pairs) by.set(k, [...(by.get(k) ?? []), v]);
   const known = new Set(['_type', '_since', '_typeFilter', '_outputFormat', '_elements', 'patient', 'includeAssociatedData']);
@@ -48,6 +48,7 @@ export function parseKickoff(level: ExportLevel, groupId: string | undefined, pa
   }
   const since = by.get('_since');
   if (since && since.length > 1) throw bad('BULK_BAD_PARAMETER', '_since may be given once', '_since');
+  if (by.has('includeAssociatedData') && !options.lenient) throw associatedDataUnsupported(list(by.get('includeAssociatedData')!));
   const patients = by.get('patient');
   if (patients && level === 'system') throw bad('BULK_BAD_PARAMETER', 'patient applies to Patient- and Group-level exports only', 'patient');
   return {
@@ -60,6 +61,20 @@ export function parseKickoff(level: ExportLevel, groupId: string | undefined, pa
     ...(patients ? { patients: patients.map(patientId) } : {}),
     ...(by.has('includeAssociatedData') ? { includeAssociatedData: list(by.get('includeAssociatedData')!) } : {}),
   };
+}
+
+/**
+ * No includeAssociatedData value is supported (Provenance with an export is not
+ * built, see docs/bulk.md). As the spec asks, that is an error the client can
+ * act on, unless it sent Prefer: handling=lenient: then the values are ignored
+ * with a warning in the manifest's error file.
+ */
+function associatedDataUnsupported(values: string[]): HavenError {
+  return bad(
+    'BULK_BAD_PARAMETER',
+    `includeAssociatedData (${values.join(', ')}) is not supported; leave it out, or send Prefer: handling=lenient to have it ignored`,
+    'includeAssociatedData',
+  );
 }
 
 function patientId(ref: string): string {

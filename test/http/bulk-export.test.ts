@@ -170,7 +170,7 @@ test('_typeFilter results equal the corresponding searches', async () => {
   assert.equal(manifest.error.length, 0);
 });
 
-test('POST kick-off with Parameters; _elements subsets; includeAssociatedData is reported in the error file', async () => {
+test('POST kick-off with Parameters; _elements subsets; includeAssociatedData is 400 unless lenient, then reported in the error file', async () => {
   const body = {
     resourceType: 'Parameters',
     parameter: [
@@ -179,7 +179,12 @@ test('POST kick-off with Parameters; _elements subsets; includeAssociatedData is
       { name: 'includeAssociatedData', valueCode: 'LatestProvenanceResources' },
     ],
   };
-  const { resources, manifest } = await exportAll(s.fhirUrl, token, '$export', { method: 'POST', body });
+  const strict = await kickoff(s.fhirUrl, token, '$export', { method: 'POST', body });
+  assert.equal(strict.status, 400);
+  assert.deepEqual(strict.body.issue[0].expression, ['includeAssociatedData']);
+  assert.equal((await kickoff(s.fhirUrl, token, '$export?includeAssociatedData=RelevantProvenanceResources')).status, 400);
+  const lenient = { prefer: 'respond-async, handling=lenient' };
+  const { resources, manifest } = await exportAll(s.fhirUrl, token, '$export', { method: 'POST', body, headers: lenient });
   assert.ok(resources.length > 0);
   for (const r of resources) {
     assert.equal(r.name, undefined);

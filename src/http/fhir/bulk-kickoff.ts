@@ -24,7 +24,7 @@ export function createExportKickoff(bulk: BulkService) {
     }
     const { level, groupId } = levelOf(req);
     const pairs = req.method === 'POST' ? [...req.query, ...parametersPairs(req.body)] : req.query;
-    const input = parseKickoff(level, groupId, pairs);
+    const input = parseKickoff(level, groupId, pairs, { lenient: /\bhandling\s*=\s*lenient\b/.test(header(req, 'prefer') ?? '') });
     const qs = req.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
     const requestUrl = `${req.baseUrl}/${req.path.join('/')}${qs ? `?${qs}` : ''}`; // path segments are validated ids and names
     const jobId = await bulk.kickoff(ctx, input, requestUrl);
