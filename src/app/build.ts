@@ -26,7 +26,7 @@ import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, typ
 import { createSearchRunner } from '../store/search-runner.js';
 import { createBodyEncryption, createBlindIndexer } from '../crypto/index.js';
 import { parseProtectedParams } from '../search/index.js';
-import { auditSettings, createAuditService, type AuditSettingsInput } from '../audit/index.js';
+import { auditSettings, createAuditService, s3WitnessSettings, type AuditSettingsInput } from '../audit/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { buildBulk } from './bulk.js';
 import { createReencryptService } from '../store/reencrypt/service.js';
@@ -87,10 +87,16 @@ export function buildApp(parts: AppParts) {
     timeoutMs: config.audit.timeoutMs,
     ...parts.audit,
   });
-  const audit = createAuditService({ db, clock, logger, settings: auditConfig });
-  if (auditConfig.enabled) audit.attach(hooks);
   // Resource bodies are envelope-encrypted at rest (HAVEN_ENCRYPTION=off only in tests).
   const encryption = createBodyEncryption(config, { db, logger, clock });
+  // The tree-head signing key is wrapped by the same KMS; heads also go to an S3 Object Lock bucket when configured.
+  const witnessS3 = s3WitnessSettings(config.audit);
+  const audit = createAuditService({
+    db, clock, logger, settings: auditConfig,
+    ...(encryption.kms ? { kms: encryption.kms } : {}),
+    ...(witnessS3 ? { witnessS3 } : {}),
+  });
+  if (auditConfig.enabled) audit.attach(hooks);
   // HL7 v2 ingestion runs its status update inside the Bundle's own transaction (src/hl7v2/ingest/tx-scope.ts).
   const txScope = createTxScope(db);
   // Blind indexes: protected search values are stored and searched only as HMAC tags (docs/security/encryption.md).
@@ -228,7 +234,8 @@ export function buildApp(parts: AppParts) {
       admin: { tenant, clock, users: identity.users, clients, launches: identity.launches, audit: identity.audit },
     },
     smartConfiguration,
-    ready: parts.ready,
+    // Not ready while the S3 witness keeps failing: signed heads are piling up unpublished.
+    ready: async () => (await parts.ready()) && (audit.sequencer.witnessStatus()?.healthy ?? true),
     hl7: { api: hl7.api, metrics: hl7.metrics },
     ...(auditConfig.enabled ? { audit: { hooks: audit.http, api: audit.api } } : {}),
     bulk: bulk.service,

@@ -8,6 +8,8 @@ import { compileAuditSearch, runAuditSearch, type AuditSearchPage } from './quer
 import { createAuditRecorder, describeFailure, type AuditRecorder } from './recorder.js';
 import { createSequencer, type Sequencer } from './sequencer.js';
 import type { AuditSettings } from './settings.js';
+import type { Kms } from '../crypto/index.js';
+import { createS3Witness, type S3WitnessSettings } from './witness-s3.js';
 import { auditStoreHooks } from './store-hooks.js';
 
 /** The audit API routes (GET /audit/…), framework-neutral. */
@@ -37,13 +39,21 @@ export interface AuditDeps {
   clock: Clock;
   logger: Logger;
   settings: AuditSettings;
+  /** The KMS that wraps the tree-head signing key (the one that wraps DEKs); absent only with encryption off. */
+  kms?: Kms;
+  /** The S3 witness (s3WitnessSettings(config.audit)); undefined when not configured. */
+  witnessS3?: S3WitnessSettings;
 }
 
 export function createAuditService(deps: AuditDeps): AuditService {
   const { db, clock, settings } = deps;
   const logger = deps.logger.child({ component: 'audit' });
   const recorder = createAuditRecorder({ db, clock, logger, node: settings.nodeId, timeoutMs: settings.timeoutMs });
-  const sequencer = createSequencer({ db, clock, logger, witnessPath: settings.witnessPath, intervalMs: settings.headIntervalMs });
+  const sequencer = createSequencer({
+    db, clock, logger, witnessPath: settings.witnessPath, intervalMs: settings.headIntervalMs,
+    ...(deps.kms ? { kms: deps.kms } : {}),
+    ...(deps.witnessS3 ? { s3Witness: createS3Witness(deps.witnessS3, logger) } : {}),
+  });
   const http = createAuditHttpHooks(recorder, (err) => logger.error({ err: describeFailure(err) }, 'audit entry for a failed request was lost'));
   const api: AuditApi = {
     async treeHead(ctx) {

@@ -13,3 +13,8 @@ export type { AuditSearchPage } from './query.js';
 export { disclosureReport, type DisclosureReport, type DisclosureAccess, type DisclosureRecipient } from './disclosures.js';
 export { renderDisclosures, DISCLOSURE_MEDIA, type DisclosureFormat } from './disclosure-render.js';
 export { recordKeyOperation, type KeyOperation } from './key-events.js';
+export { signingKeyRewrap } from './signing-key-store.js';
+export { s3WitnessSettings, type S3WitnessSettings, type WitnessStatus } from './witness-s3.js';
+export { readS3Witness, downloadS3Witness, type S3WitnessRead } from './witness-s3-reader.js';
+export { archiveOldEntries, retentionCutoff, type ArchiveOptions, type ArchiveTarget } from './archive.js';
+export { verifyArchiveDir, verifyEntries, verifyManifest, type ArchiveManifest } from './archive-verify.js';

@@ -7,14 +7,28 @@ import { insertEntries } from './insert.js';
 
 /**
  * Key operations (DEK rotation, re-encryption finished, retired-key
- * destruction, crypto-shredding, backup, restore) as audit entries: action
+ * destruction, crypto-shredding, backup, restore, KEK rotation, use of the
+ * tree-head signing key) as audit entries: action
  * `operation`, the operation name, and the keys touched as `DataKey`
  * resources (`purpose/vN`), never key material. Written in the caller's
  * transaction when given one, so the operation and its record commit together.
  */
 export interface KeyOperation {
   tenant: string;
-  operation: 'keys-rotate-dek' | 'keys-reencrypt-done' | 'keys-destroy-retired' | 'tenant-shred' | 'backup' | 'restore';
+  operation:
+    | 'keys-rotate-dek'
+    | 'keys-rotate-kek'
+    | 'keys-reencrypt-done'
+    | 'keys-destroy-retired'
+    | 'tenant-shred'
+    | 'backup'
+    | 'restore'
+    // The tree-head signing key (signing-key.ts): created wrapped, legacy plaintext wrapped,
+    // unwrapped for a sequencer's leadership term, re-wrapped by a KEK rotation.
+    | 'audit-signing-key-create'
+    | 'audit-signing-key-wrap'
+    | 'audit-signing-key-unwrap'
+    | 'audit-signing-key-rewrap';
   /** Who ran it: the OS user for the CLI, the token subject for the admin API. */
   actor: string;
   keys: string[];

@@ -90,3 +90,64 @@ export function consistencyProof(leaves: Buffer[], m: number, n: number): Buffer
   if (m === 0 || m === n) return [];
   return subproof(m, 0, n, true);
 }
+
+/**
+ * The leaves of [start, start + size) as the maximal perfect subtrees of the
+ * whole tree that lie inside the range, left to right. Verification splits
+ * the log into seq ranges hashed in parallel; each range keeps this form, and
+ * `joinFrontier` appends it to the frontier of everything before it. Subtrees
+ * over power-of-two aligned ranges are nodes of the full tree, so the joined
+ * frontier is exactly the one a single pass would have built.
+ */
+export interface RangeFrontier {
+  start: number;
+  size: number;
+  hashes: Buffer[];
+  heights: number[];
+}
+
+export function emptyRangeFrontier(start: number): RangeFrontier {
+  return { start, size: 0, hashes: [], heights: [] };
+}
+
+/** Appends one leaf, merging with its left sibling while the sibling lies inside the range. Mutates `f`. */
+export function appendRangeLeaf(f: RangeFrontier, leaf: Buffer): void {
+  let h = leaf;
+  let height = 0;
+  let pos = f.start + f.size; // first leaf of the subtree `h`
+  const n = f.hashes.length;
+  let top = n;
+  // A right child (bit `height` of its position set) whose sibling starts at or after `start`.
+  while (top > 0 && Math.floor(pos / 2 ** height) % 2 === 1 && pos - 2 ** height >= f.start) {
+    top--;
+    h = nodeHash(f.hashes[top]!, h);
+    pos -= 2 ** height;
+    height++;
+  }
+  f.hashes.length = top;
+  f.heights.length = top;
+  f.hashes.push(h);
+  f.heights.push(height);
+  f.size += 1;
+}
+
+/** Appends a perfect subtree of 2^height leaves; `f.size` must be a multiple of 2^height. Mutates `f`. */
+export function appendSubtree(f: Frontier, hash: Buffer, height: number): void {
+  let h = hash;
+  let n = f.size / 2 ** height;
+  if (!Number.isInteger(n)) throw new RangeError(`subtree of height ${height} is not aligned at ${f.size}`);
+  while (n % 2 === 1) {
+    h = nodeHash(f.hashes.pop()!, h);
+    n = Math.floor(n / 2);
+  }
+  f.hashes.push(h);
+  f.size += 2 ** height;
+}
+
+/** The frontier of `left` followed by the range `right` (which must start where `left` ends), as a new frontier. */
+export function joinFrontier(left: Frontier, right: RangeFrontier): Frontier {
+  if (right.start !== left.size) throw new RangeError(`range starts at ${right.start}, not at ${left.size}`);
+  const out: Frontier = { size: left.size, hashes: [...left.hashes] };
+  right.hashes.forEach((h, i) => appendSubtree(out, h, right.heights[i]!));
+  return out;
+}

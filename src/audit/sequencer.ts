@@ -3,8 +3,11 @@ import type pg from 'pg';
 import type { Clock, Logger } from '../kernel/index.js';
 import type { Db, Queryable } from '../store/index.js';
 import { sequenceRound } from './sequencer-round.js';
-import { loadOrCreateSigningKey, type AuditSigningKey } from './tree-head.js';
-import { appendWitness, lastWitnessSize, toWitnessRecord, type SignedHeadRow } from './witness.js';
+import type { Kms } from '../crypto/index.js';
+import { loadSigningKey } from './signing-key.js';
+import type { AuditSigningKey } from './tree-head.js';
+import type { S3Witness, WitnessStatus } from './witness-s3.js';
+import { appendWitness, headsAfter, lastWitnessSize } from './witness.js';
 
 // Session advisory lock: whoever holds it is the one sequencer among all Haven nodes.
 export const SEQUENCER_LOCK = 7_421_002;
@@ -18,6 +21,12 @@ export interface SequencerOptions {
   /** Cadence of rounds (and so of signed heads when there are new entries). */
   intervalMs: number;
   batchSize?: number;
+  /** Wraps the tree-head signing key at rest; undefined only when encryption at rest is off (test). */
+  kms?: Kms;
+  /** Tenant the signing key's audit entries are filed under (default `default`). */
+  tenant?: string;
+  /** The S3 witness (Object Lock bucket), when configured. */
+  s3Witness?: S3Witness;
 }
 
 export interface Sequencer {
@@ -27,6 +36,8 @@ export interface Sequencer {
   /** Becomes leader if it can and sequences everything queued now; returns entries sequenced (tests, CLI). */
   drain(): Promise<number>;
   readonly isLeader: boolean;
+  /** The S3 witness's state (readiness, metrics); undefined when none is configured. */
+  witnessStatus(): WitnessStatus | undefined;
 }
 
 export function createSequencer(options: SequencerOptions): Sequencer {
@@ -47,8 +58,15 @@ export function createSequencer(options: SequencerOptions): Sequencer {
       return undefined;
     }
     client.on('error', () => undefined);
+    try {
+      key = await inTransaction(client, () => loadSigningKey(client, { kms: options.kms, logger, tenant: options.tenant ?? 'default' }));
+    } catch (err) {
+      logger.error({ err: describeFailure(err) }, 'audit sequencer: cannot load the tree-head signing key (KMS?); not leading');
+      await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK]).catch(() => undefined);
+      client.release();
+      throw err;
+    }
     leader = client;
-    key = await loadOrCreateSigningKey(client);
     logger.info({ keyId: key.keyId }, 'audit sequencer: this node is the leader');
     return client;
   }
@@ -58,30 +76,19 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     // Destroying the connection releases the session lock, so another node can take over.
     leader?.release(true);
     leader = undefined;
+    key = undefined; // the private key lives only for a leadership term
   }
 
   async function round(client: pg.PoolClient): Promise<number> {
-    await client.query('BEGIN');
-    try {
-      const done = await sequenceRound(client, key!, clock, batchSize);
-      await client.query('COMMIT');
-      await catchUpWitness(client);
-      return done?.count ?? 0;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+    const done = await inTransaction(client, () => sequenceRound(client, key!, clock, batchSize));
+    await catchUpWitness(client);
+    return done?.count ?? 0;
   }
 
   /** Appends every committed head the witness file does not have yet (also after a crash). */
   async function catchUpWitness(q: Queryable): Promise<void> {
     if (witnessed < 0) witnessed = lastWitnessSize(options.witnessPath);
-    const res = await q.query<SignedHeadRow>(
-      `SELECT h.tree_size, h.root_hash, h.timestamp_ms, h.key_id, h.signature, k.public_key
-       FROM audit_tree_head h JOIN audit_signing_key k USING (key_id) WHERE h.tree_size > $1 ORDER BY h.tree_size`,
-      [witnessed],
-    );
-    const records = res.rows.map(toWitnessRecord);
+    const records = await headsAfter(q, witnessed);
     await appendWitness(options.witnessPath, records);
     if (records.length > 0) witnessed = records[records.length - 1]!.treeSize;
   }
@@ -92,6 +99,8 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     let sequenced = 0;
     try {
       for (let n = await round(client); n > 0; n = await round(client)) sequenced += n;
+      // Once per drain, never throws: a bucket outage must not stop sequencing; the next drain retries.
+      await options.s3Witness?.publish(client, clock.now().getTime());
     } catch (err) {
       resign(err);
       throw err;
@@ -117,14 +126,29 @@ export function createSequencer(options: SequencerOptions): Sequencer {
       timer = undefined;
       await running;
       if (leader) {
+        await options.s3Witness?.publish(leader, clock.now().getTime(), true);
         await leader.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK]).catch(() => undefined);
         leader.release();
         leader = undefined;
+        key = undefined;
       }
     },
     drain,
     get isLeader() {
       return leader !== undefined;
     },
+    witnessStatus: () => options.s3Witness?.status(),
   };
+}
+
+async function inTransaction<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const out = await work();
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

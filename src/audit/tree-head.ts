@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
 import type { Queryable } from '../store/index.js';
 
 /** A signed tree head as published (witness file, API). Hashes and signature in base64. */
@@ -29,6 +29,7 @@ export interface AuditSigningKey {
   publicKey: KeyObject;
   /** Raw 32-byte Ed25519 public key. */
   publicRaw: Buffer;
+  /** Held only by the leader for its term (unwrapped from the KMS; signing-key.ts). */
   privateKey?: KeyObject;
 }
 
@@ -37,6 +38,11 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export function publicKeyFromRaw(raw: Buffer): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+/** The raw 32-byte form of an Ed25519 public key. */
+export function rawPublicKey(publicKey: KeyObject): Buffer {
+  return publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
 }
 
 export function keyIdOf(publicRaw: Buffer): string {
@@ -51,31 +57,6 @@ export function signTreeHead(key: AuditSigningKey, treeSize: number, timestampMs
 export function verifyTreeHead(head: SignedTreeHead, publicKey: KeyObject): boolean {
   const message = treeHeadMessage(head.treeSize, head.timestampMs, Buffer.from(head.rootHash, 'base64'));
   return verify(null, message, publicKey, Buffer.from(head.signature, 'base64'));
-}
-
-/** The newest signing key, created on first use (several nodes racing create one key each; the oldest wins). */
-export async function loadOrCreateSigningKey(q: Queryable): Promise<AuditSigningKey> {
-  const existing = await newestKey(q);
-  if (existing) return existing;
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const publicRaw = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  await q.query('INSERT INTO audit_signing_key (key_id, public_key, private_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [keyIdOf(publicRaw), publicRaw, der]);
-  return (await newestKey(q))!;
-}
-
-async function newestKey(q: Queryable): Promise<AuditSigningKey | undefined> {
-  const res = await q.query<{ key_id: string; public_key: Buffer; private_key: Buffer }>(
-    'SELECT key_id, public_key, private_key FROM audit_signing_key ORDER BY created_at, key_id LIMIT 1',
-  );
-  const row = res.rows[0];
-  if (!row) return undefined;
-  return {
-    keyId: row.key_id,
-    publicRaw: row.public_key,
-    publicKey: publicKeyFromRaw(row.public_key),
-    privateKey: createPrivateKey({ key: row.private_key, format: 'der', type: 'pkcs8' }),
-  };
 }
 
 /** Public keys by id, for verification (never loads private keys). */

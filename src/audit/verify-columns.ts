@@ -1,19 +1,17 @@
 import type { AuditEntry } from './entry.js';
 
-export interface LogRow {
-  seq: string;
-  entry_id: string;
-  leaf_hash: Buffer;
-  canonical: Buffer | null;
-  tenant_id: string | null;
+/** The searchable columns of one audit_entry row, beside the signed bytes they were copied from. */
+export interface ColumnValues {
+  canonical: Buffer;
+  tenant: string | null;
   action: string | null;
   outcome: string | null;
   subject: string | null;
-  client_id: string | null;
+  clientId: string | null;
   /** patient_ids joined with U+001F (sorted here, not in SQL). */
   patients: string | null;
   /** recorded_at as epoch milliseconds. */
-  recorded_ms: string | null;
+  recordedMs: number | null;
 }
 
 /**
@@ -21,24 +19,25 @@ export interface LogRow {
  * hide an access from a disclosure report without touching the signed bytes,
  * so each must agree with the entry it was copied from.
  */
-export function checkColumns(row: LogRow, where: string, problems: string[]): void {
+export function checkColumns(row: ColumnValues, where: string, problem: (text: string) => void): void {
   let entry: AuditEntry;
+  let patients: string[];
   try {
-    entry = JSON.parse(row.canonical!.toString('utf8')) as AuditEntry;
+    entry = JSON.parse(row.canonical.toString('utf8')) as AuditEntry;
+    patients = [...new Set(entry.resources.map((r) => r.patient).filter((p): p is string => p !== undefined))].sort();
   } catch {
-    problems.push(`${where}: the entry bytes are not an audit entry`);
+    problem(`${where}: the entry bytes are not an audit entry`);
     return;
   }
-  const patients = [...new Set(entry.resources.map((r) => r.patient).filter((p): p is string => p !== undefined))].sort();
   const differs: string[] = [];
-  if (row.tenant_id !== entry.tenant) differs.push('tenant_id');
+  if (row.tenant !== entry.tenant) differs.push('tenant_id');
   if (row.action !== entry.action) differs.push('action');
   if (row.outcome !== entry.outcome) differs.push('outcome');
   if (row.subject !== entry.who.subject) differs.push('subject');
-  if (row.client_id !== entry.who.clientId) differs.push('client_id');
-  if (Number(row.recorded_ms) !== Date.parse(entry.recordedAt)) differs.push('recorded_at');
+  if (row.clientId !== entry.who.clientId) differs.push('client_id');
+  if (row.recordedMs !== Date.parse(entry.recordedAt)) differs.push('recorded_at');
   if (sortedPatients(row.patients) !== patients.join('\u001f')) differs.push('patient_ids');
-  if (differs.length > 0) problems.push(`${where}: column ${differs.join(', ')} disagrees with the signed entry (altered)`);
+  if (differs.length > 0) problem(`${where}: column ${differs.join(', ')} disagrees with the signed entry (altered)`);
 }
 
 function sortedPatients(joined: string | null): string {

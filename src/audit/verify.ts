@@ -1,7 +1,8 @@
-import type { Queryable } from '../store/index.js';
-import { appendLeaf, emptyFrontier, frontierRoot, leafHash, type Frontier } from './merkle.js';
+import type { Db, Queryable } from '../store/index.js';
+import { emptyFrontier, frontierRoot, joinFrontier, type Frontier } from './merkle.js';
 import { checkDbHeads, checkWitness, loadHeads, type Checkpoint } from './verify-heads.js';
-import { checkColumns, type LogRow } from './verify-columns.js';
+import { rangeCount, runRanges, splitRanges } from './verify-parallel.js';
+import type { RangeResult } from './verify-range.js';
 import { loadPublicKeys } from './tree-head.js';
 import { readWitness } from './witness.js';
 
@@ -11,11 +12,12 @@ export interface VerifyOptions {
   witnessPath?: string;
   /** Raw Ed25519 public keys the heads must be signed with (in addition to the witness's). */
   trustedKeys?: Buffer[];
-  batchSize?: number;
   /** Compare searchable columns with the signed entry bytes (costs a JSON parse per entry). */
   checkColumns?: boolean;
   /** Stop listing after this many problems. */
   maxProblems?: number;
+  /** Seq ranges verified at once, each on its own connection and thread (default: 2 on large logs). */
+  parallelism?: number;
 }
 
 export interface VerifyReport {
@@ -38,7 +40,7 @@ export interface VerifyReport {
  * proves each head consistent with every earlier one — and names the first
  * entry that differs, a gap, a reordering or a truncation.
  */
-export async function verifyAuditLog(q: Queryable, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyAuditLog(q: Db, options: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: string[] = [];
   const witness = options.witnessPath ? readWitness(options.witnessPath) : { records: [], malformed: [] };
   for (const line of witness.malformed) problems.push(`witness line ${line} is not a tree head record`);
@@ -46,7 +48,7 @@ export async function verifyAuditLog(q: Queryable, options: VerifyOptions = {}):
   const heads = await loadHeads(q);
   const checkpoints = [...checkDbHeads(heads, await loadPublicKeys(q), trusted, problems), ...checkWitness(witness.records, trusted, problems)].sort((a, b) => a.size - b.size);
   const start = startingPoint(heads, options.fromSeq ?? 0, problems);
-  const startedAt = start.size; // the walk extends `start` in place
+  const startedAt = start.size;
   const walk = await walkLog(q, start, checkpoints.filter((c) => c.size > start.size), options, problems);
   for (const c of checkpoints) {
     if (c.size > walk.logSize) problems.push(`log truncated: ${c.label} covers ${c.size} entries but the log ends at seq ${walk.logSize - 1} (first missing seq ${walk.logSize})`);
@@ -82,79 +84,67 @@ function startingPoint(heads: Awaited<ReturnType<typeof loadHeads>>, fromSeq: nu
   return frontier;
 }
 
-async function walkLog(q: Queryable, frontier: Frontier, checkpoints: Checkpoint[], options: VerifyOptions, problems: string[]) {
-  const batchSize = options.batchSize ?? 20_000;
-  const boundaries = new Set(checkpoints.map((c) => c.size));
-  let next = 0;
-  let expected = frontier.size;
-  let entries = 0;
-  let previousEntry = -1;
+async function walkLog(db: Db, start: Frontier, checkpoints: Checkpoint[], options: VerifyOptions, problems: string[]) {
+  const top = await db.query<{ n: string }>('SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_log');
+  const end = Math.max(Number(top.rows[0]!.n), start.size);
+  const tasks = splitRanges(start.size, end, rangeCount(end - start.size, options.parallelism), {
+    checkpoints: [...new Set(checkpoints.map((c) => c.size))],
+    checkColumns: options.checkColumns !== false,
+    maxProblems: options.maxProblems ?? 50,
+  });
+  return joinRanges(start, await runRanges(db, tasks), checkpoints, problems);
+}
+
+/**
+ * Puts the ranges back together in seq order: a gap or reordering across a
+ * range boundary, the ranges' own problems, and every checkpoint root,
+ * computed from the frontier before the range joined with the range's
+ * subtrees at that size. After a gap the ranges no longer start where the
+ * tree before them ends; every later root is then reported as not matching.
+ */
+function joinRanges(start: Frontier, results: RangeResult[], checkpoints: Checkpoint[], problems: string[]) {
+  const bySize = new Map<number, Checkpoint[]>();
+  for (const c of checkpoints) bySize.set(c.size, [...(bySize.get(c.size) ?? []), c]);
+  let frontier: Frontier | undefined = start;
+  let expected = start.size;
+  let lastEntry = -1;
   let firstChange: number | undefined;
-  let lastGood = frontier.size;
-  const fetchFrom = (seq: number) =>
-    q.query<LogRow>(
-      // Time as epoch ms and patients as one joined text: the driver's timestamp and array parsers
-      // cost more per row than hashing the entry.
-      `SELECT l.seq, l.entry_id, l.leaf_hash, e.canonical, e.tenant_id, e.action, e.outcome, e.subject, e.client_id,
-              array_to_string(e.patient_ids, chr(31)) AS patients, (extract(epoch FROM e.recorded_at) * 1000)::bigint AS recorded_ms
-       FROM audit_log l LEFT JOIN audit_entry e ON e.entry_id = l.entry_id
-       WHERE l.seq >= $1 ORDER BY l.seq LIMIT $2`,
-      [seq, batchSize],
-    );
-  let pending = fetchFrom(expected);
-  for (;;) {
-    const res = await pending;
-    const more = res.rows.length === batchSize;
-    // Read ahead: the database fetches the next batch while this one is hashed.
-    if (more) pending = fetchFrom(Number(res.rows[res.rows.length - 1]!.seq) + 1);
-    for (const row of res.rows) {
-      const seq = Number(row.seq);
-      const entryId = Number(row.entry_id);
-      const where = `seq ${seq} (entry ${entryId})`;
-      if (seq !== expected) {
-        problems.push(`gap: seq ${expected}${seq - 1 > expected ? `..${seq - 1}` : ''} missing from the log (next present: seq ${seq})`);
+  let lastGood = start.size;
+  let entries = 0;
+  for (const [i, r] of results.entries()) {
+    if (i > 0 && r.firstSeq !== undefined) {
+      if (r.firstSeq !== expected) {
+        problems.push(`gap: seq ${expected}${r.firstSeq - 1 > expected ? `..${r.firstSeq - 1}` : ''} missing from the log (next present: seq ${r.firstSeq})`);
         firstChange ??= expected;
-        expected = seq;
       }
-      let leaf: Buffer;
-      if (row.canonical === null) {
-        problems.push(`${where}: the entry is missing from audit_entry (deleted)`);
-        leaf = row.leaf_hash;
-        firstChange ??= seq;
-      } else {
-        leaf = leafHash(row.canonical);
-        if (!leaf.equals(row.leaf_hash)) {
-          problems.push(`${where}: the entry's bytes differ from its recorded leaf hash (altered)`);
-          firstChange ??= seq;
-        }
-        if (options.checkColumns !== false) checkColumns(row, where, problems);
-      }
-      // The sequencer writes each batch in entry order; a decrease inside one batch is a reordering.
-      if (entryId <= previousEntry) {
-        problems.push(`${where}: comes after entry ${previousEntry} within one sequencing batch (reordered)`);
-        firstChange ??= seq;
-      }
-      previousEntry = entryId;
-      appendLeaf(frontier, leaf);
-      expected = seq + 1;
-      entries++;
-      if (boundaries.has(frontier.size)) {
-        previousEntry = -1;
-        if (checkRoots(frontier, checkpoints.slice(next), problems, firstChange, lastGood)) lastGood = frontier.size;
-        while (next < checkpoints.length && checkpoints[next]!.size <= frontier.size) next++;
+      if (r.firstEntry! <= lastEntry) {
+        problems.push(`seq ${r.firstSeq} (entry ${r.firstEntry}): comes after entry ${lastEntry} within one sequencing batch (reordered)`);
+        firstChange ??= r.firstSeq;
       }
     }
-    if (!more) break;
+    problems.push(...r.problems);
+    if (r.problemCount > r.problems.length) problems.push(`… and ${r.problemCount - r.problems.length} more problems from seq ${r.from} on`);
+    const aligned: Frontier | undefined = frontier?.size === r.frontier.start ? frontier : undefined;
+    for (const cp of r.checkpoints) {
+      const root = aligned ? frontierRoot(joinFrontier(aligned, cp.frontier)) : undefined;
+      if (checkRoots(root, bySize.get(cp.size) ?? [], problems, firstChange ?? cp.firstChange, lastGood)) lastGood = cp.size;
+    }
+    frontier = aligned ? joinFrontier(aligned, r.frontier) : undefined;
+    firstChange ??= r.firstChange;
+    if (r.firstSeq !== undefined) {
+      expected = r.expected;
+      lastEntry = r.lastEntry;
+    }
+    entries += r.entries;
   }
   return { entries, logSize: expected };
 }
 
-/** Compares the recomputed root with every checkpoint at this size; true when all agree. */
-function checkRoots(frontier: Frontier, checkpoints: Checkpoint[], problems: string[], firstChange: number | undefined, lastGood: number): boolean {
-  const root = frontierRoot(frontier);
+/** Compares the recomputed root (undefined: could not be computed) with the checkpoints of one size; true when all agree. */
+function checkRoots(root: Buffer | undefined, checkpoints: Checkpoint[], problems: string[], firstChange: number | undefined, lastGood: number): boolean {
   let ok = true;
   for (const c of checkpoints) {
-    if (c.size !== frontier.size || root.equals(c.root)) continue;
+    if (root?.equals(c.root)) continue;
     ok = false;
     const hint = firstChange !== undefined ? `first differing entry at seq ${firstChange}` : `the change lies between seq ${lastGood} and ${c.size - 1}`;
     problems.push(`${c.label}: its root does not match the log (entries altered, reordered or replaced; ${hint})`);

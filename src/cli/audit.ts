@@ -1,12 +1,19 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { disclosureReport, renderDisclosures, verifyAuditLog, witnessPathFor, type VerifyReport } from '../audit/index.js';
-import { loadConfig } from '../config/index.js';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createLogger } from '../app/logger.js';
+import {
+  archiveOldEntries, disclosureReport, downloadS3Witness, renderDisclosures, s3WitnessSettings, verifyAuditLog, witnessPathFor, type VerifyReport,
+} from '../audit/index.js';
+import { loadConfig, type HavenConfig } from '../config/index.js';
+import { createBodyEncryption } from '../crypto/index.js';
+import { createLocalBlobStore, keyringSealer } from '../store/blob-store.js';
 import { createDb, createEmbeddedPostgres, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { intOption, stringOption, type ParsedArgs } from './args.js';
 
 export const AUDIT_USAGE = [
-  'haven audit verify [--from N] [--witness PATH] [--public-key BASE64] [--skip-columns]',
+  'haven audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N]',
+  'haven audit archive',
   'haven audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--tenant T] [--out FILE]',
 ].join('\n       ');
 
@@ -19,12 +26,13 @@ export const AUDIT_USAGE = [
  */
 export async function auditCommand(args: ParsedArgs): Promise<number> {
   const sub = args.positionals[1];
-  if (sub === 'verify') return withAuditDb((db, dataDir) => verifyCommand(args, db, dataDir));
+  if (sub === 'verify') return withAuditDb((db, config) => verifyCommand(args, db, config));
   if (sub === 'report') return withAuditDb((db) => reportCommand(args, db));
+  if (sub === 'archive') return withAuditDb((db, config) => archiveCommand(db, config));
   throw new Error(`usage: ${AUDIT_USAGE}`);
 }
 
-async function withAuditDb(run: (db: Db, dataDir: string) => Promise<number>): Promise<number> {
+async function withAuditDb(run: (db: Db, config: HavenConfig) => Promise<number>): Promise<number> {
   const config = loadConfig();
   let embedded: EmbeddedPostgres | undefined;
   let connectionString = config.database.url;
@@ -35,25 +43,70 @@ async function withAuditDb(run: (db: Db, dataDir: string) => Promise<number>): P
   }
   const db: Db = createDb({ connectionString, maxConnections: 2 });
   try {
-    return await run(db, config.dataDir);
+    return await run(db, config);
   } finally {
     await db.close();
     if (embedded) await embedded.stop();
   }
 }
 
-async function verifyCommand(args: ParsedArgs, db: Db, dataDir: string): Promise<number> {
-  const witness = stringOption(args, 'witness') ?? witnessPathFor(dataDir);
+/** `--witness s3`: the heads published to the configured Object Lock bucket, downloaded to a temporary file. */
+async function witnessFile(args: ParsedArgs, config: HavenConfig): Promise<{ path: string; problems: string[]; cleanup(): void }> {
+  const given = stringOption(args, 'witness');
+  if (given !== 's3') return { path: given ?? witnessPathFor(config.dataDir), problems: [], cleanup: () => undefined };
+  const settings = s3WitnessSettings(config.audit);
+  if (!settings) throw new Error('--witness s3 needs HAVEN_AUDIT_WITNESS_S3_URL and the other S3 witness settings');
+  const dir = mkdtempSync(join(tmpdir(), 'haven-witness-'));
+  const path = join(dir, 'witness.jsonl');
+  const read = await downloadS3Witness(settings, path);
+  return { path, problems: read.problems, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function verifyCommand(args: ParsedArgs, db: Db, config: HavenConfig): Promise<number> {
+  const w = await witnessFile(args, config);
+  try {
+    return await verifyWith(args, db, w.path, w.problems);
+  } finally {
+    w.cleanup();
+  }
+}
+
+async function verifyWith(args: ParsedArgs, db: Db, witness: string, witnessProblems: string[]): Promise<number> {
   const publicKey = stringOption(args, 'public-key');
+  const parallel = intOption(args, 'parallel', 0);
   const started = Date.now();
   const report = await verifyAuditLog(db, {
     fromSeq: intOption(args, 'from', 0),
     ...(existsSync(witness) ? { witnessPath: witness } : {}),
     ...(publicKey ? { trustedKeys: [Buffer.from(publicKey, 'base64')] } : {}),
     checkColumns: !args.options.has('skip-columns'),
+    ...(parallel > 0 ? { parallelism: parallel } : {}),
   });
-  printReport(report, existsSync(witness) ? witness : undefined, Date.now() - started);
-  return report.ok ? 0 : 3;
+  // A rewrite attempt seen in the S3 bucket (a later version or delete marker) is a finding too.
+  const checked = witnessProblems.length === 0 ? report : { ...report, ok: false, problems: [...witnessProblems, ...report.problems] };
+  printReport(checked, existsSync(witness) ? witness : undefined, Date.now() - started);
+  return checked.ok ? 0 : 3;
+}
+
+/**
+ * `haven audit archive`: entries older than HAVEN_AUDIT_RETENTION_YEARS go to
+ * encrypted blob segments with key-free manifests under <dataDir>/audit/archive
+ * (docs/security/audit.md, "Retention and archive"). Nothing is deleted.
+ */
+async function archiveCommand(db: Db, config: HavenConfig): Promise<number> {
+  const encryption = createBodyEncryption(config, { db, logger: createLogger(config.log.level) });
+  if (!encryption.keyring) throw new Error('audit archive needs encryption at rest: archived entries are PHI');
+  await encryption.start();
+  try {
+    const blobs = createLocalBlobStore({ dir: config.blobDir ?? join(resolve(config.dataDir), 'blobs'), sealer: keyringSealer(encryption.keyring) });
+    const manifestDir = join(resolve(config.dataDir), 'audit', 'archive');
+    const segments = await archiveOldEntries(db, { blobs, manifestDir, now: new Date(), retentionYears: config.audit.retentionYears });
+    const entries = segments.reduce((n, m) => n + (m.to - m.from), 0);
+    console.log(`archived ${segments.length} segment(s), ${entries} entries older than ${config.audit.retentionYears} years; manifests in ${manifestDir}`);
+    return 0;
+  } finally {
+    await encryption.close();
+  }
 }
 
 async function reportCommand(args: ParsedArgs, db: Db): Promise<number> {

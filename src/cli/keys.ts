@@ -3,10 +3,11 @@ import { join, resolve } from 'node:path';
 import type { HavenConfig } from '../config/index.js';
 import { createKmsFromConfig, PURPOSES, rotateKek, type KekRotationResult, type KeyPurpose } from '../crypto/index.js';
 import { HavenError, type Logger } from '../kernel/index.js';
+import { recordKeyOperation, signingKeyRewrap } from '../audit/index.js';
 import { createDb, createEmbeddedPostgres, migrate, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { countSealedWith, reencryptionStatus, retryFailedReencryption } from '../store/reencrypt/worker.js';
 import { intOption, stringOption, type ParsedArgs } from './args.js';
-import { destroyRetired, startDekRotation, workReencryption } from './keys-dek.js';
+import { cliActor, destroyRetired, startDekRotation, workReencryption } from './keys-dek.js';
 
 export const KEYS_HELP = `haven keys <subcommand>
 
@@ -20,7 +21,8 @@ export const KEYS_HELP = `haven keys <subcommand>
                      re-opens tasks that failed (e.g. on a damaged row that has since been restored)
   keys destroy-retired [--tenant T]
                      Destroy retired data keys that no stored row uses any more (checked first)
-  keys rotate --kek  Create a new key-encryption key in the KMS and re-wrap every data key with it
+  keys rotate --kek  Create a new key-encryption key in the KMS and re-wrap every data key (and the
+                     audit log's tree-head signing key) with it
                      (one database transaction; data is not re-encrypted). The old KEK is kept,
                      retired, so backups taken before the rotation stay readable.
 
@@ -66,7 +68,12 @@ export async function rotateKekCommand(config: HavenConfig, logger: Logger): Pro
   return withDatabase(config, logger, async (db) => {
     const kms = await createKmsFromConfig(config, logger);
     try {
-      return await rotateKek({ db, kms, logger });
+      // The audit log's tree-head signing key is wrapped by the same KEK: re-wrapped in the same transaction.
+      const signingKeys: string[] = [];
+      const r = await rotateKek({ db, kms, logger, rewrapSecrets: signingKeyRewrap(signingKeys) });
+      await recordKeyOperation(db, { tenant: 'default', operation: 'keys-rotate-kek', actor: cliActor(), keys: [`kek/${r.from}`, `kek/${r.to}`] });
+      for (const id of signingKeys) await recordKeyOperation(db, { tenant: 'default', operation: 'audit-signing-key-rewrap', actor: cliActor(), keys: [`audit-signing/${id}`] });
+      return r;
     } finally {
       await kms.close();
     }
@@ -130,6 +137,7 @@ export async function keysCommand(args: ParsedArgs, config: HavenConfig, logger:
   if (sub === 'rotate' && args.options.has('kek')) {
     const r = await rotateKekCommand(config, logger);
     print(`KEK rotated: ${r.from} -> ${r.to}; ${r.rewrapped} data key(s) re-wrapped`);
+    if (r.secrets > 0) print(`audit signing key(s) re-wrapped: ${r.secrets}`);
     return 0;
   }
   if (sub === 'status') {

@@ -45,10 +45,13 @@ Commands:
   backup --out DIR [--tenant T] | restore --from DIR
                              Encrypted, integrity-checked snapshot of database and blobs; restore verifies
                              everything, then loads into an empty instance (same KMS needed)
-  audit verify [--from N] [--witness PATH] [--public-key BASE64]
+  audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N]
                              Verify the tamper-evident audit log offline (stop the server first when
                              using the embedded database): recomputes every leaf and tree head and
-                             checks signatures and the witness file; exits 3 on any discrepancy
+                             checks signatures and the witness file (or the S3 Object Lock witness);
+                             exits 3 on any discrepancy
+  audit archive              Export entries older than HAVEN_AUDIT_RETENTION_YEARS (default 6) to
+                             encrypted blob segments with key-free manifests (nothing is deleted)
   audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--out FILE]
                              Accounting of disclosures for one patient (default: the last six years),
                              read offline from the audit log like verify; also GET

@@ -46,3 +46,12 @@ export const DEK_BYTES = 32;
 export function dekContext(tenant: string, purpose: string): Buffer {
   return Buffer.from(`haven-dek:v1|${tenant.length}:${tenant}|${purpose}`, 'utf8');
 }
+
+/**
+ * What a wrapped non-DEK secret (e.g. the audit log's tree-head signing key)
+ * is bound to: its purpose and id. A different prefix from `dekContext`, so a
+ * wrapped DEK can never be unwrapped as such a secret, nor the other way round.
+ */
+export function secretContext(purpose: string, id: string): Buffer {
+  return Buffer.from(`haven-secret:v1|${purpose.length}:${purpose}|${id}`, 'utf8');
+}

@@ -33,3 +33,26 @@ test('haven audit verify exits 0 on an intact log and 3 naming the entry after t
     await f.testDb.drop();
   }
 });
+
+test('haven audit archive exports entries past retention to encrypted segments with manifests', async () => {
+  const f = await auditFixture();
+  const dataDir = dirname(dirname(f.witnessPath));
+  try {
+    await f.addRound(3);
+    await f.addRound(2);
+    const env = { PATH: process.env.PATH ?? '', DATABASE_URL: f.testDb.url, HAVEN_DATA_DIR: dataDir, HAVEN_LOG_LEVEL: 'error' };
+    const archive = () => spawnSync(process.execPath, [bin, 'audit', 'archive'], { env, encoding: 'utf8' });
+    const none = archive();
+    assert.equal(none.status, 0, none.stderr);
+    assert.match(none.stdout, /archived 0 segment\(s\), 0 entries older than 6 years/);
+    // Age the entries past the six-year retention (as if written in 2018).
+    await asAttacker(f.testDb, [`UPDATE audit_entry SET recorded_at = recorded_at - interval '8 years'`]);
+    const done = archive();
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /archived [12] segment\(s\), 5 entries/);
+    assert.equal(archive().stdout.match(/archived 0 segment/)?.length, 1, 'nothing is archived twice');
+  } finally {
+    await f.sequencer.stop();
+    await f.testDb.drop();
+  }
+});

@@ -51,8 +51,8 @@ export async function auditFixture(): Promise<AuditFixture> {
 /** A superuser session on the test database, to bypass the append-only trigger like an attacker with DBA rights. */
 export async function asAttacker(testDb: TestDb, sql: string[]): Promise<void> {
   await testDb.db.transaction(async (tx) => {
-    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key']) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap']) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
     for (const s of sql) await tx.query(s);
-    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key']) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
+    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap']) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
   });
 }

@@ -108,7 +108,7 @@ test('a truncated tail is named, even when the attacker also removes the databas
 
 test('a whole log replaced by a consistent forgery signed with another key is caught by the witness', async () => {
   const f = await log();
-  const wipe = ['audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_queue', 'audit_entry'].map((t) => `DELETE FROM ${t}`);
+  const wipe = ['audit_log', 'audit_tree_head', 'audit_signing_key_wrap', 'audit_signing_key', 'audit_queue', 'audit_entry'].map((t) => `DELETE FROM ${t}`);
   await asAttacker(f.testDb, wipe);
   // The attacker rebuilds 14 plausible entries with Haven's own code and a new key, but cannot rewrite the witness.
   const forger = createSequencer({ db: f.testDb.db, clock: systemClock, logger: silentLogger, witnessPath: `${f.witnessPath}.forged`, intervalMs: 50 });

@@ -1,0 +1,78 @@
+import { buildEntry, type AuditedContext, type EntryFacts, type EntryRow } from '../src/audit/entry.js';
+import { leafHash } from '../src/audit/merkle.js';
+import { asTenantId } from '../src/kernel/index.js';
+import { TupleEncoder } from './audit-copy.js';
+
+export interface BlockSpec {
+  from: number;
+  to: number;
+  seed: number;
+  startMs: number;
+  stepMs: number;
+}
+
+/** One block of the fixture: audit_entry tuples (binary COPY) and the leaf hashes, 32 bytes each, in seq order. */
+export interface Block {
+  from: number;
+  tuples: Buffer;
+  leaves: Buffer;
+}
+
+/** Builds entries [from, to) with Haven's own builder; each block seeds its own mix, so blocks can be built anywhere. */
+export function buildBlock(spec: BlockSpec): Block {
+  const mix = createMix(spec.seed * 1_000_003 + spec.from);
+  const enc = new TupleEncoder();
+  const leaves = Buffer.allocUnsafe((spec.to - spec.from) * 32);
+  for (let seq = spec.from; seq < spec.to; seq++) {
+    const at = spec.startMs + seq * spec.stepMs;
+    const { ctx, facts } = mix(seq);
+    const row = buildEntry(ctx, 'node-a', new Date(at), facts);
+    encodeEntry(enc, seq, at, row);
+    leafHash(row.canonical).copy(leaves, (seq - spec.from) * 32);
+  }
+  return { from: spec.from, tuples: enc.take(), leaves };
+}
+
+function encodeEntry(enc: TupleEncoder, seq: number, at: number, row: EntryRow): void {
+  const e = row.entry;
+  enc.tuple(11).text(e.tenant).int8(seq + 1).uuid(e.id).timestamp(at).text(e.action).text(e.outcome).text(e.who.subject).text(e.who.clientId).textArray(row.patients).text(e.requestId).bytes(row.canonical);
+}
+
+/**
+ * A deterministic mix of who did what, shaped like a clinical API's traffic:
+ * mostly reads, searches returning several patients' resources, some writes,
+ * logins (a few failing), on behalf of users, with purposes of use.
+ */
+export function createMix(seed: number): (i: number) => { ctx: AuditedContext; facts: EntryFacts } {
+  let s = seed >>> 0;
+  const rand = (n: number) => {
+    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
+    return s % n;
+  };
+  const tenant = asTenantId('default');
+  const types = ['Observation', 'Condition', 'MedicationRequest', 'Encounter', 'DiagnosticReport', 'Procedure'];
+  const actions = ['read', 'read', 'read', 'read', 'read', 'read', 'search', 'search', 'create', 'update', 'vread', 'history', 'patch', 'delete', 'login'] as const;
+  return (i) => {
+    const client = rand(40);
+    const user = rand(500);
+    const action = actions[rand(actions.length)]!;
+    const count = action === 'search' ? 1 + rand(8) : action === 'login' ? 0 : 1;
+    const resources = Array.from({ length: count }, () => {
+      const patient = `p-${rand(200_000)}`;
+      const type = rand(5) === 0 ? 'Patient' : types[rand(types.length)]!;
+      return { type, id: type === 'Patient' ? patient : `${type.toLowerCase()}-${rand(5_000_000)}`, version: 1 + rand(3), patient: `Patient/${patient}` };
+    });
+    const failed = action === 'login' ? rand(10) === 0 : rand(50) === 0;
+    const ctx: AuditedContext = {
+      tenant,
+      requestId: `req-${i.toString(36)}-${rand(1 << 30).toString(36)}`,
+      sourceIp: `10.${rand(4)}.${rand(256)}.${rand(256)}`,
+      purposeOfUse: ['TREAT', 'TREAT', 'HPAYMT', 'HOPERAT'][rand(4)]!,
+      principal: { subject: `user-${user}`, clientId: `client-${client}`, kind: 'user', scopes: [], onBehalfOf: `Practitioner/pr-${user}` } as AuditedContext['principal'],
+    };
+    const facts: EntryFacts = failed
+      ? { action, outcome: 'failure', outcomeCode: action === 'login' ? 'AUTH_INVALID_CREDENTIALS' : 'FORBIDDEN', status: action === 'login' ? 401 : 403, resources }
+      : { action, outcome: 'success', status: action === 'create' ? 201 : 200, resources };
+    return { ctx, facts };
+  };
+}

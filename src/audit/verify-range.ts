@@ -1,0 +1,179 @@
+import { hash } from 'node:crypto';
+import type pg from 'pg';
+import { appendRangeLeaf, emptyRangeFrontier, type RangeFrontier } from './merkle.js';
+import { checkColumns, type ColumnValues } from './verify-columns.js';
+import { copyTuples, int8At, type Tuple } from './verify-copy.js';
+
+/** One seq range of the log to verify: rows with from <= seq < to (no upper bound when `to` is undefined). */
+export interface RangeTask {
+  from: number;
+  to?: number;
+  /** True for the first range: a gap before its first row is reported here (later ranges: by the caller). */
+  first: boolean;
+  /** Tree sizes with a signed head to check; the range records its subtrees when it reaches one. */
+  checkpoints: number[];
+  checkColumns: boolean;
+  /** Problems listed at most (the rest are counted). */
+  maxProblems: number;
+}
+
+/** The range's subtrees when the tree reached a checkpoint size, and the first change seen by then. */
+export interface RangeCheckpoint {
+  size: number;
+  frontier: RangeFrontier;
+  firstChange?: number;
+}
+
+export interface RangeResult {
+  from: number;
+  firstSeq?: number;
+  firstEntry?: number;
+  /** Entry id of the last row since the last checkpoint (-1 right after one): for the reordering check across ranges. */
+  lastEntry: number;
+  /** One past the last seq present (= from when the range is empty). */
+  expected: number;
+  entries: number;
+  firstChange?: number;
+  frontier: RangeFrontier;
+  checkpoints: RangeCheckpoint[];
+  problems: string[];
+  problemCount: number;
+}
+
+const BASE_COLUMNS = 'l.seq, l.entry_id, l.leaf_hash, e.canonical';
+// Time as epoch ms and patients as one joined text: cheaper to compare than timestamps and arrays.
+const EXTRA_COLUMNS = `e.tenant_id, e.action, e.outcome, e.subject, e.client_id,
+  array_to_string(e.patient_ids, chr(31)), (extract(epoch FROM e.recorded_at) * 1000)::bigint`;
+
+export function rangeSelect(task: Pick<RangeTask, 'from' | 'to' | 'checkColumns'>): string {
+  const bound = (n: number) => String(Math.trunc(n)); // COPY takes no parameters: integers only
+  return `SELECT ${BASE_COLUMNS}${task.checkColumns ? `, ${EXTRA_COLUMNS}` : ''}
+    FROM audit_log l LEFT JOIN audit_entry e ON e.entry_id = l.entry_id
+    WHERE l.seq >= ${bound(task.from)}${task.to !== undefined ? ` AND l.seq < ${bound(task.to)}` : ''}
+    ORDER BY l.seq`;
+}
+
+/**
+ * Streams the range's rows (one COPY) and checks each one as `verifyAuditLog`
+ * describes: leaf recomputed from the canonical bytes and compared with the
+ * recorded one, columns against the signed entry, gaps, deletions, reorderings
+ * within a sequencing batch. Roots are compared by the caller, which joins the
+ * ranges' subtrees onto the frontier before them.
+ */
+export async function verifyRange(client: pg.ClientBase, task: RangeTask): Promise<RangeResult> {
+  const walk = new RangeWalk(task);
+  // One plan, one backend per range: walk audit_log in seq order and look each entry up by id (no
+  // sort of the range, no hash table of it); the ranges themselves are the parallelism.
+  await client.query(`SET ${PLAN.map(([k, v]) => `${k} = ${v}`).join('; SET ')}`);
+  try {
+    await copyTuples(client, rangeSelect(task), task.checkColumns ? 11 : 4, (t) => walk.row(t));
+  } finally {
+    await client.query(`RESET ${PLAN.map(([k]) => k).join('; RESET ')}`);
+  }
+  return walk.result();
+}
+
+const PLAN = [
+  ['enable_hashjoin', 'off'],
+  ['enable_mergejoin', 'off'],
+  ['enable_sort', 'off'],
+  ['max_parallel_workers_per_gather', '0'],
+] as const;
+
+const LEAF_PREFIX = 0;
+
+class RangeWalk {
+  private readonly frontier: RangeFrontier;
+  private readonly boundaries: Set<number>;
+  private readonly checkpoints: RangeCheckpoint[] = [];
+  private readonly problems: string[] = [];
+  private problemCount = 0;
+  private expected: number;
+  private entries = 0;
+  private previousEntry = -1;
+  private firstSeq: number | undefined;
+  private firstEntry: number | undefined;
+  private firstChange: number | undefined;
+
+  constructor(private readonly task: RangeTask) {
+    this.frontier = emptyRangeFrontier(task.from);
+    this.boundaries = new Set(task.checkpoints);
+    this.expected = task.from;
+  }
+
+  private problem(text: string, seq: number): void {
+    this.problemCount++;
+    if (this.problems.length < this.task.maxProblems) this.problems.push(text);
+    this.firstChange ??= seq;
+  }
+
+  row(t: Tuple): void {
+    const { buf, start, end } = t;
+    const seq = int8At(buf, start[0]!);
+    const entryId = int8At(buf, start[1]!);
+    if (this.firstSeq === undefined) {
+      this.firstSeq = seq;
+      this.firstEntry = entryId;
+      if (!this.task.first) this.expected = seq;
+    }
+    if (seq !== this.expected) this.problem(`gap: seq ${this.expected}${seq - 1 > this.expected ? `..${seq - 1}` : ''} missing from the log (next present: seq ${seq})`, this.expected);
+    let leaf: Buffer;
+    if (start[3] === -1) {
+      this.problem(`seq ${seq} (entry ${entryId}): the entry is missing from audit_entry (deleted)`, seq);
+      leaf = Buffer.from(buf.subarray(start[2]!, end[2]!)); // a copy: the message buffer is not ours to keep
+    } else {
+      // Leaf = SHA-256(0x00 ‖ entry): the byte before the field (the low byte of its length, already
+      // read) becomes the 0x00 prefix, so the entry is hashed in place without a copy.
+      buf[start[3]! - 1] = LEAF_PREFIX;
+      leaf = hash('sha256', buf.subarray(start[3]! - 1, end[3]!), 'buffer');
+      if (leaf.compare(buf, start[2]!, end[2]!) !== 0) this.problem(`seq ${seq} (entry ${entryId}): the entry's bytes differ from its recorded leaf hash (altered)`, seq);
+      if (this.task.checkColumns) this.columns(t, `seq ${seq} (entry ${entryId})`, seq);
+    }
+    // The sequencer writes each batch in entry order; a decrease inside one batch is a reordering.
+    if (entryId <= this.previousEntry) this.problem(`seq ${seq} (entry ${entryId}): comes after entry ${this.previousEntry} within one sequencing batch (reordered)`, seq);
+    this.previousEntry = entryId;
+    appendRangeLeaf(this.frontier, leaf);
+    this.expected = seq + 1;
+    this.entries++;
+    const size = this.frontier.start + this.frontier.size;
+    if (this.boundaries.has(size)) {
+      this.previousEntry = -1;
+      this.checkpoints.push({ size, frontier: copyOf(this.frontier), ...(this.firstChange !== undefined ? { firstChange: this.firstChange } : {}) });
+    }
+  }
+
+  private columns(t: Tuple, where: string, seq: number): void {
+    const { buf, start, end } = t;
+    const text = (i: number) => (start[i] === -1 ? null : buf.toString('utf8', start[i]!, end[i]!));
+    const values: ColumnValues = {
+      canonical: buf.subarray(start[3]!, end[3]!),
+      tenant: text(4),
+      action: text(5),
+      outcome: text(6),
+      subject: text(7),
+      clientId: text(8),
+      patients: text(9),
+      recordedMs: start[10] === -1 ? null : Number(buf.readBigInt64BE(start[10]!)),
+    };
+    checkColumns(values, where, (p) => this.problem(p, seq));
+  }
+
+  result(): RangeResult {
+    return {
+      from: this.task.from,
+      ...(this.firstSeq !== undefined ? { firstSeq: this.firstSeq, firstEntry: this.firstEntry! } : {}),
+      lastEntry: this.previousEntry,
+      expected: this.expected,
+      entries: this.entries,
+      ...(this.firstChange !== undefined ? { firstChange: this.firstChange } : {}),
+      frontier: this.frontier,
+      checkpoints: this.checkpoints,
+      problems: this.problems,
+      problemCount: this.problemCount,
+    };
+  }
+}
+
+function copyOf(f: RangeFrontier): RangeFrontier {
+  return { start: f.start, size: f.size, hashes: [...f.hashes], heights: [...f.heights] };
+}

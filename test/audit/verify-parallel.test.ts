@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { appendLeaf, appendRangeLeaf, emptyFrontier, emptyRangeFrontier, frontierRoot, joinFrontier, rootOf } from '../../src/audit/merkle.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+import { splitRanges } from '../../src/audit/verify-parallel.js';
+import { buildAuditLogFixture } from '../../bench/audit-log-fixture.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+import { asAttacker, auditFixture, type AuditFixture } from './support.js';
+
+function expectProblem(problems: string[], ...parts: string[]): void {
+  assert.ok(
+    problems.some((p) => parts.every((part) => p.includes(part))),
+    `expected a problem with ${parts.join(' & ')}; got:\n  ${problems.join('\n  ')}`,
+  );
+}
+
+test('a range frontier joined onto the frontier before it equals the single-pass tree, at every split', () => {
+  const leaves = Array.from({ length: 70 }, () => randomBytes(32));
+  for (let split = 0; split <= leaves.length; split++) {
+    const left = emptyFrontier();
+    leaves.slice(0, split).forEach((l) => appendLeaf(left, l));
+    const right = emptyRangeFrontier(split);
+    for (let end = split; end < leaves.length; end++) {
+      appendRangeLeaf(right, leaves[end]!);
+      const joined = joinFrontier(left, right);
+      assert.equal(joined.size, end + 1);
+      assert.ok(frontierRoot(joined).equals(rootOf(leaves, 0, end + 1)), `split ${split}, size ${end + 1}`);
+    }
+  }
+  assert.throws(() => joinFrontier(emptyFrontier(), emptyRangeFrontier(3)), /starts at 3/);
+});
+
+test('ranges cover the log without overlap; the last is open-ended', () => {
+  const tasks = splitRanges(10, 31, 3, { checkpoints: [], checkColumns: false, maxProblems: 5 });
+  assert.deepEqual(tasks.map((t) => [t.from, t.to, t.first]), [[10, 17, true], [17, 24, false], [24, undefined, false]]);
+  assert.equal(splitRanges(4, 4, 2, { checkpoints: [], checkColumns: false, maxProblems: 5 }).length, 1);
+});
+
+// 4 rounds of 5 entries: heads at 5, 10, 15, 20. Three ranges split the log at seq 7 and 14.
+const fixtures: AuditFixture[] = [];
+async function log(): Promise<AuditFixture> {
+  const f = await auditFixture();
+  fixtures.push(f);
+  for (let r = 0; r < 4; r++) await f.addRound(5);
+  return f;
+}
+after(async () => {
+  for (const f of fixtures) {
+    await f.sequencer.stop();
+    await f.testDb.drop();
+  }
+});
+const entryAt = (seq: number) => `(SELECT entry_id FROM audit_log WHERE seq = ${seq})`;
+
+test('range-parallel verification of an intact log agrees with one pass, in worker threads', async () => {
+  const f = await log();
+  for (const parallelism of [1, 2, 3]) {
+    const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism });
+    assert.deepEqual(report.problems, [], `parallelism ${parallelism}`);
+    assert.equal(report.entries, 20);
+    assert.equal(report.logSize, 20);
+  }
+  const partial = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism: 2, fromSeq: 12 });
+  assert.deepEqual(partial.problems, []);
+  assert.equal(partial.startedAt, 10);
+  assert.equal(partial.entries, 10);
+});
+
+test('a tampered entry in a later range is named, and so is the head after it', async () => {
+  const f = await log();
+  await asAttacker(f.testDb, [`UPDATE audit_entry SET canonical = overlay(canonical placing '\\x5a'::bytea from 30 for 1) WHERE entry_id = ${entryAt(16)}`]);
+  const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism: 3 });
+  assert.equal(report.ok, false);
+  expectProblem(report.problems, 'seq 16 ', 'altered');
+  expectProblem(report.problems, 'database tree head at size 20', 'first differing entry at seq 16');
+  expectProblem(report.problems, 'witness tree head at size 20', 'first differing entry at seq 16');
+  assert.ok(!report.problems.some((p) => /size (5|10|15) /.test(p)), report.problems.join('\n'));
+  await asAttacker(f.testDb, [`UPDATE audit_entry SET subject = 'someone-else' WHERE entry_id = ${entryAt(9)}`]);
+  expectProblem((await verifyAuditLog(f.testDb.db, { parallelism: 3 })).problems, 'seq 9 ', 'column subject');
+});
+
+test('rows missing at the end of a range, and entries swapped across a range boundary, are named', async () => {
+  const f = await log();
+  await asAttacker(f.testDb, ['DELETE FROM audit_log WHERE seq IN (12, 13)']);
+  const gap = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism: 3 });
+  expectProblem(gap.problems, 'gap: seq 12..13 missing', 'next present: seq 14');
+  expectProblem(gap.problems, 'size 15', 'first differing entry at seq 12');
+  const g = await log();
+  await asAttacker(g.testDb, ['UPDATE audit_log SET seq = 1000 WHERE seq = 6', 'UPDATE audit_log SET seq = 6 WHERE seq = 7', 'UPDATE audit_log SET seq = 7 WHERE seq = 1000']);
+  const swapped = await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath, parallelism: 3 });
+  expectProblem(swapped.problems, 'seq 7 ', 'reordered');
+  expectProblem(swapped.problems, 'size 10', 'first differing entry at seq 7');
+});
+
+let big: TestDb;
+let witnessPath: string;
+before(async () => {
+  big = await createTestDb();
+  witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-verify-fixture-')), 'witness.jsonl');
+  await buildAuditLogFixture(big.db, { entries: 6000, headEvery: 1000, witnessPath, threads: 2, blockSize: 700 });
+});
+after(() => big.drop());
+
+test('the bulk fixture builds a log that verifies, with its heads in the witness', async () => {
+  const [one, two] = [await verifyAuditLog(big.db, { witnessPath, parallelism: 1 }), await verifyAuditLog(big.db, { witnessPath, parallelism: 2 })];
+  for (const r of [one, two]) {
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.entries, 6000);
+    assert.equal(r.databaseHeads, 6);
+    assert.equal(r.witnessHeads, 6);
+  }
+  const cols = await big.db.query<{ n: string; patients: string }>("SELECT count(*) AS n, count(*) FILTER (WHERE patient_ids <> '{}') AS patients FROM audit_entry");
+  assert.equal(Number(cols.rows[0]!.n), 6000);
+  assert.ok(Number(cols.rows[0]!.patients) > 5000, 'most entries name patients');
+  const idx = await big.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_indexes WHERE tablename IN ('audit_entry', 'audit_log')");
+  assert.equal(Number(idx.rows[0]!.n), 6, 'keys and indexes rebuilt');
+  await assert.rejects(big.db.query('DELETE FROM audit_log WHERE seq = 1'), /append-only/);
+  const cli = verifyCli(big.url, ['--witness', witnessPath, '--parallel', '2']);
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /6000 entries; verified seq 0\.\.5999/);
+  await asAttacker(big, [`UPDATE audit_entry SET canonical = canonical || ' '::bytea WHERE entry_id = ${entryAt(4500)}`]);
+  const bad = await verifyAuditLog(big.db, { witnessPath, parallelism: 2 });
+  expectProblem(bad.problems, 'seq 4500 ', 'altered');
+  expectProblem(bad.problems, 'witness tree head at size 5000', 'first differing entry at seq 4500');
+  const failed = verifyCli(big.url, ['--witness', witnessPath, '--parallel', '2', '--skip-columns']);
+  assert.equal(failed.status, 3);
+  assert.match(failed.stderr, /seq 4500 \(entry 4501\): the entry's bytes differ/);
+});
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'haven.js');
+function verifyCli(url: string, extra: string[]) {
+  const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url, HAVEN_DATA_DIR: dirname(witnessPath) };
+  return spawnSync(process.execPath, [bin, 'audit', 'verify', ...extra], { env, encoding: 'utf8' });
+}
