@@ -13,7 +13,9 @@ export interface BackendSetup {
   directUrl: string;
 }
 
-const BENCH_DATABASE = 'haven_bench';
+// BENCH_DATABASE lets parallel benchmark runs on one PostgreSQL keep separate stores.
+const BENCH_DATABASE = process.env.BENCH_DATABASE ?? 'haven_bench';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(BENCH_DATABASE)) throw new Error('BENCH_DATABASE must be a lower-case SQL identifier');
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);

@@ -7,7 +7,9 @@ import { createHttpClient, runLoad, type LoadResult } from './http-load.js';
 import { emptyDrawn, redraw, runIngest, type DrawnValues, type IngestResult } from './ingest.js';
 import { runLimits, type LimitsResult } from './limits.js';
 import type { Backend, BenchOptions } from './options.js';
-import { explainSearches, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
+import { createCpuMeter } from './cpu-meter.js';
+import { runMixedLoad, runPaging, type MixedLoad, type PagingResult } from './search-mixed.js';
+import { explainSearches, pagingFirstPage, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
 import { createTokenHolder, rssMb, sampleRss, startServerChild, type ServerChild } from './server-process.js';
 
 export interface BackendRun {
@@ -19,6 +21,10 @@ export interface BackendRun {
   read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number } };
   rssIdleMb?: number;
   searches?: SearchLoad[];
+  /** The whole search set interleaved at concurrency 16 (search-mixed.ts). */
+  searchMix?: MixedLoad;
+  /** 10,000 pages followed through `next` links, with server RSS (search-mixed.ts). */
+  paging?: PagingResult;
   plans?: PlanCheck[];
   limits?: LimitsResult;
   /** 1-minute load average at phase boundaries: other work on the machine skews every figure. */
@@ -50,7 +56,24 @@ async function readPhase(server: ServerChild, client: ReturnType<typeof createHt
   return { ...load, rss: rss.stop() };
 }
 
-async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client, opts: BenchOptions, dataDir: string): Promise<void> {
+/** The set mixed at c16, then paging with RSS: issue 6's throughput and memory figures. */
+async function setPhases(run: BackendRun, server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, opts: BenchOptions, directUrl: string): Promise<void> {
+  const meter = await createCpuMeter(server.pid, directUrl, undefined);
+  try {
+    const mix = await runMixedLoad(client, targetSearches(drawn), opts.duration, meter);
+    run.searchMix = mix;
+    log(`search set mixed at c16: ${mix.perSecond}/s p50 ${mix.latency.p50Ms} ms p99 ${mix.latency.p99Ms} ms, CPU/search node ${mix.cpu?.nodeCpuMsPerUnit} ms pg ${mix.cpu?.pgCpuMsPerUnit} ms (${mix.errors} errors)`);
+  } finally {
+    await meter.close();
+  }
+  noteLoad(run, 'afterSearchMix');
+  const paging = await runPaging({ client, first: pagingFirstPage(drawn), pages: 10_000, warmupPages: 500, concurrency: 4, maxPagesPerSearch: 20, serverPid: server.pid });
+  run.paging = paging;
+  log(`paging: ${paging.pages} pages of ${paging.searches} searches, RSS ${paging.rss.afterWarmupMb} → ${paging.rss.endMb} MB (max ${paging.rss.maxMb}), ${paging.errors} errors`);
+  noteLoad(run, 'afterPaging');
+}
+
+async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client, opts: BenchOptions, dataDir: string, directUrl: string): Promise<void> {
   const tokens = await createTokenHolder(server.baseUrl, dataDir);
   const client = createHttpClient(server.baseUrl, tokens.get, 16);
   try {
@@ -72,6 +95,8 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
     await tokens.renew();
     run.searches = await runSearchLoads(client, searches, opts.duration, log);
     noteLoad(run, 'afterSearches');
+    await tokens.renew();
+    await setPhases(run, server, client, drawn, opts, directUrl);
     run.plans = await explainSearches(db, searches, 3);
     for (const p of run.plans) if (p.seqScans.length > 0) run.errors.push(`Seq Scan on ${p.seqScans.join(', ')} in ${p.search}`);
     log(`${run.backend}: physical limits on ${opts.limitRows} resources`);
@@ -91,7 +116,7 @@ export async function runBackend(backend: Backend, opts: BenchOptions): Promise<
   log(`${backend}: healthy after ${server.startupMs} ms`);
   const db = await connectDirect(setup);
   try {
-    await loadedPhases(run, server, db, opts, setup.dataDir);
+    await loadedPhases(run, server, db, opts, setup.dataDir, setup.directUrl);
   } catch (err) {
     run.errors.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {

@@ -8,15 +8,22 @@
  * In-process app on external PostgreSQL, encryption and audit as configured
  * by default (both on).
  *
+ * CPU per resource (this process, which runs the job, plus the PostgreSQL
+ * backends of the bench database) and the load average are recorded beside
+ * the rate: on a shared machine the wall-clock rate moves with the neighbours.
+ *
  *   node dist/bench/reindex.js [--resources 20000] [--batch 500] [--db URL]
+ * Writes bench/results/reindex-<date>.json (reindex-<N>k-<date>.json when N ≠ 20,000).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import pg from 'pg';
 import { buildApp } from '../src/app/build.js';
 import { loadConfig } from '../src/config/index.js';
 import { DEFAULT_TENANT, silentLogger, type RequestContext } from '../src/kernel/index.js';
 import { createDb } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
+import { cpuMsOf } from './cpu-meter.js';
 import { machineFacts } from './machine.js';
 import { round } from './stats.js';
 
@@ -60,6 +67,40 @@ async function load(app: ReturnType<typeof buildApp>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+/**
+ * CPU ms of this process (which runs the reindex job) and of the PostgreSQL
+ * backends on the bench database, sampled every 200 ms: pooled connections
+ * come and go during the job, so each backend's last reading is kept after it
+ * exits (a backend started after `start` counts from zero).
+ */
+function cpuSampler(db: ReturnType<typeof createDb>): { stop(): Promise<{ nodeMs: number; pgMs: number }> } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const nodeStart = cpuMsOf(process.pid);
+  let initial = true;
+  const sample = async () => {
+    const res = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName]);
+    for (const { pid } of res.rows) {
+      const ms = cpuMsOf(pid);
+      if (!first.has(pid)) first.set(pid, initial ? ms : 0);
+      if (ms > 0) last.set(pid, ms);
+    }
+    initial = false;
+  };
+  const ready = sample();
+  const timer = setInterval(() => void sample().catch(() => undefined), 200);
+  return {
+    async stop() {
+      await ready;
+      clearInterval(timer);
+      await sample();
+      let pgMs = 0;
+      for (const [pid, ms] of last) pgMs += ms - (first.get(pid) ?? 0);
+      return { nodeMs: cpuMsOf(process.pid) - nodeStart, pgMs };
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const url = await freshDatabase();
   const db = createDb({ connectionString: url, maxConnections: 10 });
@@ -71,6 +112,8 @@ async function main(): Promise<void> {
   console.error(`loaded ${resources} in ${round(loadSeconds, 1)} s`);
   // What the server's maintenance does after a bulk load: fresh statistics, or the planner guesses on empty tables.
   await db.query('ANALYZE');
+  const cpu = cpuSampler(db);
+  const loadBefore = os.loadavg()[0] ?? 0;
   app.reindex.start();
   const posted = performance.now();
   await app.store.write(ctx, {
@@ -96,6 +139,8 @@ async function main(): Promise<void> {
   const searchableSeconds = (performance.now() - posted) / 1000;
   console.error(`searchable after ${round(searchableSeconds, 1)} s`);
   const status = await app.reindex.status(ctx, jobId);
+  const used = await cpu.stop();
+  const cpuPerResource = (k: 'nodeMs' | 'pgMs') => round(used[k] / Math.max(1, status.processed), 3);
   const jobSeconds = (status.finishedAt!.getTime() - status.notBefore.getTime()) / 1000;
   const expectedBlue = Array.from({ length: resources }, (_, n) => n).filter((n) => n % 4 === 0 && (n / 4) % 4 === 0).length;
   const result = {
@@ -105,6 +150,8 @@ async function main(): Promise<void> {
     setup: { resources, batchSize, workers: 1, encryption: app.encryption.codec ? 'on' : 'off', audit: config.audit.enabled ? 'on' : 'off', database: 'external PostgreSQL (shared machine)' },
     loadSeconds: round(loadSeconds, 2),
     job: { processed: status.processed, total: status.total, seconds: round(jobSeconds, 2), resourcesPerSecond: Math.round(status.processed / jobSeconds) },
+    cpuMsPerResource: { node: cpuPerResource('nodeMs'), postgres: cpuPerResource('pgMs'), note: 'from the SearchParameter write to searchable: job, polling searches and the start delay' },
+    loadAverage1m: { before: round(loadBefore, 2), after: round(os.loadavg()[0] ?? 0, 2) },
     searchableAfterSeconds: round(searchableSeconds, 2),
     startDelaySeconds: round((status.notBefore.getTime() - status.createdAt.getTime()) / 1000, 2),
     search: { total: page.total, expected: expectedBlue, correct: page.total === expectedBlue },
@@ -113,7 +160,8 @@ async function main(): Promise<void> {
   await app.reindex.stop();
   await app.http.close();
   await db.close();
-  const file = `bench/results/reindex-${result.date.slice(0, 10)}.json`;
+  const label = resources === 20_000 ? '' : `${Math.round(resources / 1000)}k-`;
+  const file = `bench/results/reindex-${label}${result.date.slice(0, 10)}.json`;
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   if (!result.search.correct) {
     console.error(`search found ${page.total}, expected ${expectedBlue}`);

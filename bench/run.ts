@@ -26,6 +26,8 @@ function verdicts(run: BackendRun, other?: BackendRun): Record<string, Verdict> 
     v[`search ${s.name} p99Ms`] = atMost(TARGETS.searchP99Ms, s.c1.latency.p99Ms, 'ms (c1)');
     v[`search ${s.name} c16PerSecond`] = atLeast(TARGETS.searchC16PerSecond, s.c16.perSecond, 'searches/s');
   }
+  v.searchSetMixedC16PerSecond = atLeast(TARGETS.searchSetC16PerSecond, run.searchMix?.perSecond, 'searches/s (the set interleaved, c16)');
+  v.pagingRssGrowthMb = atMost(TARGETS.pagingRssGrowthMb, run.paging?.rss.growthMb, 'MB (server RSS across 10,000 paged searches)');
   if (run.backend === 'embedded' && other?.read && run.read && other.ingest && run.ingest) {
     const worst = Math.max(
       100 * (1 - run.read.perSecond / other.read.perSecond),

@@ -86,6 +86,18 @@ export function targetSearches(d: DrawnValues): SearchSpec[] {
   ];
 }
 
+/**
+ * The first page of the i-th paged search (search-mixed.ts follows its next
+ * links): a patient's observations five at a time, and encounters since a
+ * date newest first, ten at a time.
+ */
+export function pagingFirstPage(d: DrawnValues): (i: number) => string {
+  return (i) =>
+    i % 2 === 0
+      ? `/fhir/Observation?${new URLSearchParams({ patient: `Patient/${at(d.patientIds, i)}`, _count: '5' }).toString()}`
+      : `/fhir/Encounter?${new URLSearchParams({ date: `ge${at(d.encounterDates, i)}`, _sort: '-date', _count: '10' }).toString()}`;
+}
+
 export function searchPath(s: SearchSpec, i: number): string {
   const c = s.compartment?.(i);
   const base = c ? `${c.compartment}/${c.id}/${s.resourceType}` : s.resourceType;
@@ -124,6 +136,8 @@ export interface PlanCheck {
   /** False when EXPLAIN ANALYZE hit the statement timeout and the plan is the planner's estimate only. */
   analyzed: boolean;
   executionMs: number | null;
+  /** Planning time of the statement: paid on every search, since the server does not prepare statements. */
+  planningMs: number | null;
   /** Node type, with relation and index where there is one, in plan order. */
   nodes: string[];
   seqScans: string[];
@@ -175,7 +189,7 @@ export async function explainSearches(db: pg.Client, searches: SearchSpec[], sam
 /** EXPLAINs one statement; a sequential scan of `resource` or an `idx_*` table is recorded (and fails the run). */
 async function checkPlan(db: pg.Client, s: SearchSpec, i: number, label: string, compiled: { sql: string; params: unknown[] }): Promise<PlanCheck> {
   const { raw, analyzed } = await explain(db, compiled.sql, compiled.params);
-  const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time'?: number }];
+  const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode; 'Execution Time'?: number; 'Planning Time'?: number }];
   const nodes: string[] = [];
   const seqScans: string[] = [];
   walk(explained[0].Plan, (n) => {
@@ -184,5 +198,5 @@ async function checkPlan(db: pg.Client, s: SearchSpec, i: number, label: string,
     if (n['Node Type'] === 'Seq Scan' && rel && (rel === 'resource' || rel.startsWith('idx_'))) seqScans.push(rel);
   });
   const name = label === 'page' ? s.name : `${s.name} (${label})`;
-  return { name, search: searchPath(s, i), analyzed, executionMs: explained[0]['Execution Time'] ?? null, nodes, seqScans, plan: explained };
+  return { name, search: searchPath(s, i), analyzed, executionMs: explained[0]['Execution Time'] ?? null, planningMs: explained[0]['Planning Time'] ?? null, nodes, seqScans, plan: explained };
 }

@@ -22,6 +22,9 @@ export const TARGETS = {
   readP99Ms: 10,
   searchP99Ms: 50,
   searchC16PerSecond: 2_500,
+  /** Issue 6: the benchmark set, interleaved, at concurrency 16. */
+  searchSetC16PerSecond: 1_000,
+  pagingRssGrowthMb: 50,
   serverRssMb: 300,
   embeddedVsExternalPercent: 10,
   startupExistingMs: 3_000,

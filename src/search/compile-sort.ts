@@ -10,12 +10,13 @@
  *   but it computes the key for every match before the top-N sort.
  * - driven: when the query also has a positive criterion on the first sort
  *   parameter, every match has a value for it, so the statement can join the
- *   index rows themselves and read them in index order (idx_date_low/high,
+ *   index rows themselves and read them in index order (idx_date_low_id/high_id,
  *   idx_number_lookup, idx_string_lookup), stopping after one page. Measured
  *   at 1M resources: Encounter?date=ge…&_sort=-date ~1 s → tens of ms.
  */
 import type { Criterion, SortKey } from './query.js';
-import { tableOf } from './compile-criterion.js';
+import { anyOf, tableOf } from './compile-criterion.js';
+import { dateCondition } from './compile-values.js';
 import type { SqlParams } from './sql-params.js';
 
 type ParamKind = Exclude<SortKey['kind'], 'id' | 'lastUpdated'>;
@@ -61,13 +62,31 @@ export interface DrivenSort {
   join: string;
   where: string;
   order: string;
+  /** A criterion on the sort parameter compiled against the driving row (see `rowFirst`); compile it no other way. */
+  covered?: { criterion: Criterion; condition: string };
+}
+
+/**
+ * A date criterion on the driving parameter, as "the driving row matches, or
+ * another row of the same resource does". The resource matches when any of
+ * its rows does, so this is exact; but the first branch is a plain condition
+ * on `s`, which PostgreSQL estimates from the column statistics and checks
+ * without a lookup. As a semi-join (`r.id IN (…)`) the planner guessed that
+ * most driving rows fail, costed the page at thousands of rows and chose a
+ * parallel Gather Merge: ~100 ms instead of ~1 ms at 1M resources.
+ */
+function rowFirst(c: Criterion, p: SqlParams): string | null {
+  if (c.kind !== 'date' || c.modifier !== null || c.values.some((v) => v.kind !== 'date')) return null;
+  const onRow = (alias: string) => anyOf(c.values.map((v) => (v.kind === 'date' ? dateCondition(v, `${alias}.low`, `${alias}.high`, p) : 'FALSE')));
+  const other = `EXISTS (SELECT 1 FROM idx_date i WHERE i.tenant_id = s.tenant_id AND i.resource_type = s.resource_type AND i.resource_id = s.resource_id AND i.param = s.param AND ${onRow('i')})`;
+  return `(${onRow('s')} OR ${other})`;
 }
 
 /** The driven form for the first sort key, or null when only the general form is correct. */
 export function drivenSort(first: SortKey | undefined, criteria: Criterion[], p: SqlParams): DrivenSort | null {
   if (!first || !drivable.has(first.kind)) return null;
-  const covered = criteria.some((c) => c.param === first.param && c.modifier !== 'missing' && c.modifier !== 'not');
-  if (!covered) return null;
+  const covering = criteria.filter((c) => c.param === first.param && c.modifier !== 'missing' && c.modifier !== 'not');
+  if (covering.length === 0) return null;
   const kind = first.kind as ParamKind;
   const column = columns[kind][first.descending ? 1 : 0].replace('i.', '');
   const table = tableOf[kind];
@@ -78,5 +97,7 @@ export function drivenSort(first: SortKey | undefined, criteria: Criterion[], p:
   const where = `s.tenant_id = $1 AND s.resource_type = $2 AND s.param = ${param}
   AND NOT EXISTS (SELECT 1 FROM ${table} j WHERE j.tenant_id = s.tenant_id AND j.resource_type = s.resource_type AND j.resource_id = s.resource_id AND j.param = s.param AND (j.${column} ${better} s.${column} OR (j.${column} = s.${column} AND j.ctid < s.ctid)))`;
   const order = byte ? `s.${column} USING ${first.descending ? '~>~' : '~<~'}` : `s.${column} ${first.descending ? 'DESC' : 'ASC'}`;
-  return { join: `${table} s`, where, order };
+  const found = covering.map((criterion) => ({ criterion, condition: rowFirst(criterion, p) })).find((x) => x.condition !== null);
+  const covered = found?.condition ? { criterion: found.criterion, condition: found.condition } : undefined;
+  return { join: `${table} s`, where, order, ...(covered ? { covered } : {}) };
 }

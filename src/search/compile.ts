@@ -5,7 +5,7 @@
 import type { Criterion, SearchQuery } from './query.js';
 import { criterionCondition } from './compile-criterion.js';
 import { compartmentCondition } from './compartment.js';
-import { drivenSort, sortKeyExpression } from './compile-sort.js';
+import { drivenSort, sortKeyExpression, type DrivenSort } from './compile-sort.js';
 import { createSqlParams } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
 
@@ -22,9 +22,10 @@ export interface SearchRow {
   content: Buffer | null;
 }
 
-function whereClause(query: SearchQuery, p: SqlParams): string {
+function whereClause(query: SearchQuery, p: SqlParams, driven?: DrivenSort | null): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
-  for (const c of query.criteria) conditions.push(criterionCondition(c, p));
+  const covered = driven?.covered;
+  for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p));
   if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
   if (query.restrict) conditions.push(restrictCondition(query.restrict, p));
   return conditions.join('\n  AND ');
@@ -41,7 +42,7 @@ function restrictCondition(groups: Criterion[][], p: SqlParams): string {
 export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
   const p = createSqlParams([tenant, query.resourceType]);
   const driven = drivenSort(query.sort[0], query.criteria, p);
-  const where = whereClause(query, p);
+  const where = whereClause(query, p, driven);
   const keys = driven ? query.sort.slice(1) : query.sort;
   const order = [...(driven ? [driven.order] : []), ...keys.map((k) => sortKeyExpression(k, p))];
   if (!query.sort.some((k) => k.kind === 'id')) order.push('r.id ASC');

@@ -80,6 +80,11 @@ export const edgeCases: Record<string, unknown>[] = [
   ...['chem', 'glucose-fasting', 'lipids', 'haem'].map((code, k) => ({
     resourceType: 'Observation', id: `cf-o1${k}`, status: 'final', code: { coding: [{ system: 'http://example.org/fhir/CodeSystem/labs', code }] },
   })),
+  // Numbers (RiskAssessment.prediction.probability), one without a prediction; the subject is nobody else's.
+  ...[0.2, 0.25, 0.35, 0.5, null].map((p, k) => ({
+    resourceType: 'RiskAssessment', id: `cf-ra${k + 1}`, status: 'final', subject: { reference: 'Patient/cf-nobody' },
+    ...(p === null ? {} : { prediction: [{ probabilityDecimal: p }] }),
+  })),
   {
     resourceType: 'List', id: 'cf-list1', status: 'current', mode: 'working',
     entry: [{ item: { reference: 'Patient/cf-p1' } }, { item: { reference: 'Patient/cf-p3' } }],

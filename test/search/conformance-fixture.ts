@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { createFhirDefinitions, normalizeString, readCoreResources } from '../../src/fhir/index.js';
@@ -59,6 +60,9 @@ export async function openConformance(): Promise<Conformance> {
     fhir,
     t,
     async ids(type, query) {
+      // The coverage report (coverage-report.ts) reads every query the suite runs from this file.
+      const log = process.env['SEARCH_COVERAGE_FILE'];
+      if (log) appendFileSync(log, `${JSON.stringify({ type, query })}\n`);
       const q = parseSearch(type, [...new URLSearchParams(query)], fhir.registry, { strict: true, maxCount: 1000 });
       const { sql, params } = compileSearch({ ...q, count: 1000 }, 'default');
       return (await t.db.query<SearchRow>(sql, params)).rows.map((r) => r.id).sort();

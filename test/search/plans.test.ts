@@ -42,6 +42,10 @@ async function generate(): Promise<void> {
     SELECT ${d}, 'Observation', 'o' || g, 'component-code-value-quantity$1', x, x - 0.5, x + 0.5, 'http://unitsofmeasure.org', 'mm[Hg]', 'mmHg', x * 133322, 'g.m-1.s-2', k
     FROM (SELECT g, k, CASE WHEN k = 1 THEN 90 + (g * 31) % 120 ELSE 50 + (g * 17) % 60 END AS x
           FROM generate_series(1, ${observations}) g, (VALUES (1), (2)) v(k)) s`);
+  // Encounters over ten years, one period each (the benchmark's date-sorted search).
+  await q(`INSERT INTO resource SELECT ${d}, 'Encounter', 'e' || g, 1, now(), false, NULL FROM generate_series(1, ${observations}) g`);
+  await q(`INSERT INTO idx_date SELECT ${d}, 'Encounter', 'e' || g, 'date', b, b + interval '2 hours'
+    FROM (SELECT g, timestamptz '2016-01-01' + ((g::bigint * 7919) % 5256000) * interval '1 minute' AS b FROM generate_series(1, ${observations}) g) s`);
   await q('ANALYZE');
 }
 
@@ -98,3 +102,30 @@ for (const [name, type, query] of searches) {
     console.log(`# plan ${name}: ${rows} rows, ${ms.toFixed(2)} ms`);
   });
 }
+
+interface AnalyzedNode extends PlanNode {
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  Plans?: AnalyzedNode[];
+}
+
+function nodes(node: AnalyzedNode, out: AnalyzedNode[] = []): AnalyzedNode[] {
+  out.push(node);
+  for (const child of node.Plans ?? []) nodes(child, out);
+  return out;
+}
+
+test('date-sorted search reads one page from idx_date_high_id/low_id: no sort, no parallel gather', async () => {
+  for (const [query, index] of [['date=ge2019-06-01&_sort=-date', 'idx_date_high_id'], ['date=ge2019-06-01&_sort=date', 'idx_date_low_id']] as const) {
+    const parsed = parseSearch('Encounter', [...new URLSearchParams(query)], fhir.registry, { strict: true });
+    const { sql, params } = compileSearch(parsed, 'default');
+    const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+    const all = nodes(res.rows[0]!['QUERY PLAN'][0].Plan);
+    const types = all.map((n) => n['Node Type']);
+    assert.ok(!types.some((n) => /Sort|Gather/.test(n)), `${query}: ${types.join(' > ')}`);
+    const driving = all.find((n) => n['Index Name'] === index);
+    assert.ok(driving, `${query} should be driven by ${index}: ${types.join(' > ')}`);
+    // The scan stops after one page (count + 1 = 21 rows pass it) instead of producing every match for a sort.
+    assert.equal(driving['Actual Rows'], 21, `${query}: ${driving['Actual Rows']} rows`);
+  }
+});

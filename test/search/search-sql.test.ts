@@ -257,3 +257,35 @@ test('rows carry id, version, lastUpdated and content', async () => {
   assert.ok(row?.last_updated instanceof Date);
   assert.equal(row?.content?.toString(), '{"id":"p1"}');
 });
+
+test('driven date sort: a resource matches through a row other than the one it sorts by', async () => {
+  // Tenant of its own so the shared fixture's expectations stay as they are.
+  const tenant = 'row-first';
+  const rows: [string, string, string][] = [
+    // x1 matches ge2021-06-01 only through its first row (low on the day); its second row ends later but starts in 2000.
+    ['x1', '2021-06-01T10:00:00Z', '2021-06-01T12:00:00Z'],
+    ['x1', '2000-01-01T00:00:00Z', '2021-06-01T13:00:00Z'],
+    // x2 overlaps the day but neither starts on it nor ends after it: no match for ge (R4: the range above the value).
+    ['x2', '2021-05-01T00:00:00Z', '2021-06-01T20:00:00Z'],
+    ['x3', '2021-07-01T00:00:00Z', '2021-07-02T00:00:00Z'],
+    ['x4', '2021-03-01T00:00:00Z', '2021-03-02T00:00:00Z'],
+  ];
+  for (const id of ['x1', 'x2', 'x3', 'x4']) {
+    await t.db.query(`INSERT INTO resource (tenant_id, resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, 'Encounter', $2, 1, now(), false, NULL)`, [tenant, id]);
+  }
+  for (const [id, low, high] of rows) {
+    await t.db.query(`INSERT INTO idx_date (tenant_id, resource_type, resource_id, param, low, high) VALUES ($1, 'Encounter', $2, 'date', $3, $4)`, [tenant, id, low, high]);
+  }
+  const run = async (search: string) => {
+    const { sql, params } = compileSearch(query('Encounter', search), tenant);
+    return (await t.db.query<SearchRow>(sql, params)).rows.map((r) => r.id);
+  };
+  assert.match(compileSearch(query('Encounter', 'date=ge2021-06-01&_sort=-date'), tenant).sql, /OR EXISTS/);
+  // Sorted by each resource's latest end (x1: 13:00 from the row that does not match); x4 ends before the day.
+  assert.deepEqual(await run('date=ge2021-06-01&_sort=-date'), ['x3', 'x1']);
+  // Ascending by earliest start: x1 sorts by its 2000 row, which does not match either.
+  assert.deepEqual(await run('date=ge2021-06-01&_sort=date'), ['x1', 'x3']);
+  assert.deepEqual(await run('date=lt2021-06-01&_sort=date'), ['x1', 'x4', 'x2']);
+  // LIMIT count+1: the third row tells the runner a next page exists.
+  assert.deepEqual(await run('date=ge2021-06-01,lt2021-03-02&_sort=-date&_count=2'), ['x3', 'x1', 'x4']);
+});
