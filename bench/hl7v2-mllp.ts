@@ -3,7 +3,7 @@
  * the real templates, persist FHIR in one transaction, ACK), against a Haven
  * child process (`haven serve`, both roles) on PostgreSQL.
  *
- *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15] [--cpu-prof]
+ *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15] [--cpu-prof] [--label TEXT]
  *
  * Phase 1, throughput: each connection sends its next message as soon as the
  * previous one is acknowledged. Phase 2, latency: messages are scheduled at a
@@ -14,6 +14,7 @@
  * PostgreSQL backends of its database (external PostgreSQL only) and the
  * statements the server sent per message (bench/pg-count.ts preloaded).
  * `--cpu-prof` writes the server's CPU profile to bench/results/prof/.
+ * `--label` is stored in the results (which build or setting was measured).
  * Results: bench/results/hl7v2-mllp-<date>.json.
  */
 import { randomBytes } from 'node:crypto';
@@ -207,8 +208,10 @@ async function main(): Promise<void> {
     const half = Math.max(1, Math.round(tput.messagesPerSecond / 2));
     const sustainable = await paced(mllpPort, connections, half, 10, gen);
     console.log(`paced ${half}/s: ACK latency p50 ${sustainable.ackLatencyFromSchedule.p50Ms} ms, p99 ${sustainable.ackLatencyFromSchedule.p99Ms} ms`, sustainable.acks);
+    const labelAt = process.argv.indexOf('--label');
     const out = {
       benchmark: 'hl7v2-mllp',
+      ...(labelAt > 0 && process.argv[labelAt + 1] ? { label: process.argv[labelAt + 1] } : {}),
       at: new Date().toISOString(),
       machine: machineFacts(),
       database: databaseUrl ? 'external' : 'embedded',

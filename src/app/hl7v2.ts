@@ -6,7 +6,7 @@ import { type Clock, type Logger, type RequestContext, type TenantId } from '../
 import type { BodyCodec, Db } from '../store/index.js';
 import { parseMessage, type Hl7Converter } from '../hl7v2/index.js';
 import { createHl7Converter } from '../hl7v2/convert/index.js';
-import { createHl7Service, type ApplyTransaction, type Hl7Service, type MessageAudit, type MoveReferences, type ParseFn, type TxScope } from '../hl7v2/ingest/index.js';
+import { createHl7Service, type ApplyTransaction, type Hl7Service, type GroupLimits, type MessageAudit, type MoveReferences, type ParseFn, type TxScope } from '../hl7v2/ingest/index.js';
 import { createMllpListener } from '../hl7v2/mllp/index.js';
 import type { MllpServer } from '../hl7v2/mllp/index.js';
 
@@ -14,6 +14,8 @@ import type { MllpServer } from '../hl7v2/mllp/index.js';
 export interface Hl7Parts {
   parse?: ParseFn;
   converter?: Hl7Converter;
+  /** Group commit of original-mode messages: its limits, or false for one transaction per message. */
+  groupCommit?: Partial<GroupLimits> | false;
 }
 
 export interface Hl7Wiring {
@@ -77,6 +79,7 @@ export function buildHl7(w: Hl7Wiring): Hl7Service {
     converter: w.parts?.converter ?? w.defaultConverter,
     applyTransaction,
     ...(w.moveReferences ? { moveReferences: w.moveReferences } : {}),
+    ...(w.parts?.groupCommit !== undefined ? { groupCommit: w.parts.groupCommit } : {}),
     blindIndex: blindIndexer(w.keyring),
     audit,
     clock: w.clock,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildApp } from '../../src/app/build.js';
-import { buildMllpListener } from '../../src/app/hl7v2.js';
+import { buildMllpListener, type Hl7Parts } from '../../src/app/hl7v2.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Hl7Converter } from '../../src/hl7v2/index.js';
 import { HavenError, DEFAULT_TENANT, silentLogger } from '../../src/kernel/index.js';
@@ -116,13 +116,13 @@ export interface Hl7Harness {
 }
 
 /** Haven's HTTP app and MLLP listener on a throwaway database, free ports, the given converter. */
-export async function startHl7Harness(converter: Hl7Converter, env: Record<string, string> = {}): Promise<Hl7Harness> {
+export async function startHl7Harness(converter: Hl7Converter, env: Record<string, string> = {}, parts: Omit<Hl7Parts, 'converter'> = {}): Promise<Hl7Harness> {
   const testDb = await createTestDb();
   const dataDir = mkdtempSync(join(tmpdir(), 'haven-hl7-'));
   const port = await freePort();
   const config = loadConfig({ HAVEN_PORT: String(port), HAVEN_DATA_DIR: dataDir, HAVEN_MLLP_PORT: '0', ...env });
   const baseUrl = `http://127.0.0.1:${port}`;
-  const app = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping(), hl7: { converter } });
+  const app = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping(), hl7: { converter, ...parts } });
   await ensureBootstrapClient({ db: testDb.db, tenant: DEFAULT_TENANT, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
   await app.http.listen({ host: '127.0.0.1', port });
   const listener = buildMllpListener(config, app.hl7, DEFAULT_TENANT, silentLogger);

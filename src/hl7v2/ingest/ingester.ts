@@ -4,7 +4,8 @@ import type { Hl7Message } from '../model.js';
 import { ackModes, buildAck, firstComponent, sniffHeader, wanted, type AckModes, type ErrorCondition, type MshHeader } from './ack.js';
 import type { MessageMeta } from './message-store.js';
 import { pidIdentifiers, searchForms } from './patient-keys.js';
-import { createProcessor, type Processed } from './process.js';
+import { createGroupedPath } from './grouped.js';
+import { createProcessor, type ProcessInput, type Processed } from './process.js';
 import type { IngestDeps, IngestResult, IngestSource } from './types.js';
 
 export interface Ingester {
@@ -28,6 +29,7 @@ function rejectAck(h: MshHeader, modes: AckModes, text: string, condition: Error
 export function createIngester(deps: IngestDeps): Ingester {
   const { store, metrics, tenant } = deps;
   const processor = createProcessor(deps);
+  const grouped = deps.groupCommit === false ? undefined : createGroupedPath(deps, deps.groupCommit);
 
   /** Malformed: answered AR (CR in enhanced mode) and kept, status rejected, for inspection. */
   async function reject(raw: Buffer, h: MshHeader, modes: AckModes, source: IngestSource, err: HavenError, started: number): Promise<IngestResult> {
@@ -84,9 +86,18 @@ export function createIngester(deps: IngestDeps): Ingester {
       const e = isHavenError(err) ? err : new HavenError('incorrect', 'HL7_MALFORMED', 'The message could not be parsed');
       return reject(raw, h, modes, source, e, started);
     }
-    const id = randomUUID();
-    const sender = senderOf(message);
-    const receivedAt = deps.clock.now();
+    const input: ProcessInput = { id: randomUUID(), message, sender: senderOf(message), receivedAt: deps.clock.now(), from: ['received'] };
+    // Original mode: the message, its FHIR result and its AA commit together, in a transaction shared with concurrent messages.
+    if (grouped && !modes.enhanced) {
+      const r = await grouped.ingest(raw, input, h, source.ctx, source.channel);
+      if (r) return done(source, r, started);
+    }
+    return storeThenProcess(raw, input, h, modes, source, started);
+  }
+
+  /** The per-message path: stored `received` first (the commit ACK of enhanced mode needs it), then processed. */
+  async function storeThenProcess(raw: Buffer, input: ProcessInput, h: MshHeader, modes: AckModes, source: IngestSource, started: number): Promise<IngestResult> {
+    const { id, message, sender, receivedAt } = input;
     const pid = pidIdentifiers(message);
     try {
       const inserted = await store.insert(tenant, {
@@ -99,7 +110,7 @@ export function createIngester(deps: IngestDeps): Ingester {
       if (isHavenError(err) && err.category === 'unavailable') return unavailable(h, modes, source, started);
       throw err;
     }
-    const run = () => processor.process(source.ctx, source.channel, { id, message, sender, receivedAt, from: ['received'] });
+    const run = () => processor.process(source.ctx, source.channel, input);
     if (modes.enhanced && wanted(modes.accept, true)) {
       // Commit acknowledgment now (the message is durable); the application result is stored with it.
       const ack = buildAck({ original: h, code: 'CA', now: deps.clock.now() });

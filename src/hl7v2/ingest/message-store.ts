@@ -48,6 +48,21 @@ export interface NewMessage {
   error?: string;
 }
 
+/** A message stored already processed, in the transaction of its FHIR result (group commit). */
+export interface ProcessedRow {
+  id: string;
+  channel: string;
+  sender: string;
+  controlId: string;
+  type: string;
+  trigger: string;
+  version: string;
+  patientKeys: string[];
+  raw: Buffer;
+  receivedAt: Date;
+  ack: string;
+}
+
 export interface MessageQuery {
   type?: string;
   trigger?: string;
@@ -69,6 +84,13 @@ export interface MessageStore {
   list(tenant: string, query: MessageQuery): Promise<MessageMeta[]>;
   /** Locks the row in `tx` and returns its status (undefined when missing). */
   lock(tx: Queryable, tenant: string, id: string): Promise<MessageStatus | undefined>;
+  /**
+   * In `tx`: takes the per-patient advisory locks (`lockKeys` sorted, so two
+   * groups never deadlock), then inserts the rows as processed with their AA,
+   * in one statement. Returns the ids inserted: a row whose sender and control
+   * id are already stored is not.
+   */
+  insertProcessed(tx: Queryable, tenant: string, lock: { space: number; keys: string[] }, rows: ProcessedRow[], now: Date): Promise<Set<string>>;
   markProcessed(tx: Queryable, tenant: string, id: string, r: { ack: string; patientKeys: string[]; now: Date }): Promise<void>;
   markFailed(tenant: string, id: string, r: { ack: string; errorCode: string; error: string; patientKeys: string[]; now: Date }): Promise<void>;
   countReplay(tenant: string, id: string): Promise<void>;
@@ -178,6 +200,29 @@ export function createMessageStore(db: Db, codec: BodyCodec): MessageStore {
     async lock(tx, tenant, id) {
       const res = await tx.query<{ status: MessageStatus }>('SELECT status FROM hl7v2_message WHERE tenant_id = $1 AND id = $2 FOR UPDATE', [tenant, id]);
       return res.rows[0]?.status;
+    },
+    async insertProcessed(tx, tenant, lock, rows, now) {
+      const bodies = await Promise.all(rows.map((m) => codec.encode(identity(tenant, m.id), m.raw.toString('latin1'))));
+      const params: unknown[] = [tenant, lock.space, lock.keys, now];
+      const values = rows.map((m, i) => {
+        const base = params.length;
+        params.push(m.id, m.channel, m.sender, m.controlId, m.type, m.trigger, m.version, m.patientKeys, m.ack, bodies[i], m.raw.length, m.receivedAt);
+        const p = (k: number) => `$${base + k}`;
+        return `(${p(1)}::uuid, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}::text[], ${p(9)}, ${p(10)}::bytea, ${p(11)}::int, ${p(12)}::timestamptz)`;
+      });
+      const res = await tx.query<{ id: string }>(
+        `WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock($2::int, hashtext(k))) AS n
+             FROM (SELECT k FROM unnest($3::text[]) WITH ORDINALITY AS u(k, o) ORDER BY o) s)
+         INSERT INTO hl7v2_message (tenant_id, id, channel, sender, control_id, message_type, trigger_event, version,
+             patient_keys, status, ack_code, ack, body, body_bytes, attempts, received_at, processed_at, updated_at)
+           SELECT $1, v.id, v.ch, v.sender, v.cid, v.ty, v.tr, v.ver, v.pk, 'processed', 'AA', v.ack, v.body, v.bytes, 1, v.at, $4, $4
+             FROM (VALUES ${values.join(', ')}) AS v(id, ch, sender, cid, ty, tr, ver, pk, ack, body, bytes, at), l
+             WHERE l.n >= 0
+           ON CONFLICT (tenant_id, sender, control_id) WHERE status <> 'rejected' AND control_id IS NOT NULL DO NOTHING
+           RETURNING id`,
+        params,
+      );
+      return new Set(res.rows.map((r) => r.id));
     },
     async markProcessed(tx, tenant, id, r) {
       await tx.query(

@@ -23,7 +23,7 @@ class AlreadyDone extends Error {
 }
 
 // Namespace of the per-patient ordering lock (pg_advisory_xact_lock(int, int)).
-const PATIENT_LOCK_SPACE = 7_421_008;
+export const PATIENT_LOCK_SPACE = 7_421_008;
 
 const conditionFor: Record<string, ErrorCondition> = {
   HL7_NO_TEMPLATE: 'unsupportedType',

@@ -5,7 +5,7 @@ import { createHl7Api, type Hl7Api } from './api.js';
 import { createIngester, type Ingester } from './ingester.js';
 import { createMessageStore, type MessageStore } from './message-store.js';
 import { createHl7Metrics, type Hl7Metrics } from './metrics.js';
-import type { ApplyTransaction, MessageAudit, MoveReferences, ParseFn } from './types.js';
+import type { ApplyTransaction, GroupLimits, MessageAudit, MoveReferences, ParseFn } from './types.js';
 
 export interface Hl7ServiceDeps {
   db: Db;
@@ -18,6 +18,8 @@ export interface Hl7ServiceDeps {
   moveReferences?: MoveReferences;
   blindIndex(tenant: string, value: string): Promise<string>;
   audit: MessageAudit;
+  /** Group commit limits of original-mode messages, or false for one transaction per message (default: on). */
+  groupCommit?: Partial<GroupLimits> | false;
   clock: Clock;
   logger: Logger;
 }

@@ -35,6 +35,16 @@ export interface MessageAudit {
   read(ctx: RequestContext, messageId: string, patients: string[]): Promise<void>;
 }
 
+/** Limits of one shared transaction of original-mode messages (grouped.ts). */
+export interface GroupLimits {
+  /** Messages in one transaction. */
+  maxMessages: number;
+  /** Bundle entries in one transaction (the messages' resources together). */
+  maxEntries: number;
+  /** Transactions being written at once. */
+  maxInFlight: number;
+}
+
 export interface IngestDeps {
   db: Db;
   tenant: TenantId;
@@ -46,6 +56,8 @@ export interface IngestDeps {
   /** Keyed HMAC of a patient identifier, for searchable metadata without plaintext. */
   blindIndex(tenant: string, value: string): Promise<string>;
   metrics: Hl7Metrics;
+  /** Group commit of original-mode messages (grouped.ts): limits other than the defaults, or false for one transaction per message. */
+  groupCommit?: Partial<GroupLimits> | false;
   clock: Clock;
   logger: Logger;
 }
