@@ -93,7 +93,16 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     if (records.length > 0) witnessed = records[records.length - 1]!.treeSize;
   }
 
-  async function drain(): Promise<number> {
+  // Rounds share the leader's one connection: a drain() from shutdown or a test while a timed
+  // round runs would interleave two transactions on it. One at a time, in call order.
+  let queue: Promise<unknown> = Promise.resolve();
+  function drain(): Promise<number> {
+    const next = queue.then(drainOnce, drainOnce);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function drainOnce(): Promise<number> {
     const client = await lead();
     if (!client) return 0;
     let sequenced = 0;

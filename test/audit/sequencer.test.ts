@@ -50,3 +50,28 @@ test('concurrent writers and readers with two competing sequencers yield contigu
   assert.equal(report.pending, 0);
   await f.testDb.drop();
 });
+
+test('drain() while timed rounds run never interleaves two rounds on the leader connection', async () => {
+  const f = await auditFixture();
+  const { db } = f.testDb;
+  const sequencer = createSequencer({ db, clock: systemClock, logger: silentLogger, witnessPath: f.witnessPath, intervalMs: 1 });
+  sequencer.start();
+  try {
+    for (let round = 0; round < 15; round++) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => f.recorder.record(ctxFor(round * 10 + i), [{ action: 'read', outcome: 'success', resources: [] }])));
+      // Several drains at once, racing the 1 ms timer: before, they shared one open transaction,
+      // so a round could fail on another's rows and the node gave up leadership.
+      const drained = await Promise.all([sequencer.drain(), sequencer.drain(), sequencer.drain()]);
+      assert.ok(drained.every((n) => n >= 0));
+      assert.equal(sequencer.isLeader, true, `still the leader after round ${round}`);
+    }
+  } finally {
+    await sequencer.stop();
+    await f.sequencer.stop();
+  }
+  const rows = (await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_log')).rows;
+  assert.equal(Number(rows[0]!.n), 150);
+  const report = await verifyAuditLog(db, { witnessPath: f.witnessPath });
+  assert.deepEqual(report.problems, []);
+  await f.testDb.drop();
+});
