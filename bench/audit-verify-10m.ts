@@ -14,7 +14,7 @@ import { hash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import pg from 'pg';
+import { adminQuery } from './pg-admin.js';
 import { verifyAuditLog, type VerifyReport } from '../src/audit/verify.js';
 import { createDb, migrate, type Db } from '../src/store/index.js';
 import { withDatabase } from '../test/support/db.js';
@@ -42,16 +42,6 @@ export function leafHashRate(messageBytes: number, count = 1_000_000): number {
   const t = performance.now();
   for (let i = 0; i < count; i++) hash('sha256', msg, 'buffer');
   return Math.round(count / ((performance.now() - t) / 1000));
-}
-
-async function admin(url: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }
 
 async function sizes(db: Db) {
@@ -121,8 +111,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
   if (!flag('reuse')) {
     rmSync(witnessPath, { force: true }); // a new log: an old witness would (rightly) call it a replacement
-    await admin(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-    await admin(serverUrl, `CREATE DATABASE ${DATABASE}`);
+    await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await adminQuery(serverUrl, `CREATE DATABASE ${DATABASE}`);
   }
   const db = createDb({ connectionString: withDatabase(serverUrl, DATABASE), maxConnections: 6 });
   let fixture: FixtureResult | undefined;
@@ -141,7 +131,7 @@ async function main(): Promise<void> {
     writeResults({ entries, headEvery, fixture, store, sha, runs, loadBefore, serverUrl });
   } finally {
     await db.close();
-    if (!flag('keep')) await admin(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    if (!flag('keep')) await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
+import { adminQuery } from './pg-admin.js';
 import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, runLoad } from './http-load.js';
 import { emptyDrawn, ingestSlice, type DrawnValues } from './ingest.js';
@@ -27,23 +27,13 @@ export interface PathCpuSpec {
   cpuProfDir?: string;
 }
 
-async function admin(url: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 function readPaths(drawn: DrawnValues): string[] {
   return [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
 }
 
 export async function measurePathCpu(spec: PathCpuSpec) {
   const name = `haven_bench_path_${randomBytes(3).toString('hex')}`;
-  await admin(spec.adminUrl, `CREATE DATABASE ${name}`);
+  await adminQuery(spec.adminUrl, `CREATE DATABASE ${name}`);
   const u = new URL(spec.adminUrl);
   u.pathname = `/${name}`;
   const databaseUrl = u.toString();
@@ -80,7 +70,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
   } finally {
     await meter.close();
     await server.stop();
-    await admin(spec.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await adminQuery(spec.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
