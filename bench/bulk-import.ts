@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { freshDatabase } from './pg-admin.js';
 import { createFhirClient, readBootstrap } from '../src/cli/client.js';
 import { runSynth } from '../src/cli/synth.js';
 import { createCpuMeter, perUnit, type CpuMeter } from './cpu-meter.js';
@@ -33,20 +33,6 @@ const patients = positiveArg('patients', 400);
 const workers = positiveArg('workers', 3);
 const load1 = () => round(os.loadavg()[0]!, 2);
 
-function dbUrlOf(name: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function freshDatabase(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  return dbUrlOf(name);
-}
 
 /** Serves the exported NDJSON files, as another organisation's server would. */
 async function ndjsonServer(files: Map<string, string>): Promise<{ server: Server; origin: string }> {
@@ -95,7 +81,7 @@ const serverEnv = (origin = '') => ({ HAVEN_BULK_MAX_FILE_RESOURCES: '5000', HAV
 /** Phase 1: core ingest into a fresh database, then the export whose files the imports pull. */
 async function ingestAndExport(): Promise<{ ingest: Record<string, unknown>; files: Map<string, string>; types: string[] }> {
   const dataDir = '/tmp/haven-bench-import-a';
-  const dbUrl = await freshDatabase('haven_bench_import_a');
+  const dbUrl = await freshDatabase(serverUrl, 'haven_bench_import_a');
   const server = await startServerChild({ dataDir, port: 18493, databaseUrl: dbUrl, env: serverEnv() });
   try {
     const meter = await createCpuMeter(server.pid, dbUrl, undefined);
@@ -119,7 +105,7 @@ async function ingestAndExport(): Promise<{ ingest: Record<string, unknown>; fil
 async function importTwice(files: Map<string, string>, types: string[]) {
   const source = await ndjsonServer(files);
   const dataDir = '/tmp/haven-bench-import-b';
-  const dbUrl = await freshDatabase('haven_bench_import_b');
+  const dbUrl = await freshDatabase(serverUrl, 'haven_bench_import_b');
   const cpuProfDir = args.includes('--cpu-prof') ? join('bench', 'results', 'prof') : undefined;
   const server = await startServerChild({ dataDir, port: 18494, databaseUrl: dbUrl, env: serverEnv(source.origin), ...(cpuProfDir ? { cpuProfDir } : {}) });
   try {

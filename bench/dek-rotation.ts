@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { freshDatabase } from './pg-admin.js';
 import { startDekRotation, workReencryption } from '../src/cli/keys-dek.js';
 import { createEnvelopeCodec, createKeyring, createLocalKms } from '../src/crypto/index.js';
 import { silentLogger } from '../src/kernel/index.js';
@@ -20,14 +20,7 @@ const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? '
 const N = Number(process.argv[2] ?? 20000);
 
 async function freshDb(name: string): Promise<Db> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(serverUrl);
-  u.pathname = `/${name}`;
-  const db = createDb({ connectionString: u.toString(), maxConnections: 4 });
+  const db = createDb({ connectionString: await freshDatabase(serverUrl, name), maxConnections: 4 });
   await migrate(db);
   return db;
 }

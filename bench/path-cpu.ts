@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { adminQuery } from './pg-admin.js';
+import { adminQuery, databaseUrl } from './pg-admin.js';
 import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, runLoad } from './http-load.js';
 import { emptyDrawn, ingestSlice, type DrawnValues } from './ingest.js';
@@ -34,9 +34,7 @@ function readPaths(drawn: DrawnValues): string[] {
 export async function measurePathCpu(spec: PathCpuSpec) {
   const name = `haven_bench_path_${randomBytes(3).toString('hex')}`;
   await adminQuery(spec.adminUrl, `CREATE DATABASE ${name}`);
-  const u = new URL(spec.adminUrl);
-  u.pathname = `/${name}`;
-  const databaseUrl = u.toString();
+  const dbUrl = databaseUrl(spec.adminUrl, name);
   const dataDir = mkdtempSync(join(tmpdir(), 'haven-bench-path-'));
   const countFile = join(dataDir, 'pg-statements');
   const env = {
@@ -44,8 +42,8 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     BENCH_PG_COUNT_FILE: countFile,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
   };
-  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) });
-  const meter = await createCpuMeter(server.pid, databaseUrl, countFile);
+  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) });
+  const meter = await createCpuMeter(server.pid, dbUrl, countFile);
   try {
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
     const client = createHttpClient(server.baseUrl, tokens.get, 16);

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { createAuditRecorder } from '../../src/audit/recorder.js';
 import { createSequencer } from '../../src/audit/sequencer.js';
 import type { AuditedContext } from '../../src/audit/entry.js';
@@ -56,3 +57,26 @@ export async function asAttacker(testDb: TestDb, sql: string[]): Promise<void> {
     for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap']) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
   });
 }
+
+/**
+ * A fresh log per call: `rounds` rounds of `perRound` entries, a signed head
+ * after each; every log is stopped and dropped after the calling file's tests.
+ */
+export function logFactory(rounds: number, perRound: number): () => Promise<AuditFixture> {
+  const fixtures: AuditFixture[] = [];
+  after(async () => {
+    for (const f of fixtures) {
+      await f.sequencer.stop();
+      await f.testDb.drop();
+    }
+  });
+  return async () => {
+    const f = await auditFixture();
+    fixtures.push(f);
+    for (let r = 0; r < rounds; r++) await f.addRound(perRound);
+    return f;
+  };
+}
+
+/** SQL for the entry id at a sequence number (for tampering statements). */
+export const entryAt = (seq: number) => `(SELECT entry_id FROM audit_log WHERE seq = ${seq})`;

@@ -1,31 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { createSequencer } from '../../src/audit/sequencer.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
-import { asAttacker, auditFixture, ctxFor, type AuditFixture } from './support.js';
+import { asAttacker, ctxFor, entryAt, logFactory, type AuditFixture } from './support.js';
 
 // Each test builds its own log: 3 rounds of 5 entries, so signed heads at sizes 5, 10 and 15.
-async function freshLog(): Promise<AuditFixture> {
-  const f = await auditFixture();
-  for (let r = 0; r < 3; r++) await f.addRound(5);
-  return f;
-}
-
-const fixtures: AuditFixture[] = [];
-async function log(): Promise<AuditFixture> {
-  const f = await freshLog();
-  fixtures.push(f);
-  return f;
-}
-after(async () => {
-  for (const f of fixtures) {
-    await f.sequencer.stop();
-    await f.testDb.drop();
-  }
-});
-
-const entryAt = (seq: number) => `(SELECT entry_id FROM audit_log WHERE seq = ${seq})`;
+const log = logFactory(3, 5);
 
 function expectProblem(problems: string[], ...parts: (string | RegExp)[]): void {
   const hit = problems.find((p) => parts.every((part) => (typeof part === 'string' ? p.includes(part) : part.test(p))));

@@ -11,7 +11,7 @@ import { verifyAuditLog } from '../../src/audit/verify.js';
 import { splitRanges } from '../../src/audit/verify-parallel.js';
 import { buildAuditLogFixture } from '../../bench/audit-log-fixture.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { asAttacker, auditFixture, type AuditFixture } from './support.js';
+import { asAttacker, entryAt, logFactory } from './support.js';
 
 function expectProblem(problems: string[], ...parts: string[]): void {
   assert.ok(
@@ -43,20 +43,7 @@ test('ranges cover the log without overlap; the last is open-ended', () => {
 });
 
 // 4 rounds of 5 entries: heads at 5, 10, 15, 20. Three ranges split the log at seq 7 and 14.
-const fixtures: AuditFixture[] = [];
-async function log(): Promise<AuditFixture> {
-  const f = await auditFixture();
-  fixtures.push(f);
-  for (let r = 0; r < 4; r++) await f.addRound(5);
-  return f;
-}
-after(async () => {
-  for (const f of fixtures) {
-    await f.sequencer.stop();
-    await f.testDb.drop();
-  }
-});
-const entryAt = (seq: number) => `(SELECT entry_id FROM audit_log WHERE seq = ${seq})`;
+const log = logFactory(4, 5);
 
 test('range-parallel verification of an intact log agrees with one pass, in worker threads', async () => {
   const f = await log();
