@@ -88,6 +88,7 @@ const SIGNATURE = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Bu
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TEXT_OID = 25;
+const BYTEA_OID = 17;
 
 /** Appends binary-COPY tuples into one growing buffer; `take()` hands over what is ready. */
 export class TupleEncoder {
@@ -106,6 +107,12 @@ export class TupleEncoder {
   tuple(fields: number): this {
     this.room(2);
     this.at = this.buf.writeInt16BE(fields, this.at);
+    return this;
+  }
+  int4(v: number): this {
+    this.room(8);
+    this.at = this.buf.writeInt32BE(4, this.at);
+    this.at = this.buf.writeInt32BE(v, this.at);
     return this;
   }
   int8(v: number): this {
@@ -140,13 +147,19 @@ export class TupleEncoder {
   }
   /** text[] with one dimension (or none when empty), no NULL elements. */
   textArray(items: string[]): this {
-    const parts = items.map((s) => Buffer.from(s, 'utf8'));
+    return this.array(TEXT_OID, items.map((s) => Buffer.from(s, 'utf8')));
+  }
+  /** bytea[] with one dimension (or none when empty), no NULL elements. */
+  byteaArray(items: Uint8Array[]): this {
+    return this.array(BYTEA_OID, items);
+  }
+  private array(oid: number, parts: Uint8Array[]): this {
     const size = 12 + (parts.length > 0 ? 8 : 0) + parts.reduce((n, p) => n + 4 + p.length, 0);
     this.room(4 + size);
     this.at = this.buf.writeInt32BE(size, this.at);
     this.at = this.buf.writeInt32BE(parts.length > 0 ? 1 : 0, this.at);
     this.at = this.buf.writeInt32BE(0, this.at);
-    this.at = this.buf.writeInt32BE(TEXT_OID, this.at);
+    this.at = this.buf.writeInt32BE(oid, this.at);
     if (parts.length > 0) {
       this.at = this.buf.writeInt32BE(parts.length, this.at);
       this.at = this.buf.writeInt32BE(1, this.at);

@@ -9,33 +9,50 @@ export interface BlockSpec {
   seed: number;
   startMs: number;
   stepMs: number;
+  /** Entries per batch row. */
+  batchEntries: number;
 }
 
-/** One block of the fixture: audit_entry tuples (binary COPY) and the leaf hashes, 32 bytes each, in seq order. */
+/** One block of the fixture: audit_batch tuples (binary COPY) and the leaf hashes, 32 bytes each, in seq order. */
 export interface Block {
   from: number;
   tuples: Buffer;
   leaves: Buffer;
+  /** [first seq, entry count] of each batch in the block, in seq order. */
+  batches: [number, number][];
 }
 
-/** Builds entries [from, to) with Haven's own builder; each block seeds its own mix, so blocks can be built anywhere. */
+/**
+ * Builds entries [from, to) with Haven's own builder, in batches of
+ * `batchEntries` as group commit would leave them (batch_id = first seq + 1,
+ * so every entry id is its seq + 1); each block seeds its own mix, so blocks
+ * can be built anywhere.
+ */
 export function buildBlock(spec: BlockSpec): Block {
   const mix = createMix(spec.seed * 1_000_003 + spec.from);
   const enc = new TupleEncoder();
   const leaves = Buffer.allocUnsafe((spec.to - spec.from) * 32);
-  for (let seq = spec.from; seq < spec.to; seq++) {
-    const at = spec.startMs + seq * spec.stepMs;
-    const { ctx, facts } = mix(seq);
-    const row = buildEntry(ctx, 'node-a', new Date(at), facts);
-    encodeEntry(enc, seq, at, row);
-    leafHash(row.canonical).copy(leaves, (seq - spec.from) * 32);
+  const batches: [number, number][] = [];
+  for (let first = spec.from; first < spec.to; first += spec.batchEntries) {
+    const rows: EntryRow[] = [];
+    const end = Math.min(spec.to, first + spec.batchEntries);
+    for (let seq = first; seq < end; seq++) {
+      const { ctx, facts } = mix(seq);
+      const row = buildEntry(ctx, 'node-a', new Date(spec.startMs + seq * spec.stepMs), facts);
+      leafHash(row.canonical).copy(leaves, (seq - spec.from) * 32);
+      rows.push(row);
+    }
+    encodeBatch(enc, first, rows, leaves.subarray((first - spec.from) * 32, (end - spec.from) * 32));
+    batches.push([first, rows.length]);
   }
-  return { from: spec.from, tuples: enc.take(), leaves };
+  return { from: spec.from, tuples: enc.take(), leaves, batches };
 }
 
-function encodeEntry(enc: TupleEncoder, seq: number, at: number, row: EntryRow): void {
-  const e = row.entry;
-  enc.tuple(11).text(e.tenant).int8(seq + 1).uuid(e.id).timestamp(at).text(e.action).text(e.outcome).text(e.who.subject).text(e.who.clientId).textArray(row.patients).text(e.requestId).bytes(row.canonical);
+function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leaves: Buffer): void {
+  const at = rows.map((r) => Date.parse(r.entry.recordedAt));
+  const patients = [...new Set(rows.flatMap((r) => r.patients))];
+  const leafList = rows.map((_, i) => leaves.subarray(i * 32, i * 32 + 32));
+  enc.tuple(7).text(rows[0]!.entry.tenant).int8(firstSeq + 1).timestamp(Math.min(...at)).timestamp(Math.max(...at)).textArray(patients).byteaArray(rows.map((r) => r.canonical)).byteaArray(leafList);
 }
 
 /**

@@ -34,6 +34,8 @@ export interface FixtureOptions {
   threads?: number;
   /** Entries per block a worker builds and hands over (default 10,000). */
   blockSize?: number;
+  /** Entries per batch row (default 16; batches never span blocks). */
+  batchEntries?: number;
   onProgress?: (done: number) => void;
 }
 
@@ -67,8 +69,8 @@ export async function buildAuditLogFixture(db: Db, options: FixtureOptions): Pro
   });
   if (options.witnessPath) await appendWitness(options.witnessPath, heads.map((h) => witnessRecord(h, key)));
   await restoreKeysAndIndexes(db, saved);
-  if (options.entries > 0) await db.query(`SELECT setval('audit_entry_entry_id_seq', ${options.entries})`);
-  await db.query('ANALYZE audit_entry, audit_log, audit_tree_head');
+  if (options.entries > 0) await db.query(`SELECT setval('audit_batch_id_seq', ${options.entries})`);
+  await db.query('ANALYZE audit_batch, audit_batch_log, audit_tree_head');
   const t2 = performance.now();
   const s = (a: number, b: number) => Math.round((b - a) / 100) / 10;
   return { entries: options.entries, heads: heads.length, seconds: { generate: s(t0, t1), indexes: s(t1, t2), total: s(t0, t2) } };
@@ -101,13 +103,13 @@ async function dropKeysAndIndexes(db: Db): Promise<SavedDefs> {
   const constraints = (
     await db.query<{ table: string; name: string; def: string }>(
       `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
-       WHERE conrelid IN ('audit_entry'::regclass, 'audit_log'::regclass) AND contype IN ('p', 'u')`,
+       WHERE conrelid IN ('audit_batch'::regclass, 'audit_batch_log'::regclass) AND contype IN ('p', 'u')`,
     )
   ).rows;
   const indexes = (
     await db.query<{ name: string; def: string }>(
       `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
-       WHERE i.indrelid IN ('audit_entry'::regclass, 'audit_log'::regclass)
+       WHERE i.indrelid IN ('audit_batch'::regclass, 'audit_batch_log'::regclass)
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`,
     )
   ).rows;
@@ -137,9 +139,9 @@ async function restoreKeysAndIndexes(db: Db, saved: SavedDefs): Promise<void> {
   }
 }
 
-const ENTRY_COPY = `COPY audit_entry (tenant_id, entry_id, event_id, recorded_at, action, outcome, subject, client_id, patient_ids, request_id, canonical)
+const ENTRY_COPY = `COPY audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, entries, leaf_hashes)
   FROM STDIN (FORMAT binary, FREEZE)`;
-const LOG_COPY = 'COPY audit_log (seq, tenant_id, entry_id, leaf_hash) FROM STDIN (FORMAT binary, FREEZE)';
+const LOG_COPY = 'COPY audit_batch_log (first_seq, tenant_id, batch_id, count) FROM STDIN (FORMAT binary, FREEZE)';
 
 /** One COPY per table on its own connection, inside a transaction that truncated the table (so FREEZE applies). */
 async function openCopy(db: Db, table: string, text: string) {
@@ -164,8 +166,8 @@ async function openCopy(db: Db, table: string, text: string) {
 }
 
 async function streamEntries(db: Db, key: AuditSigningKey, options: FixtureOptions): Promise<HeadRow[]> {
-  const entryCopy = await openCopy(db, 'audit_entry', ENTRY_COPY);
-  const logCopy = await openCopy(db, 'audit_log', LOG_COPY);
+  const entryCopy = await openCopy(db, 'audit_batch', ENTRY_COPY);
+  const logCopy = await openCopy(db, 'audit_batch_log', LOG_COPY);
   try {
     const heads = await generate(key, options, entryCopy.writer, logCopy.writer);
     await Promise.all([entryCopy.commit(), logCopy.commit()]);
@@ -179,7 +181,7 @@ async function streamEntries(db: Db, key: AuditSigningKey, options: FixtureOptio
 
 /** Blocks built by worker threads (one per core), written and added to the tree here in seq order. */
 async function generate(key: AuditSigningKey, options: FixtureOptions, entryOut: CopyWriter, logOut: CopyWriter): Promise<HeadRow[]> {
-  const spec = { seed: options.seed ?? 1, startMs: options.startMs ?? Date.UTC(2026, 0, 1), stepMs: options.stepMs ?? 3000 };
+  const spec = { seed: options.seed ?? 1, startMs: options.startMs ?? Date.UTC(2026, 0, 1), stepMs: options.stepMs ?? 3000, batchEntries: options.batchEntries ?? 16 };
   const specs: BlockSpec[] = [];
   const block = options.blockSize ?? BLOCK;
   for (let from = 0; from < options.entries; from += block) specs.push({ ...spec, from, to: Math.min(options.entries, from + block) });
@@ -191,12 +193,17 @@ async function generate(key: AuditSigningKey, options: FixtureOptions, entryOut:
   try {
     for (let i = 0; i < specs.length; i++) {
       const block = await workers[i % lanes]!.next();
-      for (let k = 0; k * 32 < block.leaves.length; k++) {
-        const seq = block.from + k;
-        const leaf = block.leaves.subarray(k * 32, k * 32 + 32);
-        log.tuple(4).int8(seq).text('default').int8(seq + 1).bytes(leaf);
-        appendLeaf(frontier, Buffer.from(leaf));
-        if (frontier.size % options.headEvery === 0 || frontier.size === options.entries) heads.push(signHead(key, frontier, spec.startMs + seq * spec.stepMs + 500));
+      for (const [first, count] of block.batches) {
+        log.tuple(4).int8(first).text('default').int8(first + 1).int4(count);
+        for (let seq = first; seq < first + count; seq++) {
+          const k = seq - block.from;
+          appendLeaf(frontier, Buffer.from(block.leaves.subarray(k * 32, k * 32 + 32)));
+          // Heads fall on batch boundaries, as the sequencer's do: at the first batch end at or past each multiple.
+        }
+        const size = frontier.size;
+        if (Math.floor(size / options.headEvery) > Math.floor((size - count) / options.headEvery) || size === options.entries) {
+          heads.push(signHead(key, frontier, spec.startMs + (size - 1) * spec.stepMs + 500));
+        }
       }
       await Promise.all([entryOut.write(block.tuples), logOut.write(log.take())]);
       options.onProgress?.(frontier.size);
@@ -221,7 +228,7 @@ function blockWorker(blocks: BlockSpec[]) {
   const waiting: { resolve: (b: Block) => void; reject: (e: unknown) => void }[] = [];
   let failure: unknown;
   worker.on('message', (m: Block) => {
-    const block = { from: m.from, tuples: Buffer.from(m.tuples.buffer, m.tuples.byteOffset, m.tuples.byteLength), leaves: Buffer.from(m.leaves.buffer, m.leaves.byteOffset, m.leaves.byteLength) };
+    const block = { from: m.from, tuples: Buffer.from(m.tuples.buffer, m.tuples.byteOffset, m.tuples.byteLength), leaves: Buffer.from(m.leaves.buffer, m.leaves.byteOffset, m.leaves.byteLength), batches: m.batches };
     const w = waiting.shift();
     if (w) w.resolve(block);
     else ready.push(block);

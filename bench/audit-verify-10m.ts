@@ -46,11 +46,11 @@ export function leafHashRate(messageBytes: number, count = 1_000_000): number {
 
 async function sizes(db: Db) {
   const r = await db.query<{ entry_mb: string; log_mb: string; avg_entry: string }>(
-    `SELECT pg_total_relation_size('audit_entry') / 1048576 AS entry_mb, pg_total_relation_size('audit_log') / 1048576 AS log_mb,
-            (SELECT avg(octet_length(canonical))::int FROM audit_entry TABLESAMPLE SYSTEM (1)) AS avg_entry`,
+    `SELECT pg_total_relation_size('audit_batch') / 1048576 AS entry_mb, pg_total_relation_size('audit_batch_log') / 1048576 AS log_mb,
+            (SELECT avg(octet_length(e))::int FROM audit_batch b TABLESAMPLE SYSTEM (1), unnest(b.entries) AS e) AS avg_entry`,
   );
   const row = r.rows[0]!;
-  return { auditEntryMb: Number(row.entry_mb), auditLogMb: Number(row.log_mb), avgCanonicalBytes: Number(row.avg_entry) };
+  return { auditBatchMb: Number(row.entry_mb), auditBatchLogMb: Number(row.log_mb), avgCanonicalBytes: Number(row.avg_entry) };
 }
 
 /** Sums CPU of the database's backends (sampled while they live) and of this process. */

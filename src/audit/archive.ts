@@ -47,8 +47,10 @@ export function retentionCutoff(now: Date, years: number): Date {
 /** The first seq recorded at or after the cutoff (everything before it is past retention). */
 async function firstRetainedSeq(q: Queryable, cutoff: Date): Promise<number> {
   const res = await q.query<{ seq: string | null; n: string }>(
-    `SELECT (SELECT min(l.seq) FROM audit_log l JOIN audit_entry e ON e.entry_id = l.entry_id WHERE e.recorded_at >= $1) AS seq,
-            (SELECT coalesce(max(seq) + 1, 0) FROM audit_log) AS n`,
+    // Whole batches: one that ends at or after the cutoff is retained entirely.
+    `SELECT (SELECT min(l.first_seq) FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
+             WHERE b.last_at >= $1) AS seq,
+            (SELECT coalesce(max(first_seq + count), 0) FROM audit_batch_log) AS n`,
     [cutoff],
   );
   return res.rows[0]!.seq === null ? Number(res.rows[0]!.n) : Number(res.rows[0]!.seq);
@@ -74,8 +76,11 @@ async function headAt(q: Queryable, size: number): Promise<HeadRow | undefined> 
 async function writeSegment(q: Queryable, o: ArchiveOptions, from: number, to: HeadRow, start: HeadRow | undefined): Promise<ArchiveManifest> {
   const size = Number(to.tree_size);
   const rows = await q.query<{ seq: string; tenant_id: string; leaf_hash: Buffer; canonical: Buffer }>(
-    `SELECT l.seq, l.tenant_id, l.leaf_hash, e.canonical FROM audit_log l JOIN audit_entry e ON e.entry_id = l.entry_id
-     WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq`,
+    // Segments start and end at signed heads, which fall on batch boundaries.
+    `SELECT l.first_seq + u.ord - 1 AS seq, l.tenant_id, u.leaf_hash, u.canonical
+     FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
+     CROSS JOIN LATERAL unnest(b.leaf_hashes, b.entries) WITH ORDINALITY AS u(leaf_hash, canonical, ord)
+     WHERE l.first_seq >= $1 AND l.first_seq < $2 ORDER BY l.first_seq, u.ord`,
     [from, size],
   );
   const tenants = [...new Set(rows.rows.map((r) => r.tenant_id))].sort();

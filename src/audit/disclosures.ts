@@ -1,7 +1,7 @@
 import { dateRange } from '../fhir/index.js';
 import { HavenError } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
-import { toStored } from './query.js';
+import { ENTRY_COLUMNS, ENTRY_FROM, entryWhere, toStored } from './query.js';
 
 /**
  * Accounting of disclosures for one patient (HIPAA §164.528, ONC
@@ -58,10 +58,11 @@ export async function disclosureReport(q: Queryable, query: DisclosureQuery): Pr
   const end = bound(query.until, 'high') ?? query.now.toISOString();
   const patient = `Patient/${query.patientId}`;
   const res = await q.query<{ entry_id: string; seq: string | null; canonical: Buffer }>(
-    `SELECT e.entry_id::text AS entry_id, l.seq::text AS seq, e.canonical
-     FROM audit_entry e LEFT JOIN audit_log l ON l.entry_id = e.entry_id
-     WHERE e.tenant_id = $1 AND e.patient_ids @> ARRAY[$2]::text[] AND e.outcome = 'success'
-       AND e.recorded_at BETWEEN $3::timestamptz AND $4::timestamptz
+    `SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
+     WHERE ${entryWhere({
+       batchConditions: ['@tenant_id = $1', '@patient_ids @> ARRAY[$2]::text[]', '@last_at >= $3::timestamptz', '@first_at <= $4::timestamptz'],
+       conditions: [`e.patient_ids @> ARRAY[$2]::text[]`, `e.outcome = 'success'`, 'e.recorded_at BETWEEN $3::timestamptz AND $4::timestamptz'],
+     })}
      ORDER BY e.recorded_at, e.entry_id LIMIT ${MAX_ROWS + 1}`,
     [query.tenant, patient, start, end],
   );

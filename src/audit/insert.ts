@@ -1,51 +1,79 @@
 import type { Queryable } from '../store/index.js';
 import type { EntryRow } from './entry.js';
+import { leafHash } from './merkle.js';
 
-// Patients of one entry travel as one text (unit-separator joined): UNNEST cannot carry ragged arrays.
+// Patients of one batch travel as one text (unit-separator joined): UNNEST cannot carry ragged arrays.
 const SEP = '\u001f';
+/** Entries per batch row at most: entry ids are batch_id + ordinal and batch ids step by this (migration 020). */
+export const MAX_BATCH_ENTRIES = 4096;
+
+interface BatchColumns {
+  tenant: string[];
+  firstAt: string[];
+  lastAt: string[];
+  patients: string[];
+  /** 1-based inclusive bounds of each batch's slice of the flat entry and leaf arrays. */
+  from: number[];
+  to: number[];
+  entries: Buffer[];
+  leaves: Buffer[];
+}
+
+/** Splits rows into batch rows: one per tenant (and per MAX_BATCH_ENTRIES), entries in arrival order. */
+export function toBatches(rows: EntryRow[]): BatchColumns {
+  const byTenant = new Map<string, EntryRow[]>();
+  for (const row of rows) {
+    const list = byTenant.get(row.entry.tenant);
+    if (list) list.push(row);
+    else byTenant.set(row.entry.tenant, [row]);
+  }
+  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], from: [], to: [], entries: [], leaves: [] };
+  for (const [tenant, list] of byTenant) {
+    for (let i = 0; i < list.length; i += MAX_BATCH_ENTRIES) {
+      const chunk = list.slice(i, i + MAX_BATCH_ENTRIES);
+      let first = chunk[0]!.entry.recordedAt;
+      let last = first;
+      const patients = new Set<string>();
+      cols.from.push(cols.entries.length + 1);
+      for (const { entry, canonical, patients: ps } of chunk) {
+        // ISO-8601 UTC strings of one format order as the instants they name.
+        if (entry.recordedAt < first) first = entry.recordedAt;
+        if (entry.recordedAt > last) last = entry.recordedAt;
+        for (const p of ps) patients.add(p);
+        cols.entries.push(canonical);
+        cols.leaves.push(leafHash(canonical));
+      }
+      cols.to.push(cols.entries.length);
+      cols.tenant.push(tenant);
+      cols.firstAt.push(first);
+      cols.lastAt.push(last);
+      cols.patients.push([...patients].join(SEP));
+    }
+  }
+  return cols;
+}
 
 /**
- * Appends entries and queues them for the sequencer, in ONE statement: the
- * caller's transaction (writes) or a group-commit batch (reads) makes both
- * durable together, so no committed entry can miss the log.
+ * Appends entries as batch rows and queues the batches for the sequencer, in
+ * ONE statement: the caller's transaction (writes) or a group-commit batch
+ * (reads) makes both durable together, so no committed entry can miss the log.
+ * One row per commit unit instead of one per entry (ADR 0004): the index and
+ * queue work is paid per batch, not per access.
  */
 export async function insertEntries(q: Queryable, rows: EntryRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const cols = {
-    tenant: [] as string[],
-    event: [] as string[],
-    at: [] as string[],
-    action: [] as string[],
-    outcome: [] as string[],
-    subject: [] as string[],
-    client: [] as string[],
-    patients: [] as string[],
-    request: [] as string[],
-    canonical: [] as Buffer[],
-  };
-  for (const { entry, canonical, patients } of rows) {
-    cols.tenant.push(entry.tenant);
-    cols.event.push(entry.id);
-    cols.at.push(entry.recordedAt);
-    cols.action.push(entry.action);
-    cols.outcome.push(entry.outcome);
-    cols.subject.push(entry.who.subject);
-    cols.client.push(entry.who.clientId);
-    cols.patients.push(patients.join(SEP));
-    cols.request.push(entry.requestId);
-    cols.canonical.push(canonical);
-  }
+  const b = toBatches(rows);
   await q.query(
     {
-      name: 'audit.insert-entries',
-      text: `WITH e AS (
-               INSERT INTO audit_entry (tenant_id, event_id, recorded_at, action, outcome, subject, client_id, patient_ids, request_id, canonical)
-               SELECT t, ev::uuid, at::timestamptz, a, o, s, c, CASE WHEN p = '' THEN '{}'::text[] ELSE string_to_array(p, $11) END, r, cb
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
-                 AS u(t, ev, at, a, o, s, c, p, r, cb)
-               RETURNING entry_id)
-             INSERT INTO audit_queue (entry_id) SELECT entry_id FROM e`,
+      name: 'audit.insert-batches',
+      text: `WITH b AS (
+               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, entries, leaf_hashes)
+               SELECT t, fa::timestamptz, la::timestamptz, CASE WHEN p = '' THEN '{}'::text[] ELSE string_to_array(p, $9) END,
+                      ($7::bytea[])[f:l], ($8::bytea[])[f:l]
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS u(t, fa, la, p, f, l)
+               RETURNING tenant_id, batch_id)
+             INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
     },
-    [cols.tenant, cols.event, cols.at, cols.action, cols.outcome, cols.subject, cols.client, cols.patients, cols.request, cols.canonical, SEP],
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, b.entries, b.leaves, SEP],
   );
 }

@@ -38,8 +38,12 @@ export async function headAt(q: Queryable, treeSize?: number): Promise<Published
 
 // Proofs are built from the stored leaf hashes of the prefix: O(n) per request, fine for audits, not for hot paths.
 async function leavesUpTo(q: Queryable, size: number): Promise<Buffer[]> {
-  const res = await q.query<{ leaf_hash: Buffer }>('SELECT leaf_hash FROM audit_log WHERE seq < $1 ORDER BY seq', [size]);
-  return res.rows.map((r) => r.leaf_hash);
+  const res = await q.query<{ leaf_hashes: Buffer[] }>(
+    `SELECT b.leaf_hashes FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
+     WHERE l.first_seq < $1 ORDER BY l.first_seq`,
+    [size],
+  );
+  return res.rows.flatMap((r) => r.leaf_hashes).slice(0, size);
 }
 
 export function parseCount(raw: string | undefined, name: string, min: number): number | undefined {
@@ -59,7 +63,12 @@ export function requireCount(raw: string | undefined, name: string, min: number)
 export async function inclusion(q: Queryable, seq: number, treeSize?: number) {
   const head = await headAt(q, treeSize);
   if (seq >= head.treeSize) throw new HavenError('incorrect', 'AUDIT_BAD_PROOF_REQUEST', `seq ${seq} is not in a tree of size ${head.treeSize}`, { expression: ['seq'] });
-  const entry = await q.query<{ canonical: Buffer }>('SELECT e.canonical FROM audit_log l JOIN audit_entry e ON e.entry_id = l.entry_id WHERE l.seq = $1', [seq]);
+  const entry = await q.query<{ canonical: Buffer }>(
+    `SELECT b.entries[$1 - l.first_seq + 1] AS canonical
+     FROM (SELECT * FROM audit_batch_log WHERE first_seq <= $1 ORDER BY first_seq DESC LIMIT 1) l
+     JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id`,
+    [seq],
+  );
   const leaves = await leavesUpTo(q, head.treeSize);
   return {
     leafIndex: seq,

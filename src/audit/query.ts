@@ -11,7 +11,14 @@ import type { AuditAction, AuditEntry } from './entry.js';
  * indexed) or, for entity, a containment test on the canonical entry.
  */
 export interface AuditSearch {
+  /** Conditions on the entry (columns of the audit_entry view, alias e). */
   conditions: string[];
+  /**
+   * Conditions on the entry's batch that the entry conditions imply, written
+   * with `@column` for a column of audit_batch: they let the batch indexes
+   * (patients, time) narrow the batches before any entry is read.
+   */
+  batchConditions: string[];
   params: unknown[];
   count: number;
   offset: number;
@@ -55,7 +62,7 @@ function bad(message: string): HavenError {
 }
 
 export function compileAuditSearch(tenant: string, query: [string, string][]): AuditSearch {
-  const s: AuditSearch = { conditions: ['e.tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false };
+  const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false };
   const bind = (v: unknown) => `$${s.params.push(v)}`;
   for (const [name, raw] of query) {
     const values = raw.split(',').filter((v) => v !== '');
@@ -63,11 +70,18 @@ export function compileAuditSearch(tenant: string, query: [string, string][]): A
     const any = (sql: (v: string) => string) => s.conditions.push(`(${values.map(sql).join(' OR ')})`);
     switch (name) {
       case '_id':
-        any((v) => `e.entry_id = ${bind(integer(v, '_id'))}`);
+        // The entry's batch is the tenant's last batch starting at or before the id (ids are batch_id + ordinal).
+        any((v) => {
+          const id = bind(integer(v, '_id'));
+          return `(e.entry_id = ${id} AND e.batch_id = (SELECT max(bi.batch_id) FROM audit_batch bi WHERE bi.tenant_id = $1 AND bi.batch_id <= ${id}))`;
+        });
         break;
-      case 'patient':
-        any((v) => `e.patient_ids @> ARRAY[${bind(v.includes('/') ? v : `Patient/${v}`)}]::text[]`);
+      case 'patient': {
+        const refs = values.map((v) => bind(v.includes('/') ? v : `Patient/${v}`));
+        s.batchConditions.push(`@patient_ids && ARRAY[${refs.join(', ')}]::text[]`);
+        s.conditions.push(`(${refs.map((r) => `e.patient_ids @> ARRAY[${r}]::text[]`).join(' OR ')})`);
         break;
+      }
       case 'agent':
         any((v) => `(e.subject = ${bind(v)} OR e.client_id = ${bind(v)})`);
         break;
@@ -89,9 +103,12 @@ export function compileAuditSearch(tenant: string, query: [string, string][]): A
       case 'entity-type':
         any((v) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([{ type: v }]))}::jsonb`);
         break;
-      case 'date':
-        s.conditions.push(dateCondition(raw, bind));
+      case 'date': {
+        const { entry, batch } = dateCondition(raw, bind);
+        s.conditions.push(entry);
+        if (batch) s.batchConditions.push(batch);
         break;
+      }
       case '_count':
         s.count = Math.min(MAX_COUNT, integer(raw, '_count'));
         break;
@@ -134,51 +151,105 @@ function entityRef(v: string): { type: string; id?: string } {
 
 const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb'] as const;
 
-/** FHIR date search over recorded_at: the value is a range (its precision), compared per prefix. */
-function dateCondition(raw: string, bind: (v: unknown) => string): string {
+/**
+ * FHIR date search over recorded_at: the value is a range (its precision),
+ * compared per prefix. The batch condition follows from first_at ≤ every
+ * entry's recorded_at ≤ last_at (verification checks that this holds).
+ */
+function dateCondition(raw: string, bind: (v: unknown) => string): { entry: string; batch?: string } {
   const prefix = PREFIXES.find((p) => raw.startsWith(p)) ?? 'eq';
   const value = raw.startsWith(prefix) ? raw.slice(2) : raw;
   const range = dateRange(value);
   if (!range?.low || !range.high) throw bad('date must be a FHIR date or dateTime, optionally with a prefix such as ge or lt');
-  const low = bind(range.low);
-  const high = bind(range.high);
+  const low = `${bind(range.low)}::timestamptz`;
+  const high = `${bind(range.high)}::timestamptz`;
   switch (prefix) {
     case 'eq':
-      return `e.recorded_at BETWEEN ${low}::timestamptz AND ${high}::timestamptz`;
+      return { entry: `e.recorded_at BETWEEN ${low} AND ${high}`, batch: `@last_at >= ${low} AND @first_at <= ${high}` };
     case 'ne':
-      return `NOT (e.recorded_at BETWEEN ${low}::timestamptz AND ${high}::timestamptz)`;
+      return { entry: `NOT (e.recorded_at BETWEEN ${low} AND ${high})` };
     case 'gt':
     case 'sa':
-      return `e.recorded_at > ${high}::timestamptz`;
+      return { entry: `e.recorded_at > ${high}`, batch: `@last_at > ${high}` };
     case 'lt':
     case 'eb':
-      return `e.recorded_at < ${low}::timestamptz`;
+      return { entry: `e.recorded_at < ${low}`, batch: `@first_at < ${low}` };
     case 'ge':
-      return `e.recorded_at >= ${low}::timestamptz`;
+      return { entry: `e.recorded_at >= ${low}`, batch: `@last_at >= ${low}` };
     case 'le':
-      return `e.recorded_at <= ${high}::timestamptz`;
+      return { entry: `e.recorded_at <= ${high}`, batch: `@first_at <= ${high}` };
   }
+}
+
+/** Batch conditions on the audit_entry view (alias e) or on audit_batch itself (alias b). */
+export function batchWhere(conditions: string[], alias: 'e' | 'b'): string {
+  return conditions
+    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
+    .join(' AND ');
+}
+
+/** The whole WHERE clause of a search over the audit_entry view. */
+export function entryWhere(search: Pick<AuditSearch, 'conditions' | 'batchConditions'>): string {
+  return [batchWhere(search.batchConditions, 'e'), ...search.conditions].join(' AND ');
 }
 
 interface EntryRowOut {
   entry_id: string;
   seq: string | null;
   canonical: Buffer;
+  recorded_at?: Date;
 }
 
+/** The statement renumbered to bind only the parameters it uses (PostgreSQL refuses unused ones). */
+function onlyUsedParams(text: string, params: unknown[]): [string, unknown[]] {
+  const used: unknown[] = [];
+  const index = new Map<string, number>();
+  const renumbered = text.replace(/\$(\d+)\b/g, (_m, n: string) => {
+    if (!index.has(n)) index.set(n, used.push(params[Number(n) - 1]));
+    return `$${index.get(n)}`;
+  });
+  return [renumbered, used];
+}
+
+/** Columns of an entry as the API serves it: id, log position (null until sequenced), signed bytes. */
+export const ENTRY_COLUMNS = `e.entry_id::text AS entry_id, (l.first_seq + e.ordinal - 1)::text AS seq, e.canonical, e.recorded_at`;
+export const ENTRY_FROM = 'audit_entry e LEFT JOIN audit_batch_log l ON l.batch_id = e.batch_id';
+
+/**
+ * Runs a search newest (or oldest) first. Entries are not indexed one by one,
+ * so the query reads only the `window` newest candidate batches (batch index on
+ * tenant and last_at) and widens the window until the page is provably
+ * complete: every entry outside the window is older than the window's edge, so
+ * a page whose last row is not older than the edge is the true page.
+ */
 export async function runAuditSearch(q: Queryable, search: AuditSearch, applied: [string, string][]): Promise<AuditSearchPage> {
-  const where = search.conditions.join(' AND ');
+  const where = entryWhere(search);
   const order = search.ascending ? 'ASC' : 'DESC';
-  const res = await q.query<EntryRowOut>(
-    `SELECT e.entry_id::text AS entry_id, l.seq::text AS seq, e.canonical
-     FROM audit_entry e LEFT JOIN audit_log l ON l.entry_id = e.entry_id
-     WHERE ${where} ORDER BY e.recorded_at ${order}, e.entry_id ${order} LIMIT ${search.count + 1} OFFSET ${search.offset}`,
-    search.params,
-  );
-  const rows = res.rows.slice(0, search.count);
+  const edgeColumn = search.ascending ? 'first_at' : 'last_at';
+  let rows: EntryRowOut[] = [];
+  for (let window = 64; ; window *= 8) {
+    const edgeRes = await q.query<{ edge: Date }>(
+      ...onlyUsedParams(
+        `SELECT b.${edgeColumn} AS edge FROM audit_batch b WHERE ${batchWhere(search.batchConditions, 'b')}
+         ORDER BY b.${edgeColumn} ${order} OFFSET ${window - 1} LIMIT 1`,
+        search.params,
+      ),
+    );
+    const edge = edgeRes.rows[0]?.edge;
+    const within = edge === undefined ? '' : ` AND e.batch_${edgeColumn} ${search.ascending ? '<=' : '>='} '${edge.toISOString()}'::timestamptz`;
+    const res = await q.query<EntryRowOut>(
+      `SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
+       WHERE ${where}${within} ORDER BY e.recorded_at ${order}, e.entry_id ${order} LIMIT ${search.count + 1} OFFSET ${search.offset}`,
+      search.params,
+    );
+    rows = res.rows;
+    if (edge === undefined) break;
+    const last = rows.length > search.count ? rows[search.count] : undefined;
+    if (last?.recorded_at && (search.ascending ? last.recorded_at <= edge : last.recorded_at >= edge)) break;
+  }
   const page: AuditSearchPage = {
-    entries: rows.map(toStored),
-    hasMore: res.rows.length > search.count,
+    entries: rows.slice(0, search.count).map(toStored),
+    hasMore: rows.length > search.count,
     count: search.count,
     offset: search.offset,
     applied: applied.filter(([k]) => k !== '_offset' && k !== '_count'),

@@ -1,6 +1,6 @@
 import { HavenError, type Clock } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
-import { appendLeaf, emptyFrontier, frontierRoot, leafHash, type Frontier } from './merkle.js';
+import { appendLeaf, emptyFrontier, frontierRoot, type Frontier } from './merkle.js';
 import { signTreeHead, type AuditSigningKey, type SignedTreeHead } from './tree-head.js';
 
 export async function latestFrontier(q: Queryable): Promise<Frontier> {
@@ -11,47 +11,57 @@ export async function latestFrontier(q: Queryable): Promise<Frontier> {
   return row ? { size: Number(row.tree_size), hashes: row.frontier } : emptyFrontier();
 }
 
+/** Entries in the log: one past the last sequenced seq (0 when empty). */
+export async function logSize(q: Queryable): Promise<number> {
+  const res = await q.query<{ n: string }>('SELECT first_seq + count AS n FROM audit_batch_log ORDER BY first_seq DESC LIMIT 1');
+  return res.rows[0] ? Number(res.rows[0].n) : 0;
+}
+
 /**
  * One sequencing round, inside the leader's transaction: take the oldest
- * queued entries (those whose transactions have committed), give them the
- * next contiguous sequence numbers, extend the tree, sign the new head and
- * dequeue them — all or nothing. Returns the new head and how many entries it
- * added, or undefined when the queue was empty.
+ * queued batches (those whose transactions have committed), give their
+ * entries the next contiguous sequence numbers, extend the tree, sign the new
+ * head and dequeue them — all or nothing. Returns the new head and how many
+ * entries it added, or undefined when the queue was empty. A round always
+ * takes whole batches, so every signed head falls on a batch boundary.
  */
-export async function sequenceRound(tx: Queryable, key: AuditSigningKey, clock: Clock, batchSize: number): Promise<{ head: SignedTreeHead; count: number } | undefined> {
+export async function sequenceRound(tx: Queryable, key: AuditSigningKey, clock: Clock, maxBatches: number): Promise<{ head: SignedTreeHead; count: number } | undefined> {
   const frontier = await latestFrontier(tx);
-  const top = await tx.query<{ n: string }>('SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_log');
-  const logSize = Number(top.rows[0]!.n);
-  if (logSize !== frontier.size) {
+  const size = await logSize(tx);
+  if (size !== frontier.size) {
     // Never build on a log that disagrees with the last signed head: `haven audit verify` says why.
-    throw new HavenError('fault', 'AUDIT_LOG_INCONSISTENT', `audit_log holds ${logSize} entries but the last tree head covers ${frontier.size}; run haven audit verify`);
+    throw new HavenError('fault', 'AUDIT_LOG_INCONSISTENT', `audit_log holds ${size} entries but the last tree head covers ${frontier.size}; run haven audit verify`);
   }
-  const batch = await tx.query<{ entry_id: string; tenant_id: string; canonical: Buffer }>(
-    `SELECT q.entry_id, e.tenant_id, e.canonical FROM audit_queue q JOIN audit_entry e ON e.entry_id = q.entry_id
-     ORDER BY q.entry_id LIMIT $1 FOR UPDATE OF q`,
-    [batchSize],
+  // Only the leaf hashes travel: the batch's writer computed them from the entry bytes, and
+  // verification recomputes every one of them from those bytes.
+  const batch = await tx.query<{ batch_id: string; tenant_id: string; leaf_hashes: Buffer[] }>(
+    `SELECT q.batch_id, q.tenant_id, b.leaf_hashes FROM audit_batch_queue q
+     JOIN audit_batch b ON b.tenant_id = q.tenant_id AND b.batch_id = q.batch_id
+     ORDER BY q.batch_id LIMIT $1 FOR UPDATE OF q`,
+    [maxBatches],
   );
   if (batch.rows.length === 0) return undefined;
-  const seqs: number[] = [];
-  const leaves: Buffer[] = [];
+  const firstSeqs: number[] = [];
+  const counts: number[] = [];
+  let entries = 0;
   for (const row of batch.rows) {
-    seqs.push(frontier.size);
-    const leaf = leafHash(row.canonical);
-    leaves.push(leaf);
-    appendLeaf(frontier, leaf);
+    firstSeqs.push(frontier.size);
+    counts.push(row.leaf_hashes.length);
+    for (const leaf of row.leaf_hashes) appendLeaf(frontier, leaf);
+    entries += row.leaf_hashes.length;
   }
-  const ids = batch.rows.map((r) => r.entry_id);
+  const ids = batch.rows.map((r) => r.batch_id);
   await tx.query(
-    `INSERT INTO audit_log (seq, tenant_id, entry_id, leaf_hash)
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bytea[])`,
-    [seqs, batch.rows.map((r) => r.tenant_id), ids, leaves],
+    `INSERT INTO audit_batch_log (first_seq, tenant_id, batch_id, count)
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::int[])`,
+    [firstSeqs, batch.rows.map((r) => r.tenant_id), ids, counts],
   );
-  await tx.query('DELETE FROM audit_queue WHERE entry_id = ANY($1::bigint[])', [ids]);
+  await tx.query('DELETE FROM audit_batch_queue WHERE batch_id = ANY($1::bigint[])', [ids]);
   const head = signTreeHead(key, frontier.size, clock.now().getTime(), frontierRoot(frontier));
   await tx.query(
     `INSERT INTO audit_tree_head (tree_size, root_hash, timestamp_ms, key_id, signature, frontier)
      VALUES ($1, $2, $3, $4, $5, $6)`,
     [head.treeSize, Buffer.from(head.rootHash, 'base64'), head.timestampMs, head.keyId, Buffer.from(head.signature, 'base64'), frontier.hashes],
   );
-  return { head, count: batch.rows.length };
+  return { head, count: entries };
 }

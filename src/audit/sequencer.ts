@@ -20,6 +20,7 @@ export interface SequencerOptions {
   witnessPath: string;
   /** Cadence of rounds (and so of signed heads when there are new entries). */
   intervalMs: number;
+  /** Batches (commit units) per round at most. */
   batchSize?: number;
   /** Wraps the tree-head signing key at rest; undefined only when encryption at rest is off (test). */
   kms?: Kms;
@@ -42,7 +43,7 @@ export interface Sequencer {
 
 export function createSequencer(options: SequencerOptions): Sequencer {
   const { db, clock, logger } = options;
-  const batchSize = options.batchSize ?? 20_000;
+  const batchSize = options.batchSize ?? 1_000;
   let leader: pg.PoolClient | undefined;
   let key: AuditSigningKey | undefined;
   let witnessed = -1;

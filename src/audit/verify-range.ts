@@ -40,17 +40,26 @@ export interface RangeResult {
   problemCount: number;
 }
 
-const BASE_COLUMNS = 'l.seq, l.entry_id, l.leaf_hash, e.canonical';
-// Time as epoch ms and patients as one joined text: cheaper to compare than timestamps and arrays.
-const EXTRA_COLUMNS = `e.tenant_id, e.action, e.outcome, e.subject, e.client_id,
-  array_to_string(e.patient_ids, chr(31)), (extract(epoch FROM e.recorded_at) * 1000)::bigint`;
+// Each log row (one sequenced batch) expands into its entries. The third array only pads the
+// expansion to the sequenced count, so a deleted batch still yields one (empty) row per seq; rows
+// past the count are entries added to the batch after it was sequenced.
+const BASE_COLUMNS = `l.first_seq + u.ord - 1, l.batch_id + u.ord - 1, u.leaf, u.canonical, u.ord > l.count`;
+// Batch columns the searches rely on; time as epoch ms and patients as one joined text (cheap to compare).
+const EXTRA_COLUMNS = `b.tenant_id, array_to_string(b.patient_ids, chr(31)),
+  (extract(epoch FROM b.first_at) * 1000)::bigint, (extract(epoch FROM b.last_at) * 1000)::bigint`;
+const FIELDS = 5;
+const FIELDS_WITH_COLUMNS = 9;
 
 export function rangeSelect(task: Pick<RangeTask, 'from' | 'to' | 'checkColumns'>): string {
   const bound = (n: number) => String(Math.trunc(n)); // COPY takes no parameters: integers only
+  const seq = 'l.first_seq + u.ord - 1';
+  // A batch holds at most 4096 entries (migration 020), so the one holding `from` starts after from - 4096.
   return `SELECT ${BASE_COLUMNS}${task.checkColumns ? `, ${EXTRA_COLUMNS}` : ''}
-    FROM audit_log l LEFT JOIN audit_entry e ON e.entry_id = l.entry_id
-    WHERE l.seq >= ${bound(task.from)}${task.to !== undefined ? ` AND l.seq < ${bound(task.to)}` : ''}
-    ORDER BY l.seq`;
+    FROM audit_batch_log l
+    LEFT JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
+    CROSS JOIN LATERAL unnest(b.leaf_hashes, b.entries, array_fill(true, ARRAY[l.count])) WITH ORDINALITY AS u(leaf, canonical, pad, ord)
+    WHERE l.first_seq > ${bound(task.from - 4096)} AND ${seq} >= ${bound(task.from)}${task.to !== undefined ? ` AND l.first_seq < ${bound(task.to)} AND ${seq} < ${bound(task.to)}` : ''}
+    ORDER BY l.first_seq, u.ord`;
 }
 
 /**
@@ -66,7 +75,7 @@ export async function verifyRange(client: pg.ClientBase, task: RangeTask): Promi
   // sort of the range, no hash table of it); the ranges themselves are the parallelism.
   await client.query(`SET ${PLAN.map(([k, v]) => `${k} = ${v}`).join('; SET ')}`);
   try {
-    await copyTuples(client, rangeSelect(task), task.checkColumns ? 11 : 4, (t) => walk.row(t));
+    await copyTuples(client, rangeSelect(task), task.checkColumns ? FIELDS_WITH_COLUMNS : FIELDS, (t) => walk.row(t));
   } finally {
     await client.query(`RESET ${PLAN.map(([k]) => k).join('; RESET ')}`);
   }
@@ -81,6 +90,7 @@ const PLAN = [
 ] as const;
 
 const LEAF_PREFIX = 0;
+const MISSING_LEAF = Buffer.alloc(32);
 
 class RangeWalk {
   private readonly frontier: RangeFrontier;
@@ -111,6 +121,11 @@ class RangeWalk {
     const { buf, start, end } = t;
     const seq = int8At(buf, start[0]!);
     const entryId = int8At(buf, start[1]!);
+    if (buf[start[4]!] === 1) {
+      // Not part of the tree: an entry added to a batch after it was sequenced (it would show in searches).
+      this.problem(`entry ${entryId}: in its batch beyond the entries that were sequenced (inserted)`, seq);
+      return;
+    }
     if (this.firstSeq === undefined) {
       this.firstSeq = seq;
       this.firstEntry = entryId;
@@ -119,14 +134,16 @@ class RangeWalk {
     if (seq !== this.expected) this.problem(`gap: seq ${this.expected}${seq - 1 > this.expected ? `..${seq - 1}` : ''} missing from the log (next present: seq ${seq})`, this.expected);
     let leaf: Buffer;
     if (start[3] === -1) {
-      this.problem(`seq ${seq} (entry ${entryId}): the entry is missing from audit_entry (deleted)`, seq);
-      leaf = Buffer.from(buf.subarray(start[2]!, end[2]!)); // a copy: the message buffer is not ours to keep
+      this.problem(`seq ${seq} (entry ${entryId}): the entry is missing from audit_batch (deleted)`, seq);
+      // Without the entry its leaf is unknown: a stand-in keeps the walk going, and later roots then differ.
+      leaf = start[2] === -1 ? MISSING_LEAF : Buffer.from(buf.subarray(start[2]!, end[2]!));
     } else {
       // Leaf = SHA-256(0x00 ‖ entry): the byte before the field (the low byte of its length, already
       // read) becomes the 0x00 prefix, so the entry is hashed in place without a copy.
       buf[start[3]! - 1] = LEAF_PREFIX;
       leaf = hash('sha256', buf.subarray(start[3]! - 1, end[3]!), 'buffer');
-      if (leaf.compare(buf, start[2]!, end[2]!) !== 0) this.problem(`seq ${seq} (entry ${entryId}): the entry's bytes differ from its recorded leaf hash (altered)`, seq);
+      if (start[2] === -1) this.problem(`seq ${seq} (entry ${entryId}): its recorded leaf hash is missing (altered)`, seq);
+      else if (leaf.compare(buf, start[2]!, end[2]!) !== 0) this.problem(`seq ${seq} (entry ${entryId}): the entry's bytes differ from its recorded leaf hash (altered)`, seq);
       if (this.task.checkColumns) this.columns(t, `seq ${seq} (entry ${entryId})`, seq);
     }
     // The sequencer writes each batch in entry order; a decrease inside one batch is a reordering.
@@ -145,15 +162,13 @@ class RangeWalk {
   private columns(t: Tuple, where: string, seq: number): void {
     const { buf, start, end } = t;
     const text = (i: number) => (start[i] === -1 ? null : buf.toString('utf8', start[i]!, end[i]!));
+    const ms = (i: number) => (start[i] === -1 ? null : Number(buf.readBigInt64BE(start[i]!)));
     const values: ColumnValues = {
       canonical: buf.subarray(start[3]!, end[3]!),
-      tenant: text(4),
-      action: text(5),
-      outcome: text(6),
-      subject: text(7),
-      clientId: text(8),
-      patients: text(9),
-      recordedMs: start[10] === -1 ? null : Number(buf.readBigInt64BE(start[10]!)),
+      tenant: text(5),
+      patients: text(6),
+      firstMs: ms(7),
+      lastMs: ms(8),
     };
     checkColumns(values, where, (p) => this.problem(p, seq));
   }

@@ -4,6 +4,7 @@ import { checkDbHeads, checkWitness, loadHeads, type Checkpoint } from './verify
 import { rangeCount, runRanges, splitRanges } from './verify-parallel.js';
 import type { RangeResult } from './verify-range.js';
 import { loadPublicKeys } from './tree-head.js';
+import { logSize } from './sequencer-round.js';
 import { readWitness } from './witness.js';
 
 export interface VerifyOptions {
@@ -85,8 +86,7 @@ function startingPoint(heads: Awaited<ReturnType<typeof loadHeads>>, fromSeq: nu
 }
 
 async function walkLog(db: Db, start: Frontier, checkpoints: Checkpoint[], options: VerifyOptions, problems: string[]) {
-  const top = await db.query<{ n: string }>('SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_log');
-  const end = Math.max(Number(top.rows[0]!.n), start.size);
+  const end = Math.max(await logSize(db), start.size);
   const tasks = splitRanges(start.size, end, rangeCount(end - start.size, options.parallelism), {
     checkpoints: [...new Set(checkpoints.map((c) => c.size))],
     checkColumns: options.checkColumns !== false,
@@ -152,15 +152,18 @@ function checkRoots(root: Buffer | undefined, checkpoints: Checkpoint[], problem
   return ok;
 }
 
-/** Entries neither in the log nor queued were dropped from sequencing: a deletion from audit_log. */
+/** Batches neither in the log nor queued were dropped from sequencing: a deletion from audit_batch_log. */
 async function unsequenced(q: Queryable, problems: string[]): Promise<number> {
-  const lost = await q.query<{ entry_id: string }>(
-    `SELECT e.entry_id FROM audit_entry e
-     WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.entry_id)
-       AND NOT EXISTS (SELECT 1 FROM audit_queue q WHERE q.entry_id = e.entry_id)
-     ORDER BY e.entry_id LIMIT 5`,
+  const lost = await q.query<{ batch_id: string; n: number }>(
+    `SELECT b.batch_id, cardinality(b.entries) AS n FROM audit_batch b
+     WHERE NOT EXISTS (SELECT 1 FROM audit_batch_log l WHERE l.batch_id = b.batch_id)
+       AND NOT EXISTS (SELECT 1 FROM audit_batch_queue q WHERE q.batch_id = b.batch_id)
+     ORDER BY b.batch_id LIMIT 5`,
   );
-  for (const r of lost.rows) problems.push(`entry ${r.entry_id} is neither in the log nor queued for it (its log row was removed)`);
-  const pending = await q.query<{ n: string }>('SELECT count(*) AS n FROM audit_queue');
+  for (const r of lost.rows) {
+    const ids = r.n === 1 ? `entry ${r.batch_id}` : `entries ${r.batch_id}..${BigInt(r.batch_id) + BigInt(r.n - 1)}`;
+    problems.push(`${ids} (batch ${r.batch_id}) neither in the log nor queued for it (its log row was removed)`);
+  }
+  const pending = await q.query<{ n: string }>('SELECT coalesce(sum(cardinality(b.entries)), 0) AS n FROM audit_batch_queue q JOIN audit_batch b ON b.tenant_id = q.tenant_id AND b.batch_id = q.batch_id');
   return Number(pending.rows[0]!.n);
 }

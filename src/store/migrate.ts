@@ -20,10 +20,13 @@ export function migrationsDir(): string {
 // One advisory lock id for migrations, so several nodes starting at once migrate once.
 const MIGRATION_LOCK = 7_421_001;
 
-/** Applies pending migrations in order, each in its own transaction. Returns the versions applied. */
-export async function migrate(db: Db): Promise<string[]> {
+/**
+ * Applies pending migrations in order, each in its own transaction. Returns the versions applied.
+ * `upTo` stops after that version (upgrade tests build an older schema with it).
+ */
+export async function migrate(db: Db, options: { upTo?: string } = {}): Promise<string[]> {
   const files = readdirSync(migrationsDir())
-    .filter((f) => /^\d{3}-.+\.sql$/.test(f))
+    .filter((f) => /^\d{3}-.+\.sql$/.test(f) && (options.upTo === undefined || f.slice(0, 3) <= options.upTo))
     .sort();
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);

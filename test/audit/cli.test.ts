@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { asAttacker, auditFixture } from './support.js';
+import { asAttacker, auditFixture, changeEntryAt } from './support.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'haven.js');
 
@@ -24,7 +24,7 @@ test('haven audit verify exits 0 on an intact log and 3 naming the entry after t
     const partial = verifyCli(f.testDb.url, f.witnessPath, ['--from', '5']);
     assert.equal(partial.status, 0, partial.stderr);
     assert.match(partial.stdout, /verified seq 4\.\.7/);
-    await asAttacker(f.testDb, [`UPDATE audit_entry SET canonical = overlay(canonical placing '\\x41'::bytea from 10 for 1) WHERE entry_id = (SELECT entry_id FROM audit_log WHERE seq = 5)`]);
+    await asAttacker(f.testDb, [changeEntryAt(5, (e) => `overlay(${e} placing '\\x41'::bytea from 10 for 1)`)]);
     const bad = verifyCli(f.testDb.url, f.witnessPath);
     assert.equal(bad.status, 3);
     assert.match(bad.stderr, /seq 5 \(entry \d+\): the entry's bytes differ/);
@@ -45,8 +45,8 @@ test('haven audit archive exports entries past retention to encrypted segments w
     const none = archive();
     assert.equal(none.status, 0, none.stderr);
     assert.match(none.stdout, /archived 0 segment\(s\), 0 entries older than 6 years/);
-    // Age the entries past the six-year retention (as if written in 2018).
-    await asAttacker(f.testDb, [`UPDATE audit_entry SET recorded_at = recorded_at - interval '8 years'`]);
+    // Age the batches past the six-year retention (as if written in 2018; archiving goes by batch time).
+    await asAttacker(f.testDb, [`UPDATE audit_batch SET first_at = first_at - interval '8 years', last_at = last_at - interval '8 years'`]);
     const done = archive();
     assert.equal(done.status, 0, done.stderr);
     assert.match(done.stdout, /archived [12] segment\(s\), 5 entries/);

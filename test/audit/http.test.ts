@@ -128,7 +128,7 @@ test('fail-closed: with the audit table unwritable, a read and a write answer 50
   const created = await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Hidden' }] } });
   const pid = created.headers.get('location')!.split('/')[5]!;
   const db = s.testDb.db;
-  await db.query('ALTER TABLE audit_entry RENAME TO audit_entry_away');
+  await db.query('ALTER TABLE audit_batch RENAME TO audit_batch_away');
   try {
     const read = await s.fhir(`/Patient/${pid}`);
     assert.equal(read.status, 503);
@@ -141,7 +141,7 @@ test('fail-closed: with the audit table unwritable, a read and a write answer 50
     assert.equal(write.status, 503);
     assert.equal(write.body.issue[0].details.coding[0].code, 'AUDIT_UNAVAILABLE');
   } finally {
-    await db.query('ALTER TABLE audit_entry_away RENAME TO audit_entry');
+    await db.query('ALTER TABLE audit_batch_away RENAME TO audit_batch');
   }
   const all = await s.fhir('/Patient?family=NeverStored');
   assert.equal(all.status, 200, 'audit works again once the table is back');

@@ -38,23 +38,24 @@ export async function auditFixture(): Promise<AuditFixture> {
     recorder,
     sequencer,
     async addRound(n) {
-      await Promise.all(
-        Array.from({ length: n }, () => {
-          const i = counter++;
-          return recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [{ type: 'Patient', id: `p${i}`, version: 1, patient: `Patient/p${i}` }] }]);
-        }),
-      );
+      // One after another: each entry is its own batch, so a tamper test can name one entry by its seq.
+      for (let k = 0; k < n; k++) {
+        const i = counter++;
+        await recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [{ type: 'Patient', id: `p${i}`, version: 1, patient: `Patient/p${i}` }] }]);
+      }
       await sequencer.drain();
     },
   };
 }
 
+const AUDIT_TABLES = ['audit_batch', 'audit_batch_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap'];
+
 /** A superuser session on the test database, to bypass the append-only trigger like an attacker with DBA rights. */
 export async function asAttacker(testDb: TestDb, sql: string[]): Promise<void> {
   await testDb.db.transaction(async (tx) => {
-    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap']) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+    for (const table of AUDIT_TABLES) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
     for (const s of sql) await tx.query(s);
-    for (const table of ['audit_entry', 'audit_log', 'audit_tree_head', 'audit_signing_key', 'audit_signing_key_wrap']) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
+    for (const table of AUDIT_TABLES) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
   });
 }
 
@@ -78,5 +79,11 @@ export function logFactory(rounds: number, perRound: number): () => Promise<Audi
   };
 }
 
-/** SQL for the entry id at a sequence number (for tampering statements). */
-export const entryAt = (seq: number) => `(SELECT entry_id FROM audit_log WHERE seq = ${seq})`;
+/** SQL for the batch holding the entry at a sequence number (for tampering statements). */
+export const batchAt = (seq: number) => `(SELECT batch_id FROM audit_batch_log WHERE first_seq <= ${seq} ORDER BY first_seq DESC LIMIT 1)`;
+
+/** SQL that rewrites the bytes of the entry at `seq` with `change(bytesExpression)`. */
+export function changeEntryAt(seq: number, change: (bytes: string) => string): string {
+  const ordinal = `(${seq} - (SELECT first_seq FROM audit_batch_log WHERE first_seq <= ${seq} ORDER BY first_seq DESC LIMIT 1) + 1)`;
+  return `UPDATE audit_batch SET entries[${ordinal}] = ${change(`entries[${ordinal}]`)} WHERE batch_id = ${batchAt(seq)}`;
+}

@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { createSequencer } from '../../src/audit/sequencer.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
-import { asAttacker, ctxFor, entryAt, logFactory, type AuditFixture } from './support.js';
+import { asAttacker, batchAt, changeEntryAt, ctxFor, logFactory, type AuditFixture } from './support.js';
 
 // Each test builds its own log: 3 rounds of 5 entries, so signed heads at sizes 5, 10 and 15.
 const log = logFactory(3, 5);
@@ -33,14 +33,15 @@ test('an untouched log verifies: every leaf, every database head and every witne
 
 test('the database refuses UPDATE, DELETE and TRUNCATE of audit rows', async () => {
   const db = clean.testDb.db;
-  await assert.rejects(db.query(`UPDATE audit_entry SET action = 'x'`), /append-only/);
-  await assert.rejects(db.query('DELETE FROM audit_log WHERE seq = 0'), /append-only/);
+  await assert.rejects(db.query(`UPDATE audit_batch SET first_at = now()`), /append-only/);
+  await assert.rejects(db.query('DELETE FROM audit_batch_log WHERE first_seq = 0'), /append-only/);
+  await assert.rejects(db.query('DELETE FROM audit_batch'), /append-only/);
   await assert.rejects(db.query('TRUNCATE audit_tree_head'), /append-only/);
 });
 
 test('one changed byte in an entry is named by its seq', async () => {
   const f = await log();
-  await asAttacker(f.testDb, [`UPDATE audit_entry SET canonical = overlay(canonical placing '\\x5a'::bytea from 30 for 1) WHERE entry_id = ${entryAt(7)}`]);
+  await asAttacker(f.testDb, [changeEntryAt(7, (e) => `overlay(${e} placing '\\x5a'::bytea from 30 for 1)`)]);
   const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath });
   assert.equal(report.ok, false);
   expectProblem(report.problems, 'seq 7 ', 'altered');
@@ -49,17 +50,17 @@ test('one changed byte in an entry is named by its seq', async () => {
 
 test('a changed searchable column (hiding a patient) is named', async () => {
   const f = await log();
-  await asAttacker(f.testDb, [`UPDATE audit_entry SET patient_ids = '{}' WHERE entry_id = ${entryAt(3)}`]);
+  await asAttacker(f.testDb, [`UPDATE audit_batch SET patient_ids = '{}' WHERE batch_id = ${batchAt(3)}`]);
   const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath });
   expectProblem(report.problems, 'seq 3 ', 'patient_ids');
 });
 
 test('a deleted entry, and a deleted log row, are named', async () => {
   const f = await log();
-  await asAttacker(f.testDb, [`DELETE FROM audit_entry WHERE entry_id = ${entryAt(4)}`]);
+  await asAttacker(f.testDb, [`DELETE FROM audit_batch WHERE batch_id = ${batchAt(4)}`]);
   expectProblem((await verifyAuditLog(f.testDb.db)).problems, 'seq 4 ', 'missing');
   const g = await log();
-  await asAttacker(g.testDb, ['DELETE FROM audit_log WHERE seq = 4']);
+  await asAttacker(g.testDb, ['DELETE FROM audit_batch_log WHERE first_seq = 4']);
   const report = await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath });
   expectProblem(report.problems, 'gap: seq 4 ');
   expectProblem(report.problems, 'neither in the log nor queued');
@@ -68,9 +69,9 @@ test('a deleted entry, and a deleted log row, are named', async () => {
 test('two entries swapped in the log are named as a reordering', async () => {
   const f = await log();
   await asAttacker(f.testDb, [
-    'UPDATE audit_log SET seq = 1000 WHERE seq = 2',
-    'UPDATE audit_log SET seq = 2 WHERE seq = 3',
-    'UPDATE audit_log SET seq = 3 WHERE seq = 1000',
+    'UPDATE audit_batch_log SET first_seq = 1000 WHERE first_seq = 2',
+    'UPDATE audit_batch_log SET first_seq = 2 WHERE first_seq = 3',
+    'UPDATE audit_batch_log SET first_seq = 3 WHERE first_seq = 1000',
   ]);
   const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath });
   expectProblem(report.problems, 'seq 3 ', 'reordered');
@@ -79,7 +80,7 @@ test('two entries swapped in the log are named as a reordering', async () => {
 
 test('a truncated tail is named, even when the attacker also removes the database heads', async () => {
   const f = await log();
-  await asAttacker(f.testDb, ['DELETE FROM audit_entry WHERE entry_id IN (SELECT entry_id FROM audit_log WHERE seq >= 12)', 'DELETE FROM audit_log WHERE seq >= 12']);
+  await asAttacker(f.testDb, ['DELETE FROM audit_batch WHERE batch_id IN (SELECT batch_id FROM audit_batch_log WHERE first_seq >= 12)', 'DELETE FROM audit_batch_log WHERE first_seq >= 12']);
   expectProblem((await verifyAuditLog(f.testDb.db)).problems, 'log truncated', 'database tree head at size 15', 'first missing seq 12');
   await asAttacker(f.testDb, ['DELETE FROM audit_tree_head WHERE tree_size > 10']);
   const dbOnly = await verifyAuditLog(f.testDb.db);
@@ -89,7 +90,7 @@ test('a truncated tail is named, even when the attacker also removes the databas
 
 test('a whole log replaced by a consistent forgery signed with another key is caught by the witness', async () => {
   const f = await log();
-  const wipe = ['audit_log', 'audit_tree_head', 'audit_signing_key_wrap', 'audit_signing_key', 'audit_queue', 'audit_entry'].map((t) => `DELETE FROM ${t}`);
+  const wipe = ['audit_batch_log', 'audit_tree_head', 'audit_signing_key_wrap', 'audit_signing_key', 'audit_batch_queue', 'audit_batch'].map((t) => `DELETE FROM ${t}`);
   await asAttacker(f.testDb, wipe);
   // The attacker rebuilds 14 plausible entries with Haven's own code and a new key, but cannot rewrite the witness.
   const forger = createSequencer({ db: f.testDb.db, clock: systemClock, logger: silentLogger, witnessPath: `${f.witnessPath}.forged`, intervalMs: 50 });
@@ -104,4 +105,32 @@ test('a whole log replaced by a consistent forgery signed with another key is ca
   assert.equal(report.ok, false);
   expectProblem(report.problems, 'not the trusted key', 'replaced');
   expectProblem(report.problems, 'witness tree head at size 5', 'root does not match');
+});
+
+test('inside a batch of many entries, one changed entry, a narrowed patient list and an added entry are each named', async () => {
+  const f = await log(); // seqs 0..14, one entry per batch
+  // One read naming five patients' resources in five entries: one batch, seqs 15..19.
+  const facts = Array.from({ length: 5 }, (_, i) => ({ action: 'read' as const, outcome: 'success' as const, resources: [{ type: 'Patient', id: `m${i}`, version: 1, patient: `Patient/m${i}` }] }));
+  await f.recorder.record(ctxFor(500), facts);
+  await f.sequencer.drain();
+  const batch = await f.testDb.db.query<{ n: number; patients: string[] }>(`SELECT cardinality(entries) AS n, patient_ids AS patients FROM audit_batch WHERE batch_id = ${batchAt(17)}`);
+  assert.equal(batch.rows[0]!.n, 5, 'the five entries share one batch row');
+  assert.deepEqual(batch.rows[0]!.patients.sort(), ['Patient/m0', 'Patient/m1', 'Patient/m2', 'Patient/m3', 'Patient/m4']);
+  assert.equal((await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath })).ok, true);
+
+  await asAttacker(f.testDb, [
+    changeEntryAt(17, (e) => `overlay(${e} placing '\\x5a'::bytea from 30 for 1)`),
+    `UPDATE audit_batch SET patient_ids = array_remove(patient_ids, 'Patient/m3') WHERE batch_id = ${batchAt(17)}`,
+  ]);
+  const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath });
+  expectProblem(report.problems, 'seq 17 ', 'altered');
+  expectProblem(report.problems, 'seq 18 ', 'patient_ids');
+  expectProblem(report.problems, 'size 20', 'first differing entry at seq 17');
+
+  const g = await log();
+  await g.recorder.record(ctxFor(600), facts.slice(0, 2));
+  await g.sequencer.drain();
+  // A forged entry appended to a sequenced batch would show in searches: it is named as inserted.
+  await asAttacker(g.testDb, [`UPDATE audit_batch SET entries = entries || entries[1], leaf_hashes = leaf_hashes || leaf_hashes[1] WHERE batch_id = ${batchAt(15)}`]);
+  expectProblem((await verifyAuditLog(g.testDb.db)).problems, 'beyond the entries that were sequenced', 'inserted');
 });

@@ -11,7 +11,7 @@ import { verifyAuditLog } from '../../src/audit/verify.js';
 import { splitRanges } from '../../src/audit/verify-parallel.js';
 import { buildAuditLogFixture } from '../../bench/audit-log-fixture.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { asAttacker, entryAt, logFactory } from './support.js';
+import { asAttacker, batchAt, changeEntryAt, logFactory } from './support.js';
 
 function expectProblem(problems: string[], ...parts: string[]): void {
   assert.ok(
@@ -61,25 +61,25 @@ test('range-parallel verification of an intact log agrees with one pass, in work
 
 test('a tampered entry in a later range is named, and so is the head after it', async () => {
   const f = await log();
-  await asAttacker(f.testDb, [`UPDATE audit_entry SET canonical = overlay(canonical placing '\\x5a'::bytea from 30 for 1) WHERE entry_id = ${entryAt(16)}`]);
+  await asAttacker(f.testDb, [changeEntryAt(16, (e) => `overlay(${e} placing '\\x5a'::bytea from 30 for 1)`)]);
   const report = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism: 3 });
   assert.equal(report.ok, false);
   expectProblem(report.problems, 'seq 16 ', 'altered');
   expectProblem(report.problems, 'database tree head at size 20', 'first differing entry at seq 16');
   expectProblem(report.problems, 'witness tree head at size 20', 'first differing entry at seq 16');
   assert.ok(!report.problems.some((p) => /size (5|10|15) /.test(p)), report.problems.join('\n'));
-  await asAttacker(f.testDb, [`UPDATE audit_entry SET subject = 'someone-else' WHERE entry_id = ${entryAt(9)}`]);
-  expectProblem((await verifyAuditLog(f.testDb.db, { parallelism: 3 })).problems, 'seq 9 ', 'column subject');
+  await asAttacker(f.testDb, [`UPDATE audit_batch SET last_at = first_at - interval '1 day' WHERE batch_id = ${batchAt(9)}`]);
+  expectProblem((await verifyAuditLog(f.testDb.db, { parallelism: 3 })).problems, 'seq 9 ', 'column last_at');
 });
 
 test('rows missing at the end of a range, and entries swapped across a range boundary, are named', async () => {
   const f = await log();
-  await asAttacker(f.testDb, ['DELETE FROM audit_log WHERE seq IN (12, 13)']);
+  await asAttacker(f.testDb, ['DELETE FROM audit_batch_log WHERE first_seq IN (12, 13)']);
   const gap = await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath, parallelism: 3 });
   expectProblem(gap.problems, 'gap: seq 12..13 missing', 'next present: seq 14');
   expectProblem(gap.problems, 'size 15', 'first differing entry at seq 12');
   const g = await log();
-  await asAttacker(g.testDb, ['UPDATE audit_log SET seq = 1000 WHERE seq = 6', 'UPDATE audit_log SET seq = 6 WHERE seq = 7', 'UPDATE audit_log SET seq = 7 WHERE seq = 1000']);
+  await asAttacker(g.testDb, ['UPDATE audit_batch_log SET first_seq = 1000 WHERE first_seq = 6', 'UPDATE audit_batch_log SET first_seq = 6 WHERE first_seq = 7', 'UPDATE audit_batch_log SET first_seq = 7 WHERE first_seq = 1000']);
   const swapped = await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath, parallelism: 3 });
   expectProblem(swapped.problems, 'seq 7 ', 'reordered');
   expectProblem(swapped.problems, 'size 10', 'first differing entry at seq 7');
@@ -90,7 +90,7 @@ let witnessPath: string;
 before(async () => {
   big = await createTestDb();
   witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-verify-fixture-')), 'witness.jsonl');
-  await buildAuditLogFixture(big.db, { entries: 6000, headEvery: 1000, witnessPath, threads: 2, blockSize: 700 });
+  await buildAuditLogFixture(big.db, { entries: 6000, headEvery: 1000, witnessPath, threads: 2, blockSize: 700, batchEntries: 20 });
 });
 after(() => big.drop());
 
@@ -102,16 +102,19 @@ test('the bulk fixture builds a log that verifies, with its heads in the witness
     assert.equal(r.databaseHeads, 6);
     assert.equal(r.witnessHeads, 6);
   }
-  const cols = await big.db.query<{ n: string; patients: string }>("SELECT count(*) AS n, count(*) FILTER (WHERE patient_ids <> '{}') AS patients FROM audit_entry");
+  const cols = await big.db.query<{ n: string; patients: string; batches: string }>(
+    "SELECT count(*) AS n, count(*) FILTER (WHERE patient_ids <> '{}') AS patients, count(DISTINCT batch_id) AS batches FROM audit_entry",
+  );
   assert.equal(Number(cols.rows[0]!.n), 6000);
+  assert.equal(Number(cols.rows[0]!.batches), 300, 'batches of 20 entries');
   assert.ok(Number(cols.rows[0]!.patients) > 5000, 'most entries name patients');
-  const idx = await big.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_indexes WHERE tablename IN ('audit_entry', 'audit_log')");
-  assert.equal(Number(idx.rows[0]!.n), 6, 'keys and indexes rebuilt');
-  await assert.rejects(big.db.query('DELETE FROM audit_log WHERE seq = 1'), /append-only/);
+  const idx = await big.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_indexes WHERE tablename IN ('audit_batch', 'audit_batch_log')");
+  assert.equal(Number(idx.rows[0]!.n), 5, 'keys and indexes rebuilt');
+  await assert.rejects(big.db.query('DELETE FROM audit_batch_log WHERE first_seq = 0'), /append-only/);
   const cli = verifyCli(big.url, ['--witness', witnessPath, '--parallel', '2']);
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stdout, /6000 entries; verified seq 0\.\.5999/);
-  await asAttacker(big, [`UPDATE audit_entry SET canonical = canonical || ' '::bytea WHERE entry_id = ${entryAt(4500)}`]);
+  await asAttacker(big, [changeEntryAt(4500, (e) => `${e} || ' '::bytea`)]);
   const bad = await verifyAuditLog(big.db, { witnessPath, parallelism: 2 });
   expectProblem(bad.problems, 'seq 4500 ', 'altered');
   expectProblem(bad.problems, 'witness tree head at size 5000', 'first differing entry at seq 4500');

@@ -126,7 +126,7 @@ test('a tenant backup holds only that tenant; restore refuses another schema ver
   const dir = join(work, 'tenant-default');
   const m = await createBackup({ db: s.testDb.db, kms, out: dir, blobDir: join(s.dataDir, 'blobs'), tenant: 'default' });
   assert.equal(m.tenant, 'default');
-  assert.ok(!m.files.some((f) => f.source === 'audit_tree_head' || f.source === 'audit_queue'), 'global tables are left out of a tenant backup');
+  assert.ok(!m.files.some((f) => f.source === 'audit_tree_head' || f.source === 'audit_batch_queue'), 'global tables are left out of a tenant backup');
   const t = await emptyTarget();
   await restoreBackup({ db: t.db, kms, from: dir });
   const tenants = await t.db.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM resource');

@@ -44,6 +44,8 @@ export interface BackupManifest {
 
 export const backupKeyContext = (backupId: string) => Buffer.from(`haven-backup:v1|${backupId}`, 'utf8');
 
+const INSTALLATION_QUEUES = new Set(['audit_batch_queue']);
+
 /** Tables to back up: everything in the schema except the migration ledger; tenant backups keep only tables with tenant_id. */
 export async function ownedTables(db: Pick<Db, 'query'>, tenantOnly: boolean): Promise<string[]> {
   const res = await db.query<{ table_name: string; has_tenant: boolean }>(
@@ -52,7 +54,8 @@ export async function ownedTables(db: Pick<Db, 'query'>, tenantOnly: boolean): P
      FROM information_schema.tables t WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
        AND t.table_name <> 'schema_migration' ORDER BY t.table_name`,
   );
-  return res.rows.filter((r) => !tenantOnly || r.has_tenant).map((r) => r.table_name);
+  // The sequencer's work queue belongs to the installation's one log, not to a tenant.
+  return res.rows.filter((r) => !tenantOnly || (r.has_tenant && !INSTALLATION_QUEUES.has(r.table_name))).map((r) => r.table_name);
 }
 
 export async function appliedMigrations(db: Pick<Db, 'query'>): Promise<string[]> {

@@ -60,7 +60,7 @@ async function assertEmpty(db: Queryable, blobDir: string | undefined, migration
     throw new HavenError('incorrect', 'BACKUP_SCHEMA_MISMATCH', `Restore refused: the backup was taken at another schema version (missing here: ${missing.join(', ') || 'none'}; not in the backup: ${extra.join(', ') || 'none'}); restore with the Haven release that took it`);
   }
   const res = await db.query<{ n: string }>(
-    `SELECT (SELECT count(*) FROM resource) + (SELECT count(*) FROM data_key) + (SELECT count(*) FROM audit_entry) AS n`,
+    `SELECT (SELECT count(*) FROM resource) + (SELECT count(*) FROM data_key) + (SELECT count(*) FROM audit_batch) AS n`,
   );
   if (Number(res.rows[0]!.n) > 0) throw new HavenError('incorrect', 'BACKUP_RESTORE_TARGET_NOT_EMPTY', 'Restore refused: the target database already holds resources, data keys or audit entries; restore only into an empty instance');
   if (blobDir && existsSync(blobDir) && (await readdir(blobDir)).length > 0) {
