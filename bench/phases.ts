@@ -7,6 +7,7 @@ import { createHttpClient, runLoad, type LoadResult } from './http-load.js';
 import { emptyDrawn, redraw, runIngest, type DrawnValues, type IngestResult } from './ingest.js';
 import { runLimits, type LimitsResult } from './limits.js';
 import type { Backend, BenchOptions } from './options.js';
+import { createQueryBlinder } from './blind-tags.js';
 import { createCpuMeter } from './cpu-meter.js';
 import { runMixedLoad, runPaging, type MixedLoad, type PagingResult } from './search-mixed.js';
 import { explainSearches, pagingFirstPage, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
@@ -97,7 +98,12 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
     noteLoad(run, 'afterSearches');
     await tokens.renew();
     await setPhases(run, server, client, drawn, opts, directUrl);
-    run.plans = await explainSearches(db, searches, 3);
+    const blinder = await createQueryBlinder(dataDir, directUrl);
+    try {
+      run.plans = await explainSearches(db, searches, 3, blinder);
+    } finally {
+      await blinder.close();
+    }
     for (const p of run.plans) if (p.seqScans.length > 0) run.errors.push(`Seq Scan on ${p.seqScans.join(', ')} in ${p.search}`);
     log(`${run.backend}: physical limits on ${opts.limitRows} resources`);
     run.limits = await runLimits(db, opts.seed, opts.limitRows);

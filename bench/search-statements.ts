@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import type { SearchParamRegistry } from '../src/fhir/index.js';
 import { compileIncludeRound, compileSearch, parseInclude, parseSearch, takeSpecialParams } from '../src/search/index.js';
-import type { CompiledSql, CompartmentFilter } from '../src/search/index.js';
+import type { CompiledSql, CompartmentFilter, SearchQuery } from '../src/search/index.js';
 
 export interface CompartmentRef {
   compartment: string;
@@ -22,11 +22,14 @@ export interface StatementInputs {
   registry: SearchParamRegistry;
   compartmentParams(compartment: string, type: string): readonly string[];
   isResourceType(type: string): boolean;
+  /** Replaces protected values by the server's blind-index tags (blind-tags.ts), as the server's search runner does. */
+  blind?: (query: SearchQuery) => Promise<SearchQuery>;
 }
 
 export async function statementsFor(db: pg.Client, s: StatementInputs): Promise<{ label: string; compiled: CompiledSql }[]> {
   const special = takeSpecialParams(s.params);
-  const query = parseSearch(s.resourceType, special.rest, s.registry);
+  const parsed = parseSearch(s.resourceType, special.rest, s.registry);
+  const query = s.blind ? await s.blind(parsed) : parsed;
   const compartment: CompartmentFilter | undefined = s.compartment
     ? { ...s.compartment, params: s.compartmentParams(s.compartment.compartment, s.resourceType) }
     : undefined;

@@ -2,11 +2,14 @@
  * Search phase: the target searches (the core three plus _include,
  * _revinclude and a compartment search) with values drawn from the loaded
  * data, at concurrency 1 (latency) and 16 (throughput), plus EXPLAIN ANALYZE
- * of each compiled statement (include rounds too) run directly on the database. A sequential scan
+ * of each compiled statement (include rounds too, protected values as the server's
+ * blind-index tags) run directly on the database. A sequential scan
  * of `resource` or an `idx_*` table fails the benchmark.
  */
 import type pg from 'pg';
 import { createFhirDefinitions } from '../src/fhir/index.js';
+import type { SearchQuery } from '../src/search/index.js';
+import type { QueryBlinder } from './blind-tags.js';
 import { statementsFor, type CompartmentRef } from './search-statements.js';
 import type { DrawnValues } from './ingest.js';
 import { runLoad, type HttpClient, type LoadResult } from './http-load.js';
@@ -167,7 +170,7 @@ async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{
 }
 
 /** EXPLAIN ANALYZE of `samples` values per search, each statement compiled exactly as the server compiles it. */
-export async function explainSearches(db: pg.Client, searches: SearchSpec[], samples: number): Promise<PlanCheck[]> {
+export async function explainSearches(db: pg.Client, searches: SearchSpec[], samples: number, blinder?: QueryBlinder): Promise<PlanCheck[]> {
   const fhir = createFhirDefinitions();
   const checks: PlanCheck[] = [];
   for (const s of searches) {
@@ -179,6 +182,7 @@ export async function explainSearches(db: pg.Client, searches: SearchSpec[], sam
         registry: fhir.registry,
         compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
         isResourceType: (t) => fhir.isResourceType(t),
+        ...(blinder ? { blind: (q: SearchQuery) => blinder.blind(q) } : {}),
       });
       for (const { label, compiled } of statements) checks.push(await checkPlan(db, s, i, label, compiled));
     }

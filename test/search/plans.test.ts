@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFhirDefinitions } from '../../src/fhir/index.js';
 import type { FhirDefinitions } from '../../src/fhir/index.js';
-import { compileSearch, parseSearch } from '../../src/search/index.js';
+import { blindQuery, compileSearch, parseProtectedParams, parseSearch } from '../../src/search/index.js';
 import { createTestDb } from '../support/db.js';
 import type { TestDb } from '../support/db.js';
 
@@ -46,6 +47,9 @@ async function generate(): Promise<void> {
   await q(`INSERT INTO resource SELECT ${d}, 'Encounter', 'e' || g, 1, now(), false, NULL FROM generate_series(1, ${observations}) g`);
   await q(`INSERT INTO idx_date SELECT ${d}, 'Encounter', 'e' || g, 'date', b, b + interval '2 hours'
     FROM (SELECT g, timestamptz '2016-01-01' + ((g::bigint * 7919) % 5256000) * interval '1 minute' AS b FROM generate_series(1, ${observations}) g) s`);
+  // Blind-indexed family names (the default for Patient): only a 16-byte tag per row, 40 patients per tag.
+  await q(`INSERT INTO idx_string (tenant_id, resource_type, resource_id, param, blind)
+    SELECT ${d}, 'Patient', 'p' || g, 'family', substring(decode(md5('fam' || (g % 500)), 'hex') from 1 for 16) FROM generate_series(1, ${patients}) g`);
   await q('ANALYZE');
 }
 
@@ -106,6 +110,8 @@ for (const [name, type, query] of searches) {
 interface AnalyzedNode extends PlanNode {
   'Index Name'?: string;
   'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
   Plans?: AnalyzedNode[];
 }
 
@@ -129,3 +135,22 @@ test('date-sorted search reads one page from idx_date_high_id/low_id: no sort, n
     assert.equal(driving['Actual Rows'], 21, `${query}: ${driving['Actual Rows']} rows`);
   }
 });
+
+test('blind-indexed family with a birthdate: the birthdate range is read once, not once per family member', async () => {
+  // The tag stands for 'fam36' (40 patients); p36 is the one born on 1996-01-05. Estimated at 1 row without
+  // the statistics of migration 022, the tag drove the plan and the birthdate index was rescanned per candidate.
+  const tag = () => `\\x${Buffer.from(md5Hex('fam36'), 'hex').subarray(0, 16).toString('hex')}`;
+  const parsed = parseSearch('Patient', [['family', 'fam36'], ['birthdate', '1996-01-05']], fhir.registry, { strict: true });
+  const { sql, params } = compileSearch(blindQuery(parsed, parseProtectedParams('default'), tag), 'default');
+  const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode; 'Execution Time': number }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  const [plan] = res.rows[0]!['QUERY PLAN'];
+  assert.equal(plan.Plan['Actual Rows'], 1);
+  const dateScans = nodes(plan.Plan).filter((n) => n['Relation Name'] === 'idx_date');
+  const read = dateScans.reduce((sum, n) => sum + ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0)) * (n['Actual Loops'] ?? 1), 0);
+  assert.ok(read <= 10, `idx_date rows read: ${read} (${nodes(plan.Plan).map((n) => n['Index Name'] ?? n['Node Type']).join(' > ')})`);
+  console.log(`# plan blind family + birthdate: ${read} idx_date rows read, ${plan['Execution Time'].toFixed(2)} ms`);
+});
+
+function md5Hex(s: string): string {
+  return createHash('md5').update(s).digest('hex');
+}
