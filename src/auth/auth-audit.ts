@@ -20,6 +20,7 @@ export type AuthEventName =
   | 'user-created'
   | 'client-registered'
   | 'role-changed'
+  | 'settings-changed'
   | 'break-glass'
   | 'alert-reviewed'
   | 'elevation-requested'

@@ -2,9 +2,10 @@ import { HavenError } from '../kernel/index.js';
 import type { RequestContext } from '../kernel/index.js';
 import type { ResourceReader, ResourceStore, StoreTransaction } from '../store/index.js';
 import type { HistoryQuery } from '../store/index.js';
-import { accessFor, hasGranular } from './patient-access.js';
+import { accessFor, hasGranular, limitedToCompartment } from './patient-access.js';
 import type { CompartmentGuard, ScopeFilters } from './patient-access.js';
 import type { StoredResource } from '../store/index.js';
+import type { CompartmentLimit } from '../search/index.js';
 
 /**
  * Patient-compartment enforcement for tokens with a patient context, wrapped
@@ -70,7 +71,8 @@ export function guardStoreForPatients(store: ResourceStore, guard: CompartmentGu
 }
 
 type Restrict = ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
-type SearchFn<Reader, Opts extends { strict: boolean; restrict?: Restrict }, Page extends { included?: StoredResource[] }> = (
+type GuardedOpts = { strict: boolean; restrict?: Restrict; within?: CompartmentLimit };
+type SearchFn<Reader, Opts extends GuardedOpts, Page extends { included?: StoredResource[] }> = (
   ctx: RequestContext,
   reader: Reader,
   resourceType: string,
@@ -86,8 +88,10 @@ function andRestrictions(a: Restrict | undefined, b: ScopeFilters): Restrict {
 /**
  * Adds the implicit compartment filter to every search made with a patient-context
  * token, and the granular scopes' criteria (SQL, AND-ed with any policy `restrict`).
+ * With `patient/` scopes in force, chained, `_has`, `_list` and included resources
+ * are limited to the compartment too (`within`, compiled into the same SQL).
  */
-export function guardSearchForPatients<Reader, Opts extends { strict: boolean; restrict?: Restrict }, Page extends { included?: StoredResource[] }>(
+export function guardSearchForPatients<Reader, Opts extends GuardedOpts, Page extends { included?: StoredResource[] }>(
   search: SearchFn<Reader, Opts, Page>,
   guard: CompartmentGuard,
 ): SearchFn<Reader, Opts, Page> {
@@ -96,8 +100,10 @@ export function guardSearchForPatients<Reader, Opts extends { strict: boolean; r
     const granular = hasGranular(ctx.principal);
     if (patient === undefined && !granular) return search(ctx, reader, type, params, options);
     const access = accessFor(ctx.principal, type, 'search');
-    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient, params) : [];
-    const opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
+    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient) : [];
+    const limited = limitedToCompartment(ctx.principal);
+    let opts: Opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
+    if (limited !== undefined) opts = { ...opts, within: guard.limitFor(limited) };
     const page = await search(ctx, reader, type, [...params, ...extra], opts);
     return granular && page.included && page.included.length > 0 ? { ...page, included: await filterIncluded(ctx, guard, page.included) } : page;
   };

@@ -18,6 +18,7 @@ import type { ScryptCost } from './passwords.js';
 import { createRevocations } from './revocations.js';
 import { createSessionStore } from './sessions.js';
 import { createSigningKeyStore } from './signing-keys.js';
+import { createTenantSettings } from './tenant-settings.js';
 import type { SigningKeyStore } from './signing-keys.js';
 import { createUserStore } from './users.js';
 import type { TokenVerifier } from './verify-token.js';
@@ -62,6 +63,8 @@ export function createIdentity(deps: IdentityDeps) {
   const { db, tenant, clock, settings } = deps;
   const audit: AuthAuditor = createAuthAuditor(deps.recorder);
   const revocations = createRevocations({ db, clock });
+  // Session time-outs per tenant; the configured values are the defaults (docs/security/identity.md, Sessions).
+  const tenantSettings = createTenantSettings({ db, clock, defaults: { sessionIdleMinutes: settings.sessionIdleMinutes, sessionMaxHours: settings.sessionMaxHours } });
   const users = createUserStore({ db, codec: deps.codec, ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}) });
   const grants = createGrantStore({ db, revocations });
   const launches = createLaunchStore({ db });
@@ -79,7 +82,7 @@ export function createIdentity(deps: IdentityDeps) {
     tenant,
     clock,
     fhirBase: deps.fhirBase,
-    sessions: createSessionStore({ db, policy: { idleMs: settings.sessionIdleMinutes * 60_000, maxMs: settings.sessionMaxHours * 3_600_000 } }),
+    sessions: createSessionStore({ db, policy: (t) => tenantSettings.sessionPolicy(t) }),
     requests: createAuthRequestStore({ db }),
     users,
     login,
@@ -106,6 +109,7 @@ export function createIdentity(deps: IdentityDeps) {
   });
   return {
     audit,
+    tenantSettings,
     revocations,
     users,
     launches,

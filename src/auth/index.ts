@@ -37,7 +37,7 @@ export type { ClientAssertionOptions } from './client-assertion.js';
 export { createIdentity } from './identity.js';
 export { parseRoleMap } from './federation.js';
 export type { Identity, IdentityDeps, IdentitySettings } from './identity.js';
-export { accessFor, createCompartmentGuard, hasGranular, scopeFilters } from './patient-access.js';
+export { accessFor, createCompartmentGuard, hasGranular, limitedToCompartment, scopeFilters } from './patient-access.js';
 export type { Access, CompartmentGuard, FilterMatcher, ScopeFilters } from './patient-access.js';
 export { guardSearchForPatients, guardStoreForPatients, guardSystemSearchForScopes } from './guard-store.js';
 export { hashPassword, verifyPassword } from './passwords.js';

@@ -2,7 +2,8 @@ import type { TenantId } from '../kernel/index.js';
 import type { AuthAuditor } from './auth-audit.js';
 import { authenticateClient } from './client-auth.js';
 import type { ClientAuthDeps } from './client-auth.js';
-import type { GrantStore } from './grants.js';
+import type { FhirContextItem } from './fhir-context.js';
+import type { GrantStore, LaunchContext } from './grants.js';
 import { oauthError } from './oauth-errors.js';
 import type { Revocations } from './revocations.js';
 import type { TokenVerifier, VerifiedPrincipal } from './verify-token.js';
@@ -28,6 +29,10 @@ export interface TokenAdminRequest {
   sourceIp?: string;
 }
 
+/** SMART 2 launch context beyond patient and encounter, as the token response gave it. */
+const fhirContextOf = (context: LaunchContext | undefined): { fhirContext?: FhirContextItem[] } =>
+  context?.fhirContext?.length ? { fhirContext: context.fhirContext } : {};
+
 const asAccessToken = async (deps: TokenAdminDeps, tenant: TenantId, token: string): Promise<VerifiedPrincipal | undefined> =>
   deps.verifier.verify(`Bearer ${token}`, tenant).catch(() => undefined);
 
@@ -49,6 +54,8 @@ export function createTokenAdmin(deps: TokenAdminDeps) {
       if (!token) throw oauthError('invalid_request', 'token is required');
       const p = await asAccessToken(deps, req.tenant, token);
       if (p) {
+        // fhirContext is not a token claim (it can be long): it is read from the token's grant.
+        const grant = p.grantId ? await deps.grants.grant(req.tenant, p.grantId) : undefined;
         return {
           active: true,
           scope: p.scopes.join(' '),
@@ -60,6 +67,7 @@ export function createTokenAdmin(deps: TokenAdminDeps) {
           ...(p.patient ? { patient: p.patient } : {}),
           ...(p.encounter ? { encounter: p.encounter } : {}),
           ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}),
+          ...fhirContextOf(grant?.context),
         };
       }
       const grant = await deps.grants.refreshGrant(req.tenant, token, now());
@@ -73,6 +81,9 @@ export function createTokenAdmin(deps: TokenAdminDeps) {
         iss: deps.issuer,
         token_type: 'refresh_token',
         ...(grant.context.patient ? { patient: grant.context.patient } : {}),
+        ...(grant.context.encounter ? { encounter: grant.context.encounter } : {}),
+        ...(grant.context.fhirUser ? { fhirUser: grant.context.fhirUser } : {}),
+        ...fhirContextOf(grant.context),
       };
     },
     /** Always answers 200 for an unknown token (RFC 7009 §2.2); a token of another client is left alone. */

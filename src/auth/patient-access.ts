@@ -1,6 +1,7 @@
 import { HavenError } from '../kernel/index.js';
 import type { Principal, RequestContext } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
+import type { CompartmentLimit } from '../search/index.js';
 import { parseScopes } from './scopes.js';
 import type { Interaction, ParsedScope, Permission } from './scopes.js';
 
@@ -87,6 +88,20 @@ export interface CompartmentDeps {
   matcher?: FilterMatcher;
   /** Search parameters linking `type` to the Patient compartment (R4 CompartmentDefinition). */
   paramsFor(compartment: 'Patient', type: string): readonly string[];
+  /** Resource types that can be in the Patient compartment. */
+  typesIn(compartment: 'Patient'): readonly string[];
+}
+
+/**
+ * The patient id when the token's `patient/` scopes are in force (a patient context
+ * and at least one such scope): then everything a search reaches beyond its matches
+ * — chained, `_has` and `_list` targets, included resources — is kept inside
+ * the compartment, whatever type it is (fail closed for tokens mixing `user/`).
+ */
+export function limitedToCompartment(principal: Principal): string | undefined {
+  const p = principal as ContextualPrincipal;
+  if (p.patient === undefined) return undefined;
+  return usableScopes(p).some((s) => s.context === 'patient') ? p.patient : undefined;
 }
 
 /** Preferred parameter for the implicit search filter: one parameter, since search ANDs parameters. */
@@ -95,7 +110,15 @@ function filterParam(params: readonly string[]): string | undefined {
 }
 
 export function createCompartmentGuard(deps: CompartmentDeps) {
+  let members: ReadonlyMap<string, readonly string[]> | undefined;
+  // The CompartmentDefinition does not change at run time: the member map is built once.
+  const memberMap = () =>
+    (members ??= new Map(deps.typesIn('Patient').filter((t) => t !== 'Patient').map((t) => [t, deps.paramsFor('Patient', t)] as const).filter(([, p]) => p.length > 0)));
   return {
+    /** The patient's compartment as the search compiler limits linked and included resources to it. */
+    limitFor(patient: string): CompartmentLimit {
+      return { compartment: 'Patient', id: patient, members: memberMap() };
+    },
     /** Refuses (403) a resource outside the patient's compartment, without revealing whether it exists. */
     async requireInCompartment(ctx: RequestContext, type: string, id: string, patient: string): Promise<void> {
       if (type === 'Patient') {
@@ -121,15 +144,10 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
       return deps.matcher ? deps.matcher(ctx, type, ids, filters) : new Set<string>();
     },
     /**
-     * Parameters ANDed to a compartment-limited search. Includes are refused:
-     * they could pull resources of other patients into the page.
+     * Parameters ANDed to a compartment-limited search. What the search reaches
+     * beyond its matches (includes, chains, `_has`) is limited by `limitFor`.
      */
-    searchFilter(type: string, patient: string, params: readonly [string, string][]): [string, string][] {
-      if (params.some(([k]) => k.startsWith('_include') || k.startsWith('_revinclude'))) {
-        throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', '_include and _revinclude are not yet allowed with patient/ scopes', {
-          expression: ['_include'],
-        });
-      }
+    searchFilter(type: string, patient: string): [string, string][] {
       if (type === 'Patient') return [['_id', patient]];
       const param = filterParam(deps.paramsFor('Patient', type));
       if (!param) throw outside(type);

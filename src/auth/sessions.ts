@@ -5,7 +5,8 @@ import { hashSecret, newSecret } from './secrets.js';
 /**
  * Server-side browser sessions of the authorization server. The cookie holds a
  * 256-bit random id; the database holds its SHA-256 only. Sessions end after
- * `idleMs` without a request (auto-logoff) and at `maxMs` after login whatever happens.
+ * `idleMs` without a request (auto-logoff) and at `maxMs` after login whatever happens;
+ * both can be set per tenant (tenant-settings.ts).
  */
 export interface Session {
   idHash: string;
@@ -20,6 +21,9 @@ export interface SessionPolicy {
   idleMs: number;
   maxMs: number;
 }
+
+/** Fixed time-outs, or the tenant's own (tenant-settings.ts), looked up at each use. */
+export type SessionPolicySource = SessionPolicy | ((tenant: TenantId) => Promise<SessionPolicy>);
 
 export interface SessionStore {
   /** A session with no user yet (it carries the CSRF token of the login form). */
@@ -52,8 +56,9 @@ const toSession = (r: Row): Session => ({
 // A session that never logs in only needs to outlive one login form.
 const ANONYMOUS_MS = 30 * 60_000;
 
-export function createSessionStore(deps: { db: Queryable; policy: SessionPolicy }): SessionStore {
-  const { db, policy } = deps;
+export function createSessionStore(deps: { db: Queryable; policy: SessionPolicySource }): SessionStore {
+  const { db } = deps;
+  const policyOf = async (tenant: TenantId): Promise<SessionPolicy> => (typeof deps.policy === 'function' ? deps.policy(tenant) : deps.policy);
   const insert = async (tenant: TenantId, userId: string | null, mfaDone: boolean, now: Date, lifetimeMs: number) => {
     const id = newSecret();
     const res = await db.query<Row>(
@@ -64,14 +69,16 @@ export function createSessionStore(deps: { db: Queryable; policy: SessionPolicy 
     return { id, session: toSession(res.rows[0]!) };
   };
   return {
-    create: (tenant, now) => insert(tenant, null, false, now, Math.min(ANONYMOUS_MS, policy.maxMs)),
+    create: async (tenant, now) => insert(tenant, null, false, now, Math.min(ANONYMOUS_MS, (await policyOf(tenant)).maxMs)),
     async load(tenant, id, now) {
       if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+      const policy = await policyOf(tenant);
+      // The time-outs in force now apply to live sessions too: a tenant that shortens them logs idle users off at once.
       const res = await db.query<Row>(
         `UPDATE auth_session SET last_seen_at = $3
-         WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3 AND last_seen_at > $4
+         WHERE tenant_id = $1 AND id_hash = $2 AND expires_at > $3 AND last_seen_at > $4 AND created_at > $5
          RETURNING id_hash, user_id, mfa_done, csrf, expires_at, last_seen_at`,
-        [tenant, hashSecret(id), now, new Date(now.getTime() - policy.idleMs)],
+        [tenant, hashSecret(id), now, new Date(now.getTime() - policy.idleMs), new Date(now.getTime() - policy.maxMs)],
       );
       return res.rows[0] && toSession(res.rows[0]);
     },
@@ -79,7 +86,7 @@ export function createSessionStore(deps: { db: Queryable; policy: SessionPolicy 
       await db.query('DELETE FROM auth_session WHERE tenant_id = $1 AND id_hash = $2', [tenant, old.idHash]);
       // Expired sessions are useless; removing them here keeps the table small without a job.
       await db.query('DELETE FROM auth_session WHERE tenant_id = $1 AND expires_at < $2', [tenant, now]);
-      return insert(tenant, userId, mfaDone, now, policy.maxMs);
+      return insert(tenant, userId, mfaDone, now, (await policyOf(tenant)).maxMs);
     },
     async markMfaDone(tenant, idHash) {
       await db.query('UPDATE auth_session SET mfa_done = true WHERE tenant_id = $1 AND id_hash = $2', [tenant, idHash]);

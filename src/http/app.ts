@@ -42,6 +42,8 @@ export interface HttpDeps {
   access?: Omit<AccessRoutesDeps, 'tenant' | 'logger'>;
   /** PEM certificate and key: serve HTTPS (TLS 1.2+, strong ciphers, HSTS). */
   tls?: TlsOptions;
+  /** Addresses/CIDR ranges of reverse proxies whose X-Forwarded-For is believed (HAVEN_TRUSTED_PROXIES). */
+  trustedProxies?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -59,6 +61,9 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     ...(deps.tls ? { https: httpsOptions(deps.tls) } : {}),
     logger: false,
     bodyLimit: deps.maxBodyBytes,
+    // req.ip is the client address for sign-in backoff and audit: X-Forwarded-For only counts when the peer
+    // is a trusted proxy (read from the right, up to the first untrusted hop), or anyone could pick their own.
+    ...(deps.trustedProxies && deps.trustedProxies.length > 0 ? { trustProxy: [...deps.trustedProxies] } : {}),
     // On shutdown, idle keep-alive connections close at once; busy ones finish their request first.
     forceCloseConnections: 'idle',
     genReqId: (req) => {

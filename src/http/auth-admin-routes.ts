@@ -5,6 +5,7 @@ import { parseFhirContext } from '../auth/fhir-context.js';
 import type { LaunchStore } from '../auth/launch.js';
 import { hashPassword } from '../auth/passwords.js';
 import { newSecret } from '../auth/secrets.js';
+import { parseSettingsPatch, type TenantSettingsStore } from '../auth/tenant-settings.js';
 import type { UserStore } from '../auth/users.js';
 import { HavenError, type Clock, type TenantId } from '../kernel/index.js';
 
@@ -20,6 +21,8 @@ export interface AuthAdminDeps {
   clients: ClientRegistry;
   launches: LaunchStore;
   audit: AuthAuditor;
+  /** Per-tenant overrides of server-wide defaults (session time-outs); absent: the routes are not offered. */
+  settings?: TenantSettingsStore;
 }
 
 type Body = Record<string, unknown>;
@@ -79,6 +82,8 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
     return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(secret ? { clientSecret: secret } : {}) });
   });
 
+  if (deps.settings) registerSettingsRoutes(app, deps.settings, deps);
+
   app.post('/auth/admin/launch', async (req, reply) => {
     const actor = requireAdmin(req);
     const b = body(req);
@@ -94,5 +99,25 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
     }
     await audit(req, actor, 'launch-registered', patient ? `Patient/${patient}` : undefined);
     return reply.code(201).header('Cache-Control', 'no-store').send({ launch: registered.launch, expiresAt: registered.expiresAt.toISOString() });
+  });
+}
+
+/**
+ * `GET /auth/admin/settings`: the values in force, the tenant's overrides and the defaults.
+ * `PATCH /auth/admin/settings` `{"sessionIdleMinutes": 5, "sessionMaxHours": null}`: null returns to the default.
+ */
+function registerSettingsRoutes(app: FastifyInstance, settings: TenantSettingsStore, deps: AuthAdminDeps): void {
+  app.get('/auth/admin/settings', async (req, reply) => {
+    requireAdmin(req);
+    return reply.header('Cache-Control', 'no-store').send(await settings.describe(deps.tenant));
+  });
+  app.patch('/auth/admin/settings', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const patch = parseSettingsPatch(req.body);
+    // Audited (with what changed) before it takes effect, like every other authorization-server decision.
+    const outcomeCode = Object.entries(patch).map(([k, v]) => `${k}=${v ?? 'default'}`).join(' ');
+    await deps.audit({ tenant: deps.tenant, event: 'settings-changed', outcome: 'success', outcomeCode, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip });
+    await settings.update(deps.tenant, patch, actor);
+    return reply.header('Cache-Control', 'no-store').send(await settings.describe(deps.tenant));
   });
 }

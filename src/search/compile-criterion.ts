@@ -9,6 +9,7 @@
 import type { Criterion, IndexKind, SearchValue } from './query.js';
 import { chainSet, compositeSet, hasSet, listCondition } from './compile-link.js';
 import type { Compilers, Scope } from './compile-link.js';
+import type { CompartmentLimit } from './compartment.js';
 import {
   blindCondition,
   dateCondition,
@@ -29,6 +30,11 @@ export { tableOf };
 
 /** The top-level scope: `resource r`, whose type is `$2` (`$1` is always the tenant). */
 export const topScope: Scope = { alias: 'r', type: '$2', depth: 0 };
+
+/** The top-level scope of a query, carrying its compartment limit down to linked resources. */
+export function scopeOf(query: { within?: CompartmentLimit }): Scope {
+  return query.within ? { ...topScope, within: query.within } : topScope;
+}
 
 function rowsOf(kind: IndexKind, param: string, p: SqlParams, s: Scope): string {
   return `FROM ${tableOf[kind]} i WHERE i.tenant_id = $1 AND i.resource_type = ${s.type} AND i.param = ${p.add(param)}`;

@@ -8,16 +8,21 @@
  * - _list: the resource is an item of the given List.
  * All are `alias.id IN (SELECT …)` semi-joins led by index columns, nested to
  * any depth; each nesting level gets its own resource alias (x1, x2, …).
+ * With a compartment limit (`Scope.within`) every linked resource — chain
+ * target, `_has` source, List — must also lie inside it, at every depth.
  */
 import type { Criterion, CompositeValue, SearchValue } from './query.js';
 import type { SqlParams } from './sql-params.js';
 import { tableOf } from './compile-values.js';
+import { limitIdSet, type CompartmentLimit } from './compartment.js';
 
 /** The resource row a condition is about: its alias, its type (SQL expression) and nesting depth. */
 export interface Scope {
   alias: string;
   type: string;
   depth: number;
+  /** The caller sees only this compartment: linked resources (chain, _has, _list) must lie inside it. */
+  within?: CompartmentLimit;
 }
 
 export type ConditionOf = (c: Criterion, p: SqlParams, s: Scope) => string;
@@ -40,24 +45,29 @@ export type ValueConditionOf = (c: Criterion, v: SearchValue, p: SqlParams) => s
 function matchingIds(inner: Criterion, type: string, p: SqlParams, s: Scope, k: Compilers): string {
   const depth = s.depth + 1;
   const alias = `x${depth}`;
-  const scope = { alias, type, depth };
+  const scope: Scope = { alias, type, depth, ...(s.within ? { within: s.within } : {}) };
   const set = k.idSet(inner, p, scope);
   if (set !== null) return set;
   return `SELECT ${alias}.id FROM resource ${alias} WHERE ${alias}.tenant_id = $1 AND ${alias}.resource_type = ${type} AND NOT ${alias}.deleted AND ${k.condition(inner, p, scope)}`;
+}
+
+/** ` AND column IN (members of type)` when the scope is limited to a compartment; '' otherwise. */
+function inside(column: string, type: string, typeRef: string, p: SqlParams, s: Scope): string {
+  return s.within ? ` AND ${column} IN (${limitIdSet(s.within, type, typeRef, p, `w${s.depth}`)})` : '';
 }
 
 export function chainSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): string {
   const link = c.link!;
   const target = p.add(link.targetType);
   const h = `h${s.depth}`;
-  return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, target, p, s, k)})`;
+  return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, target, p, s, k)})${inside(`${h}.target_id`, link.targetType, target, p, s)}`;
 }
 
 export function hasSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): string {
   const link = c.link!;
   const source = p.add(link.targetType);
   const h = `h${s.depth}`;
-  return `SELECT ${h}.target_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${source} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${s.type} AND ${h}.resource_id IN (${matchingIds(link.inner, source, p, s, k)})`;
+  return `SELECT ${h}.target_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${source} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${s.type} AND ${h}.resource_id IN (${matchingIds(link.inner, source, p, s, k)})${inside(`${h}.resource_id`, link.targetType, source, p, s)}`;
 }
 
 /** Re-aliases a condition written against index alias `i` (values are placeholders, so only column names say `i.`). */
@@ -86,5 +96,5 @@ export function compositeSet(c: Criterion, p: SqlParams, s: Scope, value: ValueC
 export function listCondition(c: Criterion, p: SqlParams, s: Scope): string {
   const ids = c.values.flatMap((v) => (v.kind === 'token' && v.code !== null ? [v.code] : []));
   const l = `l${s.depth}`;
-  return `${s.alias}.id IN (SELECT ${l}.target_id FROM idx_reference ${l} WHERE ${l}.tenant_id = $1 AND ${l}.resource_type = 'List' AND ${l}.resource_id = ANY(${p.add(ids, 'text[]')}) AND ${l}.param = 'item' AND ${l}.target_type = ${s.type})`;
+  return `${s.alias}.id IN (SELECT ${l}.target_id FROM idx_reference ${l} WHERE ${l}.tenant_id = $1 AND ${l}.resource_type = 'List' AND ${l}.resource_id = ANY(${p.add(ids, 'text[]')}) AND ${l}.param = 'item' AND ${l}.target_type = ${s.type}${inside(`${l}.resource_id`, 'List', "'List'", p, s)})`;
 }

@@ -3,11 +3,12 @@
  * the resource type. Sorting: see compile-sort.ts.
  */
 import type { Criterion, SearchQuery } from './query.js';
-import { criterionCondition } from './compile-criterion.js';
+import { criterionCondition, scopeOf } from './compile-criterion.js';
 import { compartmentCondition } from './compartment.js';
 import { drivenSort, sortKeyExpression, type DrivenSort } from './compile-sort.js';
 import { createSqlParams } from './sql-params.js';
 import type { SqlParams } from './sql-params.js';
+import type { Scope } from './compile-link.js';
 
 export interface CompiledSql {
   sql: string;
@@ -25,16 +26,17 @@ export interface SearchRow {
 function whereClause(query: SearchQuery, p: SqlParams, driven?: DrivenSort | null): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
   const covered = driven?.covered;
-  for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p));
+  const scope = scopeOf(query);
+  for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p, scope));
   if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
-  if (query.restrict) conditions.push(restrictCondition(query.restrict, p));
+  if (query.restrict) conditions.push(restrictCondition(query.restrict, p, scope));
   return conditions.join('\n  AND ');
 }
 
 /** Access-policy filter: a resource passes when it matches every criterion of at least one group. */
-function restrictCondition(groups: Criterion[][], p: SqlParams): string {
+function restrictCondition(groups: Criterion[][], p: SqlParams, scope: Scope): string {
   if (groups.length === 0) return 'FALSE';
-  const ors = groups.map((g) => (g.length === 0 ? 'TRUE' : g.map((c) => criterionCondition(c, p)).join(' AND ')));
+  const ors = groups.map((g) => (g.length === 0 ? 'TRUE' : g.map((c) => criterionCondition(c, p, scope)).join(' AND ')));
   return `((${ors.join(') OR (')}))`;
 }
 

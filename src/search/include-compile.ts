@@ -14,6 +14,7 @@ import type { SearchParamRegistry } from '../fhir/index.js';
 import type { CompiledSql } from './compile.js';
 import type { IncludeSpec } from './include-parse.js';
 import { createSqlParams } from './sql-params.js';
+import { limitRowCondition, type CompartmentLimit } from './compartment.js';
 import type { SqlParams } from './sql-params.js';
 
 export interface IncludeRoundOptions {
@@ -25,6 +26,8 @@ export interface IncludeRoundOptions {
   exclude: readonly string[];
   /** Row limit of the statement. */
   limit: number;
+  /** The caller sees only this compartment: included resources outside it are never selected. */
+  within?: CompartmentLimit;
 }
 
 const VERSION_MATCH = `(i.version IS NULL OR EXISTS (SELECT 1 FROM idx_token v WHERE v.tenant_id = u.tenant_id AND v.resource_type = u.resource_type AND v.resource_id = u.resource_id AND v.param = 'version' AND v.code = i.version))`;
@@ -87,10 +90,12 @@ export function compileIncludeRound(specs: readonly IncludeSpec[], sources: Read
   }
   if (branches.length === 0) return null;
   const readable = o.readable === null ? '' : `\n  AND r.resource_type = ANY(${p.add(o.readable, 'text[]')})`;
+  // In SQL, not after the fetch: what lies outside is neither decrypted, audited nor followed by :iterate.
+  const within = o.within ? `\n  AND ${limitRowCondition(o.within, p)}` : '';
   const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
 FROM resource r
 WHERE r.tenant_id = $1 AND NOT r.deleted
-  AND (r.resource_type, r.id) IN (${branches.join('\n    UNION ALL ')})${readable}
+  AND (r.resource_type, r.id) IN (${branches.join('\n    UNION ALL ')})${readable}${within}
   AND NOT (r.resource_type || '/' || r.id = ANY(${p.add(o.exclude, 'text[]')}))
 ORDER BY r.resource_type, r.id
 LIMIT ${p.add(o.limit, 'bigint')}`;

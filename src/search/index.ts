@@ -32,7 +32,7 @@ export { parseInclude, isIncludeParam } from './include-parse.js';
 export type { IncludeSpec } from './include-parse.js';
 export { compileIncludeRound } from './include-compile.js';
 export type { IncludeRoundOptions } from './include-compile.js';
-export type { CompartmentFilter } from './compartment.js';
+export type { CompartmentFilter, CompartmentLimit } from './compartment.js';
 export { blindQuery, protectedRefusal, BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, type QueryTagger } from './blind-query.js';
 export { parseProtectedParams, invalidProtectedEntries, blindDomain, DEFAULT_PROTECTED, type ProtectedParams } from './protected-params.js';
 export { takeSpecialParams } from './system-params.js';

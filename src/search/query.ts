@@ -3,7 +3,7 @@
  * becomes SQL. Parsing (parse.ts) validates everything; compiling (compile.ts)
  * trusts this shape and only turns it into SQL.
  */
-import type { CompartmentFilter } from './compartment.js';
+import type { CompartmentFilter, CompartmentLimit } from './compartment.js';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 export const prefixes: readonly Prefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
@@ -189,4 +189,6 @@ export interface SearchQuery {
   compartment?: CompartmentFilter;
   /** Access-policy restriction: OR of groups, each an AND of criteria (docs/security/identity.md, Access policies). */
   restrict?: Criterion[][];
+  /** The caller sees only this compartment: chains, `_has` and `_list` match only linked resources inside it. */
+  within?: CompartmentLimit;
 }

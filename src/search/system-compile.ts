@@ -13,7 +13,7 @@
  * outer sort touches at most that many rows per type.
  */
 import type { CompiledSql } from './compile.js';
-import { criterionCondition } from './compile-criterion.js';
+import { criterionCondition, scopeOf } from './compile-criterion.js';
 import { compartmentCondition } from './compartment.js';
 import { sortKeyExpression } from './compile-sort.js';
 import type { SearchQuery } from './query.js';
@@ -34,7 +34,7 @@ function splitDirection(key: string): { expr: string; dir: string } {
 
 function branchOf(q: SearchQuery, index: number, p: SqlParams): Branch {
   const typeRef = index === 0 ? '$2' : p.add(q.resourceType);
-  const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted', ...q.criteria.map((c) => criterionCondition(c, p))];
+  const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted', ...q.criteria.map((c) => criterionCondition(c, p, scopeOf(q)))];
   if (q.compartment) conditions.push(compartmentCondition(q.compartment, q.resourceType, p));
   const keys = q.sort.map((k) => splitDirection(sortKeyExpression(k, p)));
   const retype = (s: string) => (index === 0 ? s : s.replace(TYPE_PLACEHOLDER, typeRef));

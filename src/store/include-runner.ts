@@ -6,7 +6,7 @@
  */
 import type { RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';
-import { compileIncludeRound, type IncludeSpec } from '../search/index.js';
+import { compileIncludeRound, type CompartmentLimit, type IncludeSpec } from '../search/index.js';
 import type { StoredResource } from './model.js';
 import type { ResourceReader } from './resource-store.js';
 
@@ -38,7 +38,7 @@ export async function runIncludes(
   reader: ResourceReader,
   matches: readonly StoredResource[],
   specs: readonly IncludeSpec[],
-  o: { registry: SearchParamRegistry; readable: readonly string[] | null; limit: number },
+  o: { registry: SearchParamRegistry; readable: readonly string[] | null; limit: number; within?: CompartmentLimit },
 ): Promise<IncludeResult> {
   const seen = new Set(matches.map(keyOf));
   const included: StoredResource[] = [];
@@ -55,6 +55,7 @@ export async function runIncludes(
       readable: o.readable,
       exclude: [...seen],
       limit: room + 1,
+      ...(o.within ? { within: o.within } : {}),
     });
     if (compiled === null) break;
     rounds++;

@@ -12,7 +12,7 @@ import {
   readEstimate,
   takeSpecialParams,
 } from '../search/index.js';
-import type { CompartmentFilter, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
+import type { CompartmentFilter, CompartmentLimit, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
 import { runIncludes } from './include-runner.js';
 import { blindPrepared, type SearchBlinding } from './search-blind.js';
 import type { ResourceReader } from './resource-store.js';
@@ -70,6 +70,8 @@ export interface SearchRunOptions {
   authorizeLinked?: (types: readonly string[]) => void;
   /** Access-policy criteria: OR of groups of `[param, value]` AND-ed into the page SQL (never filtered after the fetch). */
   restrict?: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
+  /** The caller sees only this compartment (patient-context tokens): chains, `_has`, `_list` and includes stay inside it, in SQL. */
+  within?: CompartmentLimit;
 }
 
 function compartmentFilter(scope: CompartmentScope, type: string): CompartmentFilter {
@@ -108,6 +110,8 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     }
     const scope = opts.compartment;
     if (scope) queries = queries.map((q) => ({ ...q, compartment: compartmentFilter(scope, q.resourceType) }));
+    const within = opts.within;
+    if (within) queries = queries.map((q) => ({ ...q, within }));
     return { queries, includes, params };
   }
 
@@ -130,7 +134,12 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     const readable = opts.readable === undefined || opts.readable === '*' ? null : opts.readable;
     const inc =
       includes.length > 0 && page.length > 0
-        ? await runIncludes(ctx, reader, page, includes, { registry: options.registry, readable, limit: options.maxIncludes ?? options.maxCount })
+        ? await runIncludes(ctx, reader, page, includes, {
+            registry: options.registry,
+            readable,
+            limit: options.maxIncludes ?? options.maxCount,
+            ...(opts.within ? { within: opts.within } : {}),
+          })
         : { included: [], truncated: false };
     const unknown = query.unknown;
     return {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseFhirContext } from '../../src/auth/fhir-context.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from '../http/smart-support.js';
+import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, postForm, REDIRECT, tokenRequest } from '../http/smart-support.js';
 
 describe('fhirContext: shape checked when the launch is registered', () => {
   it('accepts references, canonicals and identifiers, with type and role', () => {
@@ -41,6 +41,7 @@ describe('fhirContext: shape checked when the launch is registered', () => {
 describe('fhirContext: returned with the tokens of an EHR launch', () => {
   let s: TestServer;
   let patient: string;
+  let rsSecret: string;
   const PASSWORD = 'clinician passphrase 42';
 
   before(async () => {
@@ -49,6 +50,9 @@ describe('fhirContext: returned with the tokens of an EHR launch', () => {
     const client = await admin(s, '/auth/admin/clients', { clientId: 'ctx-app', name: 'Ctx', scopes: 'launch online_access patient/*.rs', redirectUris: [REDIRECT] });
     assert.equal(client.status, 201);
     assert.equal((await admin(s, '/auth/admin/users', { username: 'nurse', password: PASSWORD, roles: ['clinician'] })).status, 201);
+    const rs = await admin(s, '/auth/admin/clients', { clientId: 'ctx-rs', name: 'Resource server', scopes: 'openid', authMethod: 'client_secret_basic', redirectUris: [REDIRECT] });
+    assert.equal(rs.status, 201);
+    rsSecret = rs.body.clientSecret;
   });
   after(() => s.close());
 
@@ -74,6 +78,31 @@ describe('fhirContext: returned with the tokens of an EHR launch', () => {
     const r = await tokenRequest(s, { grant_type: 'refresh_token', refresh_token: t['refresh_token'], client_id: 'ctx-app' });
     assert.equal(r.status, 200);
     assert.deepEqual(r.body.fhirContext, fhirContext, 'the context stays with the grant');
+  });
+
+  it('introspection of live access and refresh tokens carries patient, encounter and fhirContext', async () => {
+    const fhirContext = [{ reference: 'DiagnosticReport/dr-1' }, { identifier: { system: 'urn:oid:1.2.3', value: 'A-7' }, type: 'ServiceRequest' }];
+    const launch = await admin(s, '/auth/admin/launch', { patient, encounter: 'enc-8', fhirContext });
+    const t = await launchToken(launch.body.launch);
+    const introspect = async (token: string) => (await postForm(s, '/auth/introspect', { token }, `ctx-rs:${rsSecret}`)).body;
+    const access = await introspect(t['access_token']);
+    assert.equal(access.active, true);
+    assert.equal(access.token_type, 'Bearer');
+    assert.equal(access.patient, patient);
+    assert.equal(access.encounter, 'enc-8');
+    assert.deepEqual(access.fhirContext, fhirContext);
+    const refresh = await introspect(t['refresh_token']);
+    assert.equal(refresh.active, true);
+    assert.equal(refresh.token_type, 'refresh_token');
+    assert.equal(refresh.patient, patient);
+    assert.equal(refresh.encounter, 'enc-8');
+    assert.deepEqual(refresh.fhirContext, fhirContext);
+    const plain = await launchToken((await admin(s, '/auth/admin/launch', { patient })).body.launch);
+    assert.equal((await introspect(plain['access_token'])).fhirContext, undefined, 'no context, no member');
+    // Once the grant is revoked the token is inactive and nothing of its context is disclosed.
+    assert.equal((await postForm(s, '/auth/revoke', { token: t['refresh_token'], client_id: 'ctx-app' })).status, 200);
+    assert.deepEqual(await introspect(t['access_token']), { active: false });
+    assert.deepEqual(await introspect(t['refresh_token']), { active: false });
   });
 
   it('a launch without extra context gives no fhirContext; a malformed one is refused at registration', async () => {

@@ -4,6 +4,7 @@ import { createSourceThrottle } from '../../src/auth/login-throttle.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { admin, authorizeUrl, Browser, login, pkce, REDIRECT } from '../http/smart-support.js';
 import { manualClock } from './harness.js';
+import { loadConfig } from '../../src/config/index.js';
 
 describe('login backoff per source address', () => {
   it('blocks an address after maxFailures, doubling per further failure, forgetting after a quiet window', () => {
@@ -58,5 +59,60 @@ describe('password spraying from one address is throttled (HTTP)', () => {
     assert.equal(row.rows[0]!.failed_count, 0, 'the account itself is not locked by someone else’s spraying');
     const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%source-throttled%'");
     assert.ok(audit.rowCount! >= 1, 'the throttled attempt is audited');
+  });
+});
+
+describe('X-Forwarded-For counts only from trusted proxies (HAVEN_TRUSTED_PROXIES)', () => {
+  const PASSWORD = 'the real passphrase 78';
+
+  async function server(trusted: string): Promise<TestServer> {
+    const s = await startTestServer({ HAVEN_LOGIN_IP_MAX_FAILURES: '3', HAVEN_TRUSTED_PROXIES: trusted });
+    const patient = (await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient' } })).body.id as string;
+    assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'xff-app', name: 'Xff', scopes: 'patient/*.rs', redirectUris: [REDIRECT] })).status, 201);
+    assert.equal((await admin(s, '/auth/admin/users', { username: 'victim', password: PASSWORD, roles: ['patient'], patient: `Patient/${patient}` })).status, 201);
+    return s;
+  }
+
+  /** A sign-in attempt from a fresh browser that claims `forwardedFor`. */
+  async function attempt(s: TestServer, forwardedFor: string, username: string, password: string): Promise<number> {
+    const b = new Browser(s.baseUrl);
+    b.headers = { 'x-forwarded-for': forwardedFor };
+    const page = await b.go(authorizeUrl(s, { client_id: 'xff-app', scope: 'patient/Patient.rs', code_challenge: pkce().challenge }));
+    return (await login(b, page, username, password)).status;
+  }
+
+  it('the setting takes addresses, CIDR ranges and proxy-addr keywords, and refuses anything else at start', () => {
+    assert.deepEqual(loadConfig({ HAVEN_TRUSTED_PROXIES: ' 10.0.0.0/8, ::1 ,loopback,192.0.2.7' }).http.trustedProxies, ['10.0.0.0/8', '::1', 'loopback', '192.0.2.7']);
+    assert.deepEqual(loadConfig({}).http.trustedProxies, []);
+    for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0.1/8/1', 'fe80::/129']) {
+      assert.throws(() => loadConfig({ HAVEN_TRUSTED_PROXIES: bad }), /HAVEN_TRUSTED_PROXIES/, bad);
+    }
+  });
+
+  it('from an untrusted peer a spoofed header is ignored: a fresh claimed address does not escape the backoff', async () => {
+    const s = await server('10.0.0.0/8'); // the test client connects from 127.0.0.1: not a trusted proxy
+    try {
+      for (const [i, name] of ['alpha', 'bravo', 'charlie'].entries()) assert.equal(await attempt(s, `198.51.100.${i + 1}`, name, 'Summer2026!'), 401);
+      assert.equal(await attempt(s, '198.51.100.99', 'victim', PASSWORD), 401, 'throttled by the real peer address, whatever the header says');
+      const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%198.51.100.%'");
+      assert.equal(audit.rowCount, 0, 'the spoofed addresses are not recorded as the source either');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('behind a trusted proxy each client address has its own backoff; a client-forged left-hand entry changes nothing', async () => {
+    const s = await server('127.0.0.1/32');
+    try {
+      for (const name of ['alpha', 'bravo', 'charlie']) assert.equal(await attempt(s, '203.0.113.5', name, 'Summer2026!'), 401);
+      assert.equal(await attempt(s, '203.0.113.5', 'victim', PASSWORD), 401, 'the sprayer is throttled');
+      // The proxy appends the address it saw; what the client sent in front of it is not trusted.
+      assert.equal(await attempt(s, '203.0.113.77, 203.0.113.5', 'victim', PASSWORD), 401, 'a forged first entry does not unblock it');
+      assert.notEqual(await attempt(s, '203.0.113.6', 'victim', PASSWORD), 401, 'another client behind the same proxy signs in');
+      const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%203.0.113.5%'");
+      assert.ok(audit.rowCount! >= 1, 'the forwarded client address is the audited source');
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -12,10 +12,11 @@ import { createTestDb, type TestDb } from '../support/db.js';
 
 /**
  * A token with a patient context may only see its patient's compartment.
- * Searches that span types or follow references are refused for it (403
- * AUTH_PATIENT_COMPARTMENT) rather than risk disclosing other patients'
- * resources. Runs the composition root's real FHIR deps; the principal is
- * built directly instead of through a SMART launch.
+ * Searches that span types are refused for it (403 AUTH_PATIENT_COMPARTMENT)
+ * rather than risk disclosing other patients' resources; includes, chains and
+ * `_has` run limited to the compartment (test/http/patient-compartment-links.test.ts).
+ * Runs the composition root's real FHIR deps; the principal is built directly
+ * instead of through a SMART launch.
  */
 let t: TestDb;
 let dataDir: string;
@@ -45,11 +46,14 @@ async function refused(work: Promise<unknown>): Promise<void> {
   await assert.rejects(work, (err: unknown) => isHavenError(err) && err.code === 'AUTH_PATIENT_COMPARTMENT' && err.category === 'forbidden');
 }
 
-test('patient context: system-level search, * compartment search and includes are refused', async () => {
+test('patient context: system-level and * compartment searches are refused', async () => {
   await refused(searchSystem(app.deps, ctx, req([], [['_type', 'Observation']])));
   await refused(searchCompartment(app.deps, ctx, req(['Patient', 'p1', '*'], [])));
-  await refused(search(app.deps, ctx, req(['Observation'], [['_include', 'Observation:performer']])));
-  await refused(search(app.deps, ctx, req(['Patient'], [['_revinclude', 'Observation:subject']])));
+});
+
+test('patient context: includes run (limited to the compartment)', async () => {
+  assert.equal((await search(app.deps, ctx, req(['Observation'], [['_include', 'Observation:performer']]))).status, 200);
+  assert.equal((await search(app.deps, ctx, req(['Patient'], [['_revinclude', 'Observation:subject']]))).status, 200);
 });
 
 test('patient context: a plain type search still runs (narrowed by the auth guard)', async () => {

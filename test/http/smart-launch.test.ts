@@ -127,7 +127,9 @@ describe('SMART App Launch: standalone launch of a public client by a patient', 
     assert.equal((await s.fhir(`/Observation/${aliceObs}/_history`, { token })).status, 200);
     assert.equal((await s.fhir('/Observation/_history', { token })).status, 403);
     assert.equal((await s.fhir(`/Patient?_id=${bob}`, { token })).body.entry?.length ?? 0, 0);
-    assert.equal((await s.fhir(`/Patient?_revinclude=Observation:subject`, { token })).status, 403);
+    const rev = await s.fhir(`/Patient?_revinclude=Observation:subject`, { token });
+    assert.equal(rev.status, 200, 'includes run, limited to the compartment');
+    assert.deepEqual(rev.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort(), [`Observation/${aliceObs}`, `Patient/${alice}`].sort());
     const posted = await s.fhir('/Observation/_search', { method: 'POST', token, body: `subject=Patient/${bob}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(posted.status, 200);
     assert.equal(posted.body.entry?.length ?? 0, 0);

@@ -5,6 +5,8 @@ import type { TestServer } from '../support/server.js';
 /** A browser without a browser: a cookie jar and manual redirects over real HTTP. */
 export class Browser {
   readonly cookies = new Map<string, string>();
+  /** Extra request headers (e.g. X-Forwarded-For), sent with every request. */
+  headers: Record<string, string> = {};
   constructor(readonly baseUrl: string) {}
 
   private store(res: Response): void {
@@ -25,7 +27,7 @@ export class Browser {
     const res = await fetch(absolute, {
       method: form ? 'POST' : 'GET',
       redirect: 'manual',
-      headers: { cookie: this.header(), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      headers: { ...this.headers, cookie: this.header(), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
       ...(body ? { body } : {}),
     });
     this.store(res);

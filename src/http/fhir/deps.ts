@@ -1,6 +1,7 @@
 import type { Issue, RequestContext } from '../../kernel/index.js';
 import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, SearchResultPage, CompartmentScope } from '../../store/index.js';
 import type { Compartments } from '../../fhir/index.js';
+import type { CompartmentLimit } from '../../search/index.js';
 
 export type Interaction = 'create' | 'read' | 'update' | 'delete' | 'search';
 
@@ -17,6 +18,8 @@ export interface SearchOptions {
   authorizeLinked?: (types: readonly string[]) => void;
   /** Access-policy criteria (OR of AND groups), compiled into the page SQL. */
   restrict?: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
+  /** Patient-context tokens: linked and included resources only inside this compartment (set by the auth guard). */
+  within?: CompartmentLimit;
 }
 
 export interface SearchRunner {

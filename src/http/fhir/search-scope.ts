@@ -30,9 +30,10 @@ function allowsAll(deps: FhirDeps, ctx: RequestContext, interaction: 'read' | 's
 /**
  * A token with a patient context (SMART `patient/` scopes) may only see its
  * patient's compartment. Type searches are narrowed by the auth guard around
- * the searcher; searches that span types or follow references (includes,
- * system-level, `*` compartment) are refused until the guard covers them:
- * failing closed beats disclosing another patient's resources.
+ * the searcher, which also keeps includes, chains, `_has` and `_list` inside
+ * the compartment (in SQL); searches spanning types (system-level, `*`
+ * compartment) are refused until the guard covers them: failing closed beats
+ * disclosing another patient's resources.
  */
 export function refuseForPatientContext(ctx: RequestContext, what: string): void {
   if (typeof (ctx.principal as { patient?: unknown }).patient !== 'string') return;
@@ -43,7 +44,6 @@ export function refuseForPatientContext(ctx: RequestContext, what: string): void
 export function readableTypes(deps: FhirDeps, ctx: RequestContext, params: [string, string][]): readonly string[] | '*' {
   const all = deps.fhir.resourceTypes;
   if (!params.some(([k]) => k.startsWith('_include') || k.startsWith('_revinclude'))) return '*';
-  refuseForPatientContext(ctx, '_include/_revinclude');
   if (!all) return '*';
   if (allowsAll(deps, ctx, 'read')) return '*';
   return [...all].filter((t) => allows(deps, ctx, t, 'read'));
@@ -90,10 +90,9 @@ export function systemTypes(deps: FhirDeps, ctx: RequestContext, params: [string
 /**
  * A chain (`subject:Patient.name=…`), `_has` or `_list` filters on other types' values, which
  * discloses something about them: the caller must be allowed to search each. With a patient
- * context they are refused outright, like includes, until the guard follows references.
+ * context the linked resources must also lie in the compartment (the auth guard's `within`).
  */
 export function authorizeLinked(deps: FhirDeps, ctx: RequestContext, types: readonly string[]): void {
-  refuseForPatientContext(ctx, 'Chained, _has and _list searches');
   for (const type of types) {
     deps.authorize(ctx, type, 'search');
     refuseGranular(ctx, type, 'chained, _has and _list searches');
