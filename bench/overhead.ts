@@ -8,7 +8,12 @@
  * PostgreSQL backends), which on a CPU-bound 2-core machine sets throughput,
  * and which a shared machine disturbs far less than wall-clock rates.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead.js [--patients 150] [--reads 15000] [--rounds 3]
+ * Beside the CPU ratios it reports the rate ratios: a read waits for its
+ * audit batch's commit (an fsync), so at low concurrency the audited read
+ * rate is bounded by commit latency rather than CPU; `--read-concurrency`
+ * shows how the rate ratio moves as more readers share each commit.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead.js [--patients 150] [--reads 15000] [--rounds 3] [--read-concurrency 16]
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -44,7 +49,7 @@ function summarise(samples: Sample[]) {
 
 const adminUrl = process.env.DATABASE_URL;
 if (!adminUrl) throw new Error('DATABASE_URL (an external PostgreSQL on this host) is required');
-const spec = { adminUrl, patients: positiveArg('patients', 150), concurrency: 3, reads: positiveArg('reads', 15000) };
+const spec = { adminUrl, patients: positiveArg('patients', 150), concurrency: 3, reads: positiveArg('reads', 15000), readConcurrency: positiveArg('read-concurrency', 16) };
 const rounds = positiveArg('rounds', 3);
 const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, []]));
 const loads: number[] = [];
@@ -66,11 +71,12 @@ const byConfig = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, 
 const on = byConfig.default!;
 // Throughput of a CPU-bound path scales with 1 / CPU per unit: "audited reads reach X of unaudited".
 const ratio = (off: ReturnType<typeof summarise>, key: 'ingestCpuMsPerResource' | 'readCpuMsPerRead') => round(off[key] / on[key], 3);
+const rateRatio = (off: ReturnType<typeof summarise>, key: 'ingestPerSecond' | 'readPerSecond') => round(on[key] / off[key], 3);
 const result = {
   benchmark: 'overhead',
   at: new Date().toISOString(),
   machine: machineFacts(),
-  spec: { patients: spec.patients, reads: spec.reads, rounds, ingestConcurrency: spec.concurrency, readConcurrency: 16 },
+  spec: { patients: spec.patients, reads: spec.reads, rounds, ingestConcurrency: spec.concurrency, readConcurrency: spec.readConcurrency },
   loadAverage1m: { min: round(Math.min(...loads)), max: round(Math.max(...loads)) },
   byConfig,
   ratios: {
@@ -79,9 +85,15 @@ const result = {
     encryptedIngestVsPlain: { value: ratio(byConfig['encryption-off']!, 'ingestCpuMsPerResource'), target: '>= 0.90 (issue 4)' },
     encryptedReadVsPlain: { value: ratio(byConfig['encryption-off']!, 'readCpuMsPerRead'), target: '>= 0.90 (issue 4)' },
   },
+  rateRatios: {
+    auditedIngestVsUnaudited: rateRatio(byConfig['audit-off']!, 'ingestPerSecond'),
+    auditedReadVsUnaudited: rateRatio(byConfig['audit-off']!, 'readPerSecond'),
+    encryptedIngestVsPlain: rateRatio(byConfig['encryption-off']!, 'ingestPerSecond'),
+    encryptedReadVsPlain: rateRatio(byConfig['encryption-off']!, 'readPerSecond'),
+  },
 };
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/overhead-${result.at.slice(0, 16).replace(/:/g, '-')}.json`;
+const file = `bench/results/overhead-${result.at.slice(0, 16).replace(/:/g, '-')}${spec.readConcurrency === 16 ? '' : `-c${spec.readConcurrency}`}.json`;
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-console.log(JSON.stringify(result.ratios, null, 1));
+console.log(JSON.stringify({ cpu: result.ratios, rate: result.rateRatios }, null, 1));
 console.log(`written to ${file}`);

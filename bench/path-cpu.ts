@@ -22,6 +22,8 @@ export interface PathCpuSpec {
   patients: number;
   concurrency: number;
   reads: number;
+  /** Concurrent readers (default 16). */
+  readConcurrency?: number;
   /** Extra server environment (the configuration under test). */
   env?: Record<string, string>;
   cpuProfDir?: string;
@@ -46,7 +48,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
   const meter = await createCpuMeter(server.pid, dbUrl, countFile);
   try {
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
-    const client = createHttpClient(server.baseUrl, tokens.get, 16);
+    const client = createHttpClient(server.baseUrl, tokens.get, Math.max(16, spec.readConcurrency ?? 16));
     const seed = 7;
     await ingestSlice({ client, seed, startIndex: 0, patients: 20, concurrency: spec.concurrency, drawn: emptyDrawn() }); // warm-up
     const drawn = emptyDrawn();
@@ -55,7 +57,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     const perResource = perUnit(beforeIngest, await meter.snapshot(), ingest.resources);
     const paths = readPaths(drawn);
     const beforeReads = await meter.snapshot();
-    const read = await runLoad({ client, concurrency: 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
+    const read = await runLoad({ client, concurrency: spec.readConcurrency ?? 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
     const perRead = perUnit(beforeReads, await meter.snapshot(), read.requests);
     client.close();
     return {

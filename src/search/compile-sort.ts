@@ -54,7 +54,7 @@ export function sortKeyExpression(key: SortKey, p: SqlParams): string {
   return generalKey(key as SortKey & { kind: ParamKind }, p);
 }
 
-/** Kinds whose sort column is NOT NULL and leads an index after (tenant, type, param). */
+/** Kinds whose sort column leads an index after (tenant, type, param) (strings: non-null plaintext rows only). */
 const drivable = new Set<SortKey['kind']>(['date', 'number', 'string']);
 
 export interface DrivenSort {
@@ -97,7 +97,8 @@ export function drivenSort(first: SortKey | undefined, criteria: Criterion[], p:
   const byte = bytewise.has(kind);
   const better = first.descending ? (byte ? '~>~' : '>') : byte ? '~<~' : '<';
   // Only the row holding the resource's min/max takes part (ctid breaks exact ties), so each resource appears once.
-  const where = `s.tenant_id = $1 AND s.resource_type = $2 AND s.param = ${param}
+  // Strings: only plaintext rows are in idx_string_lookup (migration 024); blind rows have no value_norm.
+  const where = `s.tenant_id = $1 AND s.resource_type = $2 AND s.param = ${param}${kind === 'string' ? ' AND s.value_norm IS NOT NULL' : ''}
   AND NOT EXISTS (SELECT 1 FROM ${table} j WHERE j.tenant_id = s.tenant_id AND j.resource_type = s.resource_type AND j.resource_id = s.resource_id AND j.param = s.param AND (j.${column} ${better} s.${column} OR (j.${column} = s.${column} AND j.ctid < s.ctid)))`;
   const order = byte ? `s.${column} USING ${first.descending ? '~>~' : '~<~'}` : `s.${column} ${first.descending ? 'DESC' : 'ASC'}`;
   const found = covering.map((criterion) => ({ criterion, condition: rowFirst(criterion, p) })).find((x) => x.condition !== null);
