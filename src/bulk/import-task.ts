@@ -1,13 +1,15 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { AuditedContext } from '../audit/index.js';
 import { isHavenError } from '../kernel/index.js';
-import type { FhirResource, WriteOperation } from '../store/index.js';
+import type { FhirResource, StoreTransaction, WriteOperation } from '../store/index.js';
 import type { Task } from '../store/jobs.js';
 import type { BulkDeps } from './deps.js';
-import { inputRefused, isRefusal, pullInput } from './import-source.js';
-import type { BulkJob, ImportPayload } from './model.js';
+import { splitLines, skipBytes, type InputLine } from './import-lines.js';
+import { isRefusal, pullInput } from './import-source.js';
+import type { BulkJob, ImportPayload, ImportPosition } from './model.js';
 
 const BATCH = 200;
+/** Error messages kept in the saved position (all are counted): the position is rewritten with every batch. */
+const SAVED_ERRORS = 1000;
 
 export interface ImportResult {
   count: number;
@@ -16,104 +18,183 @@ export interface ImportResult {
 
 interface Line {
   n: number;
+  end: number;
   resource: FhirResource;
 }
+
+interface LineError {
+  n: number;
+  text: string;
+}
+
+/** An attempt's progress through its input; each committed batch saves it as of the batch's last line. */
+interface ImportState {
+  /** Where this attempt starts reading (0, or the saved position). */
+  offset: number;
+  line: number;
+  count: number;
+  errors: LineError[];
+  /** Errors before a resume whose messages were not saved. */
+  unlisted: number;
+  etag?: string | undefined;
+}
+
+/** The lease was lost mid-batch: the batch's transaction is rolled back, another attempt owns the input. */
+class LeaseLost extends Error {}
 
 const reason = (err: unknown) => (isHavenError(err) ? `${err.code}: ${err.message}` : 'internal error');
 const opOf = (r: FhirResource): WriteOperation => ({ kind: 'update', resource: r, id: r.id! });
 
-/** Writes through the store (validation, index rows, one audit entry per resource, in the write's transaction). */
-async function writeBatch(deps: BulkDeps, ctx: AuditedContext, lines: Line[], result: ImportResult): Promise<void> {
+function restore(p: ImportPosition | undefined): ImportState {
+  if (!p) return { offset: 0, line: 0, count: 0, errors: [], unlisted: 0 };
+  // Saved messages start `line N: …` (or `input: …`, only ever last).
+  const errors = p.errors.map((text) => ({ n: Number(/^line (\d+):/.exec(text)?.[1] ?? p.line), text }));
+  return { offset: p.offset, line: p.line, count: p.count, errors, unlisted: p.errorCount - p.errors.length, ...(p.etag ? { etag: p.etag } : {}) };
+}
+
+/** The position after line `upTo` (ending at byte `end`): only the errors of lines up to it belong to it. */
+function position(state: ImportState, upTo: number, end: number, count: number): ImportPosition {
+  const errors = state.errors.filter((e) => e.n <= upTo);
+  return {
+    offset: end,
+    line: upTo,
+    count,
+    errors: errors.slice(0, SAVED_ERRORS).map((e) => e.text),
+    errorCount: state.unlisted + errors.length,
+    ...(state.etag ? { etag: state.etag } : {}),
+  };
+}
+
+/** Saves the position in `tx` (the transaction of the writes it covers); throws LeaseLost when fenced off. */
+async function checkpoint(deps: BulkDeps, ctx: AuditedContext, tx: Pick<StoreTransaction, 'rows'>, task: Task<ImportPayload>, at: ImportPosition): Promise<void> {
+  const rows = await tx.rows(ctx, deps.queue.checkpointSql(task, 'position', at));
+  if (rows.length !== 1) throw new LeaseLost();
+}
+
+/**
+ * Writes a batch through the store (validation, index rows, one audit entry per
+ * resource) and saves the position after its last line in the same
+ * transaction: after a crash the input resumes exactly there, so no line is
+ * written twice. False when the lease was lost.
+ */
+async function writeBatch(deps: BulkDeps, ctx: AuditedContext, task: Task<ImportPayload>, lines: Line[], state: ImportState, upTo: number, end: number): Promise<boolean> {
   try {
-    await deps.store.transaction(ctx, (tx) => tx.write(ctx, lines.map((l) => opOf(l.resource))));
-    result.count += lines.length;
-  } catch {
+    if (lines.length > 0) {
+      await deps.store.transaction(ctx, async (tx) => {
+        await tx.write(ctx, lines.map((l) => opOf(l.resource)));
+        await checkpoint(deps, ctx, tx, task, position(state, upTo, end, state.count + lines.length));
+      });
+      state.count += lines.length;
+      return true;
+    }
+  } catch (err) {
+    if (err instanceof LeaseLost) return false;
     // One bad resource fails its batch: retry one by one to keep the good ones and name the bad.
     for (const l of lines) {
       try {
-        await deps.store.write(ctx, opOf(l.resource));
-        result.count++;
-      } catch (err) {
-        result.errors.push(`line ${l.n}: ${reason(err)}`);
+        await deps.store.transaction(ctx, async (tx) => {
+          await tx.write(ctx, [opOf(l.resource)]);
+          await checkpoint(deps, ctx, tx, task, position(state, l.n, l.end, state.count + 1));
+        });
+        state.count++;
+      } catch (e) {
+        if (e instanceof LeaseLost) return false;
+        state.errors.push({ n: l.n, text: `line ${l.n}: ${reason(e)}` });
       }
     }
   }
+  // Lines with errors only (or none): their position is saved on its own.
+  try {
+    await checkpoint(deps, ctx, deps.store, task, position(state, upTo, end, state.count));
+    return true;
+  } catch (err) {
+    if (err instanceof LeaseLost) return false;
+    throw err;
+  }
 }
 
-function parseLine(deps: BulkDeps, type: string, text: string, n: number, result: ImportResult): Line | undefined {
+function parseLine(deps: BulkDeps, type: string, input: InputLine, state: ImportState): Line | undefined {
+  const { n } = input;
+  const fail = (text: string) => void state.errors.push({ n, text: `line ${n}: ${text}` });
   let resource: FhirResource;
   try {
-    resource = JSON.parse(text) as FhirResource;
+    resource = JSON.parse(input.text) as FhirResource;
   } catch {
-    result.errors.push(`line ${n}: not JSON`);
-    return undefined;
+    return fail('not JSON');
   }
-  if (resource?.resourceType !== type) {
-    result.errors.push(`line ${n}: resourceType is not ${type}`);
-    return undefined;
-  }
-  // Writes are by id (PUT): a retried or resumed task rewrites the same resources, never duplicates them.
-  if (typeof resource.id !== 'string' || resource.id === '') {
-    result.errors.push(`line ${n}: an imported resource needs an id`);
-    return undefined;
-  }
+  if (resource?.resourceType !== type) return fail(`resourceType is not ${type}`);
+  // Writes are by id (PUT): a retried task rewrites the same resources, never duplicates them.
+  if (typeof resource.id !== 'string' || resource.id === '') return fail('an imported resource needs an id');
   const problems = (deps.validate?.(resource) ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal');
-  if (problems.length > 0) {
-    result.errors.push(`line ${n}: VALIDATION_FAILED: ${problems[0]!.diagnostics}`);
-    return undefined;
-  }
-  return { n, resource };
+  if (problems.length > 0) return fail(`VALIDATION_FAILED: ${problems[0]!.diagnostics}`);
+  return { n, end: input.end, resource };
 }
 
-/** Longest NDJSON line accepted (characters): a file without line breaks must not fill the memory. */
-const MAX_LINE_CHARS = 32 * 2 ** 20;
-
-/** The input's bytes: a blob of an earlier export, or a pull from an allow-listed server. */
-const source = (deps: BulkDeps, job: BulkJob, p: ImportPayload): AsyncIterable<Uint8Array> =>
-  p.blob !== undefined ? deps.blobs.read(job.tenant, p.blob) : pullInput(deps.settings, p.url);
+/**
+ * The input's bytes from `state.offset` on: a blob of an earlier export (read
+ * and skipped up to there: it is sealed in segments, not seekable by byte), or
+ * a pull from an allow-listed server (a Range request; see pullInput).
+ */
+function source(deps: BulkDeps, job: BulkJob, p: ImportPayload, state: ImportState): AsyncIterable<Uint8Array> {
+  if (p.blob !== undefined) return skipBytes(deps.blobs.read(job.tenant, p.blob), state.offset);
+  return pullInput(deps.settings, p.url, {
+    from: state.offset,
+    etag: state.etag,
+    onOpen: ({ etag, from }) => {
+      // The file changed since the import began: read it anew from its first line.
+      if (from === 0 && state.offset > 0) Object.assign(state, { offset: 0, line: 0, count: 0, errors: [], unlisted: 0 });
+      state.etag = etag;
+    },
+  });
+}
 
 /**
- * One $import input, split into lines as it streams (a UTF-8 character may
- * straddle chunks), written in batches by id. Returns undefined when the lease
- * was lost. A refusal by the source (4xx, too large, a line too long) ends the
- * input with an error-file entry after the lines read so far; network failures
- * throw, and the task is retried.
+ * One $import input, split into lines as it streams, written in batches by id,
+ * resuming where an earlier attempt's last committed batch ended. Returns
+ * undefined when the lease was lost. A refusal by the source (4xx, too large, a
+ * line too long) ends the input with an error-file entry after the lines read
+ * so far; network failures throw, and the task is retried (and resumes).
  */
 export async function runImportTask(deps: BulkDeps, job: BulkJob, task: Task<ImportPayload>, keepLease: (n: number) => Promise<boolean>): Promise<ImportResult | undefined> {
   const ctx = importContext(job, task);
-  const result: ImportResult = { count: 0, errors: [] };
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
-  let n = 0;
+  const state = restore(task.payload.position);
   let batch: Line[] = [];
+  let last: InputLine | undefined; // the last line read; none yet: the start (known once the source answered)
   const flush = async () => {
-    if (batch.length > 0) await writeBatch(deps, ctx, batch, result);
+    const upTo = last ?? { n: state.line, end: state.offset };
+    const ok = await writeBatch(deps, ctx, task, batch, state, upTo.n, upTo.end);
     batch = [];
-    return keepLease(result.count);
+    return ok && keepLease(state.count);
   };
   try {
-    for await (const chunk of source(deps, job, task.payload)) {
-      const lines = (rest + decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))).split('\n');
-      rest = lines.pop()!;
-      if (rest.length > MAX_LINE_CHARS) throw inputRefused(`line ${n + lines.length + 1} is longer than ${MAX_LINE_CHARS} characters`);
-      for (const text of lines) {
-        n++;
-        const line = text.trim() === '' ? undefined : parseLine(deps, task.payload.type, text, n, result);
-        if (line) batch.push(line);
-        if (batch.length >= BATCH && !(await flush())) return undefined;
-      }
+    // Read lazily: onOpen may move the start back to 0 before the first line is cut.
+    const lines = splitLinesFrom(source(deps, job, task.payload, state), state);
+    for await (const input of lines) {
+      last = input;
+      const line = input.text.trim() === '' ? undefined : parseLine(deps, task.payload.type, input, state);
+      if (line) batch.push(line);
+      if (batch.length >= BATCH && !(await flush())) return undefined;
     }
   } catch (err) {
     if (!isRefusal(err)) throw err;
-    result.errors.push(`input: ${reason(err)}`);
-    return (await flush()) ? result : undefined;
+    state.errors.push({ n: Number.MAX_SAFE_INTEGER, text: `input: ${reason(err)}` });
   }
-  const last = rest + decoder.end();
-  if (last.trim() !== '') {
-    const line = parseLine(deps, task.payload.type, last, n + 1, result);
-    if (line) batch.push(line);
+  if (!(await flush())) return undefined;
+  const errors = state.errors.map((e) => e.text);
+  if (state.unlisted > 0) errors.unshift(`${state.unlisted} errors before the import resumed after a restart are not listed`);
+  return { count: state.count, errors };
+}
+
+/** Lines of `chunks`, numbered and offset from the state as it is when the first chunk arrives. */
+async function* splitLinesFrom(chunks: AsyncIterable<Uint8Array>, state: ImportState): AsyncGenerator<InputLine> {
+  const it = chunks[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return;
+  async function* all(): AsyncGenerator<Uint8Array> {
+    yield first.value as Uint8Array;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   }
-  return (await flush()) ? result : undefined;
+  yield* splitLines(all(), state.offset, state.line);
 }
 
 function importContext(job: BulkJob, task: Task<ImportPayload>): AuditedContext {

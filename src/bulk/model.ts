@@ -13,13 +13,20 @@ export interface ExportParams {
   patients?: string[];
   /** Messages for the manifest's error file (ignored parameters, types left out by the scopes). */
   warnings: string[];
+  /** includeAssociatedData: Provenance of the exported resources, the latest per resource or all. */
+  associated?: AssociatedData;
 }
+
+export type AssociatedData = 'latest' | 'relevant';
 
 /** One queue task: one type, ids in (after, upTo], written as one NDJSON file. */
 export interface ChunkPayload {
   type: string;
   after: string | null;
   upTo: string | null;
+  /** Set on the Provenance chunks of includeAssociatedData: those whose targets are exported resources of `targets`. */
+  associated?: AssociatedData;
+  targets?: string[];
 }
 
 export type JobStatus = 'running' | 'complete' | 'failed' | 'cancelled' | 'expired';
@@ -65,6 +72,23 @@ export interface ImportPayload {
   type: string;
   url: string;
   blob?: string;
+  /** How far the input was imported: saved in the transaction of each committed batch, read when a retry resumes. */
+  position?: ImportPosition;
+}
+
+/** A resumable point in an $import input: every line before it is written (or reported), none after it. */
+export interface ImportPosition {
+  /** Bytes of the input consumed: the start of the first line not yet imported. */
+  offset: number;
+  /** Lines consumed (line numbers in error messages go on from here). */
+  line: number;
+  /** Resources written so far. */
+  count: number;
+  /** Error-file entries so far (the first IMPORT_SAVED_ERRORS; `errorCount` counts them all). */
+  errors: string[];
+  errorCount: number;
+  /** The source's ETag when the pull began, so a resumed pull can tell that the file changed. */
+  etag?: string;
 }
 
 export const blobPrefix = (jobId: string) => `bulk/${jobId}`;

@@ -48,7 +48,8 @@ export function parseKickoff(level: ExportLevel, groupId: string | undefined, pa
   }
   const since = by.get('_since');
   if (since && since.length > 1) throw bad('BULK_BAD_PARAMETER', '_since may be given once', '_since');
-  if (by.has('includeAssociatedData') && !options.lenient) throw associatedDataUnsupported(list(by.get('includeAssociatedData')!));
+  const unsupported = list(by.get('includeAssociatedData') ?? []).filter((v) => !ASSOCIATED_DATA.has(v));
+  if (unsupported.length > 0 && !options.lenient) throw associatedDataUnsupported(unsupported);
   const patients = by.get('patient');
   if (patients && level === 'system') throw bad('BULK_BAD_PARAMETER', 'patient applies to Patient- and Group-level exports only', 'patient');
   return {
@@ -63,16 +64,22 @@ export function parseKickoff(level: ExportLevel, groupId: string | undefined, pa
   };
 }
 
+/** The includeAssociatedData values Haven implements (the Provenance of exported resources, docs/bulk.md). */
+export const ASSOCIATED_DATA: ReadonlyMap<string, 'latest' | 'relevant'> = new Map([
+  ['LatestProvenanceResources', 'latest'],
+  ['RelevantProvenanceResources', 'relevant'],
+]);
+
 /**
- * No includeAssociatedData value is supported (Provenance with an export is not
- * built, see docs/bulk.md). As the spec asks, that is an error the client can
- * act on, unless it sent Prefer: handling=lenient: then the values are ignored
- * with a warning in the manifest's error file.
+ * Other includeAssociatedData values (`_custom` ones included) are not
+ * supported. As the spec asks, that is an error the client can act on, unless
+ * it sent Prefer: handling=lenient: then they are ignored with a warning in the
+ * manifest's error file.
  */
 function associatedDataUnsupported(values: string[]): HavenError {
   return bad(
     'BULK_BAD_PARAMETER',
-    `includeAssociatedData (${values.join(', ')}) is not supported; leave it out, or send Prefer: handling=lenient to have it ignored`,
+    `includeAssociatedData ${values.join(', ')} is not supported (supported: ${[...ASSOCIATED_DATA.keys()].join(', ')}); leave it out, or send Prefer: handling=lenient to have it ignored`,
     'includeAssociatedData',
   );
 }

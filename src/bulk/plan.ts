@@ -3,8 +3,8 @@ import { scopeAllows, scopeAllowsAny } from '../auth/index.js';
 import { HavenError, type RequestContext } from '../kernel/index.js';
 import { filterSql, splitTypeFilter } from './chunk-sql.js';
 import type { BulkDeps } from './deps.js';
-import { BULK_QUEUE, type ChunkPayload, type ExportParams } from './model.js';
-import type { KickoffInput } from './params.js';
+import { BULK_QUEUE, type AssociatedData, type ChunkPayload, type ExportParams } from './model.js';
+import { ASSOCIATED_DATA, type KickoffInput } from './params.js';
 import { writeErrorFile } from './writer.js';
 
 /** Types the export may hold: asked for (or all at this level), known, in the compartment, allowed by the scopes. */
@@ -48,7 +48,7 @@ async function exportParams(deps: BulkDeps, ctx: RequestContext, input: KickoffI
     await filterSql(deps.chunkSql, type, query, ctx.tenant); // a bad filter is the search's own 400, now rather than in the worker
     if (!types.includes(type)) warnings.push(`_typeFilter for ${type} ignored: ${type} is not exported`);
   }
-  if (input.includeAssociatedData) warnings.push(`includeAssociatedData (${input.includeAssociatedData.join(', ')}) is not supported; ignored`);
+  const associated = associatedData(ctx, input.includeAssociatedData ?? [], warnings);
   let patients = input.patients;
   if (input.level === 'group') {
     const members = await groupPatients(deps, ctx, input.groupId!);
@@ -63,7 +63,24 @@ async function exportParams(deps: BulkDeps, ctx: RequestContext, input: KickoffI
     ...(input.elements ? { elements: input.elements } : {}),
     ...(patients ? { patients } : {}),
     warnings,
+    ...(associated ? { associated } : {}),
   };
+}
+
+/**
+ * includeAssociatedData: Relevant (every Provenance of an exported resource)
+ * covers Latest. Provenance is read like any exported type, so the scopes must
+ * grant it; other values reach here only under Prefer: handling=lenient.
+ */
+function associatedData(ctx: RequestContext, values: string[], warnings: string[]): AssociatedData | undefined {
+  for (const v of values) if (!ASSOCIATED_DATA.has(v)) warnings.push(`includeAssociatedData ${v} is not supported; ignored`);
+  const asked = values.map((v) => ASSOCIATED_DATA.get(v)).filter((v) => v !== undefined);
+  if (asked.length === 0) return undefined;
+  if (!scopeAllows(ctx.principal, 'Provenance', 'read')) {
+    warnings.push(`includeAssociatedData left out: the access token's scopes do not permit reading Provenance`);
+    return undefined;
+  }
+  return asked.includes('relevant') ? 'relevant' : 'latest';
 }
 
 /**
@@ -71,7 +88,7 @@ async function exportParams(deps: BulkDeps, ctx: RequestContext, input: KickoffI
  * index-ordered pass. Filters are applied when the chunk runs, so a filtered
  * file may hold fewer than N resources, never more.
  */
-async function planChunks(deps: BulkDeps, tenant: string, params: ExportParams, transactionTime: Date): Promise<ChunkPayload[]> {
+async function planChunks(deps: BulkDeps, tenant: string, params: Pick<ExportParams, 'types' | 'since'>, transactionTime: Date): Promise<ChunkPayload[]> {
   const res = await deps.db.query<{ resource_type: string; id: string; last: boolean }>(
     `SELECT resource_type, id, rn = cnt AS last FROM (
        SELECT resource_type, id, row_number() OVER w AS rn, count(*) OVER (PARTITION BY resource_type) AS cnt
@@ -91,12 +108,25 @@ async function planChunks(deps: BulkDeps, tenant: string, params: ExportParams, 
   return chunks;
 }
 
+/**
+ * The Provenance chunks of includeAssociatedData, after the others: cut over
+ * every Provenance in the snapshot (which of them target exported resources is
+ * decided when the chunk runs), for the types that have chunks of their own.
+ */
+async function planAssociated(deps: BulkDeps, tenant: string, params: ExportParams, chunks: ChunkPayload[], transactionTime: Date): Promise<ChunkPayload[]> {
+  const targets = [...new Set(chunks.map((c) => c.type))].filter((t) => t !== 'Provenance');
+  if (!params.associated || targets.length === 0) return [];
+  const provenance = await planChunks(deps, tenant, { types: ['Provenance'] }, transactionTime);
+  return provenance.map((c) => ({ ...c, associated: params.associated, targets }));
+}
+
 /** Kick-off: validates, snapshots the time, and stores the job with its tasks in one transaction. */
 export async function startExport(deps: BulkDeps, ctx: RequestContext, input: KickoffInput, requestUrl: string): Promise<string> {
   const params = await exportParams(deps, ctx, input);
   const jobId = randomUUID();
   const transactionTime = deps.clock.now();
-  const chunks = await planChunks(deps, ctx.tenant, params, transactionTime);
+  const typeChunks = await planChunks(deps, ctx.tenant, params, transactionTime);
+  const chunks = [...typeChunks, ...(await planAssociated(deps, ctx.tenant, params, typeChunks, transactionTime))];
   const errorFile = params.warnings.length > 0 ? await writeErrorFile(deps, ctx.tenant, jobId, params.warnings) : undefined;
   await deps.db.transaction(async (tx) => {
     const done = chunks.length === 0;

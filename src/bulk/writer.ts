@@ -9,6 +9,8 @@ interface Row {
   id: string;
   version_id: string;
   content: Buffer | null;
+  /** Associated-data rows (Provenance): the patients of their targets, for the file's audit entry. */
+  patients?: string[];
 }
 
 export interface ChunkResult {
@@ -30,6 +32,7 @@ async function toLine(deps: BulkDeps, tenant: string, row: Row, elements: string
   let json = await deps.codec.decode(identity, row.content!);
   const patient = patientOfJson(row.resource_type, row.id, json);
   if (patient) patients.add(patient.slice('Patient/'.length));
+  for (const p of row.patients ?? []) patients.add(p);
   if (elements) json = JSON.stringify(deps.fhir.applyElements(JSON.parse(json) as object, elements));
   else if (json.includes('\n')) json = JSON.stringify(JSON.parse(json)); // NDJSON: one resource per line
   return `${json}\n`;

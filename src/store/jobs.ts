@@ -107,6 +107,19 @@ export function createJobQueue(db: Queryable) {
       );
     },
 
+    /**
+     * A statement that saves `checkpoint` into the task's payload (under `key`), fenced like
+     * `complete`: run it in the transaction whose work it records, and roll back when it updates no
+     * row (the lease was lost), so a stalled attempt cannot record work a newer attempt redoes.
+     */
+    checkpointSql(task: Task, key: string, checkpoint: unknown): { sql: string; params: unknown[] } {
+      return {
+        sql: `UPDATE job_task SET payload = jsonb_set(payload, ARRAY[$4::text], $5::jsonb), updated_at = now()
+              WHERE task_id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running' RETURNING task_id`,
+        params: [task.taskId, task.owner, task.attempts, key, JSON.stringify(checkpoint)],
+      };
+    },
+
     /** Gives the task back without spending an attempt (this node is stopping; the work was not at fault). */
     async release(task: Task): Promise<void> {
       await db.query(

@@ -170,19 +170,19 @@ test('_typeFilter results equal the corresponding searches', async () => {
   assert.equal(manifest.error.length, 0);
 });
 
-test('POST kick-off with Parameters; _elements subsets; includeAssociatedData is 400 unless lenient, then reported in the error file', async () => {
+test('POST kick-off with Parameters; _elements subsets; an unsupported includeAssociatedData is 400 unless lenient, then reported in the error file', async () => {
   const body = {
     resourceType: 'Parameters',
     parameter: [
       { name: '_type', valueString: 'Patient' },
       { name: '_elements', valueString: 'birthDate' },
-      { name: 'includeAssociatedData', valueCode: 'LatestProvenanceResources' },
+      { name: 'includeAssociatedData', valueCode: '_notSupported' },
     ],
   };
   const strict = await kickoff(s.fhirUrl, token, '$export', { method: 'POST', body });
   assert.equal(strict.status, 400);
   assert.deepEqual(strict.body.issue[0].expression, ['includeAssociatedData']);
-  assert.equal((await kickoff(s.fhirUrl, token, '$export?includeAssociatedData=RelevantProvenanceResources')).status, 400);
+  assert.equal((await kickoff(s.fhirUrl, token, '$export?includeAssociatedData=RelevantProvenanceResources,_other')).status, 400);
   const lenient = { prefer: 'respond-async, handling=lenient' };
   const { resources, manifest } = await exportAll(s.fhirUrl, token, '$export', { method: 'POST', body, headers: lenient });
   assert.ok(resources.length > 0);
