@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import type { HavenConfig } from '../config/index.js';
 import { createFhirDefinitions, normalizeString } from '../fhir/index.js';
 import { createValidator } from '../fhir/validation/index.js';
@@ -121,7 +122,12 @@ export function buildApp(parts: AppParts) {
   const access = buildAccess({ db, clock, logger, registry: fhir.registry, normalize: normalizeString, paramsFor: (t) => fhir.compartments.paramsFor('Patient', t), ...(blind ? { blind } : {}) });
   access.attachHooks(hooks);
   // patient/ scopes: reads and searches limited to the token's patient compartment; granular scopes to their criteria, in SQL (docs/security/identity.md).
-  const compartmentGuard = createCompartmentGuard({ db, paramsFor: (c, t) => fhir.compartments.paramsFor(c, t), matcher: (ctx, t, ids, f) => access.matching(ctx, t, ids, f) });
+  const compartmentGuard = createCompartmentGuard({
+    db,
+    paramsFor: (c, t) => fhir.compartments.paramsFor(c, t),
+    typesIn: (c) => fhir.compartments.resourceTypesIn(c),
+    matcher: (ctx, t, ids, f) => access.matching(ctx, t, ids, f),
+  });
   const searchRunner = createSearchRunner({
       registry: fhir.registry,
       normalize: normalizeString,
@@ -231,7 +237,7 @@ export function buildApp(parts: AppParts) {
     jwks: async () => ({ keys: [...(await signingKeys.jwks(tenant)).keys, ...(await identity.idTokenKeys.jwks(tenant)).keys] }),
     identity: {
       routes: { flow: identity.flow, tokenAdmin: identity.withVerifier(verifier) },
-      admin: { tenant, clock, users: identity.users, clients, launches: identity.launches, audit: identity.audit },
+      admin: { tenant, clock, users: identity.users, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
     },
     smartConfiguration,
     // Not ready while the S3 witness keeps failing: signed heads are piling up unpublished.
@@ -243,10 +249,11 @@ export function buildApp(parts: AppParts) {
       roles: access.roles, elevations: access.elevations, resolver: access.resolver, audit: identity.audit, checkCriteria: access.checkCriteria,
       breakGlassMinutes: config.auth.breakGlassMinutes, maxElevationMinutes: config.auth.maxElevationMinutes,
       page: {
-        sessions: createSessionStore({ db, policy: { idleMs: config.auth.sessionIdleMinutes * 60_000, maxMs: config.auth.sessionMaxHours * 3_600_000 } }),
+        sessions: createSessionStore({ db, policy: (t) => identity.tenantSettings.sessionPolicy(t) }),
         users: identity.users, cookieName: sessionCookieName(baseUrl), clock,
       },
     },
+    trustedProxies: config.http.trustedProxies,
     ...(config.http.tlsCert && config.http.tlsKey ? { tls: { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) } } : {}),
   });
   // Export workers and the expiry sweep run while the server listens (every node: the queue is shared).
@@ -255,7 +262,7 @@ export function buildApp(parts: AppParts) {
   http.addHook('onReady', async () => reindex.service.start());
   http.addHook('onClose', () => reindex.service.stop());
   // DEK re-encryption (haven keys rotate --dek --background) runs on every node, like exports.
-  const reencrypt = encryption.keyring ? createReencryptService({ db, keyring: encryption.keyring, logger }) : undefined;
+  const reencrypt = encryption.keyring ? createReencryptService({ db, keyring: encryption.keyring, logger, blobDir: config.blobDir ?? join(resolve(config.dataDir), 'blobs') }) : undefined;
   http.addHook('onReady', async () => reencrypt?.start());
   http.addHook('onClose', async () => reencrypt?.stop());
   http.addHook('onClose', () => encryption.close());

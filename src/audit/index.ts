@@ -4,6 +4,8 @@ export type { AuditHttpHooks, FailedRequest, TokenEvent } from './http-hooks.js'
 export type { AuditAction, AuditEntry, AuditedContext, AuditResourceRef } from './entry.js';
 export { patientOfJson } from './entry.js';
 export { verifyAuditLog, type VerifyOptions, type VerifyReport } from './verify.js';
+export { verifyRemoteLog, type RemoteVerifyReport } from './verify-remote.js';
+export { readWitness } from './witness.js';
 export { verifyConsistency, verifyEntryInclusion, verifyInclusion } from './proof-verify.js';
 export { leafHash, nodeHash, rootOf } from './merkle.js';
 export { createSequencer, type Sequencer } from './sequencer.js';

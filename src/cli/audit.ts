@@ -3,16 +3,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../app/logger.js';
 import {
-  archiveOldEntries, disclosureReport, downloadS3Witness, renderDisclosures, s3WitnessSettings, verifyAuditLog, witnessPathFor, type VerifyReport,
+  archiveOldEntries, disclosureReport, downloadS3Witness, readWitness, renderDisclosures, s3WitnessSettings, verifyAuditLog, verifyRemoteLog, witnessPathFor,
+  type VerifyReport,
 } from '../audit/index.js';
 import { loadConfig, type HavenConfig } from '../config/index.js';
 import { createBodyEncryption } from '../crypto/index.js';
 import { createLocalBlobStore, keyringSealer } from '../store/blob-store.js';
 import { createDb, createEmbeddedPostgres, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { intOption, stringOption, type ParsedArgs } from './args.js';
+import { fetchToken, readBootstrap } from './client.js';
 
 export const AUDIT_USAGE = [
   'haven audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N]',
+  'haven audit verify --url URL [--witness PATH|s3] [--heads N] [--sample N]',
   'haven audit archive',
   'haven audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--tenant T] [--out FILE]',
 ].join('\n       ');
@@ -26,6 +29,7 @@ export const AUDIT_USAGE = [
  */
 export async function auditCommand(args: ParsedArgs): Promise<number> {
   const sub = args.positionals[1];
+  if (sub === 'verify' && stringOption(args, 'url')) return remoteVerifyCommand(args, loadConfig());
   if (sub === 'verify') return withAuditDb((db, config) => verifyCommand(args, db, config));
   if (sub === 'report') return withAuditDb((db) => reportCommand(args, db));
   if (sub === 'archive') return withAuditDb((db, config) => archiveCommand(db, config));
@@ -86,6 +90,40 @@ async function verifyWith(args: ParsedArgs, db: Db, witness: string, witnessProb
   const checked = witnessProblems.length === 0 ? report : { ...report, ok: false, problems: [...witnessProblems, ...report.problems] };
   printReport(checked, existsSync(witness) ? witness : undefined, Date.now() - started);
   return checked.ok ? 0 : 3;
+}
+
+/**
+ * `haven audit verify --url`: a running server checked through its API alone
+ * (tree head, consistency and inclusion proofs) against the local copy of the
+ * witness, with the bootstrap admin client's token (src/audit/verify-remote.ts).
+ */
+async function remoteVerifyCommand(args: ParsedArgs, config: HavenConfig): Promise<number> {
+  const base = stringOption(args, 'url')!.replace(/\/$/, '');
+  const { token } = await fetchToken(base, await readBootstrap(config.dataDir), 'system/AuditEvent.r');
+  const w = await witnessFile(args, config);
+  try {
+    const witness = readWitness(w.path);
+    if (witness.records.length === 0) console.error(`no witness records at ${w.path}: only the server's own consistency can be checked`);
+    const report = await verifyRemoteLog({
+      get: async (path) => {
+        const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+        return { status: res.status, body: (await res.json()) as unknown };
+      },
+      witness: witness.records,
+      maxHeads: intOption(args, 'heads', 50),
+      sampleEntries: intOption(args, 'sample', 20),
+    });
+    const problems = [...w.problems, ...witness.malformed.map((n) => `witness line ${n} is not a well-formed record`), ...report.problems];
+    const line = `server log at size ${report.treeSize}: ${report.headsChecked} witnessed head(s) checked for consistency, ${report.entriesChecked} entr${report.entriesChecked === 1 ? 'y' : 'ies'} for inclusion`;
+    if (problems.length === 0) {
+      console.log(`audit log OK (through the API): ${line}`);
+      return 0;
+    }
+    console.error(`audit log NOT OK (through the API): ${line}\n  ${problems.join('\n  ')}`);
+    return 3;
+  } finally {
+    w.cleanup();
+  }
 }
 
 /**

@@ -1,20 +1,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HavenConfig } from '../config/index.js';
-import { createKmsFromConfig, PURPOSES, rotateKek, type KekRotationResult, type KeyPurpose } from '../crypto/index.js';
+import { createKmsFromConfig, PURPOSES, ROTATABLE_PURPOSES, rotateKek, type KekRotationResult, type KeyPurpose } from '../crypto/index.js';
 import { HavenError, type Logger } from '../kernel/index.js';
 import { recordKeyOperation, signingKeyRewrap } from '../audit/index.js';
 import { createDb, createEmbeddedPostgres, migrate, type Db, type EmbeddedPostgres } from '../store/index.js';
-import { countSealedWith, reencryptionStatus, retryFailedReencryption } from '../store/reencrypt/worker.js';
+import { reencryptionStatus, retryFailedReencryption } from '../store/reencrypt/worker.js';
 import { intOption, stringOption, type ParsedArgs } from './args.js';
-import { cliActor, destroyRetired, startDekRotation, workReencryption } from './keys-dek.js';
+import { blobDirOf } from './backup-command.js';
+import { cliActor, destroyRetired, startDekRotations, usageCounter, workReencryption } from './keys-dek.js';
 
 export const KEYS_HELP = `haven keys <subcommand>
 
   keys status        Show the KMS in use and the data keys (per tenant and purpose), never key material
-  keys rotate --dek [--tenant T] [--purpose resources] [--background]
-                     Create the next data-key version (new writes use it at once; running nodes
-                     notice within 5 s), then re-encrypt existing rows in a resumable background job
+  keys rotate --dek [--tenant T] [--purpose resources|blobs] [--background]
+                     Create the next data-key version of every rotatable purpose (or only --purpose):
+                     resources (bodies, history, HL7 v2 messages) and blobs (export files, audit
+                     archive). New writes use it at once (running nodes notice within 5 s), then
+                     existing rows and blob files are re-encrypted in a resumable background job
                      (run here unless --background: a server's worker role or 'keys reencrypt' does it)
   keys reencrypt [--max-batches N] [--retry-failed]
                      Run (or resume) queued re-encryption work in this process; --retry-failed first
@@ -88,7 +91,11 @@ export async function keysStatus(config: HavenConfig, logger: Logger): Promise<{
     try {
       const d = kms.describe();
       const rows = await db.query<StatusRow>('SELECT tenant_id, purpose, version, status, kek_id, created_at, rewrapped_at FROM data_key ORDER BY tenant_id, purpose, version');
-      for (const r of rows.rows) r.in_use = r.purpose === 'resources' && r.status !== 'destroyed' ? await countSealedWith(db, r.tenant_id, r.version) : null;
+      const blobDir = blobDirOf(config);
+      for (const r of rows.rows) {
+        const count = r.status === 'destroyed' ? undefined : usageCounter({ blobDir }, { ...r, purpose: r.purpose as KeyPurpose });
+        r.in_use = count ? await count(db) : null;
+      }
       return { kms: `${d.provider} ${d.kekId} (${d.detail})`, keys: rows.rows, jobs: await reencryptionStatus(db) };
     } finally {
       await kms.close();
@@ -96,10 +103,12 @@ export async function keysStatus(config: HavenConfig, logger: Logger): Promise<{
   });
 }
 
-function parsePurpose(args: ParsedArgs): KeyPurpose {
-  const p = stringOption(args, 'purpose') ?? 'resources';
+/** `--purpose P`, or every rotatable purpose. */
+function parsePurposes(args: ParsedArgs): KeyPurpose[] {
+  const p = stringOption(args, 'purpose');
+  if (p === undefined) return [...ROTATABLE_PURPOSES];
   if (!(PURPOSES as readonly string[]).includes(p)) throw new HavenError('incorrect', 'KEYS_PURPOSE_UNKNOWN', `--purpose must be one of ${PURPOSES.join(', ')}`);
-  return p as KeyPurpose;
+  return [p as KeyPurpose];
 }
 
 /** rotate --dek, reencrypt, destroy-retired; undefined when `sub` is none of them. */
@@ -110,7 +119,7 @@ async function dekSubcommand(sub: string | undefined, args: ParsedArgs, config: 
   return withDatabase(config, logger, async (db) => {
     const kms = await createKmsFromConfig(config, logger);
     try {
-      const deps = { db, kms, logger, settleMs: 2 * config.kms.dekRefreshSeconds * 1000 };
+      const deps = { db, kms, logger, settleMs: 2 * config.kms.dekRefreshSeconds * 1000, blobDir: blobDirOf(config) };
       if (sub === 'destroy-retired') {
         const r = await destroyRetired(deps, stringOption(args, 'tenant'));
         for (const k of r.destroyed) print(`destroyed ${k}`);
@@ -118,7 +127,7 @@ async function dekSubcommand(sub: string | undefined, args: ParsedArgs, config: 
         return 0;
       }
       if (isRotate) {
-        for (const r of await startDekRotation(deps, stringOption(args, 'tenant'), parsePurpose(args))) print(`DEK rotated: ${r.tenant} ${r.purpose} v${r.from ?? '-'} -> v${r.to}; job ${r.jobId}`);
+        for (const r of await startDekRotations(deps, stringOption(args, 'tenant'), parsePurposes(args))) print(`DEK rotated: ${r.tenant} ${r.purpose} v${r.from ?? '-'} -> v${r.to}; job ${r.jobId}`);
         if (args.options.has('background')) return 0;
       }
       if (sub === 'reencrypt' && args.options.has('retry-failed')) print(`${await retryFailedReencryption(db)} failed task(s) made available again`);

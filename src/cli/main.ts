@@ -42,7 +42,7 @@ Commands:
                              destroy retired data keys nothing uses. With the embedded database, stop the server first
   tenant shred T [--yes] [--allow-default]
                              Crypto-shred a tenant: destroy all its data keys (asks to confirm)
-  backup --out DIR [--tenant T] | restore --from DIR
+  backup --to DIR|s3://B/P [--tenant T] | restore --from DIR|s3://B/P [--keys-from URL]
                              Encrypted, integrity-checked snapshot of database and blobs; restore verifies
                              everything, then loads into an empty instance (same KMS needed)
   audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N]
@@ -50,6 +50,10 @@ Commands:
                              using the embedded database): recomputes every leaf and tree head and
                              checks signatures and the witness file (or the S3 Object Lock witness);
                              exits 3 on any discrepancy
+  audit verify --url URL [--witness PATH|s3] [--heads N] [--sample N]
+                             Verify a running server through its API only: its newest signed head
+                             against the witness copy (consistency proofs), sampled entries against
+                             the tree (inclusion proofs); exits 3 on any discrepancy
   audit archive              Export entries older than HAVEN_AUDIT_RETENTION_YEARS (default 6) to
                              encrypted blob segments with key-free manifests (nothing is deleted)
   audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--out FILE]

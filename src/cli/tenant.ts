@@ -13,7 +13,7 @@ export const TENANT_HELP = `haven tenant <subcommand>
   tenant shred T [--yes] [--allow-default]
         Crypto-shreds tenant T: destroys every data key of the tenant (all purposes and versions).
         Its resources, history, HL7 messages and blobs become unreadable everywhere, including
-        backups taken afterwards. Irreversible. Asks for the tenant id again unless --yes.
+        backups taken before (format 2: restore skips the tenant) and after. Irreversible. Asks for the tenant id again unless --yes.
         The default tenant needs --allow-default as well.`;
 
 /** Destroys the tenant's DEKs and records it in the audit log, in one transaction. */

@@ -10,6 +10,7 @@ export const envMap: Record<string, string[]> = {
   HAVEN_BASE_URL: ['http', 'baseUrl'],
   HAVEN_TLS_CERT: ['http', 'tlsCert'],
   HAVEN_TLS_KEY: ['http', 'tlsKey'],
+  HAVEN_TRUSTED_PROXIES: ['http', 'trustedProxies'],
   HAVEN_MAX_BODY_BYTES: ['http', 'maxBodyBytes'],
   HAVEN_DATA_DIR: ['dataDir'],
   DATABASE_URL: ['database', 'url'],
@@ -64,6 +65,13 @@ export const envMap: Record<string, string[]> = {
   HAVEN_IMPORT_ALLOWED_ORIGINS: ['bulk', 'importAllowedOrigins'],
   HAVEN_IMPORT_MAX_BYTES: ['bulk', 'importMaxBytes'],
   HAVEN_BLOB_DIR: ['blobDir'],
+  HAVEN_BACKUP_S3_URL: ['backup', 's3Url'],
+  HAVEN_BACKUP_S3_BUCKET: ['backup', 's3Bucket'],
+  HAVEN_BACKUP_S3_PREFIX: ['backup', 's3Prefix'],
+  HAVEN_BACKUP_S3_REGION: ['backup', 's3Region'],
+  HAVEN_BACKUP_S3_ACCESS_KEY_ID: ['backup', 's3AccessKeyId'],
+  HAVEN_BACKUP_S3_SECRET_ACCESS_KEY: ['backup', 's3SecretAccessKey'],
+  HAVEN_BACKUP_S3_PART_MB: ['backup', 's3PartMb'],
   HAVEN_VALIDATE_ON_WRITE: ['validateOnWrite'],
   HAVEN_KMS: ['kms', 'provider'],
   HAVEN_ENCRYPTION: ['kms', 'encryption'],
@@ -92,7 +100,7 @@ export const envMap: Record<string, string[]> = {
 };
 
 /** Variables of the test and CI harness, not settings: ignored rather than refused. */
-const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_REQUIRE_CHROMIUM', 'HAVEN_TEST_CONCURRENCY', 'HAVEN_FUZZ_COUNT', 'HAVEN_FUZZ_SEED']);
+const harnessVariables = new Set(['HAVEN_REQUIRE_SOFTHSM', 'HAVEN_REQUIRE_CHROMIUM', 'HAVEN_REQUIRE_PG_DUMP', 'HAVEN_TEST_CONCURRENCY', 'HAVEN_FUZZ_COUNT', 'HAVEN_FUZZ_SEED']);
 
 function setPath(target: Record<string, unknown>, path: string[], value: string): void {
   let node = target;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -7,6 +8,22 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** An address or CIDR range, or a proxy-addr keyword (`loopback`, `linklocal`, `uniquelocal`). */
+function isProxyRange(entry: string): boolean {
+  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** Comma-separated proxies whose X-Forwarded-For Haven believes; empty: the header is ignored. */
+const trustedProxies = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((e) => e.trim()).filter((e) => e !== ''))
+  .refine((list) => list.every(isProxyRange), 'must be a comma-separated list of IP addresses, CIDR ranges, `loopback`, `linklocal` or `uniquelocal`');
 
 const kms = z.object({
   /** Where the key-encryption key lives: a local key file (development only), a PKCS#11 HSM or a cloud KMS. */
@@ -50,6 +67,8 @@ export const configSchema = z.object({
     /** PEM files: when both are set Haven serves HTTPS (TLS 1.2+, strong ciphers, HSTS). */
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
+    /** Reverse proxies in front of Haven: only from these is X-Forwarded-For honoured (client address for backoff and audit). */
+    trustedProxies,
   }),
   dataDir: z.string().min(1).default('./haven-data'),
   database: z.object({
@@ -160,6 +179,22 @@ export const configSchema = z.object({
     .default({}),
   /** Directory of the local blob store (export files); default <dataDir>/blobs. */
   blobDir: z.string().min(1).optional(),
+  /** `haven backup` / `haven restore` with an S3-compatible bucket (docs/security/encryption.md, Backups). */
+  backup: z
+    .object({
+      /** Endpoint; default https://s3.<region>.amazonaws.com. */
+      s3Url: z.string().url().optional(),
+      /** With it, `haven backup` without --to writes to s3://<bucket>/<prefix>/<UTC time>. */
+      s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(),
+      s3Prefix: z.string().regex(/^(?!(.*\/)?\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'letters, digits and . _ - separated by /, no . or .. segment').default('haven-backup'),
+      s3Region: z.string().min(1).default('us-east-1'),
+      /** Else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN). */
+      s3AccessKeyId: z.string().min(1).optional(),
+      s3SecretAccessKey: z.string().min(1).optional(),
+      /** Largest object; bigger backup files are stored in parts (S3 allows 5 GiB per PUT). */
+      s3PartMb: positiveInt.max(5120).default(64),
+    })
+    .prefault({}),
   shutdownGraceMs: positiveInt.default(10000),
   validateOnWrite: bool.default(true),
   kms,

@@ -17,10 +17,11 @@ export interface SignableRequest {
   url: string;
   /** Header names in any case; Host is taken from the URL when absent. */
   headers: Record<string, string>;
-  body: string;
+  /** Binary bodies (S3 objects) are hashed as they are. */
+  body: string | Buffer;
 }
 
-const sha256 = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex');
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
 const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 

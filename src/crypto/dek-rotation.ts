@@ -17,8 +17,14 @@ export interface DekRotationResult {
   to: number;
 }
 
-/** Purposes whose existing data the background job can re-encrypt (see docs/security/encryption.md). */
-export const ROTATABLE_PURPOSES: readonly KeyPurpose[] = ['resources'];
+/**
+ * Purposes whose existing data the background job can re-encrypt (see
+ * docs/security/encryption.md): `resources` (bodies, history, HL7 v2 message
+ * bodies) and `blobs` (export files, audit archive segments). Not
+ * `blind-index`: its tags are HMACs searched by equality, so a new key needs a
+ * reindex; nor `audit`: nothing is sealed with it.
+ */
+export const ROTATABLE_PURPOSES: readonly KeyPurpose[] = ['resources', 'blobs'];
 
 /**
  * Creates the next DEK version and makes it active in ONE transaction (the

@@ -17,10 +17,15 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 export const ENVELOPE_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 
-/** Purposes a data-encryption key can serve; a DEK is never used for two. */
-export const PURPOSES = ['resources', 'audit', 'blobs', 'blind-index'] as const;
+/**
+ * Purposes a data-encryption key can serve; a DEK is never used for two.
+ * `backup` seals the per-backup key of the tenant's section of a backup
+ * (store/backup/): it is never itself copied into a backup, so destroying it
+ * (crypto-shredding) reaches backups taken before the shred.
+ */
+export const PURPOSES = ['resources', 'audit', 'blobs', 'blind-index', 'backup'] as const;
 export type KeyPurpose = (typeof PURPOSES)[number];
-const purposeCode: Record<KeyPurpose, number> = { resources: 1, audit: 2, blobs: 3, 'blind-index': 4 };
+const purposeCode: Record<KeyPurpose, number> = { resources: 1, audit: 2, blobs: 3, 'blind-index': 4, backup: 5 };
 
 export interface EnvelopeHeader {
   purpose: KeyPurpose;

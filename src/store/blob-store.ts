@@ -64,14 +64,15 @@ export function ephemeralSealer(): BlobSealer {
 
 const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 const SEGMENT_BYTES = 256 * 1024;
-const segmentContext = (tenant: string, name: string, n: number, last: boolean) =>
+/** Associated data of segment `n` of a blob (exported for DEK rotation, src/store/blob-reseal.ts). */
+export const segmentContext = (tenant: string, name: string, n: number, last: boolean) =>
   contextOf('haven/blob/v1', [tenant, name, n, last ? 'last' : 'more']);
 
 function checkName(tenant: string, name: string): void {
   if (!NAME.test(tenant) || !NAME.test(name)) throw new HavenError('fault', 'BLOB_NAME_INVALID', 'Invalid blob name');
 }
 
-async function writeSegment(fh: FileHandle, sealed: Buffer): Promise<void> {
+export async function writeSegment(fh: FileHandle, sealed: Buffer): Promise<void> {
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32BE(sealed.length, 0);
   await fh.write(len);
@@ -159,20 +160,25 @@ async function* readBlob(path: string, tenant: string, name: string, sealer: Blo
   }
   const where = `Blob ${name}`;
   try {
-    const size = (await fh.stat()).size;
-    let pos = 0;
-    for (let n = 0; ; n++) {
-      const len = Buffer.alloc(4);
-      if ((await fh.read(len, 0, 4, pos)).bytesRead !== 4) throw truncated(where);
-      const sealed = Buffer.alloc(len.readUInt32BE(0));
-      if ((await fh.read(sealed, 0, sealed.length, pos + 4)).bytesRead !== sealed.length) throw truncated(where);
-      pos += 4 + sealed.length;
-      const last = pos >= size;
-      yield await sealer.open(tenant, sealed, segmentContext(tenant, name, n, last), where);
-      if (last) return;
-    }
+    for await (const s of readSegments(fh, where)) yield await sealer.open(tenant, s.sealed, segmentContext(tenant, name, s.n, s.last), where);
   } finally {
     await fh.close();
+  }
+}
+
+/** The sealed segments of an open blob file, in order, without decrypting them. */
+export async function* readSegments(fh: FileHandle, where: string): AsyncGenerator<{ n: number; sealed: Buffer; last: boolean }> {
+  const size = (await fh.stat()).size;
+  let pos = 0;
+  for (let n = 0; ; n++) {
+    const len = Buffer.alloc(4);
+    if ((await fh.read(len, 0, 4, pos)).bytesRead !== 4) throw truncated(where);
+    const sealed = Buffer.alloc(len.readUInt32BE(0));
+    if ((await fh.read(sealed, 0, sealed.length, pos + 4)).bytesRead !== sealed.length) throw truncated(where);
+    pos += 4 + sealed.length;
+    const last = pos >= size;
+    yield { n, sealed, last };
+    if (last) return;
   }
 }
 

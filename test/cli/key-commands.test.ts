@@ -56,7 +56,9 @@ test('haven backup and restore through the CLI; restore refuses a non-empty inst
   await assert.rejects(run(backupCommand, ['restore', '--from', out]), /BACKUP_RESTORE_TARGET_NOT_EMPTY|already holds/);
   const t = await createTestDb();
   extra.push(t);
-  const r = await run(backupCommand, ['restore', '--from', out], t.url);
+  // The tenants' backup DEKs stay in the source installation (format 2): restore reads them from there.
+  await assert.rejects(run(backupCommand, ['restore', '--from', out], t.url), /BACKUP_KEY_UNAVAILABLE|--keys-from/);
+  const r = await run(backupCommand, ['restore', '--from', out, '--keys-from', s.testDb.url], t.url);
   assert.equal(r.code, 0);
   const n = await t.db.query<{ n: string }>('SELECT count(*) AS n FROM resource');
   assert.ok(Number(n.rows[0]!.n) >= 5);

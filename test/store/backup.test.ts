@@ -60,7 +60,7 @@ test('backup files hold no plaintext PHI; restore into an empty instance equals 
     if (f.endsWith('.sealed')) assert.ok(!readFileSync(join(backupDir, f)).includes(CANARY), `${f} holds no canary`);
   }
   const t = await emptyTarget();
-  const m = await restoreBackup({ db: t.db, kms, from: backupDir, blobDir: join(work, 'restored-blobs') });
+  const m = await restoreBackup({ db: t.db, kms, from: backupDir, blobDir: join(work, 'restored-blobs'), keyStore: s.testDb.db });
   assert.ok(m.files.length > 10);
   assert.equal(m.files.filter((f) => f.kind === 'blob').length, 1);
   for (const table of ['resource', 'resource_version', 'data_key', 'audit_entry', 'tenant', 'idx_string']) {
@@ -82,7 +82,7 @@ test('backup files hold no plaintext PHI; restore into an empty instance equals 
   const report = await verifyAuditLog(t.db);
   assert.equal(report.ok, true, JSON.stringify(report));
   assert.ok(report.entries > 0 && report.databaseHeads > 0, 'the restored log has sequenced entries and signed heads');
-  await assert.rejects(restoreBackup({ db: t.db, kms, from: backupDir }), /BACKUP_RESTORE_TARGET_NOT_EMPTY|already holds/);
+  await assert.rejects(restoreBackup({ db: t.db, kms, from: backupDir, keyStore: s.testDb.db }), /BACKUP_RESTORE_TARGET_NOT_EMPTY|already holds/);
 });
 
 async function refused(mutate: (dir: string) => void, reason: RegExp): Promise<void> {
@@ -90,7 +90,7 @@ async function refused(mutate: (dir: string) => void, reason: RegExp): Promise<v
   cpSync(backupDir, dir, { recursive: true });
   mutate(dir);
   const t = await emptyTarget();
-  await assert.rejects(restoreBackup({ db: t.db, kms, from: dir }), (err: Error) => {
+  await assert.rejects(restoreBackup({ db: t.db, kms, from: dir, keyStore: s.testDb.db }), (err: Error) => {
     assert.match(err.message, reason);
     return true;
   });
@@ -99,17 +99,19 @@ async function refused(mutate: (dir: string) => void, reason: RegExp): Promise<v
 }
 
 test('a corrupted backup is refused with the reason, before anything is written', async () => {
+  // Format 2: the only tenant's rows are in its section, tenants/0000/.
   await refused((d) => {
-    const p = join(d, 'resource.jsonl.sealed');
+    const p = join(d, 'tenants/0000/resource.jsonl.sealed');
     const b = readFileSync(p);
     b[Math.floor(b.length / 2)]! ^= 0x01;
     writeFileSync(p, b);
   }, /resource\.jsonl\.sealed does not match its SHA-256/);
-  await refused((d) => unlinkSync(join(d, 'resource_version.jsonl.sealed')), /resource_version\.jsonl\.sealed is missing/);
+  await refused((d) => unlinkSync(join(d, 'tenants/0000/resource_version.jsonl.sealed')), /resource_version\.jsonl\.sealed is missing/);
   await refused((d) => {
-    renameSync(join(d, 'resource.jsonl.sealed'), join(d, 'tmp'));
-    renameSync(join(d, 'resource_version.jsonl.sealed'), join(d, 'resource.jsonl.sealed'));
-    renameSync(join(d, 'tmp'), join(d, 'resource_version.jsonl.sealed'));
+    const sec = join(d, 'tenants/0000');
+    renameSync(join(sec, 'resource.jsonl.sealed'), join(sec, 'tmp'));
+    renameSync(join(sec, 'resource_version.jsonl.sealed'), join(sec, 'resource.jsonl.sealed'));
+    renameSync(join(sec, 'tmp'), join(sec, 'resource_version.jsonl.sealed'));
   }, /resource(_version)?\.jsonl\.sealed does not match its SHA-256/);
   await refused((d) => {
     const p = join(d, 'manifest.json');
@@ -128,7 +130,7 @@ test('a tenant backup holds only that tenant; restore refuses another schema ver
   assert.equal(m.tenant, 'default');
   assert.ok(!m.files.some((f) => f.source === 'audit_tree_head' || f.source === 'audit_batch_queue'), 'global tables are left out of a tenant backup');
   const t = await emptyTarget();
-  await restoreBackup({ db: t.db, kms, from: dir });
+  await restoreBackup({ db: t.db, kms, from: dir, keyStore: s.testDb.db });
   const tenants = await t.db.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM resource');
   assert.deepEqual(tenants.rows.map((r) => r.tenant_id), ['default']);
   const keys = await t.db.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM data_key');
@@ -136,5 +138,5 @@ test('a tenant backup holds only that tenant; restore refuses another schema ver
 
   const t2 = await emptyTarget();
   await t2.db.query(`DELETE FROM schema_migration WHERE version = (SELECT max(version) FROM schema_migration)`);
-  await assert.rejects(restoreBackup({ db: t2.db, kms, from: dir }), /BACKUP_SCHEMA_MISMATCH|another schema version/);
+  await assert.rejects(restoreBackup({ db: t2.db, kms, from: dir, keyStore: s.testDb.db }), /BACKUP_SCHEMA_MISMATCH|another schema version/);
 });

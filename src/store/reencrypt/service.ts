@@ -14,7 +14,7 @@ export interface ReencryptService {
   stop(): Promise<void>;
 }
 
-export function createReencryptService(o: { db: Db; keyring: Keyring; logger: Logger; pollMs?: number }): ReencryptService {
+export function createReencryptService(o: { db: Db; keyring: Keyring; logger: Logger; blobDir?: string; pollMs?: number }): ReencryptService {
   const logger = o.logger.child({ component: 'dek-reencrypt' });
   const owner = `node-${randomUUID()}`;
   let abort: AbortController | undefined;
@@ -23,7 +23,7 @@ export function createReencryptService(o: { db: Db; keyring: Keyring; logger: Lo
 
   const tick = () => {
     if (!abort || running) return;
-    running = runReencryption({ db: o.db, keyring: o.keyring, logger, owner, signal: abort.signal })
+    running = runReencryption({ db: o.db, keyring: o.keyring, logger, owner, signal: abort.signal, ...(o.blobDir !== undefined ? { blobDir: o.blobDir } : {}) })
       .then(
         (r) => void (r.batches > 0 && logger.info({ batches: r.batches, tasksDone: r.tasksDone }, 'DEK re-encryption progressed')),
         () => undefined, // the task was failed back with its code (logged by the worker); retried on a later tick

@@ -1,21 +1,27 @@
-import { resealResource, type Keyring } from '../../crypto/index.js';
+import type { Keyring, KeyPurpose } from '../../crypto/index.js';
 import { HavenError, type Logger } from '../../kernel/index.js';
 import type { Db, Queryable } from '../db.js';
 import { createJobQueue, type Task } from '../jobs.js';
-import { countSealedWith, nextBatch, SEALED_TABLES, swapSealed, tableByName } from './tables.js';
+import { BLOB_TASK, sourceFor, type BatchSource } from './sources.js';
+import { countSealedWith, SEALED_TABLES } from './tables.js';
 
 /**
  * DEK rotation's background re-encryption, on the durable job queue
- * (src/store/jobs.ts): one job per rotation, one task per sealed table. A
- * task walks its table in keyset order; each batch's row swaps AND the task's
- * cursor are committed in one transaction fenced by the lease, so a stopped or
- * crashed worker resumes exactly after the last committed batch.
+ * (src/store/jobs.ts): one job per rotation of one purpose, one task per place
+ * holding that purpose's ciphertext (`resources`: one per sealed table;
+ * `blobs`: the tenant's blob directory). A task walks its place in key order;
+ * each batch's rewrite (rows: the swaps themselves) AND the task's cursor are
+ * committed in one transaction fenced by the lease, so a stopped or crashed
+ * worker resumes after the last committed batch.
  */
 export const REENCRYPT_QUEUE = 'dek-reencrypt';
 const MAX_ATTEMPTS = 20;
 
 export interface ReencryptPayload {
+  /** A sealed table, or `blobs` (the tenant's blob directory). */
   table: string;
+  /** Absent in tasks queued before blobs could rotate: `resources`. */
+  purpose?: KeyPurpose;
   toVersion: number;
   cursor: string[] | null;
   rewritten: number;
@@ -26,16 +32,19 @@ export interface ReencryptPayload {
 
 export const reencryptJobId = (purpose: string, toVersion: number) => `dek-${purpose}-v${toVersion}`;
 
-/** Enqueues the re-encryption of a tenant's `resources` data under `toVersion` (in `q`'s transaction). */
-export async function enqueueReencryption(q: Queryable, tenant: string, toVersion: number, settleMs: number): Promise<string> {
-  const jobId = reencryptJobId('resources', toVersion);
+/** Where each rotatable purpose keeps ciphertext: one task each. */
+const placesOf = (purpose: KeyPurpose): string[] => (purpose === 'blobs' ? [BLOB_TASK] : SEALED_TABLES.map((t) => t.name));
+
+/** Enqueues the re-encryption of a tenant's `purpose` data under `toVersion` (in `q`'s transaction). */
+export async function enqueueReencryption(q: Queryable, tenant: string, toVersion: number, settleMs: number, purpose: KeyPurpose = 'resources'): Promise<string> {
+  const jobId = reencryptJobId(purpose, toVersion);
   const notBefore = new Date(Date.now() + settleMs).toISOString();
   await createJobQueue(q).enqueue<ReencryptPayload>(
     q,
     tenant,
     REENCRYPT_QUEUE,
     jobId,
-    SEALED_TABLES.map((t, seq) => ({ seq, payload: { table: t.name, toVersion, cursor: null, rewritten: 0, notBefore, passes: 0 } })),
+    placesOf(purpose).map((table, seq) => ({ seq, payload: { table, purpose, toVersion, cursor: null, rewritten: 0, notBefore, passes: 0 } })),
   );
   return jobId;
 }
@@ -45,6 +54,8 @@ export interface ReencryptOptions {
   keyring: Keyring;
   logger: Logger;
   owner: string;
+  /** The local blob store's directory (for `blobs` tasks). */
+  blobDir?: string;
   batchSize?: number;
   leaseMs?: number;
   /** Stop after this many batches (tests; a bounded slice of work per call). */
@@ -85,21 +96,19 @@ export async function runReencryption(o: ReencryptOptions): Promise<ReencryptRun
 /** Returns true when the task completed, false when it stopped early (budget or abort). */
 async function workTask(o: ReencryptOptions, task: Task<ReencryptPayload>, leaseMs: number, run: ReencryptRun): Promise<boolean> {
   const p = { ...task.payload };
-  const table = tableByName(p.table);
-  if (!table) throw new HavenError('fault', 'KEYS_REENCRYPT_TASK_INVALID', `Re-encryption task ${task.taskId} names an unknown table`);
+  const source = sourceFor({ db: o.db, keyring: o.keyring, ...(o.blobDir !== undefined ? { blobDir: o.blobDir } : {}) }, task.tenant, p.table, p.toVersion);
+  if (!source) throw new HavenError('fault', 'KEYS_REENCRYPT_TASK_INVALID', `Re-encryption task ${task.taskId} names an unknown table, or a blob task ran without a blob directory`);
   const size = o.batchSize ?? 500;
   for (;;) {
     if (o.signal?.aborted || (o.maxBatches !== undefined && run.batches >= o.maxBatches)) return false;
-    const rows = await nextBatch(o.db, table, task.tenant, p.toVersion, p.cursor, size);
-    if (rows.length === 0) {
-      if (await endOfPass(o.db, task.tenant, p)) return completeTask(o.db, task, p);
+    const batch = await source.next(p.cursor, size);
+    if (!batch) {
+      if (await endOfPass(source, p)) return completeTask(o.db, task, p);
       continue;
     }
-    const sealed = await Promise.all(rows.map((r) => resealResource(o.keyring, table.identity(task.tenant, r), r['sealed'] as Buffer, p.toVersion)));
     await o.db.transaction(async (tx) => {
-      p.rewritten += await swapSealed(tx, table, task.tenant, rows, sealed);
-      const last = rows[rows.length - 1]!;
-      p.cursor = table.keys.map((k) => String(last[k.col]));
+      p.rewritten += await batch.commit(tx);
+      p.cursor = batch.cursor;
       await saveProgress(tx, task, p, leaseMs);
     });
     run.batches++;
@@ -112,14 +121,13 @@ async function workTask(o: ReencryptOptions, task: Task<ReencryptPayload>, lease
  * the tenant still uses an old version of this table; otherwise start again
  * from the top (rows written meanwhile by a node that had not yet seen the rotation).
  */
-async function endOfPass(db: Db, tenant: string, p: ReencryptPayload): Promise<boolean> {
+async function endOfPass(source: BatchSource, p: ReencryptPayload): Promise<boolean> {
   const wait = Date.parse(p.notBefore) - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, 10_000)));
   p.passes++;
   p.cursor = null;
   if (Date.parse(p.notBefore) > Date.now()) return false;
-  const left = await nextBatch(db, tableByName(p.table)!, tenant, p.toVersion, null, 1);
-  return left.length === 0 || p.passes > 50;
+  return !(await source.anyLeft()) || p.passes > 50;
 }
 
 async function saveProgress(q: Queryable, task: Task, p: ReencryptPayload, leaseMs: number): Promise<void> {
@@ -159,3 +167,4 @@ export async function reencryptionStatus(db: Queryable): Promise<{ tenant: strin
 }
 
 export { countSealedWith };
+export { countBlobsSealedWith } from '../blob-reseal.js';
