@@ -30,6 +30,8 @@ export interface FlowDeps {
   authorize: AuthorizeDeps;
   audit: AuthAuditor;
   patientExists(id: string): Promise<boolean>;
+  /** The tenant requires MFA of every user, not only of admin roles (tenant-settings.ts); absent: admins only. */
+  mfaRequired?(): Promise<boolean>;
   /** Lifetime of an offline_access grant (refresh tokens). */
   offlineLifetimeMs: number;
   accessTokenTtlSeconds: number;
@@ -65,6 +67,8 @@ interface Context {
   pending: PendingAuthorization;
   user?: AppUser;
   request: string;
+  /** The tenant requires MFA of every user (read when a user is signed in). */
+  mfaRequired?: boolean;
 }
 
 const GENERIC_LOGIN_ERROR = 'Sign-in failed. Check your username and password, or try again later.';
@@ -83,7 +87,8 @@ export function createFlow(deps: FlowDeps) {
     const pending = session && (await requests.get(tenant, request, session.idHash, now));
     if (!session || !pending) return undefined;
     const user = session.userId ? await deps.users.get(tenant, session.userId) : undefined;
-    return { session, pending, request, ...(user && !user.disabled ? { user } : {}) };
+    if (!user || user.disabled) return { session, pending, request };
+    return { session, pending, request, user, mfaRequired: (await deps.mfaRequired?.()) ?? false };
   };
 
   const pageFor = (ctx: Context, error?: string): Page => {
@@ -96,7 +101,7 @@ export function createFlow(deps: FlowDeps) {
     };
     const { user } = ctx;
     if (!user) return { ...base, step: 'login', ...(deps.federation ? { formTargets: [deps.federation.origin] } : {}) };
-    if (deps.login.needsMfa(user) && !ctx.session.mfaDone) return { ...base, step: 'mfa' };
+    if ((deps.login.needsMfa(user) || ctx.mfaRequired === true) && !ctx.session.mfaDone) return { ...base, step: 'mfa' };
     if (needsPatientPicker(ctx.pending, user)) return { ...base, step: 'patient' };
     const patient = patientFor(ctx.pending, user);
     // Approve and deny both end in a redirect to the app.
@@ -190,10 +195,11 @@ export function createFlow(deps: FlowDeps) {
       }
       const { user, mfa } = result;
       const audited = { ...ctx, user };
-      // Admin roles need MFA: asserted by the provider (amr) or a local authenticator.
-      if (user.roles.some(isAdminRole) && !mfa && !user.hasTotp) {
+      // Admin roles, and everyone where the tenant requires it, need MFA: asserted by the provider (amr) or a local authenticator.
+      const admin = user.roles.some(isAdminRole);
+      if ((admin || (await deps.mfaRequired?.()) === true) && !mfa && !user.hasTotp) {
         await event(meta, audited, 'login', 'failure', { outcomeCode: 'federated-no-mfa' });
-        return errorPage('Your identity provider did not confirm multi-factor authentication, which your role requires.', 403);
+        return errorPage(`Your identity provider did not confirm multi-factor authentication, which ${admin ? 'your role' : 'your organisation'} requires.`, 403);
       }
       await event(meta, audited, 'login', 'success', { outcomeCode: mfa ? 'federated-mfa' : 'federated' });
       const next = await sessions.login(tenant, ctx.session, user.userId, mfa, clock.now());

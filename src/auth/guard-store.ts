@@ -71,7 +71,7 @@ export function guardStoreForPatients(store: ResourceStore, guard: CompartmentGu
 }
 
 type Restrict = ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
-type GuardedOpts = { strict: boolean; restrict?: Restrict; within?: CompartmentLimit };
+type GuardedOpts = { strict: boolean; restrict?: Restrict; within?: CompartmentLimit; compartment?: { compartment: string; id: string } };
 type SearchFn<Reader, Opts extends GuardedOpts, Page extends { included?: StoredResource[] }> = (
   ctx: RequestContext,
   reader: Reader,
@@ -100,8 +100,11 @@ export function guardSearchForPatients<Reader, Opts extends GuardedOpts, Page ex
     const granular = hasGranular(ctx.principal);
     if (patient === undefined && !granular) return search(ctx, reader, type, params, options);
     const access = accessFor(ctx.principal, type, 'search');
-    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient) : [];
     const limited = limitedToCompartment(ctx.principal);
+    // `Patient/{other}/Observation` would only come back empty; refusing says why.
+    const asked = options.compartment;
+    if (limited !== undefined && asked?.compartment === 'Patient') guard.requireOwnCompartment(asked.compartment, asked.id, limited);
+    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient) : [];
     let opts: Opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
     if (limited !== undefined) opts = { ...opts, within: guard.limitFor(limited) };
     const page = await search(ctx, reader, type, [...params, ...extra], opts);
@@ -129,13 +132,35 @@ async function filterIncluded(ctx: RequestContext, guard: CompartmentGuard, incl
   return included.filter((r) => !dropped.has(`${r.resourceType}/${r.id}`));
 }
 
-/** System-level search: the searched types are unfiltered ones (search-scope.ts); included resources are checked like a type search's. */
-export function guardSystemSearchForScopes<Reader, Types, Opts, Page extends { included?: StoredResource[] }>(
-  search: (ctx: RequestContext, reader: Reader, types: Types, params: [string, string][], options: Opts) => Promise<Page>,
+type CompartmentScope = { compartment: string; id: string; paramsFor(type: string): readonly string[] };
+type SystemOpts = { compartment?: CompartmentScope; within?: CompartmentLimit };
+
+/**
+ * System-level and `Patient/{id}/*` search. The searched types are unfiltered
+ * ones (search-scope.ts). With `patient/` scopes in force the whole search is
+ * the token's patient's compartment search, in SQL: every branch limited to
+ * the compartment (`compartment`), every linked or included resource too
+ * (`within`); a type that cannot be in it, or another compartment, is refused.
+ * Included resources are checked like a type search's.
+ */
+export function guardSystemSearchForScopes<Reader, Opts extends SystemOpts, Page extends { included?: StoredResource[] }>(
+  search: (ctx: RequestContext, reader: Reader, types: readonly string[], params: [string, string][], options: Opts) => Promise<Page>,
   guard: CompartmentGuard,
-): (ctx: RequestContext, reader: Reader, types: Types, params: [string, string][], options: Opts) => Promise<Page> {
+): (ctx: RequestContext, reader: Reader, types: readonly string[], params: [string, string][], options: Opts) => Promise<Page> {
   return async (ctx, reader, types, params, options) => {
-    const page = await search(ctx, reader, types, params, options);
+    const limited = limitedToCompartment(ctx.principal);
+    let opts = options;
+    if (limited !== undefined) {
+      for (const type of types) {
+        guard.requireMemberType(type);
+        accessFor(ctx.principal, type, 'search'); // throws when the scopes do not cover it (defence in depth)
+      }
+      const asked = options.compartment;
+      if (asked) guard.requireOwnCompartment(asked.compartment, asked.id, limited);
+      // Always the guard's own scope: the CompartmentDefinition's `Patient.link` would let other patients in (reads allow only the patient itself).
+      opts = { ...options, compartment: guard.scopeFor(limited), within: guard.limitFor(limited) };
+    }
+    const page = await search(ctx, reader, types, params, opts);
     if (!hasGranular(ctx.principal) || !page.included || page.included.length === 0) return page;
     return { ...page, included: await filterIncluded(ctx, guard, page.included) };
   };

@@ -64,7 +64,8 @@ export function createIdentity(deps: IdentityDeps) {
   const audit: AuthAuditor = createAuthAuditor(deps.recorder);
   const revocations = createRevocations({ db, clock });
   // Session time-outs per tenant; the configured values are the defaults (docs/security/identity.md, Sessions).
-  const tenantSettings = createTenantSettings({ db, clock, defaults: { sessionIdleMinutes: settings.sessionIdleMinutes, sessionMaxHours: settings.sessionMaxHours } });
+  // MFA for every user is off by default (admin roles always need it): a tenant turns it on.
+  const tenantSettings = createTenantSettings({ db, clock, defaults: { sessionIdleMinutes: settings.sessionIdleMinutes, sessionMaxHours: settings.sessionMaxHours, mfaRequired: false } });
   const users = createUserStore({ db, codec: deps.codec, ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}) });
   const grants = createGrantStore({ db, revocations });
   const launches = createLaunchStore({ db });
@@ -90,6 +91,7 @@ export function createIdentity(deps: IdentityDeps) {
     authorize: { clients: deps.clients, launches, fhirBase: deps.fhirBase },
     audit,
     patientExists: deps.patientExists,
+    mfaRequired: () => tenantSettings.mfaRequired(tenant),
     offlineLifetimeMs: settings.offlineAccessDays * 86_400_000,
     accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
     ...(deps.federation

@@ -119,6 +119,21 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
     limitFor(patient: string): CompartmentLimit {
       return { compartment: 'Patient', id: patient, members: memberMap() };
     },
+    /** The patient's compartment as a compartment search of it (`Patient/{id}/*`): what a search spanning types is narrowed to. */
+    scopeFor(patient: string): { compartment: 'Patient'; id: string; paramsFor(type: string): readonly string[] } {
+      return { compartment: 'Patient', id: patient, paramsFor: (type: string) => (type === 'Patient' ? [] : (memberMap().get(type) ?? [])) };
+    },
+    /** Refuses (403) a type that cannot be in a Patient compartment: a patient-context search of it could only leak or be empty. */
+    requireMemberType(type: string): void {
+      if (type !== 'Patient' && !memberMap().has(type)) throw outside(type);
+    },
+    /** Refuses (403) a compartment search of any compartment but the token's own patient's. */
+    requireOwnCompartment(compartment: string, id: string, patient: string): void {
+      if (compartment === 'Patient' && id === patient) return;
+      throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `A token with a patient context may search only its own patient's compartment (Patient/${patient}), not ${compartment}/${id}`, {
+        expression: [compartment],
+      });
+    },
     /** Refuses (403) a resource outside the patient's compartment, without revealing whether it exists. */
     async requireInCompartment(ctx: RequestContext, type: string, id: string, patient: string): Promise<void> {
       if (type === 'Patient') {

@@ -14,36 +14,54 @@ export interface TenantSettings {
   sessionIdleMinutes: number;
   /** A sign-in session ends this many hours after login, whatever happens. */
   sessionMaxHours: number;
+  /**
+   * Every user must pass MFA at sign-in, not only admin roles (who always must):
+   * a TOTP code, or for federated sign-in the provider's `amr` (flow.ts).
+   */
+  mfaRequired: boolean;
 }
 
 export type TenantOverrides = Partial<TenantSettings>;
+/** A change: a value per member, or null to return to the server-wide default. */
+export type SettingsPatch = { [K in keyof TenantSettings]?: TenantSettings[K] | null };
 
-/** Bounds of each setting, the same as the server-wide variables' (src/config/schema.ts). */
-const LIMITS: Record<keyof TenantSettings, { min: number; max: number }> = {
+type NumberSetting = 'sessionIdleMinutes' | 'sessionMaxHours';
+type BooleanSetting = 'mfaRequired';
+
+/** Bounds of each integer setting, the same as the server-wide variables' (src/config/schema.ts). */
+const LIMITS: Record<NumberSetting, { min: number; max: number }> = {
   sessionIdleMinutes: { min: 1, max: 1440 },
   sessionMaxHours: { min: 1, max: 168 },
 };
+const BOOLEANS: readonly BooleanSetting[] = ['mfaRequired'];
+
+const isNumberSetting = (key: string): key is NumberSetting => Object.prototype.hasOwnProperty.call(LIMITS, key);
+const isBooleanSetting = (key: string): key is BooleanSetting => (BOOLEANS as readonly string[]).includes(key);
+const withinLimits = (k: NumberSetting, v: unknown): v is number => Number.isInteger(v) && (v as number) >= LIMITS[k].min && (v as number) <= LIMITS[k].max;
 
 function invalid(message: string, member?: string): HavenError {
   return new HavenError('incorrect', 'AUTH_SETTINGS_INVALID', message, member ? { expression: [member] } : undefined);
 }
 
 /**
- * A change from the admin API: each member an integer within its bounds, or
- * `null` to go back to the server-wide default. Unknown members are refused
- * (a typo would otherwise silently keep the old value).
+ * A change from the admin API: each member an integer within its bounds (or a
+ * boolean, for `mfaRequired`), or `null` to go back to the server-wide default.
+ * Unknown members are refused (a typo would otherwise silently keep the old value).
  */
-export function parseSettingsPatch(body: unknown): { [K in keyof TenantSettings]?: number | null } {
+export function parseSettingsPatch(body: unknown): SettingsPatch {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalid('The body must be a JSON object');
-  const out: { [K in keyof TenantSettings]?: number | null } = {};
+  const out: SettingsPatch = {};
   for (const [key, value] of Object.entries(body)) {
-    if (!(key in LIMITS)) throw invalid(`Unknown setting: ${key}`, key);
-    const k = key as keyof TenantSettings;
-    const { min, max } = LIMITS[k];
-    if (value !== null && (!Number.isInteger(value) || (value as number) < min || (value as number) > max)) {
-      throw invalid(`${key} must be an integer from ${min} to ${max}, or null for the server default`, key);
+    if (isBooleanSetting(key)) {
+      // Strictly true/false: "false" as a string would be truthy somewhere downstream.
+      if (value !== null && typeof value !== 'boolean') throw invalid(`${key} must be true or false, or null for the server default`, key);
+      out[key] = value as boolean | null;
+      continue;
     }
-    out[k] = value as number | null;
+    if (!isNumberSetting(key)) throw invalid(`Unknown setting: ${key}`, key);
+    const { min, max } = LIMITS[key];
+    if (value !== null && !withinLimits(key, value)) throw invalid(`${key} must be an integer from ${min} to ${max}, or null for the server default`, key);
+    out[key] = value as number | null;
   }
   if (Object.keys(out).length === 0) throw invalid('No setting to change');
   return out;
@@ -52,9 +70,13 @@ export function parseSettingsPatch(body: unknown): { [K in keyof TenantSettings]
 /** Only the known, well-formed members of a stored row: a bad value there must not break sign-in. */
 function overridesOf(stored: Record<string, unknown>): TenantOverrides {
   const out: TenantOverrides = {};
-  for (const k of Object.keys(LIMITS) as (keyof TenantSettings)[]) {
+  for (const k of Object.keys(LIMITS) as NumberSetting[]) {
     const v = stored[k];
-    if (Number.isInteger(v) && (v as number) >= LIMITS[k].min && (v as number) <= LIMITS[k].max) out[k] = v as number;
+    if (withinLimits(k, v)) out[k] = v;
+  }
+  for (const k of BOOLEANS) {
+    const v = stored[k];
+    if (typeof v === 'boolean') out[k] = v;
   }
   return out;
 }
@@ -92,7 +114,7 @@ export function createTenantSettings(deps: TenantSettingsDeps) {
     },
     effective,
     /** Applies a patch (null removes an override) in one statement; returns the new overrides. */
-    async update(tenant: TenantId, patch: { [K in keyof TenantSettings]?: number | null }, actor: string): Promise<TenantOverrides> {
+    async update(tenant: TenantId, patch: SettingsPatch, actor: string): Promise<TenantOverrides> {
       const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null));
       const unset = Object.entries(patch).filter(([, v]) => v === null).map(([k]) => k);
       const res = await deps.db.query<{ settings: Record<string, unknown> }>(
@@ -108,6 +130,10 @@ export function createTenantSettings(deps: TenantSettingsDeps) {
     async sessionPolicy(tenant: TenantId): Promise<SessionPolicy> {
       const s = await effective(tenant);
       return { idleMs: s.sessionIdleMinutes * 60_000, maxMs: s.sessionMaxHours * 3_600_000 };
+    },
+    /** Whether every user of the tenant (not only admin roles) must pass MFA at sign-in. */
+    async mfaRequired(tenant: TenantId): Promise<boolean> {
+      return (await effective(tenant)).mfaRequired;
     },
   };
 }

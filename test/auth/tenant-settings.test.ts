@@ -5,7 +5,8 @@ import { createSessionStore } from '../../src/auth/sessions.js';
 import { createTenantSettings, parseSettingsPatch } from '../../src/auth/tenant-settings.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { admin, authorizeUrl, Browser, formAction, login, pkce, REDIRECT } from '../http/smart-support.js';
+import { admin, authorizeUrl, Browser, csrf, formAction, login, pkce, REDIRECT } from '../http/smart-support.js';
+import { currentTotp } from '../../src/auth/index.js';
 import { manualClock } from './harness.js';
 
 /**
@@ -17,6 +18,15 @@ describe('tenant settings: parsing a change', () => {
     assert.deepEqual(parseSettingsPatch({ sessionIdleMinutes: 5, sessionMaxHours: null }), { sessionIdleMinutes: 5, sessionMaxHours: null });
     const bad: unknown[] = [null, [], 'x', {}, { sessionIdleMinutes: 0 }, { sessionIdleMinutes: 1441 }, { sessionIdleMinutes: 2.5 }, { sessionIdleMinutes: '5' }, { sessionMaxHours: 169 }, { idleMinutes: 5 }];
     for (const body of bad) {
+      assert.throws(() => parseSettingsPatch(body), (err: unknown) => isHavenError(err) && err.code === 'AUTH_SETTINGS_INVALID', JSON.stringify(body));
+    }
+  });
+
+  it('mfaRequired takes true, false or null only', () => {
+    assert.deepEqual(parseSettingsPatch({ mfaRequired: true }), { mfaRequired: true });
+    assert.deepEqual(parseSettingsPatch({ mfaRequired: false, sessionMaxHours: 2 }), { mfaRequired: false, sessionMaxHours: 2 });
+    assert.deepEqual(parseSettingsPatch({ mfaRequired: null }), { mfaRequired: null });
+    for (const body of [{ mfaRequired: 'true' }, { mfaRequired: 1 }, { mfaRequired: 0 }, { mfaRequired: {} }, { mfaRequired: [] }, { mfaRequire: true }]) {
       assert.throws(() => parseSettingsPatch(body), (err: unknown) => isHavenError(err) && err.code === 'AUTH_SETTINGS_INVALID', JSON.stringify(body));
     }
   });
@@ -32,7 +42,7 @@ describe('tenant settings: sessions follow the tenant, others keep the default',
 
   it('idle and absolute time-outs per tenant, applied to live sessions at once', async () => {
     const clock = manualClock(Date.UTC(2026, 5, 1, 8));
-    const settings = createTenantSettings({ db: t.db, clock, defaults: { sessionIdleMinutes: 15, sessionMaxHours: 8 } });
+    const settings = createTenantSettings({ db: t.db, clock, defaults: { sessionIdleMinutes: 15, sessionMaxHours: 8, mfaRequired: false } });
     const sessions = createSessionStore({ db: t.db, policy: (tenant) => settings.sessionPolicy(tenant) });
     const signedIn = async (tenant: TenantId) => {
       const anon = await sessions.create(tenant, clock.now());
@@ -62,7 +72,20 @@ describe('tenant settings: sessions follow the tenant, others keep the default',
 
     // null returns to the default.
     assert.deepEqual(await settings.update(DEFAULT_TENANT, { sessionIdleMinutes: null, sessionMaxHours: null }, 'admin'), {});
-    assert.deepEqual((await settings.describe(DEFAULT_TENANT)).effective, { sessionIdleMinutes: 15, sessionMaxHours: 8 });
+    assert.deepEqual((await settings.describe(DEFAULT_TENANT)).effective, { sessionIdleMinutes: 15, sessionMaxHours: 8, mfaRequired: false });
+  });
+
+  it('mfaRequired per tenant; a malformed stored value falls back to the default', async () => {
+    const clock = manualClock(Date.UTC(2026, 5, 1, 8));
+    const settings = createTenantSettings({ db: t.db, clock, defaults: { sessionIdleMinutes: 15, sessionMaxHours: 8, mfaRequired: false } });
+    assert.equal(await settings.mfaRequired(DEFAULT_TENANT), false);
+    assert.deepEqual(await settings.update(DEFAULT_TENANT, { mfaRequired: true }, 'admin'), { mfaRequired: true });
+    assert.equal(await settings.mfaRequired(DEFAULT_TENANT), true);
+    assert.equal(await settings.mfaRequired(other), false, 'another tenant keeps the default');
+    await t.db.query(`UPDATE tenant_setting SET settings = '{"mfaRequired": "yes"}'::jsonb WHERE tenant_id = $1`, [DEFAULT_TENANT]);
+    const fresh = createTenantSettings({ db: t.db, clock, defaults: { sessionIdleMinutes: 15, sessionMaxHours: 8, mfaRequired: false } });
+    assert.equal(await fresh.mfaRequired(DEFAULT_TENANT), false);
+    await fresh.update(DEFAULT_TENANT, { mfaRequired: null }, 'admin');
   });
 });
 
@@ -91,11 +114,11 @@ describe('tenant settings: admin API and the sign-in flow', () => {
   it('GET shows the defaults; PATCH overrides, is audited, and refuses bad values and callers without a token', async () => {
     const initial = await settings('GET');
     assert.equal(initial.status, 200);
-    assert.deepEqual(initial.body.effective, { sessionIdleMinutes: 20, sessionMaxHours: 8 });
+    assert.deepEqual(initial.body.effective, { sessionIdleMinutes: 20, sessionMaxHours: 8, mfaRequired: false });
     assert.deepEqual(initial.body.overrides, {});
     const changed = await settings('PATCH', { sessionIdleMinutes: 2 });
     assert.equal(changed.status, 200, JSON.stringify(changed.body));
-    assert.deepEqual(changed.body.effective, { sessionIdleMinutes: 2, sessionMaxHours: 8 });
+    assert.deepEqual(changed.body.effective, { sessionIdleMinutes: 2, sessionMaxHours: 8, mfaRequired: false });
     assert.deepEqual(changed.body.overrides, { sessionIdleMinutes: 2 });
     const bad = await settings('PATCH', { sessionIdleMinutes: 0 });
     assert.equal(bad.status, 400);
@@ -118,6 +141,41 @@ describe('tenant settings: admin API and the sign-in flow', () => {
     const again = await b.go(`/auth/flow?request=${encodeURIComponent(request)}`);
     assert.doesNotMatch(again.html, /Allow/, 'the approval page is not shown any more');
     assert.equal((await settings('PATCH', { sessionIdleMinutes: null })).body.effective.sessionIdleMinutes, 20);
+  });
+
+  it('mfaRequired: non-admin users must pass MFA at sign-in; the change is audited and validated', async () => {
+    const signIn = async (username: string) => {
+      const b = new Browser(s.baseUrl);
+      const page = await b.go(authorizeUrl(s, { client_id: 'idle-app', scope: 'patient/Patient.rs', code_challenge: pkce().challenge }));
+      return { b, page: await login(b, page, username, PASSWORD) };
+    };
+    assert.match((await signIn('pat')).page.html, /Allow/, 'by default only admin roles need MFA');
+    assert.equal((await settings('PATCH', { mfaRequired: 'yes' })).status, 400);
+    const on = await settings('PATCH', { mfaRequired: true });
+    assert.equal(on.status, 200, JSON.stringify(on.body));
+    assert.equal(on.body.effective.mfaRequired, true);
+    const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%mfaRequired=true%'");
+    assert.ok(audit.rowCount! >= 1, 'the change is audited with what changed');
+
+    // Without an authenticator the user cannot get past the code step, nor reach the approval page.
+    const blocked = await signIn('pat');
+    assert.match(blocked.page.html, /id="code"/);
+    assert.doesNotMatch(blocked.page.html, /Allow/);
+    const guessed = await blocked.b.go(formAction(blocked.page.html), { csrf: csrf(blocked.page.html), code: '123456' });
+    assert.doesNotMatch(guessed.html, /Allow/);
+
+    // With one, the code opens the way.
+    const created = await admin(s, '/auth/admin/users', { username: 'pat2', password: PASSWORD, roles: ['patient'], patient: 'Patient/x', totp: true });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const secret = new URL(created.body.totpUri as string).searchParams.get('secret')!;
+    const asked = await signIn('pat2');
+    assert.match(asked.page.html, /id="code"/);
+    const passed = await asked.b.go(formAction(asked.page.html), { csrf: csrf(asked.page.html), code: currentTotp(secret, new Date()) });
+    assert.match(passed.html, /Allow/);
+
+    const off = await settings('PATCH', { mfaRequired: null });
+    assert.equal(off.body.effective.mfaRequired, false);
+    assert.match((await signIn('pat')).page.html, /Allow/);
   });
 });
 

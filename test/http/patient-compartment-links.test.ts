@@ -26,8 +26,10 @@ const resources = [
   { resourceType: 'List', id: 'l1', status: 'current', mode: 'working', subject: { reference: 'Patient/p1' }, entry: [{ item: { reference: 'Observation/o1' } }] },
   // p2's list that happens to name p1's observation: membership of it is p2's data.
   { resourceType: 'List', id: 'l2', status: 'current', mode: 'working', subject: { reference: 'Patient/p2' }, entry: [{ item: { reference: 'Observation/o1' } }] },
+  // Another patient linked to p1: in p1's compartment by the CompartmentDefinition (Patient.link), yet not p1's to see.
+  { resourceType: 'Patient', id: 'p3', name: [{ family: 'Linked' }], link: [{ other: { reference: 'Patient/p1' }, type: 'seealso' }] },
 ];
-const OUTSIDE = ['Patient/p2', 'Practitioner/dr1', 'Encounter/e2', 'Observation/o2', 'List/l2'];
+const OUTSIDE = ['Patient/p2', 'Patient/p3', 'Practitioner/dr1', 'Encounter/e2', 'Observation/o2', 'List/l2'];
 
 let s: TestServer;
 let token: string;
@@ -136,8 +138,70 @@ describe('patient context: chains, _has and _list match only within the compartm
     assert.deepEqual((await asPatient('/Observation?_list=l1')).matches, ['Observation/o1']);
   });
 
-  it('the compartment search of another patient stays empty, with includes too', async () => {
-    const page = await asPatient('/Patient/p2/Observation?_include=Observation:subject&_revinclude=Observation:has-member');
-    assert.deepEqual(page, { matches: [], included: [] });
+  it('the compartment search of another patient is refused, with includes too', async () => {
+    assert.deepEqual((await searchAs('/Patient/p2/Observation', 'admin')).matches, ['Observation/o2']);
+    const res = await s.fhir('/Patient/p2/Observation?_include=Observation:subject&_revinclude=Observation:has-member', { token });
+    assert.equal(res.status, 403);
+    assert.equal(res.body.issue[0].details.coding[0].code, 'AUTH_PATIENT_COMPARTMENT');
+  });
+});
+
+async function refusedAs(path: string, init: RequestInit = {}): Promise<string> {
+  const res = await s.fhir(path, { ...init, token });
+  assert.equal(res.status, 403, `${path}: ${JSON.stringify(res.body).slice(0, 300)}`);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].details.coding[0].code, 'AUTH_PATIENT_COMPARTMENT');
+  return res.body.issue[0].diagnostics as string;
+}
+
+describe('patient context: searches spanning types cover only the compartment', () => {
+  const mine = ['Encounter/e1', 'List/l1', 'Observation/o1', 'Observation/o3', 'Observation/o4', 'Patient/p1'];
+
+  it('system-level search with _type: the admin sees both patients, the patient only its own', async () => {
+    const path = '?_type=Observation,Encounter,Patient';
+    const open = await searchAs(path, 'admin');
+    for (const key of ['Observation/o2', 'Encounter/e2', 'Patient/p2', 'Patient/p3']) assert.ok(open.matches.includes(key), `admin sees ${key}`);
+    assert.deepEqual((await asPatient(path)).matches, ['Encounter/e1', 'Observation/o1', 'Observation/o3', 'Observation/o4', 'Patient/p1']);
+    assert.deepEqual((await asPatient('?_type=Observation&code=secret')).matches, []);
+    const counted = await s.fhir('?_type=Observation,Encounter&_total=accurate&_count=1', { token });
+    assert.equal(counted.status, 200);
+    assert.equal(counted.body.total, 4);
+  });
+
+  it('system-level search without _type spans the compartment types only', async () => {
+    const open = await searchAs('?_lastUpdated=gt2000-01-01', 'admin');
+    assert.ok(open.matches.includes('Practitioner/dr1') && open.matches.includes('List/l2'));
+    assert.deepEqual((await asPatient('?_lastUpdated=gt2000-01-01')).matches, mine);
+  });
+
+  it('links and includes of a system-level search stay inside', async () => {
+    const page = await asPatient('?_type=Encounter,Observation&_id=e1,o3&_revinclude=Observation:encounter&_include=Observation:has-member');
+    assert.deepEqual(page.matches, ['Encounter/e1', 'Observation/o3']);
+    assert.deepEqual(page.included, ['Observation/o1', 'Observation/o4']);
+    assert.deepEqual((await asPatient('?_type=Encounter&_has:Observation:encounter:code=secret')).matches, []);
+    assert.deepEqual((await asPatient('?_type=Observation,List&_list=l2')).matches, []);
+  });
+
+  it('an explicitly requested type outside the compartment is refused with an OperationOutcome', async () => {
+    assert.match(await refusedAs('?_type=Observation,Practitioner'), /Practitioner is not in the Patient compartment/);
+    assert.match(await refusedAs('?_type=Organization'), /Organization/);
+  });
+
+  it('POST _search behaves the same', async () => {
+    const res = await s.fhir('/_search', { method: 'POST', token, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_type=Observation,Encounter' });
+    assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
+    const keys = ((res.body.entry ?? []) as Entry[]).map((e) => `${e.resource.resourceType}/${e.resource.id}`).sort();
+    assert.deepEqual(keys, ['Encounter/e1', 'Observation/o1', 'Observation/o3', 'Observation/o4']);
+  });
+
+  it('Patient/{own id}/* returns the compartment; another patient’s id is refused', async () => {
+    const open = await searchAs('/Patient/p1/*', 'admin');
+    assert.ok(open.matches.includes('Patient/p3'), 'the CompartmentDefinition puts linked patients in');
+    assert.deepEqual((await asPatient('/Patient/p1/*')).matches, mine);
+    assert.deepEqual((await asPatient('/Patient/p1/*?_revinclude=Observation:encounter&_id=e1')).included, ['Observation/o1']);
+    assert.deepEqual((await searchAs('/Patient/p2/*', 'admin')).matches.sort(), ['Encounter/e2', 'List/l2', 'Observation/o2', 'Patient/p2']);
+    assert.match(await refusedAs('/Patient/p2/*'), /Patient\/p1.*Patient\/p2/);
+    await refusedAs('/Patient/p3/*');
+    await refusedAs('/Encounter/e1/*');
   });
 });

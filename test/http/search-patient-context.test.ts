@@ -12,9 +12,9 @@ import { createTestDb, type TestDb } from '../support/db.js';
 
 /**
  * A token with a patient context may only see its patient's compartment.
- * Searches that span types are refused for it (403 AUTH_PATIENT_COMPARTMENT)
- * rather than risk disclosing other patients' resources; includes, chains and
- * `_has` run limited to the compartment (test/http/patient-compartment-links.test.ts).
+ * Searches that span types run limited to it, as do includes, chains and `_has`
+ * (test/http/patient-compartment-links.test.ts, which checks nothing leaks);
+ * another compartment, or a named type outside it, is refused (403 AUTH_PATIENT_COMPARTMENT).
  * Runs the composition root's real FHIR deps; the principal is built directly
  * instead of through a SMART launch.
  */
@@ -46,9 +46,14 @@ async function refused(work: Promise<unknown>): Promise<void> {
   await assert.rejects(work, (err: unknown) => isHavenError(err) && err.code === 'AUTH_PATIENT_COMPARTMENT' && err.category === 'forbidden');
 }
 
-test('patient context: system-level and * compartment searches are refused', async () => {
-  await refused(searchSystem(app.deps, ctx, req([], [['_type', 'Observation']])));
-  await refused(searchCompartment(app.deps, ctx, req(['Patient', 'p1', '*'], [])));
+test('patient context: system-level and own * compartment searches run; others are refused', async () => {
+  assert.equal((await searchSystem(app.deps, ctx, req([], [['_type', 'Observation,Condition']]))).status, 200);
+  assert.equal((await searchSystem(app.deps, ctx, req([], []))).status, 200);
+  assert.equal((await searchCompartment(app.deps, ctx, req(['Patient', 'p1', '*'], []))).status, 200);
+  await refused(searchCompartment(app.deps, ctx, req(['Patient', 'p2', '*'], [])));
+  await refused(searchCompartment(app.deps, ctx, req(['Patient', 'p2', 'Observation'], [])));
+  await refused(searchCompartment(app.deps, ctx, req(['Encounter', 'e1', '*'], [])));
+  await refused(searchSystem(app.deps, ctx, req([], [['_type', 'Observation,Practitioner']])));
 });
 
 test('patient context: includes run (limited to the compartment)', async () => {

@@ -88,4 +88,21 @@ describe('federation: sign-in through an external OpenID provider', () => {
     const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%federated-no-mfa%'");
     assert.equal(audit.rowCount, 1);
   });
+
+  it('refuses any user whose provider asserted no MFA where the tenant requires MFA of everyone', async () => {
+    const patch = async (mfaRequired: boolean | null) => {
+      const res = await fetch(`${s.baseUrl}/auth/admin/settings`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${await s.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ mfaRequired }),
+      });
+      assert.equal(res.status, 200);
+    };
+    await patch(true);
+    const nurse = await federatedSignIn('nurse');
+    assert.equal(nurse.result.status, 403);
+    assert.match(nurse.result.html, /multi-factor authentication, which your organisation requires/);
+    await patch(null);
+    assert.match((await federatedSignIn('nurse')).result.html, /Allow/);
+  });
 });

@@ -4,7 +4,7 @@
  * search), and the types `_include`/`_revinclude` may return (only those it
  * may read — included resources are disclosed like reads).
  */
-import { scopeFilters } from '../../auth/index.js';
+import { limitedToCompartment, scopeFilters } from '../../auth/index.js';
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import { requireType } from './checks.js';
 import type { FhirDeps, Interaction } from './deps.js';
@@ -28,16 +28,29 @@ function allowsAll(deps: FhirDeps, ctx: RequestContext, interaction: 'read' | 's
 }
 
 /**
- * A token with a patient context (SMART `patient/` scopes) may only see its
- * patient's compartment. Type searches are narrowed by the auth guard around
- * the searcher, which also keeps includes, chains, `_has` and `_list` inside
- * the compartment (in SQL); searches spanning types (system-level, `*`
- * compartment) are refused until the guard covers them: failing closed beats
- * disclosing another patient's resources.
+ * A token with `patient/` scopes in force sees only its patient's compartment:
+ * a search spanning types covers the compartment's member types only (the
+ * auth guard around the searcher limits every branch to the compartment in
+ * SQL). Types it cannot cover are dropped when the caller did not name them,
+ * and refused with a clear OperationOutcome when it did.
  */
-export function refuseForPatientContext(ctx: RequestContext, what: string): void {
-  if (typeof (ctx.principal as { patient?: unknown }).patient !== 'string') return;
-  throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `${what} is not yet allowed with patient/ scopes`);
+function compartmentTypes(deps: FhirDeps, ctx: RequestContext): ((type: string) => boolean) | undefined {
+  if (limitedToCompartment(ctx.principal) === undefined) return undefined;
+  const table = deps.fhir.compartments;
+  return (type) => type === 'Patient' || (table !== undefined && table.paramsFor('Patient', type).length > 0);
+}
+
+function outsideCompartment(type: string): HavenError {
+  return new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `${type} is not in the Patient compartment: patient/ scopes cannot search it`, { expression: [type] });
+}
+
+/** Refuses (403) a compartment search across types of any compartment but the token's own patient's (the guard checks again). */
+export function requireOwnCompartment(ctx: RequestContext, compartment: string, id: string): void {
+  const patient = limitedToCompartment(ctx.principal);
+  if (patient === undefined || (compartment === 'Patient' && id === patient)) return;
+  throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `A token with a patient context may search only its own patient's compartment (Patient/${patient}), not ${compartment}/${id}`, {
+    expression: [compartment],
+  });
 }
 
 /** Readable types for includes; computed only when the search has includes. */
@@ -76,13 +89,16 @@ export function systemTypes(deps: FhirDeps, ctx: RequestContext, params: [string
   const listed = params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(',').map((t) => t.trim()).filter((t) => t !== ''));
   if (listed.length > 0) {
     const types = [...new Set(listed)].map((t) => requireType(deps, t));
+    const inCompartment = compartmentTypes(deps, ctx);
     for (const t of types) {
+      if (inCompartment && !inCompartment(t)) throw outsideCompartment(t);
       deps.authorize(ctx, t, 'search');
       refuseGranular(ctx, t, 'system-level searches');
     }
     return types;
   }
-  const all = [...(deps.fhir.resourceTypes ?? [])].sort();
+  const inCompartment = compartmentTypes(deps, ctx);
+  const all = [...(deps.fhir.resourceTypes ?? [])].filter((t) => !inCompartment || inCompartment(t)).sort();
   if (allowsAll(deps, ctx, 'search')) return all;
   return searchableTypes(deps, ctx, all);
 }

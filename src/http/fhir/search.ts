@@ -8,7 +8,7 @@ import type { StoreTransaction } from '../../store/index.js';
 import { requireId, requireType } from './checks.js';
 import type { FhirDeps, SearchOptions } from './deps.js';
 import { searchBundle } from './search-bundle.js';
-import { authorizeLinked, readableTypes, refuseForPatientContext, searchableTypes, systemTypes } from './search-scope.js';
+import { authorizeLinked, readableTypes, requireOwnCompartment, searchableTypes, systemTypes } from './search-scope.js';
 import { header, type FhirRequest, type FhirResponse } from './types.js';
 
 export { searchBundle } from './search-bundle.js';
@@ -65,6 +65,7 @@ export async function searchCompartment(deps: FhirDeps, ctx: RequestContext, req
     const page = await deps.searcher.search(ctx, tx ?? deps.store, type, params, options);
     return { status: 200, headers: {}, body: searchBundle(deps, req, basePath, page) };
   }
+  requireOwnCompartment(ctx, compartment, id);
   const types = searchableTypes(deps, ctx, table.resourceTypesIn(compartment).filter(members));
   return runSystem(deps, ctx, req, types, params, options, basePath, tx);
 }
@@ -87,7 +88,6 @@ async function runSystem(
   tx: StoreTransaction | undefined,
 ): Promise<FhirResponse> {
   if (!deps.searcher.searchSystem) throw new HavenError('unsupported', 'INTERACTION_NOT_SUPPORTED', 'System-level search is not available');
-  refuseForPatientContext(ctx, basePath === '' ? 'System-level search' : 'Compartment search across all types');
   const page = await deps.searcher.searchSystem(ctx, tx ?? deps.store, types, params, options);
   return { status: 200, headers: {}, body: searchBundle(deps, req, basePath, page) };
 }
