@@ -38,7 +38,9 @@ const MATRIX: Row[] = [
   row('delete', 'DELETE', '/fhir/Observation/o3', [200, 403, 403, 403, 401]),
   row('instance history', 'GET', '/fhir/Patient/p1/_history', [200, 200, 403, 200, 401]),
   row('system history', 'GET', '/fhir/_history', [200, 200, 403, 403, 401]),
-  row('system search', 'GET', '/fhir?_type=Patient', [200, 200, 403, 403, 401]),
+  // A patient token searches system-wide only within its own compartment (issue 5); other types are refused.
+  row('system search', 'GET', '/fhir?_type=Patient', [200, 200, 403, 200, 401]),
+  row('system search outside the compartment', 'GET', '/fhir?_type=Practitioner', [200, 200, 403, 403, 401]),
   row('bulk export', 'GET', '/fhir/Patient/$export', [202, 202, 403, 403, 401]),
   row('roles admin', 'GET', '/auth/admin/roles', [200, 403, 403, 403, 401]),
   row('role change', 'PUT', '/auth/admin/roles/temp', [201, 403, 403, 403, 401], { policies: [] }),
