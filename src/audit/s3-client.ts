@@ -1,20 +1,15 @@
 import { createHash } from 'node:crypto';
-import { signV4, type AwsCredentials } from '../crypto/index.js';
 import { HavenError } from '../kernel/index.js';
+import { objectUrl as storeObjectUrl, signedFetch, type S3Location } from '../store/s3-client.js';
 
 /**
  * The few S3 REST calls the audit witness needs (PutObject with Object Lock,
- * GetObject by version, ListObjectVersions), signed with SigV4 (crypto/aws-sigv4.ts)
- * and sent with fetch: no SDK. Path-style URLs (`<endpoint>/<bucket>/<key>`),
- * which AWS, MinIO, Ceph and the other S3-compatible services accept.
+ * GetObject by version, ListObjectVersions), over the store's signed request
+ * (src/store/s3-client.ts). No retries here: the sequencer publishes again on
+ * its next drain. Failures carry the witness's own error code and an `s3Code`
+ * for logs and metrics.
  */
-export interface S3Target {
-  url: string;
-  bucket: string;
-  region: string;
-  credentials: AwsCredentials;
-  timeoutMs?: number;
-}
+export type S3Target = S3Location;
 
 export interface S3Response {
   status: number;
@@ -22,23 +17,16 @@ export interface S3Response {
   headers: Headers;
 }
 
-const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
-const encodeKey = (key: string) => key.split('/').map(encodeURIComponent).join('/');
-
-export function objectUrl(t: S3Target, key: string, query = ''): string {
-  return `${t.url.replace(/\/+$/, '')}/${t.bucket}/${encodeKey(key)}${query ? `?${query}` : ''}`;
-}
+export const objectUrl = storeObjectUrl;
 
 export async function s3Request(t: S3Target, method: string, url: string, body = '', extra: Record<string, string> = {}): Promise<S3Response> {
-  const headers = signV4({ method, url, body, headers: { ...extra, 'x-amz-content-sha256': sha256Hex(body) } }, t.credentials, t.region, 's3');
-  let res: Response;
   try {
-    res = await fetch(url, { method, headers, ...(method === 'GET' ? {} : { body }), signal: AbortSignal.timeout(t.timeoutMs ?? 10_000) });
+    const res = await signedFetch({ ...t, timeoutMs: t.timeoutMs ?? 10_000 }, method, url, body, extra);
+    return { status: res.status, body: res.body.toString('utf8'), headers: res.headers };
   } catch (err) {
     const code = (err as Error).name === 'TimeoutError' ? 'Timeout' : 'NetworkError';
     throw Object.assign(new HavenError('unavailable', 'AUDIT_WITNESS_S3_FAILED', `S3 witness ${method} failed: ${code}`, { cause: err }), { s3Code: code });
   }
-  return { status: res.status, body: await res.text(), headers: res.headers };
 }
 
 /** The S3 error code of an error reply (`<Code>AccessDenied</Code>`), or `HTTP <status>`. */

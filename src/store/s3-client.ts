@@ -6,10 +6,10 @@ import { HavenError } from '../kernel/index.js';
  * Binary PutObject / GetObject against an S3-compatible service, signed with
  * SigV4 (crypto/aws-sigv4.ts) and sent with fetch: no SDK. Path-style URLs
  * (`<endpoint>/<bucket>/<key>`), which AWS, MinIO, Ceph and the other
- * S3-compatible services accept. Used by backups; the audit witness has its
- * own text-only client in src/audit/s3-client.ts (audit/ sits above store/).
- * Throttling, 5xx and network errors are retried with back-off; credentials
- * and signatures never appear in errors or logs.
+ * S3-compatible services accept. Used by backups, and by the audit witness
+ * through `signedFetch` (src/audit/s3-client.ts adds Object Lock and its own
+ * error codes). Backup throttling, 5xx and network errors are retried with
+ * back-off; credentials and signatures never appear in errors or logs.
  */
 export interface S3Location {
   url: string;
@@ -21,15 +21,21 @@ export interface S3Location {
   retries?: number;
 }
 
-interface S3Reply {
+export interface S3Reply {
   status: number;
   body: Buffer;
+  headers: Headers;
 }
 
 /** Object keys Haven writes: path segments of letters, digits and `._-`, none `.` or `..` (a URL would resolve them). */
 export const S3_KEY = /^(?!(.*\/)?\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
-const objectUrl = (t: S3Location, key: string) => `${t.url.replace(/\/+$/, '')}/${t.bucket}/${key}`;
+const encodeKey = (key: string) => key.split('/').map(encodeURIComponent).join('/');
+
+/** Path-style object URL, with an optional query string (`versions`, `versionId=…`). */
+export function objectUrl(t: S3Location, key: string, query = ''): string {
+  return `${t.url.replace(/\/+$/, '')}/${t.bucket}/${encodeKey(key)}${query ? `?${query}` : ''}`;
+}
 const retryable = (status: number) => status === 429 || status === 503 || status >= 500;
 const s3Code = (body: Buffer) => /<Code>([^<]{1,64})<\/Code>/.exec(body.toString('utf8'))?.[1];
 
@@ -37,11 +43,15 @@ function failure(method: string, key: string, what: string, cause?: unknown): Ha
   return new HavenError('unavailable', 'S3_REQUEST_FAILED', `S3 ${method} ${key} failed: ${what}`, cause === undefined ? undefined : { cause });
 }
 
-async function once(t: S3Location, method: 'PUT' | 'GET', key: string, body: Buffer, extra: Record<string, string>): Promise<S3Reply> {
-  const url = objectUrl(t, key);
+/** One SigV4-signed request, no retry (a fetch failure or time-out rejects with fetch's own error). */
+export async function signedFetch(t: S3Location, method: string, url: string, body: Buffer | string = '', extra: Record<string, string> = {}): Promise<S3Reply> {
   const headers = signV4({ method, url, body, headers: { ...extra, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex') } }, t.credentials, t.region, 's3');
-  const res = await fetch(url, { method, headers, ...(method === 'PUT' ? { body } : {}), signal: AbortSignal.timeout(t.timeoutMs ?? 120_000) });
-  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  const res = await fetch(url, { method, headers, ...(method === 'GET' ? {} : { body }), signal: AbortSignal.timeout(t.timeoutMs ?? 120_000) });
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
+}
+
+function once(t: S3Location, method: 'PUT' | 'GET', key: string, body: Buffer, extra: Record<string, string>): Promise<S3Reply> {
+  return signedFetch(t, method, objectUrl(t, key), body, extra);
 }
 
 async function request(t: S3Location, method: 'PUT' | 'GET', key: string, body: Buffer, extra: Record<string, string> = {}): Promise<S3Reply> {
