@@ -27,6 +27,8 @@ export interface ArchiveManifest {
   leaves: [number, string][];
   /** Blob name (per tenant) holding the entries as JSON lines {seq, canonical (base64)}. */
   blob: string;
+  /** Seqs whose entries were withheld (a shredded tenant's, restored as leaf hashes only): in `leaves`, not in any blob. */
+  withheld?: number[];
 }
 
 export const manifestName = (from: number, to: number) => `${String(from).padStart(20, '0')}-${String(to).padStart(20, '0')}.json`;
@@ -63,8 +65,11 @@ export function verifyManifest(m: ArchiveManifest, trusted?: Buffer[]): string[]
 /** With the keys (blob store): every archived entry's bytes hash to its leaf, none missing or extra. */
 export async function verifyEntries(m: ArchiveManifest, read: BlobReader): Promise<string[]> {
   const problems: string[] = [];
-  const seen = new Set<number>();
+  const withheld = new Set<number>(m.withheld ?? []);
+  const seen = new Set<number>(withheld);
   for (const [t, tenant] of m.tenants.entries()) {
+    // A tenant whose entries in the segment were all withheld has no blob.
+    if (m.leaves.every(([ti], i) => ti !== t || withheld.has(m.from + i))) continue;
     let rest = '';
     const check = (line: string) => {
       if (line.trim() === '') return;

@@ -75,7 +75,7 @@ async function headAt(q: Queryable, size: number): Promise<HeadRow | undefined> 
 /** Writes the tenant blobs, then the manifest. */
 async function writeSegment(q: Queryable, o: ArchiveOptions, from: number, to: HeadRow, start: HeadRow | undefined): Promise<ArchiveManifest> {
   const size = Number(to.tree_size);
-  const rows = await q.query<{ seq: string; tenant_id: string; leaf_hash: Buffer; canonical: Buffer }>(
+  const rows = await q.query<{ seq: string; tenant_id: string; leaf_hash: Buffer; canonical: Buffer | null }>(
     // Segments start and end at signed heads, which fall on batch boundaries.
     `SELECT l.first_seq + u.ord - 1 AS seq, l.tenant_id, u.leaf_hash, u.canonical
      FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
@@ -84,11 +84,15 @@ async function writeSegment(q: Queryable, o: ArchiveOptions, from: number, to: H
     [from, size],
   );
   const tenants = [...new Set(rows.rows.map((r) => r.tenant_id))].sort();
+  // Withheld entries (a shredded tenant's, restored as leaf hashes only: migration 030) have no bytes to archive.
+  const withheld = rows.rows.filter((r) => r.canonical === null).map((r) => Number(r.seq));
   const blob = archiveBlobName(from, size);
   for (const tenant of tenants) {
+    const kept = rows.rows.filter((r): r is typeof r & { canonical: Buffer } => r.tenant_id === tenant && r.canonical !== null);
+    if (kept.length === 0) continue;
     const w = await o.blobs.create(tenant, blob);
     try {
-      const lines = rows.rows.filter((r) => r.tenant_id === tenant).map((r) => `${JSON.stringify({ seq: Number(r.seq), canonical: r.canonical.toString('base64') })}\n`);
+      const lines = kept.map((r) => `${JSON.stringify({ seq: Number(r.seq), canonical: r.canonical.toString('base64') })}\n`);
       for (let i = 0; i < lines.length; i += 1000) await w.write(lines.slice(i, i + 1000).join(''));
       await w.close();
     } catch (err) {
@@ -102,6 +106,7 @@ async function writeSegment(q: Queryable, o: ArchiveOptions, from: number, to: H
     ...(start ? { headFrom: toWitnessRecord(start) } : {}),
     frontierFrom: (start?.frontier ?? []).map((h) => h.toString('base64')),
     leaves: rows.rows.map((r) => [tenants.indexOf(r.tenant_id), r.leaf_hash.toString('base64')]),
+    ...(withheld.length > 0 ? { withheld } : {}),
   };
   const path = join(o.manifestDir, manifestName(from, size));
   writeFileSync(`${path}.partial`, JSON.stringify(manifest), { mode: 0o640 });

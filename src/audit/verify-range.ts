@@ -33,6 +33,8 @@ export interface RangeResult {
   /** One past the last seq present (= from when the range is empty). */
   expected: number;
   entries: number;
+  /** Entries of withheld batches (migration 030): present as leaf hashes only, checked by the caller. */
+  withheld: number;
   firstChange?: number;
   frontier: RangeFrontier;
   checkpoints: RangeCheckpoint[];
@@ -42,13 +44,14 @@ export interface RangeResult {
 
 // Each log row (one sequenced batch) expands into its entries. The third array only pads the
 // expansion to the sequenced count, so a deleted batch still yields one (empty) row per seq; rows
-// past the count are entries added to the batch after it was sequenced.
-const BASE_COLUMNS = `l.first_seq + u.ord - 1, l.batch_id + u.ord - 1, u.leaf, u.canonical, u.ord > l.count`;
+// past the count are entries added to the batch after it was sequenced. The last column marks a
+// batch restored without its entries (a shredded tenant's, migration 030).
+const BASE_COLUMNS = `l.first_seq + u.ord - 1, l.batch_id + u.ord - 1, u.leaf, u.canonical, u.ord > l.count, b.withheld IS NOT NULL`;
 // Batch columns the searches rely on; time as epoch ms and patients as one joined text (cheap to compare).
 const EXTRA_COLUMNS = `b.tenant_id, array_to_string(b.patient_ids, chr(31)),
   (extract(epoch FROM b.first_at) * 1000)::bigint, (extract(epoch FROM b.last_at) * 1000)::bigint`;
-const FIELDS = 5;
-const FIELDS_WITH_COLUMNS = 9;
+const FIELDS = 6;
+const FIELDS_WITH_COLUMNS = 10;
 
 export function rangeSelect(task: Pick<RangeTask, 'from' | 'to' | 'checkColumns'>): string {
   const bound = (n: number) => String(Math.trunc(n)); // COPY takes no parameters: integers only
@@ -100,6 +103,7 @@ class RangeWalk {
   private problemCount = 0;
   private expected: number;
   private entries = 0;
+  private withheld = 0;
   private previousEntry = -1;
   private firstSeq: number | undefined;
   private firstEntry: number | undefined;
@@ -133,7 +137,12 @@ class RangeWalk {
     }
     if (seq !== this.expected) this.problem(`gap: seq ${this.expected}${seq - 1 > this.expected ? `..${seq - 1}` : ''} missing from the log (next present: seq ${seq})`, this.expected);
     let leaf: Buffer;
-    if (start[3] === -1) {
+    if (start[3] === -1 && start[2] !== -1 && buf[start[5]!] === 1) {
+      // Withheld (restored without a shredded tenant's entries): its recorded leaf stands in, and the
+      // roots of the signed heads prove those leaves are the ones that were signed.
+      leaf = Buffer.from(buf.subarray(start[2]!, end[2]!));
+      this.withheld++;
+    } else if (start[3] === -1) {
       this.problem(`seq ${seq} (entry ${entryId}): the entry is missing from audit_batch (deleted)`, seq);
       // Without the entry its leaf is unknown: a stand-in keeps the walk going, and later roots then differ.
       leaf = start[2] === -1 ? MISSING_LEAF : Buffer.from(buf.subarray(start[2]!, end[2]!));
@@ -165,10 +174,10 @@ class RangeWalk {
     const ms = (i: number) => (start[i] === -1 ? null : Number(buf.readBigInt64BE(start[i]!)));
     const values: ColumnValues = {
       canonical: buf.subarray(start[3]!, end[3]!),
-      tenant: text(5),
-      patients: text(6),
-      firstMs: ms(7),
-      lastMs: ms(8),
+      tenant: text(6),
+      patients: text(7),
+      firstMs: ms(8),
+      lastMs: ms(9),
     };
     checkColumns(values, where, (p) => this.problem(p, seq));
   }
@@ -180,6 +189,7 @@ class RangeWalk {
       lastEntry: this.previousEntry,
       expected: this.expected,
       entries: this.entries,
+      withheld: this.withheld,
       ...(this.firstChange !== undefined ? { firstChange: this.firstChange } : {}),
       frontier: this.frontier,
       checkpoints: this.checkpoints,

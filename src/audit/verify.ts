@@ -21,6 +21,12 @@ export interface VerifyOptions {
   parallelism?: number;
 }
 
+export interface WithheldEntries {
+  tenant: string;
+  entries: number;
+  reason: string;
+}
+
 export interface VerifyReport {
   ok: boolean;
   /** Entries whose leaves were recomputed. */
@@ -31,6 +37,12 @@ export interface VerifyReport {
   witnessHeads: number;
   /** Entries committed but not yet sequenced (normal while the server runs). */
   pending: number;
+  /**
+   * Entries restored as leaf hashes only, per tenant: their tenant was
+   * crypto-shredded before a restore (migration 030). The tree is verified
+   * through them; their contents are gone by design.
+   */
+  withheld: WithheldEntries[];
   problems: string[];
 }
 
@@ -55,6 +67,7 @@ export async function verifyAuditLog(q: Db, options: VerifyOptions = {}): Promis
     if (c.size > walk.logSize) problems.push(`log truncated: ${c.label} covers ${c.size} entries but the log ends at seq ${walk.logSize - 1} (first missing seq ${walk.logSize})`);
   }
   const pending = await unsequenced(q, problems);
+  const withheld = walk.withheld > 0 ? await withheldEntries(q, problems) : [];
   const limit = options.maxProblems ?? 50;
   return {
     ok: problems.length === 0,
@@ -64,6 +77,7 @@ export async function verifyAuditLog(q: Db, options: VerifyOptions = {}): Promis
     databaseHeads: heads.length,
     witnessHeads: witness.records.length,
     pending,
+    withheld,
     problems: problems.slice(0, limit),
   };
 }
@@ -111,6 +125,7 @@ function joinRanges(start: Frontier, results: RangeResult[], checkpoints: Checkp
   let firstChange: number | undefined;
   let lastGood = start.size;
   let entries = 0;
+  let withheld = 0;
   for (const [i, r] of results.entries()) {
     if (i > 0 && r.firstSeq !== undefined) {
       if (r.firstSeq !== expected) {
@@ -136,8 +151,9 @@ function joinRanges(start: Frontier, results: RangeResult[], checkpoints: Checkp
       lastEntry = r.lastEntry;
     }
     entries += r.entries;
+    withheld += r.withheld;
   }
-  return { entries, logSize: expected };
+  return { entries, withheld, logSize: expected };
 }
 
 /** Compares the recomputed root (undefined: could not be computed) with the checkpoints of one size; true when all agree. */
@@ -150,6 +166,25 @@ function checkRoots(root: Buffer | undefined, checkpoints: Checkpoint[], problem
     problems.push(`${c.label}: its root does not match the log (entries altered, reordered or replaced; ${hint})`);
   }
   return ok;
+}
+
+/**
+ * Withheld batches per tenant. Only a restore writes them, and only for a
+ * tenant it could not restore: withheld entries of a tenant that still has
+ * a usable key or resources are a deletion dressed up as a shred, and are
+ * reported as one.
+ */
+async function withheldEntries(q: Queryable, problems: string[]): Promise<WithheldEntries[]> {
+  const res = await q.query<{ tenant_id: string; n: string; reason: string; shredded: boolean }>(
+    `SELECT b.tenant_id, sum(cardinality(b.leaf_hashes))::text AS n, min(b.withheld) AS reason,
+            NOT EXISTS (SELECT 1 FROM data_key k WHERE k.tenant_id = b.tenant_id AND k.status <> 'destroyed')
+              AND NOT EXISTS (SELECT 1 FROM resource r WHERE r.tenant_id = b.tenant_id) AS shredded
+     FROM audit_batch b WHERE b.withheld IS NOT NULL GROUP BY b.tenant_id ORDER BY b.tenant_id`,
+  );
+  for (const r of res.rows) {
+    if (!r.shredded) problems.push(`tenant ${r.tenant_id}: ${r.n} entries are withheld (leaf hashes only) but the tenant still has data or a usable key (entries removed)`);
+  }
+  return res.rows.map((r) => ({ tenant: r.tenant_id, entries: Number(r.n), reason: r.reason }));
 }
 
 /** Batches neither in the log nor queued were dropped from sequencing: a deletion from audit_batch_log. */

@@ -178,6 +178,7 @@ function printReport(report: VerifyReport, witness: string | undefined, ms: numb
   console.log(`audit log: ${report.logSize} entries; verified seq ${report.startedAt}..${report.logSize - 1} (${report.entries} leaves, ${rate}/s)`);
   console.log(`tree heads: ${report.databaseHeads} in the database, ${report.witnessHeads} in the witness${witness ? ` (${witness})` : ' (no witness file: a wholesale replacement of the log cannot be detected)'}`);
   if (report.pending > 0) console.log(`pending: ${report.pending} entries not yet sequenced`);
+  for (const w of report.withheld) console.log(`withheld: ${w.entries} entries of tenant ${w.tenant} verified by leaf hash only (${w.reason})`);
   if (report.ok) {
     console.log('OK: every leaf, tree head and signature checks out');
     return;

@@ -54,6 +54,8 @@ export async function backupCommand(args: ParsedArgs, config: HavenConfig, logge
       print(`${restore ? 'restored' : 'backup'} ${m.backupId}: ${m.files.length} file(s), ${rows} row(s)${where.kind === 's3' ? ` ${restore ? 'from' : 'to'} ${where.uri}` : ''}`);
       for (const s of restore ? (m as RestoreResult).skippedTenants : []) print(`skipped tenant ${s.tenant}: ${s.reason}`);
       for (const t of m.shredded ?? []) if (!restore) print(`left out tenant ${t}: it was crypto-shredded`);
+      const withheld = restore ? (m as RestoreResult).auditEntriesWithheld : 0;
+      if (withheld > 0) print(`${withheld} audit entr${withheld === 1 ? 'y' : 'ies'} of those tenants kept as leaf hashes only (haven audit verify reports them as withheld)`);
       return 0;
     } finally {
       await keyStore?.close();

@@ -4,7 +4,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { createSequencer, recordKeyOperation, verifyAuditLog } from '../../src/audit/index.js';
+import { archiveOldEntries } from '../../src/audit/archive.js';
+import { createSequencer, recordKeyOperation, verifyArchiveDir, verifyAuditLog, verifyEntries } from '../../src/audit/index.js';
 import { shredTenant } from '../../src/cli/tenant.js';
 import { createEnvelopeCodec, createKeyring, createLocalKms, type Kms } from '../../src/crypto/index.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
@@ -127,8 +128,21 @@ test('after shredding one tenant, restoring the older backup restores the other 
     const [a, b] = [await rowsOf(src.db, table, 'default'), await rowsOf(t.db, table, 'default')];
     assert.ok(b.length > 0, `${table} of default restored`);
     assert.deepEqual(b, a, `${table} of default equals the source`);
-    assert.deepEqual(await rowsOf(t.db, table, 'clinic-b'), [], `no ${table} row of the shredded tenant`);
+    if (table !== 'audit_batch') assert.deepEqual(await rowsOf(t.db, table, 'clinic-b'), [], `no ${table} row of the shredded tenant`);
   }
+  // The shredded tenant's sequenced audit batches come back as leaf hashes only (migration 030): no entry bytes.
+  const withheld = await t.db.query<{ batch_id: string; entries: (Buffer | null)[]; leaf_hashes: Buffer[]; patient_ids: string[]; withheld: string | null }>(
+    `SELECT batch_id, entries, leaf_hashes, patient_ids, withheld FROM audit_batch WHERE tenant_id = 'clinic-b' ORDER BY batch_id`,
+  );
+  // Every batch of the tenant that the backup's seq ledger holds (the shred itself was audited after the backup).
+  const logged = (await t.db.query<{ batch_id: string }>(`SELECT batch_id FROM audit_batch_log WHERE tenant_id = 'clinic-b'`)).rows.map((x) => x.batch_id);
+  assert.ok(logged.length > 0);
+  const srcBatches = await src.db.query<{ batch_id: string; leaf_hashes: Buffer[] }>(`SELECT batch_id, leaf_hashes FROM audit_batch WHERE tenant_id = 'clinic-b' AND batch_id = ANY($1::bigint[]) ORDER BY batch_id`, [logged]);
+  assert.deepEqual(withheld.rows.map((r) => [r.batch_id, r.leaf_hashes.map((h) => h.toString('hex'))]), srcBatches.rows.map((r) => [r.batch_id, r.leaf_hashes.map((h) => h.toString('hex'))]));
+  for (const r of withheld.rows) {
+    assert.ok(r.entries.every((e) => e === null) && r.patient_ids.length === 0 && /crypto-shredded/.test(r.withheld ?? ''), `batch ${r.batch_id} withheld`);
+  }
+  assert.equal(r.auditEntriesWithheld, withheld.rows.reduce((n, x) => n + x.leaf_hashes.length, 0));
   assert.deepEqual(readdirSync(blobDir), ['default'], 'only the kept tenant\'s blobs');
   const keyring = createKeyring({ db: t.db, kms });
   const codec = createEnvelopeCodec({ keyring });
@@ -140,23 +154,40 @@ test('after shredding one tenant, restoring the older backup restores the other 
   // The restored instance knows the tenant as shredded (its destroyed backup key came along): it accepts no data for it.
   await assert.rejects(codec.encode({ tenant: 'clinic-b', resourceType: 'Patient', id: 'x', versionId: 1 }, '{}'), /CRYPTO_TENANT_SHREDDED|crypto-shredded/);
   await keyring.close();
-  // The audit seq ledger is installation-wide, so the restored log stays continuous and the sequencer
-  // resumes; the shredded tenant's entries are gone with its section, and verification names exactly those.
+  // The audit seq ledger is installation-wide and the shredded tenant's leaves came back, so the
+  // restored log verifies through them, names them as withheld, and the sequencer resumes.
   await recordKeyOperation(t.db, { tenant: 'default', operation: 'restore', actor: 'test', keys: ['after'] });
   const sequencer = createSequencer({ db: t.db, clock: systemClock, logger: silentLogger, witnessPath: join(work, 'witness-t.jsonl'), intervalMs: 60_000 });
   assert.equal(await sequencer.drain(), 1, 'the restored instance sequences new entries');
   await sequencer.stop();
   const report = await verifyAuditLog(t.db);
-  const shreddedSeqs = (await src.db.query<{ first_seq: string }>(`SELECT first_seq FROM audit_batch_log WHERE tenant_id = 'clinic-b'`)).rows.map((r) => Number(r.first_seq));
-  const missing = report.problems.filter((p) => /is missing from audit_batch/.test(p));
-  assert.ok(shreddedSeqs.length > 0);
-  assert.deepEqual(missing.map((p) => Number(/^seq (\d+)/.exec(p)![1])).sort(), shreddedSeqs.sort(), JSON.stringify(report.problems));
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.ok && report.databaseHeads > 0);
+  assert.deepEqual(report.withheld.map((w) => [w.tenant, w.entries]), [['clinic-b', r.auditEntriesWithheld]]);
+  // Archival past retention carries the withheld seqs as leaves only, and the segments still verify.
+  const archiveKeyring = createKeyring({ db: t.db, kms });
+  const archiveBlobs = createLocalBlobStore({ dir: blobDir, sealer: keyringSealer(archiveKeyring) });
+  const manifestDir = join(work, 'archive-t');
+  const segments = await archiveOldEntries(t.db, { blobs: archiveBlobs, manifestDir, now: new Date(Date.now() + 10 * 365 * 86_400_000), retentionYears: 6 });
+  assert.ok(segments.some((m) => (m.withheld ?? []).length > 0), 'a segment names withheld seqs');
+  assert.deepEqual(verifyArchiveDir(manifestDir).problems, []);
+  for (const m of segments) assert.deepEqual(await verifyEntries(m, (tenant, name) => archiveBlobs.read(tenant, name)), []);
+  await archiveKeyring.close();
 
   // The restored instance is itself a key store for the same backup.
   const t2 = await emptyTarget();
   const r2 = await restoreBackup({ db: t2.db, kms, from: backupDir, keyStore: t.db });
   assert.deepEqual(r2.skippedTenants.map((x) => x.tenant), ['clinic-b']);
   assert.deepEqual(await rowsOf(t2.db, 'resource', 'default'), await rowsOf(src.db, 'resource', 'default'));
+
+  // Withholding a live tenant's batch (an insider emptying its entries and calling it a shred) is a finding.
+  const victim = (await t2.db.query<{ batch_id: string }>(`SELECT min(batch_id)::text AS batch_id FROM audit_batch WHERE tenant_id = 'default'`)).rows[0]!.batch_id;
+  await t2.db.query('ALTER TABLE audit_batch DISABLE TRIGGER USER');
+  await t2.db.query(`UPDATE audit_batch SET entries = array_fill(NULL::bytea, ARRAY[cardinality(entries)]), withheld = 'tenant crypto-shredded' WHERE tenant_id = 'default' AND batch_id = $1`, [victim]);
+  await t2.db.query('ALTER TABLE audit_batch ENABLE TRIGGER USER');
+  const forged = await verifyAuditLog(t2.db);
+  assert.equal(forged.ok, false);
+  assert.ok(forged.problems.some((p) => /tenant default: \d+ entries are withheld .* still has data or a usable key/.test(p)), JSON.stringify(forged.problems));
 });
 
 test('restore without the tenants\' backup keys is refused, naming what is missing', async () => {

@@ -32,7 +32,8 @@ const FETCH = 1000;
 
 export interface BackupFile {
   name: string;
-  kind: 'table' | 'blob';
+  /** `audit-leaves`: every audit batch's leaf hashes (AUDIT_LEAVES), kept for shredded tenants' batches. */
+  kind: 'table' | 'blob' | 'audit-leaves';
   /** Table name, or blob path relative to the blob directory. */
   source: string;
   rows: number;
@@ -83,6 +84,16 @@ export const backupKeyContext = (backupId: string) => Buffer.from(`haven-backup:
 export const INSTALLATION_LOG_TABLES = new Set(['audit_batch_queue', 'audit_batch_log']);
 /** The sequencer's work queue is left out of tenant backups. */
 const NOT_IN_TENANT_BACKUPS = new Set(['audit_batch_queue']);
+
+/**
+ * The installation's one Merkle tree runs through every tenant's audit
+ * entries, but a tenant's batches live in its section, which a shred seals
+ * for ever. So the installation part of a backup also holds each batch's
+ * leaf hashes and time span (no PHI): restoring without a shredded tenant
+ * writes its sequenced batches back as withheld (migration 030), and the
+ * tree stays provable around them.
+ */
+export const AUDIT_LEAVES = { name: 'audit_batch_leaves.jsonl.sealed', select: 'SELECT tenant_id, batch_id, first_at, last_at, leaf_hashes FROM audit_batch' };
 
 export interface OwnedTable {
   name: string;
@@ -213,7 +224,10 @@ async function dumpTables(o: BackupOptions, key: Buffer, backupId: string, secti
       const where = conds.length > 0 ? `WHERE ${conds.join(' AND ')}` : '';
       const params = o.tenant !== undefined ? [o.tenant] : [];
       if (table.perTenant) files.push(...(await dumpPerTenant(client, o, table.name, where, params, backupId, sections)));
-      else files.push(await dumpInstallation(client, o, table.name, where, params, key, backupId));
+      else files.push(await dumpInstallation(client, o, { name: `${table.name}.jsonl.sealed`, kind: 'table', source: table.name, from: `${table.name} t ${where}` }, params, key, backupId));
+    }
+    if (o.tenant === undefined && tables.includes('audit_batch')) {
+      files.push(await dumpInstallation(client, o, { name: AUDIT_LEAVES.name, kind: 'audit-leaves', source: 'audit_batch', from: `(${AUDIT_LEAVES.select}) t` }, [], key, backupId));
     }
     await client.query('COMMIT');
   } catch (err) {
@@ -227,10 +241,18 @@ async function dumpTables(o: BackupOptions, key: Buffer, backupId: string, secti
 
 type Client = Pick<Db, 'query'>;
 
-async function dumpInstallation(client: Client, o: BackupOptions, table: string, where: string, params: unknown[], key: Buffer, backupId: string): Promise<BackupFile> {
-  const name = `${table}.jsonl.sealed`;
+interface InstallationDump {
+  name: string;
+  kind: BackupFile['kind'];
+  source: string;
+  /** FROM clause naming the rows as `t`. */
+  from: string;
+}
+
+async function dumpInstallation(client: Client, o: BackupOptions, d: InstallationDump, params: unknown[], key: Buffer, backupId: string): Promise<BackupFile> {
+  const { name } = d;
   const w = await createSealedFile(join(o.out, name), key, backupId, name);
-  await client.query(`DECLARE dump NO SCROLL CURSOR FOR SELECT row_to_json(t)::text AS j FROM ${table} t ${where}`, params);
+  await client.query(`DECLARE dump NO SCROLL CURSOR FOR SELECT row_to_json(t)::text AS j FROM ${d.from}`, params);
   let rows = 0;
   for (;;) {
     const batch = await client.query<{ j: string }>(`FETCH ${FETCH} FROM dump`);
@@ -239,7 +261,7 @@ async function dumpInstallation(client: Client, o: BackupOptions, table: string,
     await w.write(Buffer.from(batch.rows.map((r) => r.j).join('\n') + '\n', 'utf8'));
   }
   await client.query('CLOSE dump');
-  return { name, kind: 'table', source: table, rows, ...(await w.close()) };
+  return { name, kind: d.kind, source: d.source, rows, ...(await w.close()) };
 }
 
 /** One pass over the table; each row goes to its tenant's file (no sort, one open file per tenant). */

@@ -159,6 +159,8 @@ export interface RestoreOptions {
 export interface RestoreResult extends BackupManifest {
   /** Tenants of the backup that were not restored (crypto-shredded), with the reason. */
   skippedTenants: SkippedTenant[];
+  /** Audit entries of those tenants (and of tenants shredded before the backup) restored as leaf hashes only. */
+  auditEntriesWithheld: number;
 }
 
 /** Verifies everything first, then loads all tables in ONE transaction and writes the blobs. */
@@ -167,6 +169,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const { manifest, key, sectionKeys, skipped } = await verifyBackup(o.from, o.kms, keyStore);
   const skippedIds = new Set(skipped.map((x) => x.tenant));
   const keyOf = (f: BackupFile) => (f.tenant === undefined ? key : sectionKeys.get(f.tenant));
+  let auditEntriesWithheld = 0;
   const restorable = (f: BackupFile) => !skippedIds.has(f.tenant ?? '') && (manifest.format !== 1 || f.kind !== 'blob' || !skippedIds.has(f.source.split('/')[0]!));
   try {
     await assertEmpty(o.db, o.blobDir, manifest.migrations);
@@ -183,6 +186,11 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       const filtered = (f: BackupFile) => f.tenant === undefined && info.get(f.source)!.hasTenant && f.source !== 'audit_batch_log';
       for (const f of tableFiles.filter(restorable)) await loadTable(tx, o.from, f, keyOf(f)!, manifest.backupId, filtered(f) ? [...skippedIds] : undefined);
       if (keyStore !== o.db && manifest.format >= 2) await copyBackupKeys(keyStore, tx, (manifest.tenants ?? []).map((t) => t.tenant));
+      const withheldTenants = [...new Set([...skippedIds, ...(manifest.shredded ?? [])])];
+      const leaves = manifest.files.find((x) => x.kind === 'audit-leaves' && x.tenant === undefined);
+      if (leaves && withheldTenants.length > 0 && info.has('audit_batch_log')) {
+        auditEntriesWithheld = await withholdAuditBatches(tx, o.from, leaves, key, manifest.backupId, withheldTenants);
+      }
       for (const table of tables) await moveSequences(tx, table);
       // A skipped tenant's batch ids stay in the seq ledger: new batches must not reuse them.
       if (skippedIds.size > 0 && info.has('audit_batch_log')) {
@@ -202,7 +210,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
         await fh.close();
       }
     }
-    return { ...manifest, skippedTenants: skipped };
+    return { ...manifest, skippedTenants: skipped, auditEntriesWithheld };
   } finally {
     key.fill(0);
     for (const k of sectionKeys.values()) k.fill(0);
@@ -227,12 +235,16 @@ async function copyBackupKeys(from: SqlDb, tx: Queryable, tenants: string[]): Pr
 async function loadTable(tx: Queryable, dir: string, f: BackupFile, key: Buffer, backupId: string, skip: string[] | undefined): Promise<void> {
   const table = f.source;
   const filter = skip && skip.length > 0 ? 'WHERE r.tenant_id <> ALL($2::text[])' : '';
+  await forEachRowChunk(dir, f, key, backupId, async (json) => {
+    await tx.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json) r ${filter}`, filter ? [json, skip] : [json]);
+  });
+}
+
+/** The file's JSON lines, 500 at a time, as one JSON array text. */
+async function forEachRowChunk(dir: string, f: BackupFile, key: Buffer, backupId: string, use: (json: string) => Promise<void>): Promise<void> {
   let rest = '';
   const flush = async (lines: string[]) => {
-    if (lines.length === 0) return;
-    const params: unknown[] = [`[${lines.join(',')}]`];
-    if (filter) params.push(skip);
-    await tx.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json) r ${filter}`, params);
+    if (lines.length > 0) await use(`[${lines.join(',')}]`);
   };
   for await (const chunk of openSealedFile(join(dir, f.name), key, backupId, f.name)) {
     const text = rest + chunk.toString('utf8');
@@ -241,6 +253,34 @@ async function loadTable(tx: Queryable, dir: string, f: BackupFile, key: Buffer,
     for (let i = 0; i < lines.length; i += 500) await flush(lines.slice(i, i + 500));
   }
   await flush(rest ? [rest] : []);
+}
+
+const WITHHELD_REASON = 'tenant crypto-shredded: its entries are sealed in a backup section no key opens any more';
+
+/**
+ * Sequenced audit batches of tenants that are not restored come back as
+ * withheld (migration 030): leaf hashes and time span from the backup's
+ * installation part, NULL entries, no patients. Unsequenced ones were never
+ * in the tree and are left out. Returns the entries withheld.
+ */
+async function withholdAuditBatches(tx: Queryable, dir: string, f: BackupFile, key: Buffer, backupId: string, tenants: string[]): Promise<number> {
+  let withheld = 0;
+  await forEachRowChunk(dir, f, key, backupId, async (json) => {
+    const res = await tx.query<{ n: string }>(
+      `WITH w AS (
+         INSERT INTO audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, entries, leaf_hashes, withheld)
+         SELECT r.tenant_id, r.batch_id, r.first_at, r.last_at, '{}', array_fill(NULL::bytea, ARRAY[cardinality(r.leaf_hashes)]), r.leaf_hashes, $3
+         FROM json_populate_recordset(NULL::audit_batch, $1::json) r
+         WHERE r.tenant_id = ANY($2::text[])
+           AND EXISTS (SELECT 1 FROM audit_batch_log l WHERE l.tenant_id = r.tenant_id AND l.batch_id = r.batch_id)
+           AND NOT EXISTS (SELECT 1 FROM audit_batch b WHERE b.tenant_id = r.tenant_id AND b.batch_id = r.batch_id)
+         RETURNING cardinality(leaf_hashes) AS n)
+       SELECT coalesce(sum(n), 0)::text AS n FROM w`,
+      [json, tenants, WITHHELD_REASON],
+    );
+    withheld += Number(res.rows[0]!.n);
+  });
+  return withheld;
 }
 
 async function moveSequences(tx: Queryable, table: string): Promise<void> {
