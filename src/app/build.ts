@@ -237,7 +237,7 @@ export function buildApp(parts: AppParts) {
     jwks: async () => ({ keys: [...(await signingKeys.jwks(tenant)).keys, ...(await identity.idTokenKeys.jwks(tenant)).keys] }),
     identity: {
       routes: { flow: identity.flow, tokenAdmin: identity.withVerifier(verifier) },
-      admin: { tenant, clock, users: identity.users, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
+      admin: { tenant, clock, users: identity.users, sessions: identity.sessions, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
     },
     smartConfiguration,
     // Not ready while the S3 witness keeps failing: signed heads are piling up unpublished.
@@ -250,7 +250,7 @@ export function buildApp(parts: AppParts) {
       breakGlassMinutes: config.auth.breakGlassMinutes, maxElevationMinutes: config.auth.maxElevationMinutes,
       page: {
         sessions: createSessionStore({ db, policy: (t) => identity.tenantSettings.sessionPolicy(t) }),
-        users: identity.users, cookieName: sessionCookieName(baseUrl), clock,
+        users: identity.users, cookieName: sessionCookieName(baseUrl), clock, mfaRequired: (t) => identity.tenantSettings.mfaRequired(t),
       },
     },
     trustedProxies: config.http.trustedProxies,
@@ -269,9 +269,24 @@ export function buildApp(parts: AppParts) {
   return { http, store, fhir, clients, deps, encryption, audit, bulk: bulk.service, hl7, hl7Converter, reindex: reindex.service };
 }
 
-/** External OpenID provider settings, when HAVEN_OIDC_ISSUER is set (docs/security/identity.md). */
+/**
+ * External OpenID providers (docs/security/identity.md, Federation): the one of HAVEN_OIDC_ISSUER, when set,
+ * keeps its id `default` and its callback `/auth/federated/callback`; each of HAVEN_OIDC_PROVIDERS gets
+ * `/auth/federated/<id>/callback`.
+ */
 function federationOf(config: HavenConfig) {
-  const { issuer, clientId, clientSecret, rolesClaim, roleMap, name } = config.auth.oidc;
-  if (!issuer || !clientId || !clientSecret) return {};
-  return { federation: { issuer, clientId, clientSecret, rolesClaim, roleMap: parseRoleMap(roleMap), name, allowHttp: config.env !== 'production' } };
+  const { issuer, clientId, clientSecret, rolesClaim, roleMap, name, providers = [] } = config.auth.oidc;
+  const allowHttp = config.env !== 'production';
+  const single = issuer && clientId && clientSecret
+    ? [{ id: 'default', issuer, clientId, clientSecret, rolesClaim, roleMap: parseRoleMap(roleMap), name, usernameQualifier: new URL(issuer).host, callbackPath: '/auth/federated/callback', allowHttp }]
+    : [];
+  const listed = providers.map((p) => ({
+    ...p,
+    roleMap: new Map(Object.entries(p.roleMap)),
+    usernameQualifier: p.id,
+    callbackPath: `/auth/federated/${p.id}/callback`,
+    allowHttp,
+  }));
+  const federations = [...single, ...listed];
+  return federations.length > 0 ? { federations } : {};
 }

@@ -6,6 +6,8 @@ export type AuthEventName =
   | 'login'
   | 'lockout'
   | 'mfa'
+  | 'mfa-enrol'
+  | 'mfa-reset'
   | 'logout'
   | 'consent'
   | 'patient-selected'

@@ -1,5 +1,6 @@
 import type { TenantId } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
+import type { FederationChecks } from './federation.js';
 import type { EhrLaunch } from './launch.js';
 import { newSecret } from './secrets.js';
 
@@ -17,8 +18,8 @@ export interface PendingAuthorization {
   launch?: EhrLaunch;
   /** Patient chosen in the picker (standalone launch by a workforce user). */
   selectedPatient?: string;
-  /** State, nonce and PKCE verifier of a sign-in at the external OpenID provider. */
-  federation?: { state: string; nonce: string; verifier: string };
+  /** Provider, state, nonce and PKCE verifier of a sign-in at an external OpenID provider. */
+  federation?: FederationChecks;
 }
 
 const REQUEST_TTL_MS = 30 * 60_000;

@@ -10,6 +10,8 @@ import type { AppUser, UserStore } from './users.js';
  * of a workforce user. Patients are never provisioned this way.
  */
 export interface FederationSettings {
+  /** Short name of the provider (`entra`, `okta-affiliate`): picks it on the sign-in page and in its callback. */
+  id: string;
   issuer: string;
   clientId: string;
   clientSecret: string;
@@ -21,10 +23,14 @@ export interface FederationSettings {
   roleMap: ReadonlyMap<string, string>;
   /** Label of the sign-in button. */
   name: string;
+  /** Appended to a provider's username that another user already has (`nurse@entra`). */
+  usernameQualifier: string;
 }
 
 /** What must survive the round trip to the provider; kept in the pending authorization request. */
 export interface FederationChecks {
+  /** The provider the browser was sent to: only its callback may finish this sign-in. */
+  provider: string;
   state: string;
   nonce: string;
   verifier: string;
@@ -56,7 +62,10 @@ export function createFederation(settings: FederationSettings, deps: { users: Us
   };
 
   return {
+    id: settings.id,
     name: settings.name,
+    /** Path of Haven's callback for this provider (registered there as the redirect URI). */
+    callbackPath: new URL(settings.redirectUri).pathname,
     /** Where "sign in with…" sends the browser: the provider's origin (its authorization endpoint lives there). */
     origin: new URL(settings.issuer).origin,
     async start(state: string): Promise<{ url: string; checks: FederationChecks }> {
@@ -70,11 +79,13 @@ export function createFederation(settings: FederationSettings, deps: { users: Us
         state,
         nonce,
       });
-      return { url: url.href, checks: { state, nonce, verifier } };
+      return { url: url.href, checks: { provider: settings.id, state, nonce, verifier } };
     },
     /**
      * Exchanges the code (signature, iss, aud, exp, nonce and PKCE checked by
-     * openid-client) and provisions or updates the user. Returns the user and
+     * openid-client against this provider's discovery document, so an id_token
+     * issued by any other provider is refused) and provisions or updates the
+     * user, keyed by (issuer, sub): the same `sub` at two providers is two users. Returns the user and
      * whether the provider asserted multi-factor authentication.
      */
     async finish(tenant: TenantId, callbackUrl: URL, checks: FederationChecks): Promise<{ user: AppUser; mfa: boolean }> {
@@ -96,7 +107,7 @@ export function createFederation(settings: FederationSettings, deps: { users: Us
       const roles = [...new Set((Array.isArray(groups) ? groups : [groups]).map((g) => settings.roleMap.get(String(g))).filter((r): r is string => r !== undefined))];
       if (roles.length === 0) throw new HavenError('forbidden', 'AUTH_FEDERATION_NO_ROLE', 'Your account at the identity provider grants no role in Haven');
       const username = typeof claims['preferred_username'] === 'string' ? claims['preferred_username'] : typeof claims['email'] === 'string' ? claims['email'] : claims.sub;
-      const user = await deps.users.provisionFederated(tenant, { issuer: claims.iss, subject: claims.sub, username, roles });
+      const user = await deps.users.provisionFederated(tenant, { issuer: claims.iss, subject: claims.sub, username, roles, qualifier: settings.usernameQualifier });
       const amr = Array.isArray(claims.amr) ? claims.amr : [];
       return { user, mfa: amr.some((m) => MFA_AMR.has(String(m))) };
     },

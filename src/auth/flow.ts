@@ -1,81 +1,24 @@
-import { isHavenError } from '../kernel/index.js';
-import type { Clock, TenantId } from '../kernel/index.js';
-import type { AuthAuditor, AuthEventName } from './auth-audit.js';
-import type { AuthRequestStore, PendingAuthorization } from './auth-requests.js';
+import type { AuthEventName } from './auth-audit.js';
 import { AuthorizeError, errorRedirect, validateAuthorizeRequest } from './authorize.js';
-import type { AuthorizeDeps } from './authorize.js';
+import type { PendingAuthorization } from './auth-requests.js';
 import { finalScopes, grantableScopes, launchContextFor, needsPatientPicker, patientFor } from './consent.js';
-import type { GrantStore } from './grants.js';
-import type { Federation } from './federation.js';
-import type { Login } from './login.js';
-import { newSecret, safeEqual } from './secrets.js';
-import type { Session, SessionStore } from './sessions.js';
-import { isAdminRole } from './users.js';
-import type { AppUser, UserStore } from './users.js';
+import { createFederatedSteps } from './flow-federated.js';
+import { errorPage, first, flowUrl } from './flow-types.js';
+import type { Context, FlowCore, FlowDeps, FlowMeta, FlowResult, Form, Page, Step } from './flow-types.js';
+import { safeEqual } from './secrets.js';
+import { totpUri } from './totp.js';
+import { mustPassMfa } from './users.js';
+import type { AppUser } from './users.js';
+
+export type { FlowDeps, FlowMeta, FlowResult, Form, Page } from './flow-types.js';
+
+const GENERIC_LOGIN_ERROR = 'Sign-in failed. Check your username and password, or try again later.';
 
 /**
  * The browser side of the authorization server as a state machine over a
- * server-side request: login → MFA → patient choice → consent → code. Each
+ * server-side request: login → MFA (or enrolment) → patient choice → consent → code. Each
  * handler returns a redirect or a page model; HTML and cookies are the HTTP layer's.
  */
-export interface FlowDeps {
-  tenant: TenantId;
-  clock: Clock;
-  fhirBase: string;
-  sessions: SessionStore;
-  requests: AuthRequestStore;
-  users: UserStore;
-  login: Login;
-  grants: GrantStore;
-  authorize: AuthorizeDeps;
-  audit: AuthAuditor;
-  patientExists(id: string): Promise<boolean>;
-  /** The tenant requires MFA of every user, not only of admin roles (tenant-settings.ts); absent: admins only. */
-  mfaRequired?(): Promise<boolean>;
-  /** Lifetime of an offline_access grant (refresh tokens). */
-  offlineLifetimeMs: number;
-  accessTokenTtlSeconds: number;
-  /** External OpenID provider, when configured. */
-  federation?: Federation;
-}
-
-export interface FlowMeta {
-  requestId: string;
-  sourceIp?: string;
-}
-
-interface PageBase {
-  request: string;
-  csrf: string;
-  clientName: string;
-  error?: string;
-  /** Label of the external sign-in button, when federation is configured. */
-  federation?: string;
-  /** Origins this page's forms end up at after a redirect (the page's CSP form-action must allow them). */
-  formTargets?: string[];
-}
-export type Page =
-  | (PageBase & { step: 'login' | 'mfa' | 'patient' })
-  | (PageBase & { step: 'consent'; username: string; scopes: string[]; patient?: string })
-  | { step: 'error'; message: string };
-
-export type FlowResult = { kind: 'redirect'; location: string; cookie?: string } | { kind: 'page'; page: Page; status: number; cookie?: string };
-export type Form = Record<string, string[] | undefined>;
-
-interface Context {
-  session: Session;
-  pending: PendingAuthorization;
-  user?: AppUser;
-  request: string;
-  /** The tenant requires MFA of every user (read when a user is signed in). */
-  mfaRequired?: boolean;
-}
-
-const GENERIC_LOGIN_ERROR = 'Sign-in failed. Check your username and password, or try again later.';
-const flowUrl = (request: string) => `/auth/flow?request=${encodeURIComponent(request)}`;
-const errorPage = (message: string, status: number): FlowResult => ({ kind: 'page', page: { step: 'error', message }, status });
-const first = (form: Form, name: string) => form[name]?.[0] ?? '';
-
 export function createFlow(deps: FlowDeps) {
   const { tenant, clock, sessions, requests } = deps;
   const event = (meta: FlowMeta, ctx: Context, name: AuthEventName, outcome: 'success' | 'failure', extra: { outcomeCode?: string; patient?: string } = {}) =>
@@ -91,32 +34,67 @@ export function createFlow(deps: FlowDeps) {
     return { session, pending, request, user, mfaRequired: (await deps.mfaRequired?.()) ?? false };
   };
 
-  const pageFor = (ctx: Context, error?: string): Page => {
+  const federations = deps.federations ?? [];
+  const stepOf = (ctx: Context): Step => {
+    const { user } = ctx;
+    if (!user) return 'login';
+    // Federated users do not enrol here: their provider asserts MFA, or they have a local authenticator (flow-federated.ts).
+    if (mustPassMfa(user, ctx.mfaRequired === true) && !ctx.session.mfaDone) return user.hasTotp || user.federated ? 'mfa' : 'enrol';
+    return needsPatientPicker(ctx.pending, user) ? 'patient' : 'consent';
+  };
+
+  /** The enrolment secret of this session, made on first sight; the offer of a new key is audited. */
+  const enrolmentFor = async (ctx: Context, user: AppUser, meta?: FlowMeta) => {
+    const offered = await deps.enrolments.current(tenant, ctx.session.idHash, user.userId, clock.now());
+    if (offered.created) await event(meta ?? { requestId: 'flow-page' }, ctx, 'mfa-enrol', 'success', { outcomeCode: 'key-offered' });
+    return offered.secret;
+  };
+
+  const pageFor = async (ctx: Context, error?: string, meta?: FlowMeta): Promise<Page> => {
     const base = {
       request: ctx.request,
       csrf: ctx.session.csrf,
       clientName: ctx.pending.clientName,
       ...(error ? { error } : {}),
-      ...(deps.federation ? { federation: deps.federation.name } : {}),
+      ...(federations.length > 0 ? { federation: federations.map((f) => ({ id: f.id, name: f.name })) } : {}),
     };
-    const { user } = ctx;
-    if (!user) return { ...base, step: 'login', ...(deps.federation ? { formTargets: [deps.federation.origin] } : {}) };
-    if ((deps.login.needsMfa(user) || ctx.mfaRequired === true) && !ctx.session.mfaDone) return { ...base, step: 'mfa' };
-    if (needsPatientPicker(ctx.pending, user)) return { ...base, step: 'patient' };
-    const patient = patientFor(ctx.pending, user);
-    // Approve and deny both end in a redirect to the app.
-    const formTargets = [new URL(ctx.pending.redirectUri).origin];
-    return { ...base, step: 'consent', username: user.username, scopes: grantableScopes(ctx.pending, user), formTargets, ...(patient ? { patient } : {}) };
+    const step = stepOf(ctx);
+    const user = ctx.user!;
+    switch (step) {
+      case 'login':
+        return { ...base, step, ...(federations.length > 0 ? { formTargets: federations.map((f) => f.origin) } : {}) };
+      case 'mfa':
+      case 'patient':
+        return { ...base, step };
+      case 'enrol': {
+        const secret = await enrolmentFor(ctx, user, meta);
+        return { ...base, step, username: user.username, secret, uri: totpUri(secret, user.username) };
+      }
+      case 'consent': {
+        const patient = patientFor(ctx.pending, user);
+        // Approve and deny both end in a redirect to the app.
+        const formTargets = [new URL(ctx.pending.redirectUri).origin];
+        return { ...base, step, username: user.username, scopes: grantableScopes(ctx.pending, user), formTargets, ...(patient ? { patient } : {}) };
+      }
+    }
   };
+  const pageResult = async (ctx: Context, status: number, error?: string, meta?: FlowMeta): Promise<FlowResult> => ({ kind: 'page', page: await pageFor(ctx, error, meta), status });
 
   /** Loads the request, checks the form's CSRF token, and that the flow is at `step`. */
-  const guard = async (request: string, cookie: string | undefined, form: Form | undefined, step: Page['step']) => {
+  const guard: FlowCore['guard'] = async (request, cookie, form, step) => {
     const ctx = await load(request, cookie);
     if (!ctx) return { fail: errorPage('This sign-in request has expired or belongs to another browser. Return to the app and start again.', 400) };
     if (form && !safeEqual(first(form, 'csrf'), ctx.session.csrf)) return { fail: errorPage('The form has expired. Go back and try again.', 403) };
-    if (pageFor(ctx).step !== step) return { fail: { kind: 'redirect', location: flowUrl(request) } as FlowResult };
+    if (stepOf(ctx) !== step) return { fail: { kind: 'redirect', location: flowUrl(request) } };
     return { ctx };
   };
+
+  const signIn: FlowCore['signIn'] = async (ctx, user, mfaDone) => {
+    const next = await sessions.login(tenant, ctx.session, user.userId, mfaDone, clock.now());
+    await requests.rebind(tenant, ctx.session.idHash, next.session.idHash);
+    return { kind: 'redirect', location: flowUrl(ctx.request), cookie: next.id };
+  };
+  const federated = createFederatedSteps({ deps, load, event, guard, signIn });
 
   const issueCode = async (ctx: Context, user: AppUser, form: Form, meta: FlowMeta): Promise<FlowResult> => {
     const now = clock.now();
@@ -155,62 +133,51 @@ export function createFlow(deps: FlowDeps) {
       const request = await requests.save(tenant, session.idHash, pending, now);
       return { kind: 'redirect', location: flowUrl(request), ...(created ? { cookie: created.id } : {}) };
     },
-    async show(request: string, cookie: string | undefined): Promise<FlowResult> {
+    async show(request: string, cookie: string | undefined, meta?: FlowMeta): Promise<FlowResult> {
       const ctx = await load(request, cookie);
       if (!ctx) return errorPage('This sign-in request has expired or belongs to another browser. Return to the app and start again.', 400);
-      return { kind: 'page', page: pageFor(ctx), status: 200 };
+      return pageResult(ctx, 200, undefined, meta);
     },
     async login(request: string, cookie: string | undefined, form: Form, meta: FlowMeta): Promise<FlowResult> {
       const { ctx, fail } = await guard(request, cookie, form, 'login');
       if (!ctx) return fail;
       const user = await deps.login.password({ tenant, clientId: ctx.pending.clientId, ...meta }, first(form, 'username'), first(form, 'password'));
-      if (!user) return { kind: 'page', page: pageFor(ctx, GENERIC_LOGIN_ERROR), status: 401 };
-      const next = await sessions.login(tenant, ctx.session, user.userId, false, clock.now());
-      await requests.rebind(tenant, ctx.session.idHash, next.session.idHash);
-      return { kind: 'redirect', location: flowUrl(request), cookie: next.id };
+      if (!user) return pageResult(ctx, 401, GENERIC_LOGIN_ERROR);
+      return signIn(ctx, user, false);
     },
-    /** Sends the browser to the external provider; state carries the request id, bound to this session. */
-    async federatedStart(request: string, cookie: string | undefined, form: Form): Promise<FlowResult> {
-      const { ctx, fail } = await guard(request, cookie, form, 'login');
-      if (!ctx) return fail;
-      if (!deps.federation) return errorPage('External sign-in is not configured.', 404);
-      const { url, checks } = await deps.federation.start(`${request}~${newSecret()}`);
-      await requests.update(tenant, request, { ...ctx.pending, federation: checks });
-      return { kind: 'redirect', location: url };
-    },
-    async federatedCallback(callbackUrl: URL, cookie: string | undefined, meta: FlowMeta): Promise<FlowResult> {
-      const state = callbackUrl.searchParams.get('state') ?? '';
-      const request = state.split('~')[0]!;
-      const ctx = await load(request, cookie);
-      const checks = ctx?.pending.federation;
-      if (!ctx || !checks || !deps.federation || !safeEqual(state, checks.state)) return errorPage('This sign-in response does not belong to a sign-in started in this browser.', 400);
-      await requests.update(tenant, request, { ...ctx.pending, federation: undefined } as PendingAuthorization);
-      let result: Awaited<ReturnType<Federation['finish']>>;
-      try {
-        result = await deps.federation.finish(tenant, callbackUrl, checks);
-      } catch (err) {
-        if (!isHavenError(err) || err.category === 'unavailable' || err.category === 'fault') throw err;
-        await event(meta, ctx, 'login', 'failure', { outcomeCode: err.code });
-        return errorPage(`${err.message}.`, err.category === 'forbidden' ? 403 : 401);
-      }
-      const { user, mfa } = result;
-      const audited = { ...ctx, user };
-      // Admin roles, and everyone where the tenant requires it, need MFA: asserted by the provider (amr) or a local authenticator.
-      const admin = user.roles.some(isAdminRole);
-      if ((admin || (await deps.mfaRequired?.()) === true) && !mfa && !user.hasTotp) {
-        await event(meta, audited, 'login', 'failure', { outcomeCode: 'federated-no-mfa' });
-        return errorPage(`Your identity provider did not confirm multi-factor authentication, which ${admin ? 'your role' : 'your organisation'} requires.`, 403);
-      }
-      await event(meta, audited, 'login', 'success', { outcomeCode: mfa ? 'federated-mfa' : 'federated' });
-      const next = await sessions.login(tenant, ctx.session, user.userId, mfa, clock.now());
-      await requests.rebind(tenant, ctx.session.idHash, next.session.idHash);
-      return { kind: 'redirect', location: flowUrl(request), cookie: next.id };
-    },
+    federatedStart: federated.start,
+    federatedCallback: federated.callback,
     async mfa(request: string, cookie: string | undefined, form: Form, meta: FlowMeta): Promise<FlowResult> {
       const { ctx, fail } = await guard(request, cookie, form, 'mfa');
       if (!ctx) return fail;
       if (!(await deps.login.totp({ tenant, clientId: ctx.pending.clientId, ...meta }, ctx.user!, first(form, 'code')))) {
-        return { kind: 'page', page: pageFor(ctx, 'The code was not accepted. Enter the current code from your authenticator app.'), status: 401 };
+        return pageResult(ctx, 401, 'The code was not accepted. Enter the current code from your authenticator app.');
+      }
+      await sessions.markMfaDone(tenant, ctx.session.idHash);
+      return { kind: 'redirect', location: flowUrl(request) };
+    },
+    /**
+     * Enrolment of a first authenticator by a user who must pass MFA and has
+     * none: reachable only at that step (never for an account that has one),
+     * the secret stored only after a valid code, and only if the account still
+     * has none; then this session counts as having passed MFA.
+     */
+    async enrol(request: string, cookie: string | undefined, form: Form, meta: FlowMeta): Promise<FlowResult> {
+      const { ctx, fail } = await guard(request, cookie, form, 'enrol');
+      if (!ctx) return fail;
+      const user = ctx.user!;
+      const offered = await deps.enrolments.get(tenant, ctx.session.idHash, user.userId, clock.now());
+      if (!offered) return pageResult(ctx, 400, 'The set-up key expired. Add the new key below to your authenticator app, then enter its code.', meta);
+      const step = await deps.login.enrolmentCode({ tenant, clientId: ctx.pending.clientId, ...meta }, user, offered.secret, first(form, 'code'));
+      if (step === undefined) return pageResult(ctx, 401, 'The code was not accepted. Check that the key was added correctly and enter the current code.', meta);
+      // Audited before it takes effect (fail closed), like every other sign-in decision.
+      await event(meta, ctx, 'mfa-enrol', 'success', { outcomeCode: 'enrolled' });
+      const stored = await deps.users.enrolTotp(tenant, user.userId, offered.secret, step);
+      await deps.enrolments.remove(tenant, ctx.session.idHash);
+      if (!stored) {
+        // Another session enrolled an authenticator meanwhile: that one stands, and this session must use it.
+        await event(meta, ctx, 'mfa-enrol', 'failure', { outcomeCode: 'already-enrolled' });
+        return { kind: 'redirect', location: flowUrl(request) };
       }
       await sessions.markMfaDone(tenant, ctx.session.idHash);
       return { kind: 'redirect', location: flowUrl(request) };
@@ -220,7 +187,7 @@ export function createFlow(deps: FlowDeps) {
       if (!ctx) return fail;
       const id = first(form, 'patient').trim().replace(/^Patient\//, '');
       if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await deps.patientExists(id))) {
-        return { kind: 'page', page: pageFor(ctx, 'No patient with this id was found.'), status: 400 };
+        return pageResult(ctx, 400, 'No patient with this id was found.');
       }
       await requests.update(tenant, request, { ...ctx.pending, selectedPatient: id });
       await event(meta, ctx, 'patient-selected', 'success', { patient: `Patient/${id}` });

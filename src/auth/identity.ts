@@ -19,6 +19,7 @@ import { createRevocations } from './revocations.js';
 import { createSessionStore } from './sessions.js';
 import { createSigningKeyStore } from './signing-keys.js';
 import { createTenantSettings } from './tenant-settings.js';
+import { createTotpEnrolmentStore } from './totp-enrolment.js';
 import type { SigningKeyStore } from './signing-keys.js';
 import { createUserStore } from './users.js';
 import type { TokenVerifier } from './verify-token.js';
@@ -50,8 +51,8 @@ export interface IdentityDeps {
   settings: IdentitySettings;
   patientExists(id: string): Promise<boolean>;
   scryptCost?: ScryptCost;
-  /** External OpenID provider (federation); absent when not configured. */
-  federation?: Omit<FederationSettings, 'redirectUri'> & { allowHttp: boolean };
+  /** External OpenID providers (federation), each with its callback path on this server; absent or empty when none is configured. */
+  federations?: Array<Omit<FederationSettings, 'redirectUri'> & { callbackPath: string; allowHttp: boolean }>;
 }
 
 /**
@@ -68,6 +69,7 @@ export function createIdentity(deps: IdentityDeps) {
   const tenantSettings = createTenantSettings({ db, clock, defaults: { sessionIdleMinutes: settings.sessionIdleMinutes, sessionMaxHours: settings.sessionMaxHours, mfaRequired: false } });
   const users = createUserStore({ db, codec: deps.codec, ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}) });
   const grants = createGrantStore({ db, revocations });
+  const sessions = createSessionStore({ db, policy: (t) => tenantSettings.sessionPolicy(t) });
   const launches = createLaunchStore({ db });
   const idTokenKeys = createSigningKeyStore({ db, clock, alg: 'RS256', purpose: 'id-token' });
   const clientAuth: ClientAuthDeps = { db, clients: deps.clients, clock, limits: { skew: 30, maxLifetime: 300 } };
@@ -83,7 +85,7 @@ export function createIdentity(deps: IdentityDeps) {
     tenant,
     clock,
     fhirBase: deps.fhirBase,
-    sessions: createSessionStore({ db, policy: (t) => tenantSettings.sessionPolicy(t) }),
+    sessions,
     requests: createAuthRequestStore({ db }),
     users,
     login,
@@ -94,9 +96,10 @@ export function createIdentity(deps: IdentityDeps) {
     mfaRequired: () => tenantSettings.mfaRequired(tenant),
     offlineLifetimeMs: settings.offlineAccessDays * 86_400_000,
     accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
-    ...(deps.federation
-      ? { federation: createFederation({ ...deps.federation, redirectUri: `${deps.issuer}/auth/federated/callback` }, { users, allowHttp: deps.federation.allowHttp }) }
-      : {}),
+    federations: (deps.federations ?? []).map(({ callbackPath, allowHttp, ...settings }) =>
+      createFederation({ ...settings, redirectUri: `${deps.issuer}${callbackPath}` }, { users, allowHttp }),
+    ),
+    enrolments: createTotpEnrolmentStore({ db, codec: deps.codec }),
   });
   const appGrants = createAppGrants({
     clientAuth,
@@ -114,6 +117,7 @@ export function createIdentity(deps: IdentityDeps) {
     tenantSettings,
     revocations,
     users,
+    sessions,
     launches,
     grants,
     idTokenKeys,

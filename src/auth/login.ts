@@ -4,7 +4,7 @@ import { createDecoyHash, verifyPassword } from './passwords.js';
 import type { ScryptCost } from './passwords.js';
 import type { SourceThrottle } from './login-throttle.js';
 import { verifyTotp } from './totp.js';
-import { isAdminRole } from './users.js';
+import { mustPassMfa } from './users.js';
 import type { AppUser, LockoutPolicy, UserStore } from './users.js';
 
 /**
@@ -66,6 +66,20 @@ export function createLogin(deps: LoginDeps) {
     return undefined;
   };
 
+  /** Throttle, lock and code checks shared by the MFA step and enrolment; failures count towards the lockout. */
+  const checkCode = async (meta: LoginMeta, event: AuthEventName, user: AppUser, secretOf: () => Promise<string | undefined>, code: string) => {
+    if (await throttled(meta, event, user.userId)) return undefined;
+    const fresh = await users.get(meta.tenant, user.userId);
+    if (!fresh || fresh.disabled || (fresh.lockedUntil && fresh.lockedUntil > clock.now())) {
+      await audit(meta, event, user.userId, 'failure', 'locked');
+      return undefined;
+    }
+    const secret = await secretOf();
+    const step = secret === undefined ? undefined : verifyTotp(secret, code.trim(), clock.now());
+    if (step === undefined) await fail(meta, fresh, 'bad-totp');
+    return step;
+  };
+
   return {
     async password(meta: LoginMeta, username: string, password: string): Promise<AppUser | undefined> {
       if (await throttled(meta, 'login', 'unknown-user')) return undefined;
@@ -88,23 +102,24 @@ export function createLogin(deps: LoginDeps) {
       return user;
     },
     /** MFA is required for admin roles, and for anyone who enrolled a TOTP authenticator. */
-    needsMfa: (user: AppUser) => user.hasTotp || user.roles.some(isAdminRole),
+    needsMfa: (user: AppUser) => mustPassMfa(user, false),
     async totp(meta: LoginMeta, user: AppUser, code: string): Promise<boolean> {
-      if (await throttled(meta, 'mfa', user.userId)) return false;
-      const fresh = await users.get(meta.tenant, user.userId);
-      if (!fresh || fresh.disabled || (fresh.lockedUntil && fresh.lockedUntil > clock.now())) {
-        await audit(meta, 'mfa', user.userId, 'failure', 'locked');
-        return false;
-      }
-      const secret = await users.totpSecret(meta.tenant, user.userId);
-      const step = secret === undefined ? undefined : verifyTotp(secret, code.trim(), clock.now());
-      if (step === undefined || !(await users.consumeTotpStep(meta.tenant, user.userId, step))) {
-        await fail(meta, fresh, step === undefined ? 'bad-totp' : 'totp-replay');
+      const step = await checkCode(meta, 'mfa', user, () => users.totpSecret(meta.tenant, user.userId), code);
+      if (step === undefined) return false;
+      if (!(await users.consumeTotpStep(meta.tenant, user.userId, step))) {
+        await fail(meta, user, 'totp-replay');
         return false;
       }
       await audit(meta, 'mfa', user.userId, 'success');
       return true;
     },
+    /**
+     * The code typed at enrolment, checked against the secret being offered,
+     * under the same per-account lockout and per-address backoff as the MFA step.
+     * Returns the time step (stored as used), or undefined.
+     */
+    enrolmentCode: (meta: LoginMeta, user: AppUser, secret: string, code: string): Promise<number | undefined> =>
+      checkCode(meta, 'mfa-enrol', user, async () => secret, code),
   };
 }
 

@@ -34,6 +34,8 @@ export interface SessionStore {
   login(tenant: TenantId, old: Session, userId: string, mfaDone: boolean, now: Date): Promise<{ id: string; session: Session }>;
   markMfaDone(tenant: TenantId, idHash: string): Promise<void>;
   destroy(tenant: TenantId, idHash: string): Promise<void>;
+  /** Ends every session of a user (and with them any enrolment in progress); returns how many. */
+  destroyForUser(tenant: TenantId, userId: string): Promise<number>;
 }
 
 interface Row {
@@ -93,6 +95,9 @@ export function createSessionStore(deps: { db: Queryable; policy: SessionPolicyS
     },
     async destroy(tenant, idHash) {
       await db.query('DELETE FROM auth_session WHERE tenant_id = $1 AND id_hash = $2', [tenant, idHash]);
+    },
+    async destroyForUser(tenant, userId) {
+      return (await db.query('DELETE FROM auth_session WHERE tenant_id = $1 AND user_id = $2', [tenant, userId])).rowCount ?? 0;
     },
   };
 }

@@ -18,6 +18,8 @@ export interface AppUser {
   /** `Patient/{id}` for the patient plane. */
   patient?: string;
   hasTotp: boolean;
+  /** Signs in through an external OpenID provider (no usable password). */
+  federated: boolean;
   failedCount: number;
   lockedUntil?: Date;
   disabled: boolean;
@@ -45,8 +47,25 @@ export interface UserStore {
   totpSecret(tenant: TenantId, userId: string): Promise<string | undefined>;
   /** Accepts a TOTP step once: false when this step (or a later one) was already used. */
   consumeTotpStep(tenant: TenantId, userId: string, step: number): Promise<boolean>;
+  /**
+   * Stores a newly enrolled TOTP secret, only if the user has none (an account
+   * with an authenticator is never re-enrolled through sign-in), and records
+   * `step` as used so the enrolment code cannot be replayed. False when the user already has one.
+   */
+  enrolTotp(tenant: TenantId, userId: string, secret: string, step: number): Promise<boolean>;
+  /** Removes the user's authenticator (admin reset): the next sign-in enrols a new one. False when the user is unknown. */
+  resetTotp(tenant: TenantId, userId: string): Promise<boolean>;
   /** Just-in-time provisioning of a federated workforce user; roles follow the provider on every sign-in. */
-  provisionFederated(tenant: TenantId, input: { issuer: string; subject: string; username: string; roles: string[] }): Promise<AppUser>;
+  provisionFederated(tenant: TenantId, input: FederatedUserInput): Promise<AppUser>;
+}
+
+export interface FederatedUserInput {
+  issuer: string;
+  subject: string;
+  username: string;
+  roles: string[];
+  /** Appended (`name@qualifier`) when the username is taken by another user; names the provider. */
+  qualifier: string;
 }
 
 export interface LockoutPolicy {
@@ -58,6 +77,11 @@ export interface LockoutPolicy {
 /** Roles whose holders must pass MFA (DESIGN §5: admin actions need MFA). */
 export function isAdminRole(role: string): boolean {
   return role === 'admin' || role.endsWith('-admin');
+}
+
+/** Who must pass MFA at sign-in: admin roles, anyone who enrolled an authenticator, and everyone where the tenant requires it. */
+export function mustPassMfa(user: Pick<AppUser, 'hasTotp' | 'roles'>, tenantRequiresMfa: boolean): boolean {
+  return tenantRequiresMfa || user.hasTotp || user.roles.some(isAdminRole);
 }
 
 const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
@@ -73,13 +97,14 @@ interface UserRow {
   plane: Plane;
   patient_id: string | null;
   has_totp: boolean;
+  federated: boolean;
   failed_count: number;
   locked_until: Date | null;
   disabled: boolean;
 }
 
 const columns =
-  'tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret IS NOT NULL AS has_totp, failed_count, locked_until, disabled';
+  'tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret IS NOT NULL AS has_totp, external_issuer IS NOT NULL AS federated, failed_count, locked_until, disabled';
 
 function toUser(r: UserRow): AppUser {
   return {
@@ -90,6 +115,7 @@ function toUser(r: UserRow): AppUser {
     plane: r.plane,
     ...(r.patient_id ? { patient: `Patient/${r.patient_id}` } : {}),
     hasTotp: r.has_totp,
+    federated: r.federated,
     failedCount: r.failed_count,
     ...(r.locked_until ? { lockedUntil: r.locked_until } : {}),
     disabled: r.disabled,
@@ -164,16 +190,34 @@ export function createUserStore(deps: { db: Queryable; codec: BodyCodec; scryptC
       if (existing) {
         return (await one(`UPDATE app_user SET roles = $3 WHERE tenant_id = $1 AND user_id = $2 RETURNING ${columns}`, [tenant, existing.userId, input.roles]))!;
       }
-      // A local user of the same name is not taken over; the federated one gets a qualified name.
-      const clash = await byUsername(tenant, input.username);
-      const username = clash ? `${input.username}@${new URL(input.issuer).host}` : input.username;
-      // '!' never verifies (not a scrypt string): federated users cannot sign in with a password.
-      const created = await one(
-        `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, external_issuer, external_subject)
-         VALUES ($1, $2, $3, '!', $4, 'workforce', $5, $6) RETURNING ${columns}`,
-        [tenant, randomUUID(), username.slice(0, 128), input.roles, input.issuer, input.subject],
+      // A user of the same name (local, or from another provider) is not taken over: the new one gets a
+      // name qualified by its provider, and in the unlikely case that is taken too, a random suffix.
+      const candidates = [input.username, `${input.username}@${input.qualifier}`, `${input.username}@${input.qualifier}-${randomUUID().slice(0, 8)}`];
+      for (const candidate of candidates) {
+        // '!' never verifies (not a scrypt string): federated users cannot sign in with a password.
+        const created = await one(
+          `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, external_issuer, external_subject)
+           VALUES ($1, $2, $3, '!', $4, 'workforce', $5, $6) ON CONFLICT DO NOTHING RETURNING ${columns}`,
+          [tenant, randomUUID(), candidate.slice(0, 128), input.roles, input.issuer, input.subject],
+        );
+        if (created) return created;
+        // A concurrent first sign-in of the same (issuer, sub) won the insert: use that user.
+        const raced = await one(`SELECT ${columns} FROM app_user WHERE tenant_id = $1 AND external_issuer = $2 AND external_subject = $3`, [tenant, input.issuer, input.subject]);
+        if (raced) return raced;
+      }
+      throw new HavenError('conflict', 'AUTH_USER_EXISTS', `No free username for ${input.username}`);
+    },
+    async enrolTotp(tenant, userId, secret, step) {
+      const sealed = await codec.encode(totpIdentity(tenant, userId), secret);
+      const res = await db.query(
+        'UPDATE app_user SET totp_secret = $3, totp_last_step = $4 WHERE tenant_id = $1 AND user_id = $2 AND totp_secret IS NULL',
+        [tenant, userId, sealed, step],
       );
-      return created!;
+      return res.rowCount === 1;
+    },
+    async resetTotp(tenant, userId) {
+      const res = await db.query('UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant_id = $1 AND user_id = $2', [tenant, userId]);
+      return res.rowCount === 1;
     },
     async consumeTotpStep(tenant, userId, step) {
       const res = await db.query(

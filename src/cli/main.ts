@@ -63,6 +63,9 @@ Commands:
   users add --username NAME --role ROLE[,ROLE] [--patient Patient/ID] [--totp]
                              Create a sign-in user (password from stdin or a prompt, never argv);
                              admin roles get TOTP MFA and the otpauth:// URI is printed once
+  users reset-totp --username NAME
+                             Remove a user's TOTP authenticator (lost phone) and end their sessions;
+                             they enrol a new one at the next sign-in (audited)
 ${HL7_HELP}
   help                       Show this help
 

@@ -8,7 +8,9 @@ import { fetchToken, readBootstrap } from './client.js';
  * from argv, which other local users can read in the process list.
  */
 export const USERS_HELP = `haven users add --username NAME --role ROLE[,ROLE…] [--patient Patient/ID] [--totp] [--url URL]
-  Reads the password from stdin (or prompts). Admin roles always enrol TOTP; the otpauth:// URI is printed once.`;
+  Reads the password from stdin (or prompts). Admin roles always enrol TOTP; the otpauth:// URI is printed once.
+haven users reset-totp --username NAME [--url URL]
+  Removes the user's authenticator and ends their sign-in sessions; they enrol a new one at the next sign-in.`;
 
 async function readPiped(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -51,7 +53,21 @@ async function readPassword(): Promise<string> {
   return first;
 }
 
+/** `haven users reset-totp`: the admin API's reset (audited there), for a lost or replaced phone. */
+async function resetTotp(args: ParsedArgs, baseUrl: string): Promise<number> {
+  const username = stringOption(args, 'username');
+  if (!username) throw new Error(`--username is required\n${USERS_HELP}`);
+  const creds = await readBootstrap(loadConfig().dataDir);
+  const { token } = await fetchToken(baseUrl, creds, 'system/*.rs');
+  const res = await fetch(`${baseUrl}/auth/admin/users/${encodeURIComponent(username)}/totp`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  const body = (await res.json()) as { userId?: string; sessionsEnded?: number; issue?: Array<{ diagnostics?: string }> };
+  if (res.status !== 200) throw new Error(`Authenticator not reset (${res.status}): ${body.issue?.[0]?.diagnostics ?? ''}`);
+  console.log(`reset the authenticator of ${username} (${body.userId ?? '?'}); ${body.sessionsEnded ?? 0} session(s) ended; a new one is enrolled at the next sign-in`);
+  return 0;
+}
+
 export async function usersCommand(args: ParsedArgs, baseUrl: string): Promise<number> {
+  if (args.positionals[1] === 'reset-totp') return resetTotp(args, baseUrl);
   if (args.positionals[1] !== 'add') {
     console.error(USERS_HELP);
     return 64;

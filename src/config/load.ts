@@ -36,6 +36,7 @@ export const envMap: Record<string, string[]> = {
   HAVEN_OIDC_ROLES_CLAIM: ['auth', 'oidc', 'rolesClaim'],
   HAVEN_OIDC_ROLE_MAP: ['auth', 'oidc', 'roleMap'],
   HAVEN_OIDC_NAME: ['auth', 'oidc', 'name'],
+  HAVEN_OIDC_PROVIDERS: ['auth', 'oidc', 'providers'],
   HAVEN_LOG_LEVEL: ['log', 'level'],
   HAVEN_AUDIT: ['audit', 'enabled'],
   HAVEN_AUDIT_HEAD_INTERVAL_MS: ['audit', 'headIntervalMs'],

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { oidcProviders } from './oidc-providers.js';
 
 /**
  * The one configuration reference. Every setting comes from the environment
@@ -112,6 +113,8 @@ export const configSchema = z.object({
       /** `group=role,…`: provider group → Haven role. */
       roleMap: z.string().default(''),
       name: z.string().min(1).max(64).default('your organisation'),
+      /** Several providers as a JSON array (oidc-providers.ts); the variables above, when set, are one more (id `default`). */
+      providers: oidcProviders,
     }),
   }),
   audit: z.object({
@@ -222,6 +225,14 @@ export const configSchema = z.object({
     }
     if (oidc.issuer.startsWith('http:') && c.env === 'production') {
       ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', 'issuer'], message: 'must be https when HAVEN_ENV=production' });
+    }
+  }
+  for (const [i, p] of (oidc.providers ?? []).entries()) {
+    if (p.issuer.startsWith('http:') && c.env === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', 'providers'], message: `provider ${i + 1} issuer: must be https when HAVEN_ENV=production` });
+    }
+    if (oidc.issuer && (p.id === 'default' || p.issuer === oidc.issuer)) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'oidc', 'providers'], message: `provider ${i + 1}: id "default" and issuer ${oidc.issuer} belong to the provider of HAVEN_OIDC_ISSUER` });
     }
   }
   const a = c.audit;

@@ -88,7 +88,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
-    if (PUBLIC_ROUTES.has(path) || (path === '/fhir' && req.method === 'OPTIONS')) return;
+    // Parametric public routes (the per-provider federation callbacks) are matched by their route pattern.
+    if (PUBLIC_ROUTES.has(path) || PUBLIC_ROUTES.has(req.routeOptions.url ?? '') || (path === '/fhir' && req.method === 'OPTIONS')) return;
     const principal = await deps.authenticate(req.headers.authorization);
     req.havenCtx = { tenant: deps.tenant, principal, requestId: req.id, sourceIp: req.ip };
     if (deps.audit && path.startsWith('/fhir')) {

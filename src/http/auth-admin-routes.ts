@@ -6,6 +6,7 @@ import type { LaunchStore } from '../auth/launch.js';
 import { hashPassword } from '../auth/passwords.js';
 import { newSecret } from '../auth/secrets.js';
 import { parseSettingsPatch, type TenantSettingsStore } from '../auth/tenant-settings.js';
+import type { SessionStore } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
 import { HavenError, type Clock, type TenantId } from '../kernel/index.js';
 
@@ -21,6 +22,8 @@ export interface AuthAdminDeps {
   clients: ClientRegistry;
   launches: LaunchStore;
   audit: AuthAuditor;
+  /** Ends a user's sign-in sessions when their authenticator is reset. */
+  sessions: Pick<SessionStore, 'destroyForUser'>;
   /** Per-tenant overrides of server-wide defaults (session time-outs); absent: the routes are not offered. */
   settings?: TenantSettingsStore;
 }
@@ -61,6 +64,23 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
     await audit(req, actor, 'user-created', user.patient);
     const { passwordHash: _hash, ...visible } = user;
     return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(totpUri ? { totpUri } : {}) });
+  });
+
+  /**
+   * Removes a user's TOTP authenticator (lost or replaced phone) and ends their
+   * sign-in sessions: at the next sign-in, after the password, they enrol a
+   * new one. `{user}` is the user id, or else the username.
+   */
+  app.delete('/auth/admin/users/:user/totp', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const key = (req.params as { user: string }).user;
+    const user = (await deps.users.get(deps.tenant, key)) ?? (await deps.users.byUsername(deps.tenant, key));
+    if (!user) throw new HavenError('not-found', 'AUTH_USER_UNKNOWN', 'No user with this id or username');
+    // Audited before it takes effect; the entry names the user whose authenticator goes.
+    await deps.audit({ tenant: deps.tenant, event: 'mfa-reset', outcome: 'success', outcomeCode: `user=${user.userId}${user.hasTotp ? '' : ' (had none)'}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await deps.users.resetTotp(deps.tenant, user.userId);
+    const sessionsEnded = await deps.sessions.destroyForUser(deps.tenant, user.userId);
+    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, hasTotp: false, sessionsEnded });
   });
 
   app.post('/auth/admin/clients', async (req, reply) => {

@@ -11,10 +11,12 @@ export const PUBLIC_AUTH_ROUTES = [
   '/auth/flow',
   '/auth/flow/login',
   '/auth/flow/mfa',
+  '/auth/flow/enrol',
   '/auth/flow/patient',
   '/auth/flow/consent',
   '/auth/flow/federated',
   '/auth/federated/callback',
+  '/auth/federated/:provider/callback',
   '/auth/logout',
   '/auth/introspect',
   '/auth/revoke',
@@ -73,8 +75,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   };
   app.get('/auth/authorize', authorize);
   app.post('/auth/authorize', authorize);
-  app.get('/auth/flow', async (req, reply) => send(reply, await deps.flow.show(queryOf(req)['request'] ?? '', cookie(req)), 'GET'));
-  for (const step of ['login', 'mfa', 'patient', 'consent'] as const) {
+  app.get('/auth/flow', async (req, reply) => send(reply, await deps.flow.show(queryOf(req)['request'] ?? '', cookie(req), meta(req)), 'GET'));
+  for (const step of ['login', 'mfa', 'enrol', 'patient', 'consent'] as const) {
     app.post(`/auth/flow/${step}`, async (req, reply) => {
       const request = queryOf(req)['request'] ?? '';
       return send(reply, await deps.flow[step](request, cookie(req), formOf(req), meta(req)), 'POST');
@@ -83,10 +85,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   app.post('/auth/flow/federated', async (req, reply) =>
     send(reply, await deps.flow.federatedStart(queryOf(req)['request'] ?? '', cookie(req), formOf(req)), 'POST'),
   );
-  app.get('/auth/federated/callback', async (req, reply) => {
+  // One callback per provider (`/auth/federated/<id>/callback`; the HAVEN_OIDC_ISSUER one keeps the path without an id):
+  // the flow finishes a sign-in only at the callback of the provider it was sent to.
+  const federatedCallback = async (req: FastifyRequest, reply: FastifyReply) => {
     const url = new URL(req.url, deps.baseUrl);
     return send(reply, await deps.flow.federatedCallback(url, cookie(req), meta(req)), 'GET');
-  });
+  };
+  app.get('/auth/federated/callback', federatedCallback);
+  app.get('/auth/federated/:provider/callback', federatedCallback);
   app.post('/auth/logout', async (req, reply) => {
     await deps.flow.logout(cookie(req), single(formOf(req)['csrf']) ?? '', meta(req));
     reply.header('Set-Cookie', `${cookieName}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure}`);

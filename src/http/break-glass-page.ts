@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { safeEqual } from '../auth/secrets.js';
 import type { Session, SessionStore } from '../auth/sessions.js';
+import { mustPassMfa } from '../auth/users.js';
 import { isHavenError, type Clock } from '../kernel/index.js';
 import { reasonOf, startBreakGlass, type AccessCoreDeps, type Audit, type Who } from './access-common.js';
 import { errorBox, esc, hidden, layout, PAGE_CSP } from './auth-pages/html.js';
@@ -13,7 +14,9 @@ import { errorBox, esc, hidden, layout, PAGE_CSP } from './auth-pages/html.js';
  */
 export interface BreakGlassPageDeps {
   sessions: SessionStore;
-  users: { get(tenant: AccessCoreDeps['tenant'], userId: string): Promise<{ hasTotp: boolean; disabled: boolean } | undefined> };
+  users: { get(tenant: AccessCoreDeps['tenant'], userId: string): Promise<{ hasTotp: boolean; roles: string[]; disabled: boolean } | undefined> };
+  /** The tenant requires MFA of every user (tenant-settings.ts); absent: admin roles and enrolled users only. */
+  mfaRequired?(tenant: AccessCoreDeps['tenant']): Promise<boolean>;
   cookieName: string;
   clock: Clock;
 }
@@ -60,7 +63,9 @@ export function registerBreakGlassPage(app: FastifyInstance, deps: AccessCoreDep
     const cookie = readCookie(req, page.cookieName);
     const session = cookie ? await page.sessions.load(deps.tenant, cookie, page.clock.now()) : undefined;
     const user = session?.userId ? await page.users.get(deps.tenant, session.userId) : undefined;
-    if (!session?.userId || !user || user.disabled || (user.hasTotp && !session.mfaDone)) {
+    // A session between password and MFA (or MFA enrolment) is not signed in yet for anyone who must pass MFA.
+    const mfaPending = user !== undefined && !session?.mfaDone && mustPassMfa(user, (await page.mfaRequired?.(deps.tenant)) ?? false);
+    if (!session?.userId || !user || user.disabled || mfaPending) {
       return { status: 401, message: 'Sign in through your clinical application first, then open this page again.' };
     }
     const access = await deps.resolver.effective(deps.tenant, session.userId);

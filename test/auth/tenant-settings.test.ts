@@ -157,9 +157,10 @@ describe('tenant settings: admin API and the sign-in flow', () => {
     const audit = await s.testDb.db.query("SELECT 1 FROM audit_entry WHERE convert_from(canonical, 'UTF8') LIKE '%mfaRequired=true%'");
     assert.ok(audit.rowCount! >= 1, 'the change is audited with what changed');
 
-    // Without an authenticator the user cannot get past the code step, nor reach the approval page.
+    // Without an authenticator the user is taken to enrolment (test/http/totp-enrolment.test.ts), and gets no further without a valid code.
     const blocked = await signIn('pat');
     assert.match(blocked.page.html, /id="code"/);
+    assert.match(blocked.page.html, /Set up your authenticator app/);
     assert.doesNotMatch(blocked.page.html, /Allow/);
     const guessed = await blocked.b.go(formAction(blocked.page.html), { csrf: csrf(blocked.page.html), code: '123456' });
     assert.doesNotMatch(guessed.html, /Allow/);

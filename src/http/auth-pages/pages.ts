@@ -1,5 +1,6 @@
 import type { Page } from '../../auth/flow.js';
 import { parseScope } from '../../auth/scopes.js';
+import { enrolBody } from './enrol.js';
 import { errorBox, esc, hidden, layout } from './html.js';
 
 /** Server-rendered pages of the sign-in flow: one form each, labelled fields, errors announced. */
@@ -75,7 +76,7 @@ ${form(
   `<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>`,
-)}${page.federation ? `\n<p>or</p>\n${form(page, 'federated', `<button type="submit">Sign in with ${esc(page.federation)}</button>`)}` : ''}`,
+)}${page.federation ? `\n<p>or</p>\n${page.federation.map((p) => form(page, 'federated', `${hidden('provider', p.id)}<button type="submit">Sign in with ${esc(p.name)}</button>`)).join('\n')}` : ''}`,
       );
     case 'mfa':
       return layout(
@@ -90,6 +91,8 @@ ${form(
 <button type="submit">Verify</button>`,
 )}`,
       );
+    case 'enrol':
+      return layout('Set up your authenticator app', enrolBody(page, (inner) => form(page, 'enrol', inner)));
     case 'patient':
       return layout(
         'Choose a patient',
