@@ -2,7 +2,8 @@
  * What includeAssociatedData costs at the database: the page queries an export
  * worker runs (src/bulk/chunk-sql.ts), read to the end with keyset paging as the
  * worker does, for a plain chunk of Observations, a plain chunk of Provenance,
- * and the associated-data chunk (Relevant and Latest) over the same Provenance.
+ * and the associated-data chunk (Relevant and Latest) of that Observation chunk
+ * (src/bulk/associated-sql.ts; JIT off, as the worker runs its pages).
  * Rows are written straight into the tables (resource rows with dummy content,
  * the Provenance `target` and `recorded` index rows), so no decryption or file
  * writing is measured: those cost the same per row in every chunk. PostgreSQL CPU
@@ -14,7 +15,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { chunkPageSql, type ChunkSqlContext } from '../src/bulk/chunk-sql.js';
+import { chunkPageSql, nextCursor } from '../src/bulk/chunk-sql.js';
+import type { ChunkSqlContext } from '../src/bulk/export-conditions.js';
 import type { ChunkPayload, ExportParams } from '../src/bulk/model.js';
 import { createDb } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
@@ -67,6 +69,7 @@ async function readChunk(url: string, chunk: ChunkPayload, types: string[]) {
   const job = { transactionTime: new Date(), params: { level: 'system', types, typeFilters: [], warnings: [] } as ExportParams };
   const c = new pg.Client({ connectionString: url });
   await c.connect();
+  await c.query('SET jit = off');
   const meter = await createCpuMeter(process.pid, url, undefined);
   const before = await meter.snapshot();
   const t0 = process.hrtime.bigint();
@@ -74,10 +77,10 @@ async function readChunk(url: string, chunk: ChunkPayload, types: string[]) {
   let cursor = '';
   for (;;) {
     const q = await chunkPageSql(ctx, TENANT, job, chunk, cursor, PAGE);
-    const page = (await c.query<{ id: string }>(q.sql, q.params)).rows;
+    const page = (await c.query<{ id: string; target_id?: string }>(q.sql, q.params)).rows;
     rows += page.length;
     if (page.length < PAGE) break;
-    cursor = page[page.length - 1]!.id;
+    cursor = nextCursor(chunk, page[page.length - 1]!);
   }
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const after = await meter.snapshot();
@@ -91,7 +94,7 @@ async function readChunk(url: string, chunk: ChunkPayload, types: string[]) {
 async function explain(url: string): Promise<void> {
   const ctx = { patientParams: () => [] } as unknown as ChunkSqlContext;
   const job = { transactionTime: new Date(), params: { level: 'system', types: ['Observation'], typeFilters: [], warnings: [] } as ExportParams };
-  const q = await chunkPageSql(ctx, TENANT, job, { type: 'Provenance', after: null, upTo: null, associated: 'latest', targets: ['Observation'] }, '', PAGE);
+  const q = await chunkPageSql(ctx, TENANT, job, { type: 'Provenance', after: null, upTo: null, associated: 'latest', targetType: 'Observation', targets: ['Observation'] }, '', PAGE);
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   const plan = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${q.sql}`, q.params);
@@ -111,8 +114,8 @@ async function main(): Promise<void> {
     const runs = {
       observationChunk: await readChunk(url, { type: 'Observation', ...all }, ['Observation']),
       provenanceChunk: await readChunk(url, { type: 'Provenance', ...all }, ['Provenance']),
-      associatedRelevant: await readChunk(url, { type: 'Provenance', ...all, associated: 'relevant', targets: ['Observation'] }, ['Observation']),
-      associatedLatest: await readChunk(url, { type: 'Provenance', ...all, associated: 'latest', targets: ['Observation'] }, ['Observation']),
+      associatedRelevant: await readChunk(url, { type: 'Provenance', ...all, associated: 'relevant', targetType: 'Observation', targets: ['Observation'] }, ['Observation']),
+      associatedLatest: await readChunk(url, { type: 'Provenance', ...all, associated: 'latest', targetType: 'Observation', targets: ['Observation'] }, ['Observation']),
     };
     if (runs.associatedRelevant.rows !== provenance || runs.associatedLatest.rows !== N) throw new Error(`unexpected row counts ${JSON.stringify(runs)}`);
     const result = {

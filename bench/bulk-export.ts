@@ -12,10 +12,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createFhirClient, readBootstrap } from '../src/cli/client.js';
 import { runSynth } from '../src/cli/synth.js';
+import { createCpuMeter } from './cpu-meter.js';
 import { machineFacts } from './machine.js';
 import { createTokenHolder, rssMb, sampleRss, startServerChild } from './server-process.js';
 import { round } from './stats.js';
@@ -102,6 +104,7 @@ function copyBaseline(rows: number) {
 }
 
 async function main(): Promise<void> {
+  const loadAverageStart = os.loadavg().map((l) => round(l, 2));
   await prepareDatabase();
   process.env.HAVEN_BULK_MAX_FILE_RESOURCES ??= '10000';
   process.env.HAVEN_BULK_WORKERS ??= '2';
@@ -122,7 +125,15 @@ async function main(): Promise<void> {
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
     // Warm-up: a small export first, so the figure is the export's own growth, not start-up's (JIT, keys, pools).
     const warm = await runExport(server.baseUrl, tokens.get(), server.pid, '?_type=Patient');
+    // CPU of the export itself: the server process and the database's backends (/proc), which the load of
+    // the shared machine does not move the way it moves wall-clock rates.
+    const meter = await createCpuMeter(server.pid, dbUrl, undefined);
+    const cpuBefore = await meter.snapshot();
+    const nodeCpuBefore = process.cpuUsage();
     const exp = await runExport(server.baseUrl, tokens.get(), server.pid);
+    const cpuAfter = await meter.snapshot();
+    const harnessCpuMs = (process.cpuUsage(nodeCpuBefore).user + process.cpuUsage(nodeCpuBefore).system) / 1000;
+    await meter.close();
     // The same export again: if memory is bounded per task (not per export), its peak matches the first's.
     const again = await runExport(server.baseUrl, tokens.get(), server.pid);
     const exported = exp.manifest.output.reduce((a, o) => a + o.count, 0);
@@ -133,7 +144,7 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'bulk-export',
       date: new Date().toISOString(),
-      machine: machineFacts(),
+      machine: { ...machineFacts(), nproc: os.cpus().length, loadAverageStart, loadAverageEnd: os.loadavg().map((l) => round(l, 2)) },
       setup: { database: 'external PostgreSQL', encryption: 'on (local KMS)', audit: 'on', workers: Number(process.env.HAVEN_BULK_WORKERS), maxFileResources: Number(process.env.HAVEN_BULK_MAX_FILE_RESOURCES), loadSeconds: round(loadSeconds) },
       export: {
         resources: exported,
@@ -144,6 +155,14 @@ async function main(): Promise<void> {
         rssBeforeMb: exp.rssBeforeMb,
         rssMaxMb: exp.rssMaxMb,
         rssGrowthMb: round(exp.rssMaxMb - exp.rssBeforeMb, 1),
+        cpu: {
+          serverMs: cpuAfter.nodeMs - cpuBefore.nodeMs,
+          postgresMs: cpuAfter.pgMs - cpuBefore.pgMs,
+          serverMsPer1000Resources: round((1000 * (cpuAfter.nodeMs - cpuBefore.nodeMs)) / exported, 2),
+          postgresMsPer1000Resources: round((1000 * (cpuAfter.pgMs - cpuBefore.pgMs)) / exported, 2),
+          harnessMs: round(harnessCpuMs, 0),
+          note: 'server: utime+stime of the haven process; postgres: CPU of the database backends accumulated per backend between the snapshots (/proc)',
+        },
         warmUp: { query: '_type=Patient', seconds: round(warm.seconds), rssBeforeMb: warm.rssBeforeMb, rssMaxMb: warm.rssMaxMb },
         secondRun: { seconds: round(again.seconds), resourcesPerSecond: round(exported / again.seconds, 0), rssBeforeMb: again.rssBeforeMb, rssMaxMb: again.rssMaxMb },
       },
@@ -152,7 +171,7 @@ async function main(): Promise<void> {
       ratioToCopy: round(perSecond / copy.rowsPerSecond, 3),
       targets: { resourcesPerSecond: 20000, rssGrowthMb: 100 },
     };
-    const file = join('bench', 'results', `bulk-export-${result.date.slice(0, 10)}.json`);
+    const file = join('bench', 'results', `bulk-export-${patients}p-${result.date.slice(0, 10)}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify({ export: result.export, download: dl, copy, ratioToCopy: result.ratioToCopy }, null, 2));
     console.log(`written ${file}`);

@@ -43,13 +43,28 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
     await client.connect();
   }
   const database = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : undefined;
+  // PostgreSQL CPU is accumulated per backend since the meter's first snapshot: a backend that exits
+  // between two snapshots (a pool reaping idle connections) would otherwise take all its earlier CPU
+  // out of the sum and make the difference negative. A backend first seen after the first snapshot
+  // started since the previous one: all its CPU counts.
+  const seen = new Map<number, number>();
+  let pgTotal = 0;
+  let first = true;
   return {
     async snapshot() {
-      let pgMs = 0;
       if (client) {
         const res = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
-        for (const r of res.rows) pgMs += cpuMsOf(r.pid);
+        const live = new Map(res.rows.map((r) => [r.pid, cpuMsOf(r.pid)]));
+        for (const [pid, ms] of live) {
+          const previous = seen.get(pid);
+          if (previous !== undefined) pgTotal += ms - previous;
+          else if (!first) pgTotal += ms;
+        }
+        seen.clear();
+        for (const [pid, ms] of live) seen.set(pid, ms);
+        first = false;
       }
+      const pgMs = pgTotal;
       let statements = Number.NaN;
       if (countFile) {
         process.kill(serverPid, 'SIGUSR2'); // bench/pg-count.ts writes its count
@@ -68,7 +83,7 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
   };
 }
 
-/** Per-unit figures between two snapshots. Backends that exit in between undercount PostgreSQL. */
+/** Per-unit figures between two snapshots. Backends that exit in between undercount PostgreSQL (their CPU since the previous snapshot is lost). */
 export function perUnit(before: CpuSnapshot, after: CpuSnapshot, units: number) {
   const r = (v: number) => Math.round(v * 100) / 100;
   return {

@@ -4,7 +4,7 @@ import type { Clock, Issue, Logger } from '../kernel/index.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BodyCodec, Db, ResourceStore } from '../store/index.js';
 import type { JobQueue } from '../store/jobs.js';
-import type { ChunkSqlContext } from './chunk-sql.js';
+import type { ChunkSqlContext } from './export-conditions.js';
 import type { BulkSettings } from './model.js';
 
 /** What the bulk service needs; built by the composition root (src/app). */

@@ -4,7 +4,7 @@ import type { FhirResource, StoreTransaction, WriteOperation } from '../store/in
 import type { Task } from '../store/jobs.js';
 import type { BulkDeps } from './deps.js';
 import { splitLines, skipBytes, type InputLine } from './import-lines.js';
-import { isRefusal, pullInput } from './import-source.js';
+import { inputRefused, isRefusal, pullInput } from './import-source.js';
 import type { BulkJob, ImportPayload, ImportPosition } from './model.js';
 
 const BATCH = 200;
@@ -136,7 +136,7 @@ function parseLine(deps: BulkDeps, type: string, input: InputLine, state: Import
  * a pull from an allow-listed server (a Range request; see pullInput).
  */
 function source(deps: BulkDeps, job: BulkJob, p: ImportPayload, state: ImportState): AsyncIterable<Uint8Array> {
-  if (p.blob !== undefined) return skipBytes(deps.blobs.read(job.tenant, p.blob), state.offset);
+  if (p.blob !== undefined) return blobInput(deps, job.tenant, p.blob, state.offset);
   return pullInput(deps.settings, p.url, {
     from: state.offset,
     etag: state.etag,
@@ -146,6 +146,21 @@ function source(deps: BulkDeps, job: BulkJob, p: ImportPayload, state: ImportSta
       state.etag = etag;
     },
   });
+}
+
+/**
+ * A file of an earlier export, from `skip` bytes on. If the export expired or
+ * was cancelled after this import was queued, the file is gone for good: that
+ * is a refusal (an error-file entry after the lines already imported), not a
+ * failure worth five retries.
+ */
+async function* blobInput(deps: BulkDeps, tenant: string, name: string, skip: number): AsyncGenerator<Uint8Array> {
+  try {
+    yield* skipBytes(deps.blobs.read(tenant, name), skip);
+  } catch (err) {
+    if (isHavenError(err) && err.code === 'BLOB_NOT_FOUND') throw inputRefused('the export file no longer exists: its export expired or was cancelled');
+    throw err;
+  }
 }
 
 /**

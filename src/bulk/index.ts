@@ -8,4 +8,4 @@ export type { BulkDeps } from './deps.js';
 export type { BulkReply } from './status.js';
 export type { BulkSettings } from './model.js';
 export { parseKickoff, parametersPairs, parseInstant, type ExportLevel, type KickoffInput } from './params.js';
-export type { ChunkSqlContext } from './chunk-sql.js';
+export type { ChunkSqlContext } from './export-conditions.js';

@@ -24,8 +24,14 @@ export interface ChunkPayload {
   type: string;
   after: string | null;
   upTo: string | null;
-  /** Set on the Provenance chunks of includeAssociatedData: those whose targets are exported resources of `targets`. */
+  /**
+   * Set on the Provenance chunks of includeAssociatedData: the Provenance of the
+   * exported resources of type `targetType` with ids in (after, upTo] — the
+   * range of one of the export's own chunks.
+   */
   associated?: AssociatedData;
+  targetType?: string;
+  /** Every exported type a Provenance may target (the export's types but Provenance): decides which chunk owns a Provenance with several targets. */
   targets?: string[];
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { scopeAllows, scopeAllowsAny } from '../auth/index.js';
 import { HavenError, type RequestContext } from '../kernel/index.js';
-import { filterSql, splitTypeFilter } from './chunk-sql.js';
+import { filterSql, splitTypeFilter } from './export-conditions.js';
 import type { BulkDeps } from './deps.js';
 import { BULK_QUEUE, type AssociatedData, type ChunkPayload, type ExportParams } from './model.js';
 import { ASSOCIATED_DATA, type KickoffInput } from './params.js';
@@ -109,15 +109,22 @@ async function planChunks(deps: BulkDeps, tenant: string, params: Pick<ExportPar
 }
 
 /**
- * The Provenance chunks of includeAssociatedData, after the others: cut over
- * every Provenance in the snapshot (which of them target exported resources is
- * decided when the chunk runs), for the types that have chunks of their own.
+ * The Provenance chunks of includeAssociatedData, after the others: one per
+ * chunk of another type, over the same ids, so the Provenance are found from
+ * the exported resources (through the `target` index) and the pass costs what
+ * the export holds. None when the snapshot holds no Provenance at all.
  */
 async function planAssociated(deps: BulkDeps, tenant: string, params: ExportParams, chunks: ChunkPayload[], transactionTime: Date): Promise<ChunkPayload[]> {
   const targets = [...new Set(chunks.map((c) => c.type))].filter((t) => t !== 'Provenance');
   if (!params.associated || targets.length === 0) return [];
-  const provenance = await planChunks(deps, tenant, { types: ['Provenance'] }, transactionTime);
-  return provenance.map((c) => ({ ...c, associated: params.associated, targets }));
+  const any = await deps.db.query(
+    `SELECT 1 FROM resource WHERE tenant_id = $1 AND resource_type = 'Provenance' AND NOT deleted AND last_updated <= $2 LIMIT 1`,
+    [tenant, transactionTime],
+  );
+  if (any.rows.length === 0) return [];
+  return chunks
+    .filter((c) => c.type !== 'Provenance')
+    .map((c) => ({ type: 'Provenance', after: c.after, upTo: c.upTo, associated: params.associated, targetType: c.type, targets }));
 }
 
 /** Kick-off: validates, snapshots the time, and stores the job with its tasks in one transaction. */
