@@ -95,6 +95,8 @@ export function buildApp(parts: AppParts) {
   const audit = createAuditService({
     db, clock, logger, settings: auditConfig,
     ...(encryption.kms ? { kms: encryption.kms } : {}),
+    // Entries seal their PHI under the tenant's audit key (format v2); v1 with encryption off.
+    ...(encryption.keyring ? { keyring: encryption.keyring } : {}),
     ...(witnessS3 ? { witnessS3 } : {}),
   });
   if (auditConfig.enabled) audit.attach(hooks);

@@ -11,10 +11,18 @@ export interface StoredAuditEntry {
   /** Position in the Merkle log; null while the entry waits for the sequencer. */
   seq: string | null;
   entry: AuditEntry;
+  /**
+   * Why the sealed details of a v2 entry could not be read (`key-destroyed`
+   * after crypto-shredding, `damaged`, `encryption-off`): the public part is
+   * shown and the details (ids, patients, address) are absent.
+   */
+  unavailable?: string;
 }
 
 export const SEQ_EXTENSION = 'urn:haven:audit:seq';
 export const REQUEST_EXTENSION = 'urn:haven:audit:request-id';
+/** On an AuditEvent whose sealed details could not be read: the reason (StoredAuditEntry.unavailable). */
+export const DETAILS_UNAVAILABLE_EXTENSION = 'urn:haven:audit:details-unavailable';
 
 const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
 const EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
@@ -67,6 +75,7 @@ export function toAuditEvent(stored: StoredAuditEntry): Record<string, unknown> 
     extension: [
       ...(stored.seq !== null ? [{ url: SEQ_EXTENSION, valueString: stored.seq }] : []),
       { url: REQUEST_EXTENSION, valueString: entry.requestId },
+      ...(stored.unavailable ? [{ url: DETAILS_UNAVAILABLE_EXTENSION, valueCode: stored.unavailable }] : []),
     ],
     type: login
       ? { system: DCM, code: '110114', display: 'User Authentication' }

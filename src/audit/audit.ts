@@ -8,7 +8,9 @@ import { compileAuditSearch, runAuditSearch, type AuditSearchPage } from './quer
 import { createAuditRecorder, describeFailure, type AuditRecorder } from './recorder.js';
 import { createSequencer, type Sequencer } from './sequencer.js';
 import type { AuditSettings } from './settings.js';
-import type { Kms } from '../crypto/index.js';
+import type { Keyring, Kms } from '../crypto/index.js';
+import { createAuditEntryCrypto, openWithoutKeys, type AuditEntryCrypto } from './entry-crypto.js';
+import type { StoredAuditEntry } from './audit-event.js';
 import { createS3Witness, type S3WitnessSettings } from './witness-s3.js';
 import { auditStoreHooks } from './store-hooks.js';
 
@@ -41,6 +43,8 @@ export interface AuditDeps {
   settings: AuditSettings;
   /** The KMS that wraps the tree-head signing key (the one that wraps DEKs); absent only with encryption off. */
   kms?: Kms;
+  /** The data keys: entries are sealed as v2 under the tenant's audit key; absent only with encryption off (entries stay v1). */
+  keyring?: Keyring;
   /** The S3 witness (s3WitnessSettings(config.audit)); undefined when not configured. */
   witnessS3?: S3WitnessSettings;
 }
@@ -48,7 +52,13 @@ export interface AuditDeps {
 export function createAuditService(deps: AuditDeps): AuditService {
   const { db, clock, settings } = deps;
   const logger = deps.logger.child({ component: 'audit' });
-  const recorder = createAuditRecorder({ db, clock, logger, node: settings.nodeId, timeoutMs: settings.timeoutMs });
+  const crypto = deps.keyring ? createAuditEntryCrypto(deps.keyring) : undefined;
+  const recorder = createAuditRecorder({ db, clock, logger, node: settings.nodeId, timeoutMs: settings.timeoutMs, ...(crypto ? { crypto } : {}) });
+  const search = async (tenant: string, query: [string, string][], applied: [string, string][]) => {
+    const compiled = crypto ? await crypto.withTagger(tenant, (tag) => compileAuditSearch(tenant, query, tag)) : compileAuditSearch(tenant, query);
+    const page = await runAuditSearch(db, compiled, applied);
+    return { ...page, entries: await openEntries(crypto, page.entries) };
+  };
   const sequencer = createSequencer({
     db, clock, logger, witnessPath: settings.witnessPath, intervalMs: settings.headIntervalMs,
     ...(deps.kms ? { kms: deps.kms } : {}),
@@ -70,18 +80,18 @@ export function createAuditService(deps: AuditDeps): AuditService {
     },
     async searchEvents(ctx, query) {
       requireAuditReader(ctx.principal);
-      return runAuditSearch(db, compileAuditSearch(ctx.tenant, query), query);
+      return search(ctx.tenant, query, query);
     },
     async readEvent(ctx, id) {
       requireAuditReader(ctx.principal);
-      const page = /^\d{1,15}$/.test(id) ? await runAuditSearch(db, compileAuditSearch(ctx.tenant, [['_id', id]]), []) : undefined;
+      const page = /^\d{1,15}$/.test(id) ? await search(ctx.tenant, [['_id', id]], []) : undefined;
       const found = page?.entries[0];
       if (!found) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `AuditEvent/${id} does not exist`);
       return toAuditEvent(found);
     },
     async disclosures(ctx, patientId, query) {
       requireAuditReader(ctx.principal);
-      return disclosureReport(db, { tenant: ctx.tenant, patientId, now: clock.now(), ...query });
+      return disclosureReport(db, { tenant: ctx.tenant, patientId, now: clock.now(), ...query }, crypto);
     },
   };
   return {
@@ -95,4 +105,9 @@ export function createAuditService(deps: AuditDeps): AuditService {
       hooks.afterRead.push(store.afterRead);
     },
   };
+}
+
+/** Entries as auditors read them: v2 details decrypted (or marked unavailable). */
+export function openEntries(crypto: AuditEntryCrypto | undefined, entries: StoredAuditEntry[]): Promise<StoredAuditEntry[]> | StoredAuditEntry[] {
+  return crypto ? crypto.open(entries) : openWithoutKeys(entries);
 }

@@ -31,7 +31,7 @@ function row(a: DisclosureAccess): string[] {
     a.recipient.kind,
     a.recipient.onBehalfOf ?? '',
     a.purposeOfUse ?? '',
-    a.resources.join(' '),
+    a.resources.join(' ') + (a.detailsUnavailable ? ` (details unavailable: ${a.detailsUnavailable})` : ''),
     a.sourceIp ?? '',
     a.requestId,
     a.auditEntryId,

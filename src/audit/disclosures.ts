@@ -1,6 +1,8 @@
 import { dateRange } from '../fhir/index.js';
 import { HavenError } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
+import type { StoredAuditEntry } from './audit-event.js';
+import { openWithoutKeys, type AuditEntryCrypto } from './entry-crypto.js';
 import { ENTRY_COLUMNS, ENTRY_FROM, entryWhere, toStored } from './query.js';
 
 /**
@@ -20,6 +22,8 @@ export interface DisclosureAccess {
   requestId: string;
   auditEntryId: string;
   seq: string | null;
+  /** Set when the entry's sealed details could not be read (e.g. `key-destroyed`): resources then name types only. */
+  detailsUnavailable?: string;
 }
 
 export interface DisclosureRecipient {
@@ -52,24 +56,31 @@ export interface DisclosureQuery {
 const SIX_YEARS_MS = 6 * 366 * 24 * 3600 * 1000;
 const MAX_ROWS = 100_000;
 
-export async function disclosureReport(q: Queryable, query: DisclosureQuery): Promise<DisclosureReport> {
+/**
+ * `crypto` (absent only with encryption off) finds v2 entries by the patient's
+ * blind tag besides v1 entries by the reference, and opens their details.
+ */
+export async function disclosureReport(q: Queryable, query: DisclosureQuery, crypto?: AuditEntryCrypto): Promise<DisclosureReport> {
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(query.patientId)) throw new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', 'The patient id is not a valid FHIR id');
   const start = bound(query.since, 'low') ?? new Date(query.now.getTime() - SIX_YEARS_MS).toISOString();
   const end = bound(query.until, 'high') ?? query.now.toISOString();
   const patient = `Patient/${query.patientId}`;
+  const values = crypto ? await crypto.withTagger(query.tenant, (tag) => (tag ? [patient, tag('patient', patient)] : [patient])) : [patient];
   const res = await q.query<{ entry_id: string; seq: string | null; canonical: Buffer }>(
     `SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
      WHERE ${entryWhere({
-       batchConditions: ['@tenant_id = $1', '@patient_ids @> ARRAY[$2]::text[]', '@last_at >= $3::timestamptz', '@first_at <= $4::timestamptz'],
-       conditions: [`e.patient_ids @> ARRAY[$2]::text[]`, `e.outcome = 'success'`, 'e.recorded_at BETWEEN $3::timestamptz AND $4::timestamptz'],
+       batchConditions: ['@tenant_id = $1', '@patient_ids && $2::text[]', '@last_at >= $3::timestamptz', '@first_at <= $4::timestamptz'],
+       conditions: [`e.patient_ids && $2::text[]`, `e.outcome = 'success'`, 'e.recorded_at BETWEEN $3::timestamptz AND $4::timestamptz'],
      })}
      ORDER BY e.recorded_at, e.entry_id LIMIT ${MAX_ROWS + 1}`,
-    [query.tenant, patient, start, end],
+    [query.tenant, values, start, end],
   );
   if (res.rows.length > MAX_ROWS) {
     throw new HavenError('too-large', 'AUDIT_REPORT_TOO_LARGE', `More than ${MAX_ROWS} accesses in the period; narrow it with _since and _until`);
   }
-  const accesses = res.rows.map((row) => toAccess(toStored(row), patient));
+  const stored = res.rows.map(toStored);
+  const opened = crypto ? await crypto.open(stored) : openWithoutKeys(stored);
+  const accesses = opened.map((s) => toAccess(s, patient));
   return { patient, tenant: query.tenant, generatedAt: query.now.toISOString(), period: { start, end }, recipients: recipientsOf(accesses), accesses };
 }
 
@@ -80,7 +91,7 @@ function bound(value: string | undefined, side: 'low' | 'high'): string | undefi
   return range[side]!;
 }
 
-function toAccess(stored: ReturnType<typeof toStored>, patient: string): DisclosureAccess {
+function toAccess(stored: StoredAuditEntry, patient: string): DisclosureAccess {
   const e = stored.entry;
   return {
     recordedAt: e.recordedAt,
@@ -93,6 +104,7 @@ function toAccess(stored: ReturnType<typeof toStored>, patient: string): Disclos
     requestId: e.requestId,
     auditEntryId: stored.entryId,
     seq: stored.seq,
+    ...(stored.unavailable ? { detailsUnavailable: stored.unavailable } : {}),
   };
 }
 

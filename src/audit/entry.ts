@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../kernel/index.js';
 import { canonicalBytes, type CanonicalValue } from './canonical.js';
+import type { StoredEntryJson } from './sealed-entry.js';
 
 /** What was done, in FHIR interaction terms (docs/security/audit.md maps them to ASTM E2147 and AuditEvent). */
 export type AuditAction =
@@ -24,9 +25,13 @@ export interface AuditResourceRef {
   patient?: string;
 }
 
-/** One audit entry (version 1). Its canonical encoding is what the Merkle leaf commits to. */
+/**
+ * One audit entry with every field in clear: as stored in version 1 (its
+ * canonical encoding is what the Merkle leaf commits to), or a version 2
+ * entry opened for an auditor (sealed-entry.ts has the stored v2 form).
+ */
 export interface AuditEntry {
-  v: 1;
+  v: 1 | 2;
   /** Random event id: distinct entries never share bytes. */
   id: string;
   tenant: string;
@@ -47,6 +52,8 @@ export interface AuditEntry {
   /** Operation name for `$operation` requests. */
   operation?: string;
   resources: AuditResourceRef[];
+  /** Set when the PHI was left out because the tenant was crypto-shredded (no key to seal it with). */
+  redacted?: 'tenant-shredded';
 }
 
 /** Per-request facts the HTTP edge knows and the store hooks do not (the interaction). */
@@ -62,7 +69,7 @@ export interface AuditRequestInfo {
 export type AuditedContext = RequestContext & { audit?: AuditRequestInfo };
 
 export interface EntryRow {
-  entry: AuditEntry;
+  entry: StoredEntryJson;
   canonical: Buffer;
   patients: string[];
 }
@@ -75,11 +82,16 @@ export interface EntryFacts {
   status?: number;
 }
 
-/** Builds an entry from the request context and what happened. */
+/** Builds an entry (v1, in clear) with its canonical bytes. */
 export function buildEntry(ctx: AuditedContext, node: string, now: Date, facts: EntryFacts): EntryRow {
+  return toRow(entryOf(ctx, node, now, facts));
+}
+
+/** The entry an event makes, from the request context and what happened; not yet encoded (it may still be sealed). */
+export function entryOf(ctx: AuditedContext, node: string, now: Date, facts: EntryFacts): AuditEntry {
   const p = ctx.principal as RequestContext['principal'] & { onBehalfOf?: unknown; tokenId?: unknown; purposeOfUse?: unknown };
   const entry: AuditEntry = {
-    v: 1,
+    v: 1 as const,
     id: randomUUID(),
     tenant: ctx.tenant,
     recordedAt: now.toISOString(),
@@ -101,14 +113,15 @@ export function buildEntry(ctx: AuditedContext, node: string, now: Date, facts: 
     ...(ctx.audit?.operation ? { operation: ctx.audit.operation } : {}),
     resources: facts.resources,
   };
-  return toRow(entry);
+  return entry;
 }
 
 function purposeOf(ctx: RequestContext, fromToken: unknown): string | undefined {
   return ctx.purposeOfUse ?? (typeof fromToken === 'string' ? fromToken : undefined);
 }
 
-export function toRow(entry: AuditEntry): EntryRow {
+/** The row to insert: canonical bytes and the patient values (references in v1, tags in v2) for the batch column. */
+export function toRow(entry: StoredEntryJson): EntryRow {
   const patients = [...new Set(entry.resources.map((r) => r.patient).filter((x): x is string => x !== undefined))];
   return { entry, canonical: canonicalBytes(entry as unknown as CanonicalValue), patients };
 }

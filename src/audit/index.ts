@@ -10,7 +10,7 @@ export { verifyConsistency, verifyEntryInclusion, verifyInclusion } from './proo
 export { leafHash, nodeHash, rootOf } from './merkle.js';
 export { createSequencer, type Sequencer } from './sequencer.js';
 export { verifyTreeHead, publicKeyFromRaw, type SignedTreeHead } from './tree-head.js';
-export { toAuditEvent, SEQ_EXTENSION, REQUEST_EXTENSION, type StoredAuditEntry } from './audit-event.js';
+export { toAuditEvent, SEQ_EXTENSION, REQUEST_EXTENSION, DETAILS_UNAVAILABLE_EXTENSION, type StoredAuditEntry } from './audit-event.js';
 export type { AuditSearchPage } from './query.js';
 export { disclosureReport, type DisclosureReport, type DisclosureAccess, type DisclosureRecipient } from './disclosures.js';
 export { renderDisclosures, DISCLOSURE_MEDIA, type DisclosureFormat } from './disclosure-render.js';
@@ -20,3 +20,6 @@ export { s3WitnessSettings, type S3WitnessSettings, type WitnessStatus } from '.
 export { readS3Witness, downloadS3Witness, type S3WitnessRead } from './witness-s3-reader.js';
 export { archiveOldEntries, retentionCutoff, type ArchiveOptions, type ArchiveTarget } from './archive.js';
 export { verifyArchiveDir, verifyEntries, verifyManifest, type ArchiveManifest } from './archive-verify.js';
+export { createAuditEntryCrypto, openWithoutKeys, type AuditEntryCrypto, type AuditTagger } from './entry-crypto.js';
+export { isSealed, type SealedAuditEntry, type StoredEntryJson } from './sealed-entry.js';
+export { openEntries } from './audit.js';

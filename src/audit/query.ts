@@ -3,6 +3,7 @@ import { HavenError } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
 import { ACTION_CODE, type StoredAuditEntry } from './audit-event.js';
 import type { AuditAction, AuditEntry } from './entry.js';
+import type { AuditTagger } from './entry-crypto.js';
 
 /**
  * Search over the audit log (`GET /fhir/AuditEvent`). The log is not stored
@@ -61,7 +62,12 @@ function bad(message: string): HavenError {
   return new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', message);
 }
 
-export function compileAuditSearch(tenant: string, query: [string, string][]): AuditSearch {
+/**
+ * `tag`, when the tenant has a blind-index key, also binds each patient,
+ * entity and agent value's blind tag: v1 entries hold the value in clear, v2
+ * entries its tag (sealed-entry.ts), and one search must find both.
+ */
+export function compileAuditSearch(tenant: string, query: [string, string][], tag?: AuditTagger): AuditSearch {
   const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false };
   const bind = (v: unknown) => `$${s.params.push(v)}`;
   for (const [name, raw] of query) {
@@ -77,13 +83,16 @@ export function compileAuditSearch(tenant: string, query: [string, string][]): A
         });
         break;
       case 'patient': {
-        const refs = values.map((v) => bind(v.includes('/') ? v : `Patient/${v}`));
+        const refs = values.flatMap((v) => {
+          const ref = v.includes('/') ? v : `Patient/${v}`;
+          return tag ? [bind(ref), bind(tag('patient', ref))] : [bind(ref)];
+        });
         s.batchConditions.push(`@patient_ids && ARRAY[${refs.join(', ')}]::text[]`);
         s.conditions.push(`(${refs.map((r) => `e.patient_ids @> ARRAY[${r}]::text[]`).join(' OR ')})`);
         break;
       }
       case 'agent':
-        any((v) => `(e.subject = ${bind(v)} OR e.client_id = ${bind(v)})`);
+        any((v) => `(e.subject = ${bind(v)} OR e.client_id = ${bind(v)}${tag ? ` OR e.subject = ${bind(tag('subject', v))}` : ''})`);
         break;
       case 'action':
         s.conditions.push(`e.action = ANY(${bind(values.flatMap((v) => ACTIONS.filter((a) => ACTION_CODE[a] === v.toUpperCase())))})`);
@@ -98,7 +107,11 @@ export function compileAuditSearch(tenant: string, query: [string, string][]): A
         any((v) => (v === '0' ? `e.outcome = 'success'` : ['4', '8', '12'].includes(v) ? `e.outcome = 'failure'` : 'false'));
         break;
       case 'entity':
-        any((v) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([entityRef(v)]))}::jsonb`);
+        any((v) => {
+          const ref = entityRef(v);
+          const has = (r: object) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([r]))}::jsonb`;
+          return tag && ref.id !== undefined ? `(${has(ref)} OR ${has({ type: ref.type, entity: tag('entity', `${ref.type}/${ref.id}`) })})` : has(ref);
+        });
         break;
       case 'entity-type':
         any((v) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([{ type: v }]))}::jsonb`);
@@ -261,6 +274,10 @@ export async function runAuditSearch(q: Queryable, search: AuditSearch, applied:
   return page;
 }
 
+/**
+ * The stored entry as parsed. A v2 entry still has its details sealed here:
+ * callers open it (entry-crypto.ts `open`, or `openWithoutKeys`) before use.
+ */
 export function toStored(row: EntryRowOut): StoredAuditEntry {
   return { entryId: row.entry_id, seq: row.seq, entry: JSON.parse(row.canonical.toString('utf8')) as AuditEntry };
 }

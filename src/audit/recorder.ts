@@ -1,9 +1,11 @@
-import { HavenError, type Clock, type Logger } from '../kernel/index.js';
+import { HavenError, isHavenError, type Clock, type Logger } from '../kernel/index.js';
 import type { Db, Queryable } from '../store/index.js';
 import type { AuditedContext, EntryFacts, EntryRow } from './entry.js';
-import { buildEntry } from './entry.js';
+import { entryOf, toRow } from './entry.js';
+import type { AuditEntryCrypto } from './entry-crypto.js';
 import { createGroupCommit } from './group-commit.js';
 import { insertEntries } from './insert.js';
+import { isPatientReference, redactedEntry } from './sealed-entry.js';
 
 export interface RecorderOptions {
   db: Db;
@@ -13,6 +15,8 @@ export interface RecorderOptions {
   node: string;
   /** An audit insert that takes longer fails the request (503) instead of hanging it. */
   timeoutMs: number;
+  /** Seals entries as v2 under the tenant's audit key; absent only with encryption off (entries stay v1). */
+  crypto?: AuditEntryCrypto;
 }
 
 export interface AuditRecorder {
@@ -29,10 +33,22 @@ function unavailable(err: unknown): HavenError {
 }
 
 export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
-  const { db, clock, node, timeoutMs } = options;
-  const rowsOf = (ctx: AuditedContext, facts: EntryFacts[]): EntryRow[] => {
+  const { db, clock, node, timeoutMs, crypto } = options;
+  // Sealed per call (one request's entries, one tenant) with the key ring's cached keys: the
+  // keys are looked up once per call, not per entry, and a missing key fails the request closed.
+  const rowsOf = async (ctx: AuditedContext, facts: EntryFacts[]): Promise<EntryRow[]> => {
     const now = clock.now();
-    return facts.map((f) => buildEntry(ctx, node, now, f));
+    const entries = facts.map((f) => entryOf(ctx, node, now, f));
+    if (!crypto || entries.length === 0) return entries.map(toRow);
+    const fhirUser = (ctx.principal as { fhirUser?: unknown }).fhirUser;
+    const patientSubject = typeof fhirUser === 'string' && isPatientReference(fhirUser);
+    try {
+      return (await crypto.seal(ctx.tenant, entries, patientSubject)).map(toRow);
+    } catch (err) {
+      // A crypto-shredded tenant has no keys: its requests (all refused) are still recorded, without their PHI.
+      if (isHavenError(err) && err.code === 'CRYPTO_TENANT_SHREDDED') return entries.map((e) => toRow(redactedEntry(e, patientSubject)));
+      throw err;
+    }
   };
   // One autocommit statement per batch (one round trip, one commit); the wait is bounded here
   // rather than by SET LOCAL, which would cost three more round trips per batch.
@@ -42,8 +58,9 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
   const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 2 });
   return {
     async inTransaction(ctx, tx, facts) {
-      const rows = rowsOf(ctx, facts);
+      let rows: EntryRow[];
       try {
+        rows = await rowsOf(ctx, facts);
         // Bounded wait: a locked or missing audit table must fail the write, not hang it.
         await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
         await insertEntries(tx, rows);
@@ -54,8 +71,9 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
       if (ctx.audit) ctx.audit.recorded += rows.length;
     },
     async record(ctx, facts) {
-      const rows = rowsOf(ctx, facts);
+      let rows: EntryRow[];
       try {
+        rows = await rowsOf(ctx, facts);
         await group.record(rows);
       } catch (err) {
         options.logger.error({ requestId: ctx.requestId, err: describeFailure(err) }, 'audit entry could not be written; response withheld');

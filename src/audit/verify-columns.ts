@@ -57,7 +57,9 @@ const PATIENT = new RegExp(`"patient":${STRING}`, 'g');
  * without parsing all of it (the verifier's hot loop). Sound because the
  * encoding is canonical: a quote inside a string value is always escaped, so
  * a match is a real key; `tenant` and `recordedAt` occur only at the top
- * level and `patient` only in `resources` (entry.ts).
+ * level and `patient` only in `resources` (entry.ts). In format v2 that
+ * `patient` is the blind tag (sealed-entry.ts), which is what the batch's
+ * patient_ids holds for the entry, so the same check needs no key.
  */
 export function searchableFacts(json: string): { tenant: string; recordedAt: string; patients: string[] } | undefined {
   const tenant = TENANT.exec(json);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../app/logger.js';
 import {
-  archiveOldEntries, disclosureReport, downloadS3Witness, readWitness, renderDisclosures, s3WitnessSettings, verifyAuditLog, verifyRemoteLog, witnessPathFor,
+  archiveOldEntries, createAuditEntryCrypto, disclosureReport, downloadS3Witness, readWitness, renderDisclosures, s3WitnessSettings, verifyAuditLog, verifyRemoteLog, witnessPathFor,
   type VerifyReport,
 } from '../audit/index.js';
 import { loadConfig, type HavenConfig } from '../config/index.js';
@@ -31,7 +31,7 @@ export async function auditCommand(args: ParsedArgs): Promise<number> {
   const sub = args.positionals[1];
   if (sub === 'verify' && stringOption(args, 'url')) return remoteVerifyCommand(args, loadConfig());
   if (sub === 'verify') return withAuditDb((db, config) => verifyCommand(args, db, config));
-  if (sub === 'report') return withAuditDb((db) => reportCommand(args, db));
+  if (sub === 'report') return withAuditDb((db, config) => reportCommand(args, db, config));
   if (sub === 'archive') return withAuditDb((db, config) => archiveCommand(db, config));
   throw new Error(`usage: ${AUDIT_USAGE}`);
 }
@@ -147,20 +147,28 @@ async function archiveCommand(db: Db, config: HavenConfig): Promise<number> {
   }
 }
 
-async function reportCommand(args: ParsedArgs, db: Db): Promise<number> {
+async function reportCommand(args: ParsedArgs, db: Db, config: HavenConfig): Promise<number> {
   const patientId = stringOption(args, 'patient');
   if (!patientId) throw new Error(`usage: ${AUDIT_USAGE}`);
   const format = stringOption(args, 'format') ?? 'json';
   if (format !== 'json' && format !== 'csv' && format !== 'html') throw new Error('--format must be json, csv or html');
   const since = stringOption(args, 'since');
   const until = stringOption(args, 'until');
-  const report = await disclosureReport(db, {
-    tenant: stringOption(args, 'tenant') ?? 'default',
-    patientId: patientId.replace(/^Patient\//, ''),
-    now: new Date(),
-    ...(since ? { since } : {}),
-    ...(until ? { until } : {}),
-  });
+  // v2 entries keep their details sealed under the tenant's audit key: the report needs the KMS (docs/security/audit.md).
+  const encryption = createBodyEncryption(config, { db, logger: createLogger(config.log.level) });
+  await encryption.start();
+  let report;
+  try {
+    report = await disclosureReport(db, {
+      tenant: stringOption(args, 'tenant') ?? 'default',
+      patientId: patientId.replace(/^Patient\//, ''),
+      now: new Date(),
+      ...(since ? { since } : {}),
+      ...(until ? { until } : {}),
+    }, encryption.keyring ? createAuditEntryCrypto(encryption.keyring) : undefined);
+  } finally {
+    await encryption.close();
+  }
   const text = renderDisclosures(report, format);
   const out = stringOption(args, 'out');
   if (out) {

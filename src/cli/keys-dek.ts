@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { recordKeyOperation } from '../audit/index.js';
-import { createKeyring, destroyRetiredKey, retiredKeys, rotateDek, type DekRotationResult, type KeyPurpose, type Kms, type SqlQueryable } from '../crypto/index.js';
+import { createKeyring, destroyRetiredKey, REENCRYPTED_PURPOSES, retiredKeys, rotateDek, type DekRotationResult, type KeyPurpose, type Kms, type SqlQueryable } from '../crypto/index.js';
 import { HavenError, type Logger } from '../kernel/index.js';
 import type { Db } from '../store/index.js';
 import { countBlobsSealedWith, countSealedWith, enqueueReencryption, runReencryption, type ReencryptRun } from '../store/reencrypt/worker.js';
@@ -36,10 +36,10 @@ async function tenantsWithKeys(db: Db, purpose: KeyPurpose): Promise<string[]> {
  * within the refresh interval on others), then enqueues the re-encryption job
  * and records the operation in the audit log in the same transaction.
  */
-export async function startDekRotation(d: DekDeps, tenant: string | undefined, purpose: KeyPurpose): Promise<(DekRotationResult & { jobId: string })[]> {
+export async function startDekRotation(d: DekDeps, tenant: string | undefined, purpose: KeyPurpose): Promise<(DekRotationResult & { jobId?: string })[]> {
   const tenants = tenant ? [tenant] : await tenantsWithKeys(d.db, purpose);
   if (tenants.length === 0) throw new HavenError('incorrect', 'KEYS_NOTHING_TO_ROTATE', `No tenant has an active ${purpose} data key yet; nothing to rotate`);
-  const out: (DekRotationResult & { jobId: string })[] = [];
+  const out: (DekRotationResult & { jobId?: string })[] = [];
   for (const t of tenants) out.push(await rotateOne(d, t, purpose));
   return out;
 }
@@ -49,9 +49,9 @@ export async function startDekRotation(d: DekDeps, tenant: string | undefined, p
  * rotated for the tenants that have one (a purpose never used, e.g. no export
  * yet, has nothing to rotate and is passed over). Fails only if none had a key.
  */
-export async function startDekRotations(d: DekDeps, tenant: string | undefined, purposes: KeyPurpose[]): Promise<(DekRotationResult & { jobId: string })[]> {
+export async function startDekRotations(d: DekDeps, tenant: string | undefined, purposes: KeyPurpose[]): Promise<(DekRotationResult & { jobId?: string })[]> {
   if (purposes.length === 1) return startDekRotation(d, tenant, purposes[0]!);
-  const out: (DekRotationResult & { jobId: string })[] = [];
+  const out: (DekRotationResult & { jobId?: string })[] = [];
   for (const purpose of purposes) {
     const having = await tenantsWithKeys(d.db, purpose);
     for (const t of tenant ? having.filter((x) => x === tenant) : having) out.push(await rotateOne(d, t, purpose));
@@ -60,15 +60,20 @@ export async function startDekRotations(d: DekDeps, tenant: string | undefined, 
   return out;
 }
 
-async function rotateOne(d: DekDeps, t: string, purpose: KeyPurpose): Promise<DekRotationResult & { jobId: string }> {
+/**
+ * `audit` keys get no re-encryption job: entries sealed with an old version are
+ * signed Merkle leaves and are never rewritten, so every version stays readable.
+ */
+async function rotateOne(d: DekDeps, t: string, purpose: KeyPurpose): Promise<DekRotationResult & { jobId?: string }> {
   const r = await rotateDek({ db: d.db, kms: d.kms }, t, purpose);
+  const reencrypt = REENCRYPTED_PURPOSES.includes(purpose);
   const jobId = await d.db.transaction(async (tx) => {
-    const id = await enqueueReencryption(tx, t, r.to, d.settleMs ?? 10_000, purpose);
+    const id = reencrypt ? await enqueueReencryption(tx, t, r.to, d.settleMs ?? 10_000, purpose) : undefined;
     await recordKeyOperation(tx, { tenant: t, operation: 'keys-rotate-dek', actor: d.actor ?? cliActor(), keys: [`${purpose}/v${r.to}`, ...(r.from ? [`${purpose}/v${r.from}`] : [])] });
     return id;
   });
-  d.logger.info({ tenant: t, purpose, from: r.from, to: r.to, jobId }, 'DEK rotated; re-encryption job queued');
-  return { ...r, jobId };
+  d.logger.info({ tenant: t, purpose, from: r.from, to: r.to, jobId }, jobId ? 'DEK rotated; re-encryption job queued' : 'DEK rotated; older versions stay for what they sealed');
+  return { ...r, ...(jobId ? { jobId } : {}) };
 }
 
 /** Runs queued re-encryption work in this process (resumes whatever is left). */
@@ -107,6 +112,10 @@ export async function destroyRetired(d: DekDeps, tenant?: string): Promise<Destr
   for (const k of await retiredKeys(d.db, tenant)) {
     const name = `${k.tenant_id}/${k.purpose}/v${k.version}`;
     const count = usageCounter(d, k);
+    if (k.purpose === 'audit') {
+      report.kept.push({ key: name, reason: 'signed audit entries are sealed with it and are never re-encrypted; only tenant shred destroys audit keys' });
+      continue;
+    }
     if (!count) {
       report.kept.push({ key: name, reason: 'usage of this purpose is not tracked; kept' });
       continue;

@@ -127,7 +127,7 @@ async function dekSubcommand(sub: string | undefined, args: ParsedArgs, config: 
         return 0;
       }
       if (isRotate) {
-        for (const r of await startDekRotations(deps, stringOption(args, 'tenant'), parsePurposes(args))) print(`DEK rotated: ${r.tenant} ${r.purpose} v${r.from ?? '-'} -> v${r.to}; job ${r.jobId}`);
+        for (const r of await startDekRotations(deps, stringOption(args, 'tenant'), parsePurposes(args))) print(`DEK rotated: ${r.tenant} ${r.purpose} v${r.from ?? '-'} -> v${r.to}; ${r.jobId ? `job ${r.jobId}` : 'no re-encryption (older versions stay readable)'}`);
         if (args.options.has('background')) return 0;
       }
       if (sub === 'reencrypt' && args.options.has('retry-failed')) print(`${await retryFailedReencryption(db)} failed task(s) made available again`);

@@ -20,11 +20,18 @@ export interface DekRotationResult {
 /**
  * Purposes whose existing data the background job can re-encrypt (see
  * docs/security/encryption.md): `resources` (bodies, history, HL7 v2 message
- * bodies) and `blobs` (export files, audit archive segments). Not
- * `blind-index`: its tags are HMACs searched by equality, so a new key needs a
- * reindex; nor `audit`: nothing is sealed with it.
+ * bodies) and `blobs` (export files, audit archive segments).
  */
-export const ROTATABLE_PURPOSES: readonly KeyPurpose[] = ['resources', 'blobs'];
+export const REENCRYPTED_PURPOSES: readonly KeyPurpose[] = ['resources', 'blobs'];
+
+/**
+ * Purposes `haven keys rotate --dek` can rotate: the re-encrypted ones, and
+ * `audit`, whose new version seals new entries while every old version stays
+ * (signed entries are never re-encrypted: their bytes are the Merkle leaves).
+ * Not `blind-index`: its tags are HMACs searched by equality, so a new key
+ * needs a reindex.
+ */
+export const ROTATABLE_PURPOSES: readonly KeyPurpose[] = ['resources', 'blobs', 'audit'];
 
 /**
  * Creates the next DEK version and makes it active in ONE transaction (the
@@ -33,7 +40,7 @@ export const ROTATABLE_PURPOSES: readonly KeyPurpose[] = ['resources', 'blobs'];
  */
 export async function rotateDek(deps: { db: SqlDb; kms: Kms }, tenant: string, purpose: KeyPurpose): Promise<DekRotationResult> {
   if (!ROTATABLE_PURPOSES.includes(purpose)) {
-    throw new HavenError('incorrect', 'KEYS_PURPOSE_NOT_ROTATABLE', `DEK rotation supports the purposes ${ROTATABLE_PURPOSES.join(', ')}; '${purpose}' data cannot be re-encrypted in the background yet`);
+    throw new HavenError('incorrect', 'KEYS_PURPOSE_NOT_ROTATABLE', `DEK rotation supports the purposes ${ROTATABLE_PURPOSES.join(', ')}; '${purpose}' keys cannot rotate (blind-index tags would need a reindex)`);
   }
   const dek = randomBytes(DEK_BYTES);
   try {

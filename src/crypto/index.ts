@@ -11,7 +11,7 @@ export { createCloudKms, type CloudProvider } from './cloud-kms-config.js';
 export type { KmsHttpSettings } from './kms-http.js';
 export { createBodyEncryption, createKmsFromConfig, lazyKms, type BodyEncryption } from './from-config.js';
 export { rotateKek, type KekRotationResult, type RewrapSecrets } from './rotate.js';
-export { ROTATABLE_PURPOSES, destroyRetiredKey, retiredKeys, rotateDek, shredTenantKeys, type DekRotationResult } from './dek-rotation.js';
+export { REENCRYPTED_PURPOSES, ROTATABLE_PURPOSES, destroyRetiredKey, retiredKeys, rotateDek, shredTenantKeys, type DekRotationResult } from './dek-rotation.js';
 export { ENVELOPE_OVERHEAD, PURPOSES, contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, type KeyPurpose } from './envelope-format.js';
 export { DEK_BYTES, dekContext, secretContext, type Kms, type KmsDescription, type KekRotation } from './kms.js';
 export type { SqlDb, SqlQueryable } from './data-key-store.js';

@@ -9,12 +9,16 @@ import { verifyConsistency, verifyEntryInclusion } from '../../src/audit/proof-v
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { auditKeysOf, type AuditKeys } from '../support/audit-keys.js';
 
 let s: TestServer;
+let keys: AuditKeys;
 before(async () => {
   s = await startTestServer();
+  keys = auditKeysOf(s.testDb.db, s.dataDir);
 });
 after(async () => {
+  await keys.close();
   await s.close();
 });
 
@@ -30,8 +34,8 @@ interface Seen {
 }
 
 async function entriesAfter(entryId: number): Promise<(Seen & Record<string, unknown>)[]> {
-  const res = await s.testDb.db.query<{ canonical: Buffer }>('SELECT canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [entryId]);
-  return res.rows.map((r) => JSON.parse(r.canonical.toString('utf8')));
+  // Entries are stored as format v2 (details sealed): read them opened, as an auditor does.
+  return (await keys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [entryId])) as unknown as (Seen & Record<string, unknown>)[];
 }
 
 async function lastEntryId(): Promise<number> {

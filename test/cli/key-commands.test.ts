@@ -43,7 +43,10 @@ test('haven keys rotate --dek, status and destroy-retired through the CLI entry 
   assert.ok(status.lines.some((l) => /^default\tresources\tv2\tactive\t.*\trows=10$/.test(l)), status.lines.join('\n'));
   assert.equal(status.lines.filter((l) => /^job default\/dek-resources-v2\t\w+\tdone\trewritten=/.test(l)).length, 3);
   const destroy = await run(keysCommand, ['keys', 'destroy-retired']);
-  assert.deepEqual(destroy.lines, ['destroyed default/resources/v1']);
+  assert.deepEqual(destroy.lines.filter((l) => !l.startsWith('kept default/audit/')), ['destroyed default/resources/v1']);
+  // The audit key rotated too (entries are sealed with it since format v2); its old version is kept for the entries it sealed.
+  assert.ok(rot.lines.some((l) => /^DEK rotated: default audit v1 -> v2; no re-encryption/.test(l)), rot.lines.join('\n'));
+  assert.ok(destroy.lines.some((l) => /^kept default\/audit\/v1: signed audit entries/.test(l)), destroy.lines.join('\n'));
   for (const id of ids) assert.equal((await s.fhir(`/Patient/${id}`)).status, 200);
 });
 

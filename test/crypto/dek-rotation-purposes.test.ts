@@ -7,7 +7,7 @@ import { parseArgs } from '../../src/cli/args.js';
 import { destroyRetired, startDekRotations, workReencryption, type DekDeps } from '../../src/cli/keys-dek.js';
 import { keysCommand } from '../../src/cli/keys.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createEnvelopeCodec, createKeyring, createLocalKms, ROTATABLE_PURPOSES, type Keyring, type Kms } from '../../src/crypto/index.js';
+import { createEnvelopeCodec, createKeyring, createLocalKms, REENCRYPTED_PURPOSES, ROTATABLE_PURPOSES, type Keyring, type Kms } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
 import { blobKeyVersions, listTenantBlobs, resealBlob } from '../../src/store/blob-reseal.js';
 import { createLocalBlobStore, keyringSealer, type BlobStore } from '../../src/store/blob-store.js';
@@ -76,7 +76,9 @@ async function seedRows(count: number): Promise<void> {
 }
 
 test('rotate --dek covers every purpose holding ciphertext; each decrypts afterwards and each old DEK is destroyed', async () => {
-  assert.deepEqual([...ROTATABLE_PURPOSES], ['resources', 'blobs']);
+  // `audit` rotates too, without re-encryption (signed entries are never rewritten): test/audit/sealed.test.ts.
+  assert.deepEqual([...ROTATABLE_PURPOSES], ['resources', 'blobs', 'audit']);
+  assert.deepEqual([...REENCRYPTED_PURPOSES], ['resources', 'blobs']);
   await seedRows(12);
   const want = await writeBlobs(freshBlobs(), 'default', 7);
   const other = await writeBlobs(freshBlobs(), 'clinic-b', 2);

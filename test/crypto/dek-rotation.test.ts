@@ -89,7 +89,7 @@ test('DEK rotation under load: no request fails, everything is re-encrypted, the
   const t0 = Date.now();
   // The server's own worker polls the same queue: both may take tasks, neither may clobber the other.
   await workReencryption(deps, { batchSize: 10 });
-  const jobs = await untilDone(rot!.jobId);
+  const jobs = await untilDone(rot!.jobId!);
   const took = Date.now() - t0;
   await l.stop();
   assert.deepEqual(l.failures, [], 'no request failed during the rotation');

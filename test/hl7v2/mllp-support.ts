@@ -109,6 +109,7 @@ export interface Hl7Harness {
   testDb: TestDb;
   app: ReturnType<typeof buildApp>;
   baseUrl: string;
+  dataDir: string;
   mllpPort: number;
   token(scope?: string): Promise<string>;
   count(type: string): Promise<number>;
@@ -132,6 +133,7 @@ export async function startHl7Harness(converter: Hl7Converter, env: Record<strin
     testDb,
     app,
     baseUrl,
+    dataDir,
     mllpPort,
     token: async (scope = 'system/*.cruds') => (await fetchToken(baseUrl, creds, scope)).token,
     async count(type) {

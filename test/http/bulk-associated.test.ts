@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { auditKeysOf, patientsOf } from '../support/audit-keys.js';
 import { download, exportAll, key, kickoff } from '../bulk/support.js';
 
 /**
@@ -129,7 +130,10 @@ test("the Provenance file's audit entry names the patients of its targets", asyn
   const { statusUrl, manifest } = await exportAll(s.fhirUrl, token, '$export?_type=Observation&includeAssociatedData=RelevantProvenanceResources');
   const jobId = statusUrl.split('/').pop()!;
   const seq = manifest.output.find((o) => o.type === 'Provenance')!.url.split('/').pop();
-  const rows = await s.testDb.db.query<{ patient_ids: string[] }>(`SELECT patient_ids FROM audit_entry WHERE request_id = $1 AND action = 'operation'`, [`bulk/${jobId}/${seq}`]);
-  assert.equal(rows.rows.length, 1);
-  assert.deepEqual([...rows.rows[0]!.patient_ids].sort(), pat.map((p) => `Patient/${p}`).sort());
+  // Entries are format v2 (patients sealed, tags in patient_ids): read them opened, as an auditor does.
+  const keys = auditKeysOf(s.testDb.db, s.dataDir);
+  const entries = await keys.entries(`SELECT entry_id, canonical FROM audit_entry WHERE request_id = $1 AND action = 'operation'`, [`bulk/${jobId}/${seq}`]);
+  await keys.close();
+  assert.equal(entries.length, 1);
+  assert.deepEqual(patientsOf(entries[0]!).sort(), pat.map((p) => `Patient/${p}`).sort());
 });

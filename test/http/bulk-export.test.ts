@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { createFhirClient, readBootstrap } from '../../src/cli/client.js';
 import { runImport } from '../../src/cli/import.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { auditKeysOf, patientsOf } from '../support/audit-keys.js';
 import { download, downloadAll, exportAll, key, kickoff, otherClientToken, waitForManifest } from '../bulk/support.js';
 
 /**
@@ -208,12 +209,13 @@ test('scopes narrow the export; a token without read scopes is refused', async (
 test('each output file has an audit entry naming the client and the patients in it', async () => {
   const { statusUrl, resources } = await exportAll(s.fhirUrl, token, '$export?_type=Patient');
   const jobId = statusUrl.split('/').pop()!;
-  const rows = await s.testDb.db.query<{ client_id: string; patient_ids: string[] }>(
-    `SELECT client_id, patient_ids FROM audit_entry WHERE request_id LIKE $1 AND action = 'operation'`,
-    [`bulk/${jobId}/%`],
-  );
+  // Entries are format v2 (patients sealed, tags in patient_ids): read them opened, as an auditor does.
+  const keys = auditKeysOf(s.testDb.db, s.dataDir);
+  const entries = await keys.entries(`SELECT entry_id, canonical FROM audit_entry WHERE request_id LIKE $1 AND action = 'operation'`, [`bulk/${jobId}/%`]);
+  await keys.close();
+  const rows = { rows: entries };
   assert.ok(rows.rows.length >= 1);
-  const patients = new Set(rows.rows.flatMap((r) => r.patient_ids));
+  const patients = new Set(entries.flatMap(patientsOf));
   assert.deepEqual([...patients].sort(), resources.map(key).sort());
   const files = await s.testDb.db.query('SELECT count(*)::int AS n FROM bulk_file WHERE job_id = $1 AND kind = $2', [jobId, 'output']);
   assert.equal(rows.rows.length, files.rows[0]!.n);

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { auditKeysOf } from '../support/audit-keys.js';
 
 /**
  * Includes, compartments and system-level search through the real HTTP
@@ -158,8 +159,10 @@ test('included resources are audited like the matches (same search entry naming 
   const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
   const res = await s.fhir('/Observation?_id=o1&_include=Observation:subject&_revinclude=Provenance:target', { headers: { 'x-request-id': 'incl-audit' } });
   assert.equal(res.status, 200);
-  const rows = await s.testDb.db.query<{ canonical: Buffer }>('SELECT canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before]);
-  const entries = rows.rows.map((r) => JSON.parse(r.canonical.toString('utf8')) as { action: string; requestId?: string; resources: { type: string; id?: string }[] });
+  // Entries are format v2 (ids sealed): read them opened, as an auditor does.
+  const keys = auditKeysOf(s.testDb.db, s.dataDir);
+  const entries = await keys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before]);
+  await keys.close();
   const named = entries
     .filter((e) => e.requestId === 'incl-audit' && e.action === 'search')
     .flatMap((e) => e.resources.map((r) => `${r.type}/${r.id}`))

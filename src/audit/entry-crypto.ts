@@ -1,0 +1,223 @@
+import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type Keyring } from '../crypto/index.js';
+import { isHavenError } from '../kernel/index.js';
+import type { StoredAuditEntry } from './audit-event.js';
+import { canonicalBytes, type CanonicalValue } from './canonical.js';
+import type { AuditEntry } from './entry.js';
+import { isPatientReference, isSealed, TAG_DOMAIN, TAG_PREFIX, type SealedAuditEntry, type SealedDetails, type StoredEntryJson, type TagKind } from './sealed-entry.js';
+
+/** Tags a search value of one kind (patient reference, `Type/id`, token subject). */
+export type AuditTagger = (kind: TagKind, value: string) => string;
+
+/**
+ * Sealing and opening of v2 entries with the tenant's keys (docs/security/audit.md,
+ * "Entry format v2"): the `audit` data key seals the details, the `blind-index`
+ * key tags the values searches need. Per call: two cached-key look-ups; per
+ * entry one AES-GCM seal and one HMAC per tagged value not yet in the tag cache
+ * (bench/audit-seal.ts: 30-55 µs of Node CPU added to a one-resource entry).
+ */
+export interface AuditEntryCrypto {
+  /** v1 entries of ONE tenant as v2. `patientSubject`: the token is a patient's, so its subject is PHI. */
+  seal(tenant: string, entries: AuditEntry[], patientSubject: boolean): Promise<SealedAuditEntry[]>;
+  /**
+   * Runs `use` with a tagger for the tenant's search values, or with undefined
+   * when the tenant's blind-index key is gone (shredded): only v1 entries can
+   * then match a value.
+   */
+  withTagger<T>(tenant: string, use: (tag: AuditTagger | undefined) => T): Promise<T>;
+  /** Decrypts v2 entries in place of their public part; an entry whose key is gone or whose bytes fail is marked unavailable. */
+  open(stored: StoredAuditEntry[]): Promise<StoredAuditEntry[]>;
+}
+
+/** Key states that make sealed details permanently unreadable: rendered as unavailable, never a failed page. */
+const KEY_GONE = new Set(['CRYPTO_TENANT_SHREDDED', 'CRYPTO_KEY_DESTROYED', 'CRYPTO_KEY_NOT_FOUND']);
+const keyGone = (err: unknown) => isHavenError(err) && KEY_GONE.has(err.code);
+
+/** The associated data of an entry's envelope: it belongs to this tenant's entry with this event id, nowhere else. */
+export const sealContext = (tenant: string, eventId: string) => contextOf('haven-audit-entry-v2', [tenant, eventId]);
+
+/** Tags kept per process: the same patients and resources are audited over and over, and an HMAC costs ~5-8 µs. */
+const TAG_CACHE_ENTRIES = 20_000;
+
+/**
+ * A tagger over the key the keyring handed out, memoized across calls by
+ * tenant and key version (a tag is a pure function of them and the value).
+ * The cache holds tags (stored in the log anyway) under plaintext values, in
+ * memory only; consulted only inside a keyring callback, so a shredded
+ * tenant's entries never reach it.
+ */
+function cachingTagger(cache: Map<string, string>, key: Buffer, tenant: string, version: number): AuditTagger {
+  let tag: BlindTagger | undefined;
+  return (kind, value) => {
+    const id = `${tenant}\u0000${version}\u0000${kind}\u0000${value}`;
+    let t = cache.get(id);
+    if (t === undefined) {
+      tag ??= taggerFor(key);
+      // blindTag's `\x` hex form, re-prefixed: see TAG_PREFIX.
+      t = TAG_PREFIX + tag('exact', TAG_DOMAIN[kind], value).slice(2);
+      // Cleared whole when full: deleting a Map's oldest keys one by one leaves holes that make
+      // every later keys().next() walk them (measured: search pages 2x slower than no cache).
+      if (cache.size >= TAG_CACHE_ENTRIES) cache.clear();
+      cache.set(id, t);
+    }
+    return t;
+  };
+}
+
+/** Splits one v1 entry into its public part (with tags) and the details to seal. */
+export function splitEntry(entry: AuditEntry, tag: AuditTagger, patientSubject: boolean): { pub: Omit<SealedAuditEntry, 'sealed'>; details: SealedDetails } {
+  const { v: _v, who, where, resources, ...rest } = entry;
+  const patientOnBehalf = isPatientReference(who.onBehalfOf);
+  const details: SealedDetails = {
+    resources: resources.map((r) => ({
+      ...(r.id !== undefined ? { id: r.id } : {}),
+      ...(r.version !== undefined ? { version: r.version } : {}),
+      ...(r.patient !== undefined ? { patient: r.patient } : {}),
+    })),
+    ...(where.sourceIp !== undefined ? { sourceIp: where.sourceIp } : {}),
+    ...(patientSubject ? { subject: who.subject } : {}),
+    ...(patientOnBehalf ? { onBehalfOf: who.onBehalfOf } : {}),
+  };
+  const pub: Omit<SealedAuditEntry, 'sealed'> = {
+    ...rest,
+    v: 2,
+    who: {
+      subject: patientSubject ? tag('subject', who.subject) : who.subject,
+      clientId: who.clientId,
+      kind: who.kind,
+      ...(who.onBehalfOf !== undefined && !patientOnBehalf ? { onBehalfOf: who.onBehalfOf } : {}),
+      ...(who.tokenId !== undefined ? { tokenId: who.tokenId } : {}),
+    },
+    where: { node: where.node },
+    resources: resources.map((r) => ({
+      type: r.type,
+      ...(r.id !== undefined ? { entity: tag('entity', `${r.type}/${r.id}`) } : {}),
+      ...(r.patient !== undefined ? { patient: tag('patient', r.patient) } : {}),
+    })),
+  };
+  return { pub, details };
+}
+
+/** The entry as an auditor reads it: the public part with the details put back, or marked unavailable. */
+export function joinEntry(pub: SealedAuditEntry, details: SealedDetails | undefined): AuditEntry {
+  const { sealed: _s, who, where, resources, ...rest } = pub;
+  const onBehalfOf = details?.onBehalfOf ?? who.onBehalfOf;
+  return {
+    ...rest,
+    v: 2,
+    who: {
+      subject: details?.subject ?? who.subject,
+      clientId: who.clientId,
+      kind: who.kind,
+      ...(onBehalfOf !== undefined ? { onBehalfOf } : {}),
+      ...(who.tokenId !== undefined ? { tokenId: who.tokenId } : {}),
+    },
+    where: { node: where.node, ...(details?.sourceIp !== undefined ? { sourceIp: details.sourceIp } : {}) },
+    resources: resources.map((r, i) => {
+      const d = details?.resources[i];
+      return {
+        type: r.type,
+        ...(d?.id !== undefined ? { id: d.id } : {}),
+        ...(d?.version !== undefined ? { version: d.version } : {}),
+        ...(d?.patient !== undefined ? { patient: d.patient } : {}),
+      };
+    }),
+  };
+}
+
+function parseDetails(bytes: Buffer): SealedDetails {
+  const d = JSON.parse(bytes.toString('utf8')) as SealedDetails;
+  if (!Array.isArray(d.resources)) throw new Error('sealed details lack resources');
+  return d;
+}
+
+/** Without encryption (test only) v2 entries cannot be opened: their public part is shown, marked. */
+export function openWithoutKeys(stored: StoredAuditEntry[]): StoredAuditEntry[] {
+  return stored.map((s) => {
+    const json = s.entry as StoredEntryJson;
+    return isSealed(json) ? { ...s, entry: joinEntry(json, undefined), unavailable: 'encryption-off' } : markRedacted(s);
+  });
+}
+
+/** A v1 entry written without its PHI for a shredded tenant reads as one whose details are unavailable. */
+function markRedacted(s: StoredAuditEntry): StoredAuditEntry {
+  return s.entry.redacted ? { ...s, unavailable: s.entry.redacted } : s;
+}
+
+export function createAuditEntryCrypto(keyring: Keyring): AuditEntryCrypto {
+  const tags = new Map<string, string>();
+  return {
+    async seal(tenant, entries, patientSubject) {
+      const parts = await keyring.withActiveKey(tenant, 'blind-index', (key, ref) => {
+        const tag = cachingTagger(tags, key, tenant, ref.version);
+        return entries.map((e) => splitEntry(e, tag, patientSubject));
+      });
+      return keyring.withActiveKey(tenant, 'audit', (key, ref) =>
+        parts.map(({ pub, details }) => {
+          const box = sealEnvelope(key, { purpose: 'audit', keyVersion: ref.version }, canonicalBytes(details as unknown as CanonicalValue), sealContext(tenant, pub.id));
+          return { ...pub, sealed: box.toString('base64') };
+        }),
+      );
+    },
+
+    async withTagger(tenant, use) {
+      let done: { value: ReturnType<typeof use> } | undefined;
+      try {
+        await keyring.withActiveKey(tenant, 'blind-index', (key, ref) => {
+          done = { value: use(cachingTagger(tags, key, tenant, ref.version)) };
+        });
+      } catch (err) {
+        // Only a missing key falls back; an error of `use` itself (a bad search) propagates.
+        if (done || !keyGone(err)) throw err;
+        return use(undefined);
+      }
+      return done!.value;
+    },
+
+    async open(stored) {
+      // One key look-up per (tenant, key version) on the page, however many entries it has.
+      const groups = new Map<string, { tenant: string; version: number; items: { i: number; pub: SealedAuditEntry; box: Buffer }[] }>();
+      const out = [...stored];
+      stored.forEach((s, i) => {
+        const json = s.entry as StoredEntryJson;
+        if (!isSealed(json)) {
+          out[i] = markRedacted(s);
+          return;
+        }
+        const box = Buffer.from(json.sealed, 'base64');
+        let version: number;
+        try {
+          const h = parseEnvelopeHeader(box, `audit entry ${s.entryId}`);
+          if (h.purpose !== 'audit') throw new Error('not an audit envelope');
+          version = h.keyVersion;
+        } catch {
+          out[i] = { ...s, entry: joinEntry(json, undefined), unavailable: 'damaged' };
+          return;
+        }
+        const id = `${json.tenant}\u0000${version}`;
+        const g = groups.get(id) ?? { tenant: json.tenant, version, items: [] };
+        g.items.push({ i, pub: json, box });
+        groups.set(id, g);
+      });
+      for (const g of groups.values()) {
+        const mark = (reason: string) => g.items.forEach(({ i, pub }) => (out[i] = { ...stored[i]!, entry: joinEntry(pub, undefined), unavailable: reason }));
+        try {
+          await keyring.withKey({ tenant: g.tenant, purpose: 'audit', version: g.version }, (key) => {
+            for (const { i, pub, box } of g.items) {
+              try {
+                const details = parseDetails(openEnvelope(key, box, sealContext(pub.tenant, pub.id), `audit entry ${stored[i]!.entryId}`));
+                out[i] = { ...stored[i]!, entry: joinEntry(pub, details) };
+              } catch {
+                // Tampered bytes fail the tag; verification names the entry (its leaf differs too).
+                out[i] = { ...stored[i]!, entry: joinEntry(pub, undefined), unavailable: 'damaged' };
+              }
+            }
+          });
+        } catch (err) {
+          if (!keyGone(err)) throw err;
+          mark('key-destroyed');
+        }
+      }
+      return out;
+    },
+  };
+}
