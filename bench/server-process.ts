@@ -17,6 +17,8 @@ export interface ServerSpec {
   cpuProfDir?: string;
   /** Extra environment for the server (e.g. HAVEN_ENV=test HAVEN_AUDIT=off for an A/B run). */
   env?: Record<string, string>;
+  /** Directory of the Haven build to run (its `bin/haven.js`); the current directory when absent (A/B runs of two builds). */
+  cwd?: string;
 }
 
 export interface ServerChild {
@@ -49,7 +51,7 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
   const nodeArgs = spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [];
   const started = performance.now();
   // Own process group: a signal meant for the harness's group (Ctrl-C, a tool's job control) does not reach the server first.
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/haven.js', 'serve'], { env, stdio: ['ignore', log, log], detached: true });
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/haven.js', 'serve'], { env, stdio: ['ignore', log, log], detached: true, ...(spec.cwd ? { cwd: spec.cwd } : {}) });
   closeSync(log);
   child.once('exit', (code, signal) => {
     if (!stopping.has(child)) console.error(`[bench] haven serve (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}`);
