@@ -3,6 +3,7 @@ export interface LatencySummary {
   count: number;
   p50Ms: number;
   p90Ms: number;
+  p95Ms: number;
   p99Ms: number;
   maxMs: number;
   meanMs: number;
@@ -25,7 +26,7 @@ export function createSamples(): { add(ms: number): void; summary(): LatencySumm
       const at = (p: number) => round(sorted[Math.min(n - 1, Math.floor(n * p))] ?? Number.NaN);
       let sum = 0;
       for (const v of sorted) sum += v;
-      return { count: n, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: at(1), meanMs: round(n ? sum / n : Number.NaN) };
+      return { count: n, p50Ms: at(0.5), p90Ms: at(0.9), p95Ms: at(0.95), p99Ms: at(0.99), maxMs: at(1), meanMs: round(n ? sum / n : Number.NaN) };
     },
   };
 }

@@ -1,0 +1,129 @@
+/**
+ * PostgreSQL CPU per statement of each benchmark search family, compiled
+ * exactly as the server compiles it (bench/search-statements.ts, protected
+ * values as blind-index tags), run directly on one connection and measured
+ * as that backend's CPU (/proc/<pid>/stat) per execution, in three modes:
+ * - `unnamed`: what the server sends (Parse + Bind + Execute every time; planned every time);
+ * - `named-custom`: a named statement with `plan_cache_mode = force_custom_plan`
+ *   (parsed once per connection, still planned with the actual values);
+ * - `named-generic`: a named statement with `force_generic_plan` (neither parsed nor planned again)
+ *   — shown to say what planning costs, not as an option (ADR 0002).
+ * Also each statement's plan (node list) per mode, so a rewrite can be checked family by family.
+ *
+ *   node dist/bench/search-statement-cpu.js --data-dir DIR --database-url URL --patients N [--values 4] [--runs 100]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import pg from 'pg';
+import { createFhirDefinitions } from '../src/fhir/index.js';
+import type { SearchQuery } from '../src/search/index.js';
+import { createQueryBlinder } from './blind-tags.js';
+import { redraw } from './ingest.js';
+import { machineFacts } from './machine.js';
+import { statementsFor } from './search-statements.js';
+import { targetSearches } from './searches.js';
+import { round } from './stats.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback?: string): string => {
+  const i = args.indexOf(`--${name}`);
+  const v = i >= 0 ? args[i + 1] : fallback;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+};
+const dataDir = opt('data-dir');
+const databaseUrl = opt('database-url');
+const patients = Number(opt('patients'));
+const values = Number(opt('values', '4'));
+const runs = Number(opt('runs', '100'));
+const only = args.includes('--family') ? opt('family') : undefined;
+const out = args.includes('--out') ? opt('out') : undefined;
+
+type Mode = 'unnamed' | 'named-custom' | 'named-generic';
+const MODES: Mode[] = ['unnamed', 'named-custom', 'named-generic'];
+
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodesOf(plan: PlanNode): string[] {
+  const outList: string[] = [];
+  const walk = (n: PlanNode) => {
+    outList.push([n['Node Type'], n['Index Name'] ?? n['Relation Name']].filter(Boolean).join(' '));
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(plan);
+  return outList;
+}
+
+async function main(): Promise<void> {
+  const loadAverageStart = os.loadavg().map((v) => round(v));
+  const fhir = createFhirDefinitions();
+  const blinder = await createQueryBlinder(dataDir, databaseUrl);
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const pid = (await db.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+  const searches = targetSearches(redraw(Number(opt('seed', '42')), patients)).filter((s) => !only || s.name === only);
+  const results: unknown[] = [];
+  let counter = 0;
+  for (const s of searches) {
+    const perMode = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+    const plans = new Map<Mode, Set<string>>(MODES.map((m) => [m, new Set<string>()]));
+    for (let v = 0; v < values; v++) {
+      const statements = await statementsFor(db, {
+        resourceType: s.resourceType,
+        params: s.params(v + 100),
+        compartment: s.compartment?.(v + 100) ?? null,
+        registry: fhir.registry,
+        compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
+        isResourceType: (t) => fhir.isResourceType(t),
+        blind: (q: SearchQuery) => blinder.blind(q),
+      });
+      for (const mode of MODES) {
+        await db.query(`SET plan_cache_mode = ${mode === 'named-generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
+        let total = 0;
+        for (const { compiled } of statements) {
+          const name = `s${counter++}`;
+          const q = mode === 'unnamed' ? { text: compiled.sql, values: compiled.params } : { name, text: compiled.sql, values: compiled.params };
+          for (let i = 0; i < 5; i++) await db.query(q);
+          const before = cpuMs(pid);
+          for (let i = 0; i < runs; i++) await db.query(q);
+          total += (cpuMs(pid) - before) / runs;
+          if (mode !== 'unnamed') await db.query(`DEALLOCATE ${name}`);
+          const explained = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            mode === 'named-generic' ? `EXPLAIN (FORMAT JSON, GENERIC_PLAN) ${compiled.sql}` : `EXPLAIN (FORMAT JSON) ${compiled.sql}`,
+            mode === 'named-generic' ? [] : compiled.params,
+          ).catch(() => null); // GENERIC_PLAN needs PostgreSQL 16
+          if (explained) plans.get(mode)!.add(nodesOf(explained.rows[0]!['QUERY PLAN'][0].Plan).join(' > '));
+        }
+        perMode.get(mode)!.push(total);
+      }
+    }
+    await db.query('SET plan_cache_mode = auto');
+    const mean = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length), 3);
+    const row = {
+      name: s.name,
+      pgCpuMsPerSearch: Object.fromEntries(MODES.map((m) => [m, mean(perMode.get(m)!)])),
+      plans: Object.fromEntries(MODES.map((m) => [m, [...plans.get(m)!]])),
+    };
+    results.push(row);
+    console.log(`${s.name.padEnd(52)} ${MODES.map((m) => `${m} ${row.pgCpuMsPerSearch[m]}`).join('  ')} ms`);
+  }
+  await db.end();
+  await blinder.close();
+  if (out) writeFileSync(out, `${JSON.stringify({ benchmark: 'search-statement-cpu', date: new Date().toISOString(), machine: { ...machineFacts(), nproc: os.cpus().length, loadAverageStart, loadAverageEnd: os.loadavg().map((v) => round(v)) }, patients, values, runs, results }, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
