@@ -57,13 +57,8 @@ export async function runChunk(
   const elements = elementsFor(job.params.elements, task.payload.type);
   const fetchPage = async (cursor: string) => {
     const q = await chunkPageSql(deps.chunkSql, job.tenant, job, task.payload, cursor, pageSize);
-    // A page is a short read that stops at its LIMIT, but PostgreSQL decides on JIT from the estimated
-    // cost of the whole statement, which for a page with subplans (associated data, compartments) is
-    // far above jit_above_cost: compiling took 3.3 s for a 5 ms page. It never pays off here.
-    return deps.db.transaction(async (tx) => {
-      await tx.query('SET LOCAL jit = off');
-      return (await tx.query<Row>(q.sql, q.params)).rows;
-    });
+    // JIT is off on Haven's connections (src/store/db.ts): it compiled such a page for 3.3 s.
+    return (await deps.db.query<Row>(q.sql, q.params)).rows;
   };
   const writer = await deps.blobs.create(job.tenant, name);
   const patients = new Set<string>();
