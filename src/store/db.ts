@@ -72,15 +72,6 @@ export function createDb(options: DbOptions): Db {
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => undefined);
-  // No JIT: PostgreSQL decides on it from a statement's estimated total cost, which for a search or an
-  // export page with subplans is far above jit_above_cost even when a LIMIT stops it after a few rows,
-  // and compiling then takes seconds for a query that runs in milliseconds (measured: 3.3 s for a 5 ms
-  // bulk export page). Haven's statements are short; none pays the compile back. A plain SET, not a
-  // startup option, so connection poolers that refuse unknown startup parameters still work; the
-  // client queues it ahead of the connection's first query.
-  pool.on('connect', (client) => {
-    client.query('SET jit = off').catch(() => undefined);
-  });
 
   const query: Db['query'] = async (sql, params) => {
     try {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { auditKeysOf, patientsOf } from '../support/audit-keys.js';
 import { download, exportAll, key } from '../bulk/support.js';
 
 /**
@@ -97,19 +98,25 @@ test("Patient level: one patient's export holds the Provenance of that patient's
 test('every associated file has its own audit entry naming the patients of its Provenance', async () => {
   const r = await associated('$export?_type=Observation&includeAssociatedData=RelevantProvenanceResources');
   const jobId = r.statusUrl.split('/').pop()!;
-  for (const f of r.files) {
-    const seq = f.url.split('/').pop();
-    const rows = await s.testDb.db.query<{ patient_ids: string[] }>(`SELECT patient_ids FROM audit_entry WHERE request_id = $1 AND action = 'operation'`, [`bulk/${jobId}/${seq}`]);
-    assert.equal(rows.rows.length, 1, `one entry for file ${seq}`);
-    const lines = await download(f.url, token);
-    const expected = new Set<string>();
-    for (const p of lines) {
-      for (const t of p.target as { reference: string }[]) {
-        const n = Number(/^Observation\/o(\d)$/.exec(t.reference)?.[1]);
-        if (n) expected.add(`Patient/${n % 2 === 1 ? 'pa' : 'pb'}`);
-        if (t.reference === 'Condition/c1') expected.add('Patient/pa');
+  // Entries are format v2 (patients sealed, tags in patient_ids): read them opened, as an auditor does.
+  const keys = auditKeysOf(s.testDb.db, s.dataDir);
+  try {
+    for (const f of r.files) {
+      const seq = f.url.split('/').pop();
+      const entries = await keys.entries(`SELECT entry_id, canonical FROM audit_entry WHERE request_id = $1 AND action = 'operation'`, [`bulk/${jobId}/${seq}`]);
+      assert.equal(entries.length, 1, `one entry for file ${seq}`);
+      const lines = await download(f.url, token);
+      const expected = new Set<string>();
+      for (const p of lines) {
+        for (const t of p.target as { reference: string }[]) {
+          const n = Number(/^Observation\/o(\d)$/.exec(t.reference)?.[1]);
+          if (n) expected.add(`Patient/${n % 2 === 1 ? 'pa' : 'pb'}`);
+          if (t.reference === 'Condition/c1') expected.add('Patient/pa');
+        }
       }
+      assert.deepEqual(patientsOf(entries[0]!).sort(), [...expected].sort());
     }
-    assert.deepEqual([...rows.rows[0]!.patient_ids].sort(), [...expected].sort());
+  } finally {
+    await keys.close();
   }
 });
