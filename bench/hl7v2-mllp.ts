@@ -157,6 +157,24 @@ async function paced(port: number, connections: number, rate: number, seconds: n
   };
 }
 
+/**
+ * Rows in the benchmark database's index tables (idx_*) and resource tables,
+ * counted exactly: the growth per message is a load-independent figure of the
+ * database work, where CPU per message moves with the neighbours' load.
+ */
+async function rowCounts(url: string): Promise<{ index: number; resources: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const tables = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'];
+    const res = await c.query<{ n: string }>(tables.map((t) => `SELECT count(*) AS n FROM ${t}`).join(' UNION ALL '));
+    const resources = await c.query<{ n: string }>('SELECT count(*) AS n FROM resource_version');
+    return { index: res.rows.reduce((a, r) => a + Number(r.n), 0), resources: Number(resources.rows[0]!.n) };
+  } finally {
+    await c.end();
+  }
+}
+
 async function analyze(url: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -197,10 +215,21 @@ async function main(): Promise<void> {
     await throughput(mllpPort, connections, 3, gen); // warm-up: JIT, DEK cache, templates
     // A fresh database has no planner statistics; a running Haven has them (its maintenance analyzes).
     if (databaseUrl) await analyze(databaseUrl);
+    const rowsBefore = databaseUrl ? await rowCounts(databaseUrl) : undefined;
     const before = await meter.snapshot();
     const tput = await throughput(mllpPort, connections, seconds, gen);
     const cpu = { ...perUnit(before, await meter.snapshot(), tput.messages), loadAverage: loadavg().map((v) => round(v)) };
     console.log('per message:', cpu);
+    const rowsAfter = databaseUrl ? await rowCounts(databaseUrl) : undefined;
+    // Net growth: the bench's messages mostly create (new patients), so this is close to the rows inserted.
+    const rowsPerMessage =
+      rowsBefore && rowsAfter
+        ? {
+            indexRows: round((rowsAfter.index - rowsBefore.index) / tput.messages, 1),
+            resourceVersions: round((rowsAfter.resources - rowsBefore.resources) / tput.messages, 2),
+          }
+        : undefined;
+    if (rowsPerMessage) console.log('rows per message:', rowsPerMessage);
     console.log(`throughput: ${tput.messagesPerSecond} messages/s over ${connections} connections (p99 ACK ${tput.ackLatency.p99Ms} ms)`, tput.acks, tput.firstError ?? '');
     const lat = await paced(mllpPort, connections, rate, pacedSeconds, gen);
     console.log(`paced ${rate}/s: achieved ${lat.achievedPerSecond}/s, ACK latency p50 ${lat.ackLatencyFromSchedule.p50Ms} ms, p99 ${lat.ackLatencyFromSchedule.p99Ms} ms`, lat.acks);
@@ -219,6 +248,7 @@ async function main(): Promise<void> {
       startupMs: server.startupMs,
       throughput: tput,
       cpuPerMessage: cpu,
+      ...(rowsPerMessage ? { rowsPerMessage } : {}),
       paced: lat,
       pacedAtHalfThroughput: sustainable,
     };

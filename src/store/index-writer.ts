@@ -1,6 +1,6 @@
 import type { IndexValue } from '../fhir/index-values.js';
 import type { Queryable } from './db.js';
-import { blindRows, type BlindRowOptions } from './blind-rows.js';
+import { blindRows, dropCoveredTags, type BlindRow, type BlindRowOptions } from './blind-rows.js';
 import type { BlindIndexer, BlindTagger } from '../crypto/blind-index.js';
 
 /**
@@ -109,17 +109,20 @@ export function createIndexWriter(options: IndexWriterOptions) {
     for (const r of resources) {
       const seen = new Set<string>();
       const mine = new Map<IndexValue['type'], ResourceRows>();
+      const blinded: BlindRow[] = [];
       for (const raw of r.values) {
         const v = options.transform ? options.transform(tenant, r.resourceType, raw) : raw;
         const protectedRows = tag && blind ? blindRows(r.resourceType, v, tag, blind, seen) : null;
         if (protectedRows) {
-          for (const b of protectedRows) {
-            push(buckets, mine, r, b.type, [b.param, ...b.columns, b.group === undefined ? null : String(b.group)]);
-          }
+          for (const b of protectedRows) blinded.push(b);
           continue;
         }
         const group = v.group === undefined ? null : String(v.group);
         push(buckets, mine, r, v.type, [v.param, ...columnsOf(v, options.normalize), group]);
+      }
+      // Only after every value of the resource: whether a narrower parameter holds a tag depends on all of them.
+      for (const b of dropCoveredTags(r.resourceType, blinded)) {
+        push(buckets, mine, r, b.type, [b.param, ...b.columns, b.group === undefined ? null : String(b.group)]);
       }
     }
     return buckets;

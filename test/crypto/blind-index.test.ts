@@ -59,6 +59,45 @@ test('protected string parameters: starts-with, case/accent-insensitive, :exact,
   assert.deepEqual(await ids('/Patient?address=12%20canary&family=' + family), [id]);
 });
 
+test('a tag is stored once, under the narrowest parameter; name, phonetic and address still find it', async () => {
+  const q = (sql: string) => s.testDb.db.query<{ param: string; n: string }>(sql).then((r) => r.rows);
+  const counts = Object.fromEntries((await q(`SELECT param, count(*) AS n FROM idx_string WHERE resource_id = '${id}' GROUP BY param`)).map((r) => [r.param, Number(r.n)]));
+  // Every part of the name is a family or given name: name and phonetic hold no rows of their own.
+  assert.equal(counts['name'], undefined);
+  assert.equal(counts['phonetic'], undefined);
+  assert.ok(counts['family']! > 3 && counts['given']! > 2);
+  // address keeps its line (exact value and prefixes); the city's and postal code's tags are under address-city and address-postalcode.
+  assert.equal(counts['address'], 1 + Array.from('12 canary lane').length - 2);
+  const both = await q(`SELECT a.param, count(*) AS n FROM idx_string a JOIN idx_string b ON b.resource_id = a.resource_id AND b.blind = a.blind AND b.param <> a.param
+    WHERE a.resource_id = '${id}' AND a.param IN ('family', 'given', 'address-city', 'address-postalcode') AND b.param IN ('name', 'phonetic', 'address') GROUP BY a.param`);
+  assert.deepEqual(both, []);
+  assert.deepEqual(await ids(`/Patient?phonetic=${family.slice(0, 5)}`), [id, other].sort());
+  assert.deepEqual(await ids(`/Patient?name=${family}son`), [other]);
+  assert.deepEqual(await ids(`/Patient?name=zo&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?name=zoe&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?phonetic=anna&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?address=spring&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?address=999&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?address=12%20can&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?name:exact=Zo%C3%AB&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?name:exact=zoe&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?phonetic:exact=${family}son`), [other]);
+  assert.deepEqual(await ids(`/Patient?address:exact=Springfield&family=${family}`), [id]);
+  assert.deepEqual(await ids(`/Patient?address:exact=12%20Canary%20Lane&family=${family}`), [id]);
+  // :missing reads the same rows: a name made only of family and given names is not missing.
+  assert.deepEqual(await ids(`/Patient?name:missing=false&family=${family}`), [id, other].sort());
+  assert.deepEqual(await ids(`/Patient?name:missing=true&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?phonetic:missing=true&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?address:missing=true&family=${family}`), [other]);
+  assert.deepEqual(await ids(`/Patient?address:missing=false&family=${family}`), [id]);
+  // The narrower parameters do not borrow from each other or from the wider one.
+  assert.deepEqual(await ids('/Patient?family=zoe'), []);
+  assert.deepEqual(await ids(`/Patient?given=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?address-city=12%20can&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?address-postalcode=spring&family=${family}`), []);
+  assert.deepEqual(await ids(`/Patient?address-state:missing=false&family=${family}`), []);
+});
+
 test('protected tokens: system|code, code, |code, system|, :not, :missing, :of-type, reference :identifier', async () => {
   assert.deepEqual(await ids(`/Patient?identifier=urn:mrn%7C${mrn}`), [id]);
   assert.deepEqual(await ids(`/Patient?identifier=${mrn}`), [id, other].sort());

@@ -151,6 +151,21 @@ test('blind-indexed family with a birthdate: the birthdate range is read once, n
   console.log(`# plan blind family + birthdate: ${read} idx_date rows read, ${plan['Execution Time'].toFixed(2)} ms`);
 });
 
+test('blind-indexed name: the tags stored under family (and given) are read through idx_string_blind', async () => {
+  // Patient name's tags live under family and given (src/store/blind-rows.ts dropCoveredTags): `param = ANY(...)` must still be an index search.
+  const tag = () => `\\x${Buffer.from(md5Hex('fam36'), 'hex').subarray(0, 16).toString('hex')}`;
+  const parsed = parseSearch('Patient', [['name', 'fam36'], ['_count', '100']], fhir.registry, { strict: true });
+  const blinded = blindQuery(parsed, parseProtectedParams('default'), tag);
+  assert.deepEqual(blinded.criteria[0]!.blindParams, ['name', 'family', 'given']);
+  const { sql, params } = compileSearch(blinded, 'default');
+  const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode; 'Execution Time': number }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  const [plan] = res.rows[0]!['QUERY PLAN'];
+  assert.equal(plan.Plan['Actual Rows'], patients / 500);
+  assert.deepEqual(seqScans(plan.Plan), []);
+  assert.ok(nodes(plan.Plan).some((n) => n['Index Name'] === 'idx_string_blind'), nodes(plan.Plan).map((n) => n['Index Name'] ?? n['Node Type']).join(' > '));
+  console.log(`# plan blind name (rows under family): ${plan.Plan['Actual Rows']} rows, ${plan['Execution Time'].toFixed(2)} ms`);
+});
+
 function md5Hex(s: string): string {
   return createHash('md5').update(s).digest('hex');
 }
