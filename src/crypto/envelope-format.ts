@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { HavenError } from '../kernel/index.js';
+import { randomNonce } from './nonce-pool.js';
 
 /**
  * The at-rest envelope for one encrypted value:
@@ -58,7 +59,7 @@ function header(h: EnvelopeHeader): Buffer {
 /** Encrypts with a fresh random 96-bit nonce. `key` must be 32 bytes. */
 export function sealEnvelope(key: Buffer, h: EnvelopeHeader, plaintext: Buffer, context: Buffer): Buffer {
   const head = header(h);
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = randomNonce(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.concat([head, context]));
   const body = cipher.update(plaintext);
