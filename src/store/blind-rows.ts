@@ -21,8 +21,11 @@ export interface BlindRow {
   group: number | undefined;
   /** The table's columns in index-writer layout order, `blind` last. */
   columns: (string | null)[];
-  /** The tag of a string row (prefix or exact form): what dropCoveredTags compares. */
-  stringTag?: string;
+}
+
+/** The tag of a string row (prefix or exact form, its last column): what dropCoveredTags compares. */
+function stringTagOf(r: BlindRow): string | undefined {
+  return r.type === 'string' ? (r.columns[r.columns.length - 1] ?? undefined) : undefined;
 }
 
 export interface BlindRowOptions {
@@ -57,7 +60,7 @@ export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger,
     if (seen.has(key)) return;
     seen.add(key);
     const columns = v.type === 'token' ? [system, null, null, t] : [null, null, t];
-    out.push({ type: v.type, param: v.param, group: v.group, columns, ...(v.type === 'string' && t !== null ? { stringTag: t } : {}) });
+    out.push({ type: v.type, param: v.param, group: v.group, columns });
   };
   const domain = blindDomain(v.param);
   if (v.type === 'token') {
@@ -83,10 +86,11 @@ export function dropCoveredTags(resourceType: string, rows: BlindRow[]): BlindRo
   let byParam: Map<string, Set<string>> | undefined;
   const keep: BlindRow[] = [];
   for (const r of rows) {
-    const cover = r.stringTag === undefined ? [] : blindCover(resourceType, r.param);
+    const tag = stringTagOf(r);
+    const cover = tag === undefined ? [] : blindCover(resourceType, r.param);
     if (cover.length > 0) {
       byParam ??= stringTagsByParam(rows);
-      if (cover.some((n) => byParam!.get(n)?.has(r.stringTag!))) continue;
+      if (cover.some((n) => byParam!.get(n)?.has(tag!))) continue;
     }
     keep.push(r);
   }
@@ -96,10 +100,11 @@ export function dropCoveredTags(resourceType: string, rows: BlindRow[]): BlindRo
 function stringTagsByParam(rows: BlindRow[]): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const r of rows) {
-    if (r.stringTag === undefined) continue;
+    const tag = stringTagOf(r);
+    if (tag === undefined) continue;
     let set = out.get(r.param);
     if (!set) out.set(r.param, (set = new Set()));
-    set.add(r.stringTag);
+    set.add(tag);
   }
   return out;
 }
