@@ -63,37 +63,40 @@ function cachingTagger(cache: Map<string, string>, key: Buffer, tenant: string, 
   };
 }
 
-/** Splits one v1 entry into its public part (with tags) and the details to seal. */
+/**
+ * Splits one v1 entry into its public part (with tags) and the details to seal.
+ * Runs for every audited read and write: members are assigned only when
+ * present instead of spread from `cond ? {…} : {}` (a throwaway object each);
+ * the canonical bytes are the same, as they sort keys and drop absent members.
+ */
 export function splitEntry(entry: AuditEntry, tag: AuditTagger, patientSubject: boolean): { pub: Omit<SealedAuditEntry, 'sealed'>; details: SealedDetails } {
   const { v: _v, who, where, resources, ...rest } = entry;
   const patientOnBehalf = isPatientReference(who.onBehalfOf);
-  const details: SealedDetails = {
-    resources: resources.map((r) => ({
-      ...(r.id !== undefined ? { id: r.id } : {}),
-      ...(r.version !== undefined ? { version: r.version } : {}),
-      ...(r.patient !== undefined ? { patient: r.patient } : {}),
-    })),
-    ...(where.sourceIp !== undefined ? { sourceIp: where.sourceIp } : {}),
-    ...(patientSubject ? { subject: who.subject } : {}),
-    ...(patientOnBehalf ? { onBehalfOf: who.onBehalfOf } : {}),
-  };
-  const pub: Omit<SealedAuditEntry, 'sealed'> = {
-    ...rest,
-    v: 2,
-    who: {
-      subject: patientSubject ? tag('subject', who.subject) : who.subject,
-      clientId: who.clientId,
-      kind: who.kind,
-      ...(who.onBehalfOf !== undefined && !patientOnBehalf ? { onBehalfOf: who.onBehalfOf } : {}),
-      ...(who.tokenId !== undefined ? { tokenId: who.tokenId } : {}),
-    },
-    where: { node: where.node },
-    resources: resources.map((r) => ({
-      type: r.type,
-      ...(r.id !== undefined ? { entity: tag('entity', `${r.type}/${r.id}`) } : {}),
-      ...(r.patient !== undefined ? { patient: tag('patient', r.patient) } : {}),
-    })),
-  };
+  const sealedResources: SealedDetails['resources'] = [];
+  const publicResources: SealedAuditEntry['resources'] = [];
+  for (const r of resources) {
+    const d: SealedDetails['resources'][number] = {};
+    const p: SealedAuditEntry['resources'][number] = { type: r.type };
+    if (r.id !== undefined) {
+      d.id = r.id;
+      p.entity = tag('entity', `${r.type}/${r.id}`);
+    }
+    if (r.version !== undefined) d.version = r.version;
+    if (r.patient !== undefined) {
+      d.patient = r.patient;
+      p.patient = tag('patient', r.patient);
+    }
+    sealedResources.push(d);
+    publicResources.push(p);
+  }
+  const details: SealedDetails = { resources: sealedResources };
+  if (where.sourceIp !== undefined) details.sourceIp = where.sourceIp;
+  if (patientSubject) details.subject = who.subject;
+  if (patientOnBehalf) details.onBehalfOf = who.onBehalfOf;
+  const publicWho: SealedAuditEntry['who'] = { subject: patientSubject ? tag('subject', who.subject) : who.subject, clientId: who.clientId, kind: who.kind };
+  if (who.onBehalfOf !== undefined && !patientOnBehalf) publicWho.onBehalfOf = who.onBehalfOf;
+  if (who.tokenId !== undefined) publicWho.tokenId = who.tokenId;
+  const pub: Omit<SealedAuditEntry, 'sealed'> = { ...rest, v: 2, who: publicWho, where: { node: where.node }, resources: publicResources };
   return { pub, details };
 }
 
