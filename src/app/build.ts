@@ -43,6 +43,7 @@ import { createTxScope } from '../hl7v2/ingest/index.js';
 import { buildHl7, defaultConverter, type Hl7Parts } from './hl7v2.js';
 import { createMoveReferences } from './hl7v2-merge.js';
 import { buildAccess } from './access.js';
+import { basePathOf } from '../http/base-path.js';
 import { createSessionStore } from '../auth/sessions.js';
 import { sessionCookieName } from '../http/auth-routes.js';
 
@@ -238,8 +239,12 @@ export function buildApp(parts: AppParts) {
     oauthError: (err) => (isOAuthError(err) ? { status: oauthErrorStatus(err), body: oauthErrorBody(err) } : undefined),
     jwks: async () => ({ keys: [...(await signingKeys.jwks(tenant)).keys, ...(await identity.idTokenKeys.jwks(tenant)).keys] }),
     identity: {
-      routes: { flow: identity.flow, tokenAdmin: identity.withVerifier(verifier) },
-      admin: { tenant, clock, users: identity.users, sessions: identity.sessions, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
+      routes: {
+        flow: identity.flow,
+        tokenAdmin: identity.withVerifier(verifier),
+        account: { clock, sessions: identity.sessions, users: identity.users, recoveryCodes: identity.recoveryCodes, audit: identity.audit },
+      },
+      admin: { tenant, clock, users: identity.users, recoveryCodes: identity.recoveryCodes, sessions: identity.sessions, grants: identity.grants, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
     },
     smartConfiguration,
     // Not ready while the S3 witness keeps failing: signed heads are piling up unpublished.
@@ -252,7 +257,7 @@ export function buildApp(parts: AppParts) {
       breakGlassMinutes: config.auth.breakGlassMinutes, maxElevationMinutes: config.auth.maxElevationMinutes,
       page: {
         sessions: createSessionStore({ db, policy: (t) => identity.tenantSettings.sessionPolicy(t) }),
-        users: identity.users, cookieName: sessionCookieName(baseUrl), clock, mfaRequired: (t) => identity.tenantSettings.mfaRequired(t),
+        users: identity.users, cookieName: sessionCookieName(baseUrl), basePath: basePathOf(baseUrl), clock, mfaRequired: (t) => identity.tenantSettings.mfaRequired(t),
       },
     },
     trustedProxies: config.http.trustedProxies,

@@ -5,6 +5,7 @@ import type { AuthorizeDeps } from './authorize.js';
 import type { GrantStore } from './grants.js';
 import type { Federation } from './federation.js';
 import type { Login } from './login.js';
+import type { RecoveryCodeStore } from './recovery-codes.js';
 import type { Session, SessionStore } from './sessions.js';
 import type { TotpEnrolmentStore } from './totp-enrolment.js';
 import type { AppUser, UserStore } from './users.js';
@@ -31,6 +32,8 @@ export interface FlowDeps {
   federations?: readonly Federation[];
   /** Secrets offered at TOTP enrolment, bound to the half-signed-in session. */
   enrolments: TotpEnrolmentStore;
+  /** One-time recovery codes, issued at enrolment. */
+  recoveryCodes: RecoveryCodeStore;
 }
 
 export interface FlowMeta {
@@ -52,9 +55,11 @@ export type Page =
   | (PageBase & { step: 'login' | 'mfa' | 'patient' })
   | (PageBase & { step: 'enrol'; username: string; secret: string; uri: string })
   | (PageBase & { step: 'consent'; username: string; scopes: string[]; patient?: string })
-  | { step: 'error'; message: string };
+  | { step: 'error'; message: string }
+  /** Shown once, right after enrolment: the recovery codes, and the way on to the next step. */
+  | { step: 'recovery-codes'; codes: string[]; clientName: string; next: string };
 
-export type Step = Exclude<Page['step'], 'error'>;
+export type Step = Exclude<Page['step'], 'error' | 'recovery-codes'>;
 export type FlowResult = { kind: 'redirect'; location: string; cookie?: string } | { kind: 'page'; page: Page; status: number; cookie?: string };
 export type Form = Record<string, string[] | undefined>;
 

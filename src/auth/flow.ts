@@ -150,7 +150,14 @@ export function createFlow(deps: FlowDeps) {
     async mfa(request: string, cookie: string | undefined, form: Form, meta: FlowMeta): Promise<FlowResult> {
       const { ctx, fail } = await guard(request, cookie, form, 'mfa');
       if (!ctx) return fail;
-      if (!(await deps.login.totp({ tenant, clientId: ctx.pending.clientId, ...meta }, ctx.user!, first(form, 'code')))) {
+      const loginMeta = { tenant, clientId: ctx.pending.clientId, ...meta };
+      // The page has two forms: the authenticator code, or (phone lost) one of the recovery codes.
+      const recovery = first(form, 'recovery');
+      if (recovery !== '') {
+        if (!(await deps.login.recovery(loginMeta, ctx.user!, recovery))) {
+          return pageResult(ctx, 401, 'The recovery code was not accepted. Each code works once; check it and try another.');
+        }
+      } else if (!(await deps.login.totp(loginMeta, ctx.user!, first(form, 'code')))) {
         return pageResult(ctx, 401, 'The code was not accepted. Enter the current code from your authenticator app.');
       }
       await sessions.markMfaDone(tenant, ctx.session.idHash);
@@ -180,7 +187,10 @@ export function createFlow(deps: FlowDeps) {
         return { kind: 'redirect', location: flowUrl(request) };
       }
       await sessions.markMfaDone(tenant, ctx.session.idHash);
-      return { kind: 'redirect', location: flowUrl(request) };
+      // The recovery codes are shown once, on the answer to this post (no-store; a reload re-posts into a redirect).
+      await event(meta, ctx, 'mfa-recovery-issued', 'success', { outcomeCode: 'at-enrolment' });
+      const codes = await deps.recoveryCodes.issue(tenant, user.userId, clock.now());
+      return { kind: 'page', status: 200, page: { step: 'recovery-codes', codes, clientName: ctx.pending.clientName, next: flowUrl(request) } };
     },
     async patient(request: string, cookie: string | undefined, form: Form, meta: FlowMeta): Promise<FlowResult> {
       const { ctx, fail } = await guard(request, cookie, form, 'patient');

@@ -180,6 +180,8 @@ export function createGrantStore(deps: { db: Queryable; revocations: Revocations
       return live(g, now) ? g : undefined;
     },
     revokeGrant: (tenant: TenantId, grantId: string, reason: string, now: Date) => revocations.revokeGrant(db, tenant, grantId, reason, now),
+    /** Every grant of the user, with their refresh and access tokens (see Revocations.revokeUser). */
+    revokeUser: (tenant: TenantId, userId: string, reason: string, now: Date) => revocations.revokeUser(db, tenant, userId, reason, now),
   };
 }
 

@@ -15,6 +15,7 @@ import { createLaunchStore } from './launch.js';
 import { createLogin } from './login.js';
 import { createSourceThrottle } from './login-throttle.js';
 import type { ScryptCost } from './passwords.js';
+import { createRecoveryCodeStore } from './recovery-codes.js';
 import { createRevocations } from './revocations.js';
 import { createSessionStore } from './sessions.js';
 import { createSigningKeyStore } from './signing-keys.js';
@@ -70,6 +71,7 @@ export function createIdentity(deps: IdentityDeps) {
   const users = createUserStore({ db, codec: deps.codec, ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}) });
   const grants = createGrantStore({ db, revocations });
   const sessions = createSessionStore({ db, policy: (t) => tenantSettings.sessionPolicy(t) });
+  const recoveryCodes = createRecoveryCodeStore({ db });
   const launches = createLaunchStore({ db });
   const idTokenKeys = createSigningKeyStore({ db, clock, alg: 'RS256', purpose: 'id-token' });
   const clientAuth: ClientAuthDeps = { db, clients: deps.clients, clock, limits: { skew: 30, maxLifetime: 300 } };
@@ -78,6 +80,7 @@ export function createIdentity(deps: IdentityDeps) {
     clock,
     audit,
     policy: { maxFailures: settings.loginMaxFailures, lockSeconds: settings.loginLockoutSeconds },
+    recoveryCodes,
     throttle: createSourceThrottle({ maxFailures: settings.loginIpMaxFailures ?? 20, windowMs: 15 * 60_000, blockMs: settings.loginLockoutSeconds * 1000 }, clock),
     ...(deps.scryptCost ? { scryptCost: deps.scryptCost } : {}),
   });
@@ -100,6 +103,7 @@ export function createIdentity(deps: IdentityDeps) {
       createFederation({ ...settings, redirectUri: `${deps.issuer}${callbackPath}` }, { users, allowHttp }),
     ),
     enrolments: createTotpEnrolmentStore({ db, codec: deps.codec }),
+    recoveryCodes,
   });
   const appGrants = createAppGrants({
     clientAuth,
@@ -117,6 +121,7 @@ export function createIdentity(deps: IdentityDeps) {
     tenantSettings,
     revocations,
     users,
+    recoveryCodes,
     sessions,
     launches,
     grants,

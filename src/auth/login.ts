@@ -3,6 +3,7 @@ import type { AuthAuditor, AuthEventName } from './auth-audit.js';
 import { createDecoyHash, verifyPassword } from './passwords.js';
 import type { ScryptCost } from './passwords.js';
 import type { SourceThrottle } from './login-throttle.js';
+import type { RecoveryCodeStore } from './recovery-codes.js';
 import { verifyTotp } from './totp.js';
 import { mustPassMfa } from './users.js';
 import type { AppUser, LockoutPolicy, UserStore } from './users.js';
@@ -20,6 +21,8 @@ export interface LoginDeps {
   scryptCost?: ScryptCost;
   /** Backoff per source address, across accounts. */
   throttle?: SourceThrottle;
+  /** One-time codes that stand in for a TOTP code; absent: none are accepted. */
+  recoveryCodes?: RecoveryCodeStore;
 }
 
 export interface LoginMeta {
@@ -66,14 +69,21 @@ export function createLogin(deps: LoginDeps) {
     return undefined;
   };
 
-  /** Throttle, lock and code checks shared by the MFA step and enrolment; failures count towards the lockout. */
-  const checkCode = async (meta: LoginMeta, event: AuthEventName, user: AppUser, secretOf: () => Promise<string | undefined>, code: string) => {
+  /** The current account when it may try a second factor now (audited refusal otherwise). */
+  const open = async (meta: LoginMeta, event: AuthEventName, user: AppUser): Promise<AppUser | undefined> => {
     if (await throttled(meta, event, user.userId)) return undefined;
     const fresh = await users.get(meta.tenant, user.userId);
     if (!fresh || fresh.disabled || (fresh.lockedUntil && fresh.lockedUntil > clock.now())) {
       await audit(meta, event, user.userId, 'failure', 'locked');
       return undefined;
     }
+    return fresh;
+  };
+
+  /** Throttle, lock and code checks shared by the MFA step and enrolment; failures count towards the lockout. */
+  const checkCode = async (meta: LoginMeta, event: AuthEventName, user: AppUser, secretOf: () => Promise<string | undefined>, code: string) => {
+    const fresh = await open(meta, event, user);
+    if (!fresh) return undefined;
     const secret = await secretOf();
     const step = secret === undefined ? undefined : verifyTotp(secret, code.trim(), clock.now());
     if (step === undefined) await fail(meta, fresh, 'bad-totp');
@@ -111,6 +121,24 @@ export function createLogin(deps: LoginDeps) {
         return false;
       }
       await audit(meta, 'mfa', user.userId, 'success');
+      return true;
+    },
+    /**
+     * A recovery code in place of the TOTP code at the MFA step: accepted once,
+     * under the same lockout and per-address backoff; a wrong one counts as a
+     * failed code. Use is audited (`auth.mfa-recovery-used`, with how many are left); the code never is.
+     */
+    async recovery(meta: LoginMeta, user: AppUser, code: string): Promise<boolean> {
+      const fresh = await open(meta, 'mfa-recovery-used', user);
+      if (!fresh) return false;
+      // Only while the account has an authenticator: the codes belong to it (an admin reset removes both).
+      const used = fresh.hasTotp && deps.recoveryCodes ? await deps.recoveryCodes.consume(meta.tenant, fresh.userId, code) : { ok: false as const };
+      if (!used.ok) {
+        await fail(meta, fresh, 'bad-recovery-code');
+        await audit(meta, 'mfa-recovery-used', fresh.userId, 'failure', 'bad-recovery-code');
+        return false;
+      }
+      await audit(meta, 'mfa-recovery-used', fresh.userId, 'success', `remaining=${used.remaining}`);
       return true;
     },
     /**

@@ -11,6 +11,12 @@ import type { Queryable } from '../store/index.js';
 export interface Revocations {
   revokeGrant(db: Queryable, tenant: TenantId, grantId: string, reason: string, now: Date): Promise<void>;
   revokeJti(db: Queryable, tenant: TenantId, jti: string, expiresAt: Date, now: Date): Promise<void>;
+  /**
+   * Revokes every grant of a user (admin reset of their authenticator, account
+   * disabled): all their refresh tokens, and the access tokens issued under
+   * them, refused at once on this node. Returns how many grants were live.
+   */
+  revokeUser(db: Queryable, tenant: TenantId, userId: string, reason: string, now: Date): Promise<number>;
   isRevoked(tenant: TenantId, grantId: string | undefined, jti: string): Promise<boolean>;
 }
 
@@ -58,6 +64,16 @@ export function createRevocations(deps: { db: Queryable; clock?: Clock; pollMs?:
         [tenant, jti, now, expiresAt],
       );
       revoked.add(key(tenant, 'j', jti));
+    },
+    async revokeUser(q, tenant, userId, reason, now) {
+      // Grants that ended over an hour ago carry no live token: left as they are.
+      const res = await q.query<{ grant_id: string }>(
+        `UPDATE oauth_grant SET revoked_at = $3, revoked_reason = $4
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $5 RETURNING grant_id`,
+        [tenant, userId, now, reason, new Date(now.getTime() - MAX_TOKEN_MS)],
+      );
+      for (const r of res.rows) revoked.add(key(tenant, 'g', r.grant_id));
+      return res.rows.length;
     },
     async isRevoked(tenant, grantId, jti) {
       if (clock.now().getTime() - lastPoll >= pollMs) {

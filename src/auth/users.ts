@@ -53,8 +53,10 @@ export interface UserStore {
    * `step` as used so the enrolment code cannot be replayed. False when the user already has one.
    */
   enrolTotp(tenant: TenantId, userId: string, secret: string, step: number): Promise<boolean>;
-  /** Removes the user's authenticator (admin reset): the next sign-in enrols a new one. False when the user is unknown. */
+  /** Removes the user's authenticator and its recovery codes (admin reset): the next sign-in enrols a new one. False when the user is unknown. */
   resetTotp(tenant: TenantId, userId: string): Promise<boolean>;
+  /** Disables or re-enables sign-in (and with it every use of the account); false when the user is unknown. */
+  setDisabled(tenant: TenantId, userId: string, disabled: boolean): Promise<boolean>;
   /** Just-in-time provisioning of a federated workforce user; roles follow the provider on every sign-in. */
   provisionFederated(tenant: TenantId, input: FederatedUserInput): Promise<AppUser>;
 }
@@ -216,7 +218,16 @@ export function createUserStore(deps: { db: Queryable; codec: BodyCodec; scryptC
       return res.rowCount === 1;
     },
     async resetTotp(tenant, userId) {
-      const res = await db.query('UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant_id = $1 AND user_id = $2', [tenant, userId]);
+      // One statement: the recovery codes (migration 034) go with the authenticator they stand in for.
+      const res = await db.query(
+        `WITH codes AS (DELETE FROM totp_recovery_code WHERE tenant_id = $1 AND user_id = $2)
+         UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant_id = $1 AND user_id = $2`,
+        [tenant, userId],
+      );
+      return res.rowCount === 1;
+    },
+    async setDisabled(tenant, userId, disabled) {
+      const res = await db.query('UPDATE app_user SET disabled = $3 WHERE tenant_id = $1 AND user_id = $2', [tenant, userId, disabled]);
       return res.rowCount === 1;
     },
     async consumeTotpStep(tenant, userId, step) {

@@ -62,10 +62,14 @@ Commands:
                              /fhir/Patient/ID/$disclosures on a running server
   users add --username NAME --role ROLE[,ROLE] [--patient Patient/ID] [--totp]
                              Create a sign-in user (password from stdin or a prompt, never argv);
-                             admin roles get TOTP MFA and the otpauth:// URI is printed once
+                             admin roles get TOTP MFA; the otpauth:// URI and ten recovery codes
+                             are printed once
   users reset-totp --username NAME
-                             Remove a user's TOTP authenticator (lost phone) and end their sessions;
-                             they enrol a new one at the next sign-in (audited)
+                             Remove a user's TOTP authenticator (lost phone) and recovery codes, end
+                             their sessions and revoke their tokens; they enrol a new one at the next
+                             sign-in (audited)
+  users disable --username NAME | users enable --username NAME
+                             Disable an account (sessions end, tokens refused at once) or re-enable it
 ${HL7_HELP}
   help                       Show this help
 

@@ -11,6 +11,7 @@ import { checkAcceptable, registerContentParsers } from './content.js';
 import { toHttpError } from './errors.js';
 import { registerHl7Routes, type Hl7HttpDeps } from './hl7v2-routes.js';
 import { registerAccessRoutes, type AccessRoutesDeps } from './access-routes.js';
+import { basePathOf, stripBasePath } from './base-path.js';
 import { BREAK_GLASS_PAGE } from './break-glass-page.js';
 import { addHsts, httpsOptions, type TlsOptions } from './tls.js';
 import type { FhirRouter } from './fhir/router.js';
@@ -57,8 +58,11 @@ declare module 'fastify' {
 const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration', ...PUBLIC_AUTH_ROUTES, BREAK_GLASS_PAGE]);
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
+  const basePath = basePathOf(deps.baseUrl);
   const app = Fastify({
     ...(deps.tls ? { https: httpsOptions(deps.tls) } : {}),
+    // Below a path prefix (HAVEN_BASE_URL=https://host/haven), requests are routed with or without it (base-path.ts).
+    ...(basePath ? { rewriteUrl: (req: { url?: string }) => stripBasePath(req.url ?? '/', basePath) } : {}),
     logger: false,
     bodyLimit: deps.maxBodyBytes,
     // req.ip is the client address for sign-in backoff and audit: X-Forwarded-For only counts when the peer

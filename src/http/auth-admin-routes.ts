@@ -2,8 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthAuditor, AuthEventName } from '../auth/auth-audit.js';
 import type { ClientAuthMethod, ClientRegistry } from '../auth/clients.js';
 import { parseFhirContext } from '../auth/fhir-context.js';
+import type { GrantStore } from '../auth/grants.js';
 import type { LaunchStore } from '../auth/launch.js';
 import { hashPassword } from '../auth/passwords.js';
+import type { RecoveryCodeStore } from '../auth/recovery-codes.js';
 import { newSecret } from '../auth/secrets.js';
 import { parseSettingsPatch, type TenantSettingsStore } from '../auth/tenant-settings.js';
 import type { SessionStore } from '../auth/sessions.js';
@@ -22,8 +24,12 @@ export interface AuthAdminDeps {
   clients: ClientRegistry;
   launches: LaunchStore;
   audit: AuthAuditor;
-  /** Ends a user's sign-in sessions when their authenticator is reset. */
+  /** Ends a user's sign-in sessions when their authenticator is reset or the account disabled. */
   sessions: Pick<SessionStore, 'destroyForUser'>;
+  /** Revokes a user's grants (refresh and access tokens) at the same moments. */
+  grants: Pick<GrantStore, 'revokeUser'>;
+  /** Recovery codes: issued with an authenticator made at user creation. */
+  recoveryCodes: Pick<RecoveryCodeStore, 'issue'>;
   /** Per-tenant overrides of server-wide defaults (session time-outs); absent: the routes are not offered. */
   settings?: TenantSettingsStore;
 }
@@ -62,25 +68,64 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
       totp: b['totp'] === true,
     });
     await audit(req, actor, 'user-created', user.patient);
+    // An authenticator made here comes with its recovery codes, answered once beside the otpauth:// URI.
+    let recoveryCodes: string[] | undefined;
+    if (totpUri) {
+      await deps.audit({ tenant: deps.tenant, event: 'mfa-recovery-issued', outcome: 'success', outcomeCode: `user=${user.userId} at-creation`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip });
+      recoveryCodes = await deps.recoveryCodes.issue(deps.tenant, user.userId, deps.clock.now());
+    }
     const { passwordHash: _hash, ...visible } = user;
-    return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(totpUri ? { totpUri } : {}) });
+    return reply.code(201).header('Cache-Control', 'no-store').send({ ...visible, ...(totpUri ? { totpUri, recoveryCodes } : {}) });
   });
 
   /**
-   * Removes a user's TOTP authenticator (lost or replaced phone) and ends their
-   * sign-in sessions: at the next sign-in, after the password, they enrol a
+   * Removes a user's TOTP authenticator (lost or replaced phone) with its
+   * recovery codes and ends their sign-in sessions: at the next sign-in, after the password, they enrol a
    * new one. `{user}` is the user id, or else the username.
    */
-  app.delete('/auth/admin/users/:user/totp', async (req, reply) => {
-    const actor = requireAdmin(req);
+  const target = async (req: FastifyRequest) => {
     const key = (req.params as { user: string }).user;
     const user = (await deps.users.get(deps.tenant, key)) ?? (await deps.users.byUsername(deps.tenant, key));
     if (!user) throw new HavenError('not-found', 'AUTH_USER_UNKNOWN', 'No user with this id or username');
+    return user;
+  };
+  /**
+   * Whoever may have the account's second factor or password must not keep
+   * using what they already hold: every sign-in session ends and every grant
+   * is revoked, so refresh tokens stop working and access tokens are refused
+   * at the next request (not only when they expire).
+   */
+  const cutOff = async (userId: string, reason: string) => ({
+    sessionsEnded: await deps.sessions.destroyForUser(deps.tenant, userId),
+    grantsRevoked: await deps.grants.revokeUser(deps.tenant, userId, reason, deps.clock.now()),
+  });
+
+  app.delete('/auth/admin/users/:user/totp', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const user = await target(req);
     // Audited before it takes effect; the entry names the user whose authenticator goes.
     await deps.audit({ tenant: deps.tenant, event: 'mfa-reset', outcome: 'success', outcomeCode: `user=${user.userId}${user.hasTotp ? '' : ' (had none)'}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
     await deps.users.resetTotp(deps.tenant, user.userId);
-    const sessionsEnded = await deps.sessions.destroyForUser(deps.tenant, user.userId);
-    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, hasTotp: false, sessionsEnded });
+    const ended = await cutOff(user.userId, 'mfa-reset');
+    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, hasTotp: false, ...ended });
+  });
+
+  /** Disables an account (leaver, suspected compromise): no sign-in, no session, no token of it works any more. */
+  app.post('/auth/admin/users/:user/disable', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const user = await target(req);
+    await deps.audit({ tenant: deps.tenant, event: 'user-disabled', outcome: 'success', outcomeCode: `user=${user.userId}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await deps.users.setDisabled(deps.tenant, user.userId, true);
+    const ended = await cutOff(user.userId, 'user-disabled');
+    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, disabled: true, ...ended });
+  });
+  /** Re-enables an account; nothing revoked comes back: the user signs in anew. */
+  app.post('/auth/admin/users/:user/enable', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const user = await target(req);
+    await deps.audit({ tenant: deps.tenant, event: 'user-enabled', outcome: 'success', outcomeCode: `user=${user.userId}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await deps.users.setDisabled(deps.tenant, user.userId, false);
+    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, disabled: false });
   });
 
   app.post('/auth/admin/clients', async (req, reply) => {

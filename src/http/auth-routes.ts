@@ -4,6 +4,8 @@ import type { TokenAdmin, TokenAdminRequest } from '../auth/introspect.js';
 import type { TenantId } from '../kernel/index.js';
 import { pageCsp } from './auth-pages/html.js';
 import { renderPage } from './auth-pages/pages.js';
+import { basePathOf, publicPath, publicUrl } from './base-path.js';
+import { RECOVERY_CODES_PAGE, registerRecoveryCodesPage, type RecoveryCodesPageDeps } from './recovery-codes-page.js';
 
 /** Reachable without a bearer token by design: the browser sign-in flow and the RFC 7662/7009 endpoints (client-authenticated). */
 export const PUBLIC_AUTH_ROUTES = [
@@ -20,6 +22,8 @@ export const PUBLIC_AUTH_ROUTES = [
   '/auth/logout',
   '/auth/introspect',
   '/auth/revoke',
+  // Authenticated by the sign-in session cookie (after MFA), not a bearer token.
+  RECOVERY_CODES_PAGE,
 ];
 
 export interface AuthRoutesDeps {
@@ -27,6 +31,8 @@ export interface AuthRoutesDeps {
   tenant: TenantId;
   flow: Flow;
   tokenAdmin: TokenAdmin;
+  /** The signed-in user's own pages (recovery codes); absent: not offered. */
+  account?: Omit<RecoveryCodesPageDeps, 'tenant'>;
   /** OAuth JSON error for RFC 6749 errors; undefined for anything else (left to the error handler). */
   oauthError(err: unknown): { status: number; body: object } | undefined;
 }
@@ -55,18 +61,19 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   const secure = deps.baseUrl.startsWith('https:') ? '; Secure' : '';
   const meta = (req: FastifyRequest) => ({ requestId: req.id, sourceIp: req.ip });
   const cookie = (req: FastifyRequest) => readCookie(req, cookieName);
+  const basePath = basePathOf(deps.baseUrl);
 
   const send = (reply: FastifyReply, result: FlowResult, method: string) => {
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     if (result.cookie) reply.header('Set-Cookie', `${cookieName}=${result.cookie}; Path=/; HttpOnly; SameSite=Lax${secure}`);
-    if (result.kind === 'redirect') return reply.code(method === 'GET' ? 302 : 303).header('Location', result.location).send();
+    if (result.kind === 'redirect') return reply.code(method === 'GET' ? 302 : 303).header('Location', publicPath(result.location, basePath)).send();
     return reply
       .code(result.status)
       .header('Content-Security-Policy', pageCsp('formTargets' in result.page ? result.page.formTargets : undefined))
       .header('X-Frame-Options', 'DENY')
       .header('Referrer-Policy', 'no-referrer')
       .type('text/html; charset=utf-8')
-      .send(renderPage(result.page));
+      .send(renderPage(result.page, basePath));
   };
 
   const authorize = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -88,7 +95,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   // One callback per provider (`/auth/federated/<id>/callback`; the HAVEN_OIDC_ISSUER one keeps the path without an id):
   // the flow finishes a sign-in only at the callback of the provider it was sent to.
   const federatedCallback = async (req: FastifyRequest, reply: FastifyReply) => {
-    const url = new URL(req.url, deps.baseUrl);
+    // The URL the provider redirected to (its redirect_uri, base path included), whether or not a proxy stripped the prefix.
+    const url = publicUrl(req.url, deps.baseUrl);
     return send(reply, await deps.flow.federatedCallback(url, cookie(req), meta(req)), 'GET');
   };
   app.get('/auth/federated/callback', federatedCallback);
@@ -98,6 +106,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     reply.header('Set-Cookie', `${cookieName}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure}`);
     return reply.code(204).send();
   });
+  if (deps.account) registerRecoveryCodesPage(app, { ...deps.account, tenant: deps.tenant, basePath }, cookie);
   registerTokenAdminRoutes(app, deps);
 }
 

@@ -19,6 +19,8 @@ export interface BreakGlassPageDeps {
   mfaRequired?(tenant: AccessCoreDeps['tenant']): Promise<boolean>;
   cookieName: string;
   clock: Clock;
+  /** The path of HAVEN_BASE_URL ('' at the root): the form posts to it. */
+  basePath?: string;
 }
 
 export const BREAK_GLASS_PAGE = '/auth/break-glass/page';
@@ -44,12 +46,12 @@ function send(reply: FastifyReply, status: number, title: string, body: string) 
     .send(layout(title, body));
 }
 
-function formPage(session: Session, minutes: number, error?: string): string {
+function formPage(session: Session, minutes: number, action: string, error?: string): string {
   return `<h1>Emergency access (break-glass)</h1>
 <p>This lifts your role restrictions for ${minutes} minutes. A security alert is raised now, every access is
 recorded as emergency treatment (ETREAT), and your reason is reviewed afterwards.</p>
 ${errorBox(error)}
-<form method="post" action="${BREAK_GLASS_PAGE}">
+<form method="post" action="${esc(action)}">
 ${hidden('csrf', session.csrf)}
 <label for="reason">Reason (required)</label>
 <textarea id="reason" name="reason" rows="4" cols="40" required minlength="8" maxlength="1000"${error ? ' aria-describedby="form-error" aria-invalid="true"' : ''}></textarea>
@@ -79,7 +81,7 @@ export function registerBreakGlassPage(app: FastifyInstance, deps: AccessCoreDep
   app.get(BREAK_GLASS_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
-    return send(reply, 200, 'Emergency access', formPage(c.session, deps.breakGlassMinutes));
+    return send(reply, 200, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`));
   });
   app.post(BREAK_GLASS_PAGE, async (req, reply) => {
     const c = await caller(req);
@@ -92,7 +94,7 @@ export function registerBreakGlassPage(app: FastifyInstance, deps: AccessCoreDep
 <p role="status">Until ${esc(started.expiresAt)} your role restrictions are lifted. Every access is recorded as emergency
 treatment (ETREAT) and a security alert has been raised for review.</p>`);
     } catch (err) {
-      if (isHavenError(err) && err.code === 'AUTH_REASON_REQUIRED') return send(reply, 400, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, 'Give a reason of at least 8 characters.'));
+      if (isHavenError(err) && err.code === 'AUTH_REASON_REQUIRED') return send(reply, 400, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`, 'Give a reason of at least 8 characters.'));
       throw err;
     }
   });

@@ -35,12 +35,13 @@ export interface TestServer {
 }
 
 /** A real Haven HTTP server on a throwaway database, listening on a free loopback port. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** `options.basePath` (e.g. '/haven'): the server's public base URL has that path, as behind a reverse proxy at a prefix. */
+export async function startTestServer(env: Record<string, string> = {}, options: { basePath?: string } = {}): Promise<TestServer> {
   const testDb = await createTestDb();
   const dataDir = mkdtempSync(join(tmpdir(), 'haven-http-'));
   const port = await freePort();
   const config = loadConfig({ HAVEN_PORT: String(port), HAVEN_DATA_DIR: dataDir, ...env });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://127.0.0.1:${port}${options.basePath ?? ''}`;
   const { http } = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping() });
   await ensureBootstrapClient({ db: testDb.db, tenant: DEFAULT_TENANT, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
   const creds = await readBootstrap(dataDir);

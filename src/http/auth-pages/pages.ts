@@ -2,13 +2,14 @@ import type { Page } from '../../auth/flow.js';
 import { parseScope } from '../../auth/scopes.js';
 import { enrolBody } from './enrol.js';
 import { errorBox, esc, hidden, layout } from './html.js';
+import { recoveryCodesBody } from './recovery.js';
 
 /** Server-rendered pages of the sign-in flow: one form each, labelled fields, errors announced. */
 type FormPage = Extract<Page, { request: string }>;
 
-function form(page: FormPage, action: string, inner: string): string {
+function form(page: FormPage, basePath: string, action: string, inner: string): string {
   const describedBy = page.error ? ' aria-describedby="form-error"' : '';
-  return `<form method="post" action="/auth/flow/${action}?request=${esc(encodeURIComponent(page.request))}"${describedBy}>
+  return `<form method="post" action="${esc(basePath)}/auth/flow/${action}?request=${esc(encodeURIComponent(page.request))}"${describedBy}>
 ${hidden('csrf', page.csrf)}
 ${inner}
 </form>`;
@@ -38,7 +39,7 @@ export function describeScope(raw: string): string {
   return fixed[raw] ?? raw;
 }
 
-function consent(page: Extract<Page, { step: 'consent' }>): string {
+function consent(page: Extract<Page, { step: 'consent' }>, basePath: string): string {
   const resource = page.scopes.filter((s) => parseScope(s));
   const other = page.scopes.filter((s) => !parseScope(s));
   const boxes = resource
@@ -52,6 +53,7 @@ function consent(page: Extract<Page, { step: 'consent' }>): string {
 ${errorBox(page.error)}
 ${form(
   page,
+  basePath,
   'consent',
   `${resource.length ? `<fieldset><legend>The app asks to (untick what you do not allow)</legend>${boxes}</fieldset>` : ''}
 ${list ? `<p>It will also:</p><ul>${list}</ul>` : ''}
@@ -61,7 +63,8 @@ ${list ? `<p>It will also:</p><ul>${list}</ul>` : ''}
   );
 }
 
-export function renderPage(page: Page): string {
+/** `basePath`: the path of HAVEN_BASE_URL ('' at the root), put before every Haven path in the page. */
+export function renderPage(page: Page, basePath = ''): string {
   switch (page.step) {
     case 'error':
       return layout('Sign-in problem', `<h1>Sign-in problem</h1><p role="alert">${esc(page.message)}</p>`);
@@ -72,11 +75,12 @@ export function renderPage(page: Page): string {
 ${errorBox(page.error)}
 ${form(
   page,
+  basePath,
   'login',
   `<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>`,
-)}${page.federation ? `\n<p>or</p>\n${page.federation.map((p) => form(page, 'federated', `${hidden('provider', p.id)}<button type="submit">Sign in with ${esc(p.name)}</button>`)).join('\n')}` : ''}`,
+)}${page.federation ? `\n<p>or</p>\n${page.federation.map((p) => form(page, basePath, 'federated', `${hidden('provider', p.id)}<button type="submit">Sign in with ${esc(p.name)}</button>`)).join('\n')}` : ''}`,
       );
     case 'mfa':
       return layout(
@@ -85,14 +89,27 @@ ${form(
 ${errorBox(page.error)}
 ${form(
   page,
+  basePath,
   'mfa',
   `<label for="code">6-digit code from your authenticator app</label>
 <input type="text" id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" autocomplete="one-time-code" required autofocus>
 <button type="submit">Verify</button>`,
+)}
+<h2>Lost your authenticator?</h2>
+${form(
+  page,
+  basePath,
+  'mfa',
+  `<label for="recovery">Recovery code</label>
+<input type="text" id="recovery" name="recovery" autocomplete="off" autocapitalize="none" spellcheck="false" required aria-describedby="recovery-help">
+<p id="recovery-help">One of the codes you saved when you set up the app (for example <code>abcd-efgh-jkmn-pqrs</code>). Each works once.</p>
+<button type="submit">Use recovery code</button>`,
 )}`,
       );
+    case 'recovery-codes':
+      return layout('Save your recovery codes', recoveryCodesBody(page.codes, { href: `${basePath}${page.next}`, label: `I have saved them: continue to ${page.clientName}` }));
     case 'enrol':
-      return layout('Set up your authenticator app', enrolBody(page, (inner) => form(page, 'enrol', inner)));
+      return layout('Set up your authenticator app', enrolBody(page, (inner) => form(page, basePath, 'enrol', inner)));
     case 'patient':
       return layout(
         'Choose a patient',
@@ -100,12 +117,13 @@ ${form(
 ${errorBox(page.error)}
 ${form(
   page,
+  basePath,
   'patient',
   `<label for="patient">Patient id</label><input type="text" id="patient" name="patient" required autofocus>
 <button type="submit">Continue</button>`,
 )}`,
       );
     case 'consent':
-      return consent(page);
+      return consent(page, basePath);
   }
 }

@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthAuditor } from '../auth/auth-audit.js';
+import type { RecoveryCodeStore } from '../auth/recovery-codes.js';
+import { safeEqual } from '../auth/secrets.js';
+import type { Session, SessionStore } from '../auth/sessions.js';
+import type { UserStore } from '../auth/users.js';
+import type { Clock, TenantId } from '../kernel/index.js';
+import { errorBox, esc, hidden, layout, PAGE_CSP } from './auth-pages/html.js';
+import { recoveryCodesBody } from './auth-pages/recovery.js';
+
+/**
+ * "Make new recovery codes" for the signed-in user of a browser session (the
+ * authorization server's cookie, after MFA): the old set stops working and the
+ * new one is shown once. Only a session that passed MFA may do it, so a
+ * stolen password alone cannot replace the codes; the form carries the
+ * session's CSRF token. Audited as `auth.mfa-recovery-issued`.
+ */
+export const RECOVERY_CODES_PAGE = '/auth/account/recovery-codes';
+
+export interface RecoveryCodesPageDeps {
+  tenant: TenantId;
+  clock: Clock;
+  sessions: Pick<SessionStore, 'load'>;
+  users: Pick<UserStore, 'get'>;
+  recoveryCodes: Pick<RecoveryCodeStore, 'issue' | 'remaining'>;
+  audit: AuthAuditor;
+  /** The path of HAVEN_BASE_URL ('' at the root): the form posts to it. */
+  basePath?: string;
+}
+
+type Form = Record<string, string[] | undefined>;
+
+function send(reply: FastifyReply, status: number, title: string, body: string) {
+  return reply
+    .code(status)
+    .header('Cache-Control', 'no-store')
+    .header('Pragma', 'no-cache')
+    .header('Content-Security-Policy', PAGE_CSP)
+    .header('X-Frame-Options', 'DENY')
+    .header('Referrer-Policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+    .send(layout(title, body));
+}
+
+function formPage(session: Session, remaining: number, action: string, error?: string): string {
+  return `<h1>Recovery codes</h1>
+<p>You have <strong>${remaining}</strong> unused recovery code${remaining === 1 ? '' : 's'}. Each lets you sign in once without your authenticator app.</p>
+${errorBox(error)}
+<form method="post" action="${esc(action)}"${error ? ' aria-describedby="form-error"' : ''}>
+${hidden('csrf', session.csrf)}
+<p id="regenerate-help">Making a new set replaces all your current codes: the old ones stop working at once.</p>
+<button type="submit" aria-describedby="regenerate-help">Make new recovery codes</button>
+</form>`;
+}
+
+export function registerRecoveryCodesPage(app: FastifyInstance, deps: RecoveryCodesPageDeps, cookieOf: (req: FastifyRequest) => string | undefined): void {
+  /** The signed-in user who passed MFA and has an authenticator; otherwise the refusal to show. */
+  async function caller(req: FastifyRequest): Promise<{ session: Session; userId: string } | { status: number; message: string }> {
+    const cookie = cookieOf(req);
+    const session = cookie ? await deps.sessions.load(deps.tenant, cookie, deps.clock.now()) : undefined;
+    const user = session?.userId ? await deps.users.get(deps.tenant, session.userId) : undefined;
+    // Recovery codes belong to an authenticator, so whoever has one passed MFA in a signed-in session.
+    if (!session?.userId || !user || user.disabled || !session.mfaDone) {
+      return { status: 401, message: 'Sign in through your clinical application first (with your verification code), then open this page again.' };
+    }
+    if (!user.hasTotp) return { status: 409, message: 'Your account has no authenticator app, so it has no recovery codes.' };
+    return { session, userId: user.userId };
+  }
+  const here = `${deps.basePath ?? ''}${RECOVERY_CODES_PAGE}`;
+  const refuse = (reply: FastifyReply, r: { status: number; message: string }) =>
+    send(reply, r.status, 'Recovery codes', `<h1>Recovery codes</h1><p role="alert">${esc(r.message)}</p>`);
+
+  app.get(RECOVERY_CODES_PAGE, async (req, reply) => {
+    const c = await caller(req);
+    if ('status' in c) return refuse(reply, c);
+    return send(reply, 200, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here));
+  });
+  app.post(RECOVERY_CODES_PAGE, async (req, reply) => {
+    const c = await caller(req);
+    if ('status' in c) return refuse(reply, c);
+    const form = (req.body && typeof req.body === 'object' ? req.body : {}) as Form;
+    if (!safeEqual(form['csrf']?.[0] ?? '', c.session.csrf)) {
+      return send(reply, 403, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, 'The form has expired. Try again.'));
+    }
+    // Audited before it takes effect (fail closed).
+    await deps.audit({ tenant: deps.tenant, event: 'mfa-recovery-issued', outcome: 'success', outcomeCode: 'regenerated', subject: c.userId, clientId: 'haven-account-page', kind: 'user', requestId: req.id, sourceIp: req.ip });
+    const codes = await deps.recoveryCodes.issue(deps.tenant, c.userId, deps.clock.now());
+    return send(reply, 200, 'Save your recovery codes', recoveryCodesBody(codes, { href: here, label: 'I have saved them' }));
+  });
+}
