@@ -68,3 +68,8 @@ export function positiveArg(name: string, fallback: number, argv: string[] = pro
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
   return v;
 }
+
+/** A `--name value` or `--name=value` string argument, undefined when absent. */
+export function stringArg(name: string, argv: string[] = process.argv): string | undefined {
+  return argValue(argv, name);
+}

@@ -33,6 +33,9 @@ interface Sample {
   readCpuMs: number;
   ingestPerSecond: number;
   readPerSecond: number;
+  readP99Ms: number;
+  /** Mean read entries per group-commit batch (audited configurations; 0 with the audit off). */
+  readEntriesPerBatch: number;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -61,6 +64,8 @@ for (let r = 0; r < rounds; r++) {
       readCpuMs: round(m.perRead.nodeCpuMsPerUnit + m.perRead.pgCpuMsPerUnit, 3),
       ingestPerSecond: m.ingest.resourcesPerSecond,
       readPerSecond: m.read.perSecond,
+      readP99Ms: m.read.latency.p99Ms,
+      readEntriesPerBatch: m.readAuditBatches.meanEntries,
     };
     samples[name]!.push(sample);
     loads.push(loadavg()[0]!);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { adminQuery, databaseUrl } from './pg-admin.js';
 import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, runLoad } from './http-load.js';
@@ -27,6 +28,37 @@ export interface PathCpuSpec {
   /** Extra server environment (the configuration under test). */
   env?: Record<string, string>;
   cpuProfDir?: string;
+  /** Another build of Haven to run (its bin/haven.js and dist/), for an A/B run; this checkout when absent. */
+  cwd?: string;
+}
+
+/** Group-commit batches written during the reads: how many entries each carried (from audit_batch, so any build can be measured). */
+async function readBatches(dbUrl: string, afterBatchId: number) {
+  const rows = await rowsOf<{ n: number; batches: number }>(
+    dbUrl,
+    `SELECT cardinality(leaf_hashes) AS n, count(*)::int AS batches FROM audit_batch WHERE batch_id > ${afterBatchId} GROUP BY 1 ORDER BY 1`,
+  );
+  const batches = rows.reduce((a, r) => a + r.batches, 0);
+  const entries = rows.reduce((a, r) => a + r.n * r.batches, 0);
+  return { batches, entries, meanEntries: batches ? round(entries / batches, 2) : 0, sizes: Object.fromEntries(rows.map((r) => [r.n, r.batches])) };
+}
+
+async function lastBatchId(dbUrl: string): Promise<number> {
+  const rows = await rowsOf<{ id: string }>(dbUrl, 'SELECT coalesce(max(batch_id), 0)::bigint AS id FROM audit_batch');
+  return Number(rows[0]?.id ?? 0);
+}
+
+/** Rows of one query; none when it fails (a database without the audit tables). */
+async function rowsOf<T extends object>(dbUrl: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } catch {
+    return [];
+  } finally {
+    await c.end();
+  }
 }
 
 function readPaths(drawn: DrawnValues): string[] {
@@ -44,7 +76,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     BENCH_PG_COUNT_FILE: countFile,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
   };
-  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) });
+  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.cwd ? { cwd: spec.cwd } : {}) });
   const meter = await createCpuMeter(server.pid, dbUrl, countFile);
   try {
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
@@ -56,15 +88,18 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     const ingest = await ingestSlice({ client, seed, startIndex: 20, patients: spec.patients, concurrency: spec.concurrency, drawn });
     const perResource = perUnit(beforeIngest, await meter.snapshot(), ingest.resources);
     const paths = readPaths(drawn);
+    const batchMark = await lastBatchId(dbUrl);
     const beforeReads = await meter.snapshot();
     const read = await runLoad({ client, concurrency: spec.readConcurrency ?? 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
     const perRead = perUnit(beforeReads, await meter.snapshot(), read.requests);
+    const readAuditBatches = await readBatches(dbUrl, batchMark);
     client.close();
     return {
       ingest: { ...ingest, bundleLatency: undefined },
       perResource,
       read: { ...read, latency: { p50Ms: read.latency.p50Ms, p99Ms: read.latency.p99Ms } },
       perRead,
+      readAuditBatches,
       loadAverage: loadavg().map((v) => round(v)),
     };
   } finally {

@@ -52,10 +52,14 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
   };
   // One autocommit statement per batch (one round trip, one commit); the wait is bounded here
   // rather than by SET LOCAL, which would cost three more round trips per batch.
-  // Two batches in flight: at c16 on a 1M-resource store (2 cores, noisy) 2 gave 2,600–3,500
-  // audited reads/s, 1 gave 2,980 (requests wait a whole commit more), 3–4 gave 2,200–2,550
-  // (smaller batches, more commits competing for the same cores).
-  const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 2 });
+  // One batch in flight, cut at the end of an event-loop turn (group-commit.ts): every batch costs
+  // a statement, index and queue rows, a WAL flush and sequencer rows whatever its size, so the
+  // fewer and fuller the batches the less CPU per read (~450-500 µs of PostgreSQL CPU per batch, most
+  // of it the commit). Read-by-id at c16 (2 cores, loaded, A/B): first-arrival flushing with 2 in
+  // flight gave ~3 entries per batch; end-of-turn with 2 in flight ~5.5, with 1 in flight ~7 and
+  // fewer statements per read; CPU per read 1 vs 2 in flight was within the noise
+  // (bench/results/audit-reads-2026-11-29*.json).
+  const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 1 });
   return {
     async inTransaction(ctx, tx, facts) {
       let rows: EntryRow[];

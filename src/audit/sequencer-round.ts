@@ -21,11 +21,12 @@ export async function logSize(q: Queryable): Promise<number> {
  * One sequencing round, inside the leader's transaction: take the oldest
  * queued batches (those whose transactions have committed), give their
  * entries the next contiguous sequence numbers, extend the tree, sign the new
- * head and dequeue them — all or nothing. Returns the new head and how many
- * entries it added, or undefined when the queue was empty. A round always
+ * head and dequeue them — all or nothing. Returns the new head, how many
+ * entries it added and how many batches it took (`maxBatches` means more may
+ * be waiting), or undefined when the queue was empty. A round always
  * takes whole batches, so every signed head falls on a batch boundary.
  */
-export async function sequenceRound(tx: Queryable, key: AuditSigningKey, clock: Clock, maxBatches: number): Promise<{ head: SignedTreeHead; count: number } | undefined> {
+export async function sequenceRound(tx: Queryable, key: AuditSigningKey, clock: Clock, maxBatches: number): Promise<{ head: SignedTreeHead; count: number; batches: number } | undefined> {
   const frontier = await latestFrontier(tx);
   const size = await logSize(tx);
   if (size !== frontier.size) {
@@ -63,5 +64,5 @@ export async function sequenceRound(tx: Queryable, key: AuditSigningKey, clock: 
      VALUES ($1, $2, $3, $4, $5, $6)`,
     [head.treeSize, Buffer.from(head.rootHash, 'base64'), head.timestampMs, head.keyId, Buffer.from(head.signature, 'base64'), frontier.hashes],
   );
-  return { head, count: entries };
+  return { head, count: entries, batches: batch.rows.length };
 }

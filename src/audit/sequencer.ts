@@ -80,10 +80,10 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     key = undefined; // the private key lives only for a leadership term
   }
 
-  async function round(client: pg.PoolClient): Promise<number> {
+  async function round(client: pg.PoolClient): Promise<{ entries: number; full: boolean }> {
     const done = await inTransaction(client, () => sequenceRound(client, key!, clock, batchSize));
     await catchUpWitness(client);
-    return done?.count ?? 0;
+    return { entries: done?.count ?? 0, full: done !== undefined && done.batches >= batchSize };
   }
 
   /** Appends every committed head the witness file does not have yet (also after a crash). */
@@ -108,7 +108,15 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     if (!client) return 0;
     let sequenced = 0;
     try {
-      for (let n = await round(client); n > 0; n = await round(client)) sequenced += n;
+      // Another round only while the last one was full (a backlog): a round that took fewer than
+      // batchSize took every batch committed before it began, so all that was queued at the call is
+      // sequenced. Looping until a round came back empty kept a busy node's leader in back-to-back
+      // rounds (~6/s at c16 reads: ten statements, a signature and a witness fsync each) instead of
+      // one per intervalMs, the cadence the heads are documented to follow.
+      for (let r = await round(client); ; r = await round(client)) {
+        sequenced += r.entries;
+        if (!r.full) break;
+      }
       // Once per drain, never throws: a bucket outage must not stop sequencing; the next drain retries.
       await options.s3Witness?.publish(client, clock.now().getTime());
     } catch (err) {

@@ -75,3 +75,44 @@ test('drain() while timed rounds run never interleaves two rounds on the leader 
   assert.deepEqual(report.problems, []);
   await f.testDb.drop();
 });
+
+test('a drain takes what is queued in one round and returns, even while reads keep arriving; a backlog still drains in full', async () => {
+  const f = await auditFixture();
+  const { db } = f.testDb;
+  const heads = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_tree_head')).rows[0]!.n);
+  const read = (i: number) => f.recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [] }]);
+  try {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => read(i)));
+    // Readers that never pause: before, a drain went on with another round as long as each one found
+    // new batches, so under load the leader signed and witnessed heads back to back.
+    let stop = false;
+    let n = 100;
+    const readers = Array.from({ length: 4 }, async () => {
+      while (!stop) await read(n++);
+    });
+    const before = await heads();
+    try {
+      await f.sequencer.drain();
+      assert.equal((await heads()) - before, 1, 'one round, one head per drain when the queue was not full');
+    } finally {
+      stop = true;
+      await Promise.all(readers);
+      await f.sequencer.stop();
+    }
+    // A backlog bigger than one round (batchSize batches) is still sequenced by one drain.
+    const small = createSequencer({ db, clock: systemClock, logger: silentLogger, witnessPath: f.witnessPath, intervalMs: 1000, batchSize: 2 });
+    try {
+      for (let i = 0; i < 5; i++) await read(1000 + i);
+      await small.drain();
+      const queued = await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_batch_queue');
+      assert.equal(Number(queued.rows[0]!.n), 0, 'nothing left queued');
+    } finally {
+      await small.stop();
+    }
+    const report = await verifyAuditLog(db, { witnessPath: f.witnessPath });
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.pending, 0);
+  } finally {
+    await f.testDb.drop();
+  }
+});
