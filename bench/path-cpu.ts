@@ -27,6 +27,8 @@ export interface PathCpuSpec {
   /** Extra server environment (the configuration under test). */
   env?: Record<string, string>;
   cpuProfDir?: string;
+  /** Another build of Haven to run the server from (an A/B run); this checkout when absent. */
+  cwd?: string;
 }
 
 function readPaths(drawn: DrawnValues): string[] {
@@ -44,7 +46,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     BENCH_PG_COUNT_FILE: countFile,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
   };
-  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) });
+  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.cwd ? { cwd: spec.cwd } : {}) });
   const meter = await createCpuMeter(server.pid, dbUrl, countFile);
   try {
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
