@@ -1,7 +1,6 @@
 import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type Keyring } from '../crypto/index.js';
 import { isHavenError } from '../kernel/index.js';
 import type { StoredAuditEntry } from './audit-event.js';
-import { canonicalBytes, type CanonicalValue } from './canonical.js';
 import type { AuditEntry } from './entry.js';
 import { isPatientReference, isSealed, TAG_DOMAIN, TAG_PREFIX, type SealedAuditEntry, type SealedDetails, type StoredEntryJson, type TagKind } from './sealed-entry.js';
 
@@ -39,65 +38,109 @@ export const sealContext = (tenant: string, eventId: string) => contextOf('haven
 const TAG_CACHE_ENTRIES = 20_000;
 
 /**
+ * Memoized tags, by tenant and key version, then by kind, then by value: a
+ * lookup is three Map gets on strings the caller already has, where one
+ * flat map needed a `tenant|version|kind|value` string built per tag (most
+ * of a cached tag's cost on the read path).
+ */
+interface TagCache {
+  byKey: Map<string, Record<TagKind, Map<string, string>>>;
+  size: number;
+}
+
+const newTagCache = (): TagCache => ({ byKey: new Map(), size: 0 });
+
+/**
  * A tagger over the key the keyring handed out, memoized across calls by
  * tenant and key version (a tag is a pure function of them and the value).
  * The cache holds tags (stored in the log anyway) under plaintext values, in
  * memory only; consulted only inside a keyring callback, so a shredded
  * tenant's entries never reach it.
  */
-function cachingTagger(cache: Map<string, string>, key: Buffer, tenant: string, version: number): AuditTagger {
+function cachingTagger(cache: TagCache, key: Buffer, tenant: string, version: number): AuditTagger {
+  const id = `${tenant}\u0000${version}`;
+  let kinds = cache.byKey.get(id);
   let tag: BlindTagger | undefined;
   return (kind, value) => {
-    const id = `${tenant}\u0000${version}\u0000${kind}\u0000${value}`;
-    let t = cache.get(id);
+    let t = kinds?.[kind].get(value);
     if (t === undefined) {
       tag ??= taggerFor(key);
       // blindTag's `\x` hex form, re-prefixed: see TAG_PREFIX.
       t = TAG_PREFIX + tag('exact', TAG_DOMAIN[kind], value).slice(2);
       // Cleared whole when full: deleting a Map's oldest keys one by one leaves holes that make
       // every later keys().next() walk them (measured: search pages 2x slower than no cache).
-      if (cache.size >= TAG_CACHE_ENTRIES) cache.clear();
-      cache.set(id, t);
+      if (cache.size >= TAG_CACHE_ENTRIES) {
+        cache.byKey.clear();
+        cache.size = 0;
+        kinds = undefined;
+      }
+      if (!kinds) cache.byKey.set(id, (kinds = { patient: new Map(), entity: new Map(), subject: new Map() }));
+      kinds[kind].set(value, t);
+      cache.size++;
     }
     return t;
   };
 }
 
+/** Members of an entry that are not copied as they are into its public part. */
+type Reshaped = 'v' | 'who' | 'where' | 'resources';
+
 /**
  * Splits one v1 entry into its public part (with tags) and the details to seal.
- * Runs for every audited read and write: members are assigned only when
- * present instead of spread from `cond ? {…} : {}` (a throwaway object each);
- * the canonical bytes are the same, as they sort keys and drop absent members.
+ * Runs for every audited read and write, so it allocates only what it returns:
+ * members are assigned only when present (no `cond ? {…} : {}` spreads), the
+ * public part starts as a copy of the entry (Object.assign: V8's clone fast
+ * path, where rest destructuring was a slow generic copy) whose PHI-bearing
+ * members are then replaced, and `details` is built with its keys in sorted
+ * order, so JSON.stringify yields its canonical bytes (see sealDetails).
  */
 export function splitEntry(entry: AuditEntry, tag: AuditTagger, patientSubject: boolean): { pub: Omit<SealedAuditEntry, 'sealed'>; details: SealedDetails } {
-  const { v: _v, who, where, resources, ...rest } = entry;
+  const { who, where, resources } = entry;
   const patientOnBehalf = isPatientReference(who.onBehalfOf);
   const sealedResources: SealedDetails['resources'] = [];
   const publicResources: SealedAuditEntry['resources'] = [];
   for (const r of resources) {
+    // Keys in sorted order: id, patient, version.
     const d: SealedDetails['resources'][number] = {};
     const p: SealedAuditEntry['resources'][number] = { type: r.type };
     if (r.id !== undefined) {
       d.id = r.id;
       p.entity = tag('entity', `${r.type}/${r.id}`);
     }
-    if (r.version !== undefined) d.version = r.version;
     if (r.patient !== undefined) {
       d.patient = r.patient;
       p.patient = tag('patient', r.patient);
     }
+    if (r.version !== undefined) d.version = r.version;
     sealedResources.push(d);
     publicResources.push(p);
   }
-  const details: SealedDetails = { resources: sealedResources };
+  // Keys in sorted order: onBehalfOf, resources, sourceIp, subject.
+  const details = {} as SealedDetails; // resources is set next, after the one key that sorts before it
+  if (patientOnBehalf) details.onBehalfOf = who.onBehalfOf;
+  details.resources = sealedResources;
   if (where.sourceIp !== undefined) details.sourceIp = where.sourceIp;
   if (patientSubject) details.subject = who.subject;
-  if (patientOnBehalf) details.onBehalfOf = who.onBehalfOf;
   const publicWho: SealedAuditEntry['who'] = { subject: patientSubject ? tag('subject', who.subject) : who.subject, clientId: who.clientId, kind: who.kind };
   if (who.onBehalfOf !== undefined && !patientOnBehalf) publicWho.onBehalfOf = who.onBehalfOf;
   if (who.tokenId !== undefined) publicWho.tokenId = who.tokenId;
-  const pub: Omit<SealedAuditEntry, 'sealed'> = { ...rest, v: 2, who: publicWho, where: { node: where.node }, resources: publicResources };
+  const pub = Object.assign({}, entry) as unknown as Omit<SealedAuditEntry, 'sealed'> & Omit<AuditEntry, Reshaped>;
+  pub.v = 2;
+  pub.who = publicWho;
+  pub.where = { node: where.node };
+  pub.resources = publicResources;
   return { pub, details };
+}
+
+/**
+ * The plaintext of an entry's envelope: the canonical JSON of its details
+ * (docs/security/audit.md). splitEntry inserts every key in sorted order and
+ * every value is a string, a finite integer or an array of such objects, so
+ * JSON.stringify writes exactly what canonicalJson would, natively; a test
+ * (test/audit/entry-crypto.test.ts) holds the two equal.
+ */
+export function sealDetails(details: SealedDetails): Buffer {
+  return Buffer.from(JSON.stringify(details), 'utf8');
 }
 
 /** The entry as an auditor reads it: the public part with the details put back, or marked unavailable. */
@@ -147,7 +190,7 @@ function markRedacted(s: StoredAuditEntry): StoredAuditEntry {
 }
 
 export function createAuditEntryCrypto(keyring: Keyring): AuditEntryCrypto {
-  const tags = new Map<string, string>();
+  const tags = newTagCache();
   return {
     async seal(tenant, entries, patientSubject) {
       const parts = await keyring.withActiveKey(tenant, 'blind-index', (key, ref) => {
@@ -156,8 +199,10 @@ export function createAuditEntryCrypto(keyring: Keyring): AuditEntryCrypto {
       });
       return keyring.withActiveKey(tenant, 'audit', (key, ref) =>
         parts.map(({ pub, details }) => {
-          const box = sealEnvelope(key, { purpose: 'audit', keyVersion: ref.version }, canonicalBytes(details as unknown as CanonicalValue), sealContext(tenant, pub.id));
-          return { ...pub, sealed: box.toString('base64') };
+          const sealed = pub as SealedAuditEntry;
+          // Assigned, not spread into a copy: `pub` was made for this entry alone.
+          sealed.sealed = sealEnvelope(key, { purpose: 'audit', keyVersion: ref.version }, sealDetails(details), sealContext(tenant, pub.id)).toString('base64');
+          return sealed;
         }),
       );
     },

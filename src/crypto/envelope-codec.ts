@@ -37,18 +37,25 @@ export function createEnvelopeCodec(options: { keyring: Keyring }): EnvelopeCode
         }
       });
     },
-    async decode(identity, bytes) {
-      const where = `Resource ${label(identity)}`;
-      const head = parseEnvelopeHeader(bytes, where);
-      if (head.purpose !== 'resources') {
-        throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where}: stored ciphertext was sealed for '${head.purpose}', not for resources`);
+    decode(identity, bytes) {
+      // The label is for error messages only: built lazily, not on every read.
+      // Not async: the key ring's promise is returned as it is, one promise per read less.
+      const where = () => `Resource ${label(identity)}`;
+      let head;
+      try {
+        head = parseEnvelopeHeader(bytes, where);
+      } catch (err) {
+        return Promise.reject(err);
       }
-      const plain = await keyring.withKey({ tenant: identity.tenant, purpose: 'resources', version: head.keyVersion }, (key) =>
-        openEnvelope(key, bytes, rowContext(identity), where),
-      );
-      const json = plain.toString('utf8');
-      plain.fill(0);
-      return json;
+      if (head.purpose !== 'resources') {
+        return Promise.reject(new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where()}: stored ciphertext was sealed for '${head.purpose}', not for resources`));
+      }
+      return keyring.withKey({ tenant: identity.tenant, purpose: 'resources', version: head.keyVersion }, (key) => {
+        const plain = openEnvelope(key, bytes, rowContext(identity), where);
+        const json = plain.toString('utf8');
+        plain.fill(0);
+        return json;
+      });
     },
   };
 }

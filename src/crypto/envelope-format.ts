@@ -33,72 +33,110 @@ export interface EnvelopeHeader {
   keyVersion: number;
 }
 
+/** Purpose by its code byte: a table lookup, as every read parses a header. */
+const purposeByCode: (KeyPurpose | undefined)[] = [];
+for (const p of PURPOSES) purposeByCode[purposeCode[p]] = p;
+
+/**
+ * What an error names (a resource, an audit entry). Read paths pass a
+ * function, so the label string is only built when something fails.
+ */
+export type EnvelopeLabel = string | (() => string);
+const named = (where: EnvelopeLabel) => (typeof where === 'string' ? where : where());
+
 /** Reads the header without decrypting: which key the bytes need. */
-export function parseEnvelopeHeader(bytes: Buffer, where: string): EnvelopeHeader {
+export function parseEnvelopeHeader(bytes: Buffer, where: EnvelopeLabel): EnvelopeHeader {
+  return { purpose: checkHeader(bytes, where), keyVersion: bytes.readUInt32BE(2) };
+}
+
+/** The purpose the header names, once the bytes are known to be a Haven envelope at all. */
+function checkHeader(bytes: Buffer, where: EnvelopeLabel): KeyPurpose {
   if (bytes.length < ENVELOPE_OVERHEAD) {
-    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where}: stored ciphertext is truncated (${bytes.length} bytes); it was not written by Haven or has been damaged`);
+    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${named(where)}: stored ciphertext is truncated (${bytes.length} bytes); it was not written by Haven or has been damaged`);
   }
   if (bytes[0] !== ENVELOPE_FORMAT_V1) {
-    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where}: stored bytes are not a Haven envelope (format byte ${bytes[0]}); plaintext or damaged data`);
+    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${named(where)}: stored bytes are not a Haven envelope (format byte ${bytes[0]}); plaintext or damaged data`);
   }
-  const purpose = PURPOSES.find((p) => purposeCode[p] === bytes[1]);
+  const purpose = purposeByCode[bytes[1]!];
   if (!purpose) {
-    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where}: stored ciphertext names an unknown key purpose (${bytes[1]})`);
+    throw new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${named(where)}: stored ciphertext names an unknown key purpose (${bytes[1]})`);
   }
-  return { purpose, keyVersion: bytes.readUInt32BE(2) };
+  return purpose;
 }
 
-function header(h: EnvelopeHeader): Buffer {
-  const b = Buffer.allocUnsafe(HEADER_BYTES);
-  b[0] = ENVELOPE_FORMAT_V1;
-  b[1] = purposeCode[h.purpose];
-  b.writeUInt32BE(h.keyVersion, 2);
-  return b;
-}
-
-/** Encrypts with a fresh random 96-bit nonce. `key` must be 32 bytes. */
+/**
+ * Encrypts with a fresh random 96-bit nonce. `key` must be 32 bytes.
+ * The envelope is written into one buffer sized up front, and the associated
+ * data into another, instead of concatenating parts: this runs for every
+ * audited read and write (bench/enc-read-path.ts).
+ */
 export function sealEnvelope(key: Buffer, h: EnvelopeHeader, plaintext: Buffer, context: Buffer): Buffer {
-  const head = header(h);
+  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
+  out[0] = ENVELOPE_FORMAT_V1;
+  out[1] = purposeCode[h.purpose];
+  out.writeUInt32BE(h.keyVersion, 2);
   const nonce = randomNonce(NONCE_BYTES);
+  nonce.copy(out, HEADER_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(Buffer.concat([head, context]));
-  const body = cipher.update(plaintext);
-  const final = cipher.final();
-  return Buffer.concat([head, nonce, body, final, cipher.getAuthTag()]);
+  cipher.setAAD(associatedData(out, context));
+  let at = HEADER_BYTES + NONCE_BYTES;
+  at += cipher.update(plaintext).copy(out, at);
+  at += cipher.final().copy(out, at); // empty for GCM, a stream mode
+  cipher.getAuthTag().copy(out, at);
+  return out;
 }
 
 /** Decrypts and authenticates; any mismatch (key, header, context, bytes) is CRYPTO_DECRYPT_FAILED. */
-export function openEnvelope(key: Buffer, bytes: Buffer, context: Buffer, where: string): Buffer {
-  parseEnvelopeHeader(bytes, where);
+export function openEnvelope(key: Buffer, bytes: Buffer, context: Buffer, where: EnvelopeLabel): Buffer {
+  checkHeader(bytes, where);
   const nonce = bytes.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
   const tag = bytes.subarray(bytes.length - TAG_BYTES);
   const body = bytes.subarray(HEADER_BYTES + NONCE_BYTES, bytes.length - TAG_BYTES);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.concat([bytes.subarray(0, HEADER_BYTES), context]));
+    decipher.setAAD(associatedData(bytes, context));
     decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const plain = decipher.update(body);
+    const rest = decipher.final(); // checks the tag; empty for GCM
+    return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
   } catch (err) {
     throw new HavenError(
       'fault',
       'CRYPTO_DECRYPT_FAILED',
-      `${where}: stored ciphertext failed authentication (tampered, truncated, or moved from another row); no data returned`,
+      `${named(where)}: stored ciphertext failed authentication (tampered, truncated, or moved from another row); no data returned`,
       { cause: err instanceof Error ? err.message : undefined },
     );
   }
 }
 
+/** The associated data of an envelope: its header, then the caller's context. */
+function associatedData(envelope: Buffer, context: Buffer): Buffer {
+  const aad = Buffer.allocUnsafe(HEADER_BYTES + context.length);
+  envelope.copy(aad, 0, 0, HEADER_BYTES);
+  context.copy(aad, HEADER_BYTES);
+  return aad;
+}
+
 /**
  * Unambiguous associated data from string parts: each part length-prefixed,
- * so ("a|b", "c") and ("a", "b|c") never produce the same bytes.
+ * so ("a|b", "c") and ("a", "b|c") never produce the same bytes. Written into
+ * one buffer sized up front: the same bytes as concatenating length ‖ UTF-8
+ * per part, without a buffer per part (every read builds one).
  */
 export function contextOf(label: string, parts: (string | number)[]): Buffer {
-  const chunks: Buffer[] = [];
-  for (const part of [label, ...parts.map(String)]) {
-    const b = Buffer.from(part, 'utf8');
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(b.length, 0);
-    chunks.push(len, b);
+  const texts = [label];
+  let size = 4 + Buffer.byteLength(label, 'utf8');
+  for (const part of parts) {
+    const text = String(part);
+    texts.push(text);
+    size += 4 + Buffer.byteLength(text, 'utf8');
   }
-  return Buffer.concat(chunks);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const text of texts) {
+    const n = out.write(text, at + 4, 'utf8');
+    out.writeUInt32BE(n, at);
+    at += 4 + n;
+  }
+  return out;
 }

@@ -78,10 +78,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
   timer.unref();
 
   /** The cached key if it is still within its lifetime AND its status was confirmed recently. */
-  function live(id: string): Buffer | undefined {
+  function live(id: string, now: number): Buffer | undefined {
     const e = cache.get(id);
     if (!e) return undefined;
-    const now = clock.now().getTime();
     if (e.expiresAt <= now) {
       evict(id);
       return undefined;
@@ -154,10 +153,12 @@ export function createKeyring(options: KeyringOptions): Keyring {
   return {
     async withActiveKey(tenant, purpose, use) {
       for (let attempt = 0; attempt < 3; attempt++) {
+        // One clock reading per look-up: the system clock allocates a Date per call.
+        const now = clock.now().getTime();
         const a = active.get(activeKey(tenant, purpose));
-        const fresh = a !== undefined && clock.now().getTime() - a.checkedAt < refreshMs;
+        const fresh = a !== undefined && now - a.checkedAt < refreshMs;
         const ref = fresh ? { tenant, purpose, version: a.version } : undefined;
-        const key = ref && live(refKey(ref));
+        const key = ref && live(refKey(ref), now);
         if (ref && key) return use(key, ref);
         await once(activeKey(tenant, purpose), () => loadActive(tenant, purpose));
       }
@@ -166,7 +167,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     async withKey(ref, use) {
       const id = refKey(ref);
       for (let attempt = 0; attempt < 3; attempt++) {
-        const key = live(id);
+        const key = live(id, clock.now().getTime());
         if (key) return use(key);
         await once(id, () => loadKey(ref));
       }
