@@ -7,6 +7,10 @@
  *
  *   node dist/bench/bulk-export.js [--patients 2000] [--reuse] [--db URL]
  *
+ * --db-name/--data-dir/--port name the store (default haven_bench_bulk); --load-only
+ * loads it and stops; --server-cwd runs another build's server (A/B); --out names
+ * the result file (without .json); --once runs the export once (no second run, no download).
+ *
  * --reuse keeps the database and data dir of an earlier run (no load), so the
  * run itself stays well under a minute.
  */
@@ -30,13 +34,15 @@ const opt = (name: string, fallback: string) => {
 const patients = Number(opt('patients', '2000'));
 const reuse = args.includes('--reuse');
 const serverUrl = opt('db', process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-const dbName = 'haven_bench_bulk';
+// --db-name/--data-dir let a large store (e.g. 1M resources, loaded once for an hour) live beside the default one.
+const dbName = opt('db-name', 'haven_bench_bulk');
+const loadOnly = args.includes('--load-only');
 const dbUrl = (() => {
   const u = new URL(serverUrl);
   u.pathname = `/${dbName}`;
   return u.toString();
 })();
-const dataDir = '/tmp/haven-bench-bulk';
+const dataDir = opt('data-dir', '/tmp/haven-bench-bulk');
 
 async function prepareDatabase(): Promise<void> {
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -109,7 +115,9 @@ async function main(): Promise<void> {
   process.env.HAVEN_BULK_MAX_FILE_RESOURCES ??= '10000';
   process.env.HAVEN_BULK_WORKERS ??= '2';
   const cpuProf = args.includes('--cpu-prof') ? join('bench', 'results', 'prof') : undefined;
-  const server = await startServerChild({ dataDir, port: 18491, databaseUrl: dbUrl, ...(cpuProf ? { cpuProfDir: cpuProf } : {}) });
+  // --server-cwd: run another build's server (e.g. the base commit's) on the same data, for A/B runs.
+  const serverCwd = opt('server-cwd', '');
+  const server = await startServerChild({ dataDir, port: Number(opt('port', '18491')), databaseUrl: dbUrl, ...(cpuProf ? { cpuProfDir: cpuProf } : {}), ...(serverCwd ? { cwd: serverCwd } : {}) });
   try {
     const db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
@@ -122,6 +130,11 @@ async function main(): Promise<void> {
       await db.query('ANALYZE');
     }
     const resources = await count();
+    if (loadOnly) {
+      await db.end();
+      console.log(JSON.stringify({ loaded: resources, loadSeconds: round(loadSeconds) }));
+      return;
+    }
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
     // Warm-up: a small export first, so the figure is the export's own growth, not start-up's (JIT, keys, pools).
     const warm = await runExport(server.baseUrl, tokens.get(), server.pid, '?_type=Patient');
@@ -135,9 +148,11 @@ async function main(): Promise<void> {
     const harnessCpuMs = (process.cpuUsage(nodeCpuBefore).user + process.cpuUsage(nodeCpuBefore).system) / 1000;
     await meter.close();
     // The same export again: if memory is bounded per task (not per export), its peak matches the first's.
-    const again = await runExport(server.baseUrl, tokens.get(), server.pid);
+    // --once: the first export only (an A/B round on a large store), no second run nor download.
+    const once = args.includes('--once');
+    const again = once ? undefined : await runExport(server.baseUrl, tokens.get(), server.pid);
     const exported = exp.manifest.output.reduce((a, o) => a + o.count, 0);
-    const dl = await download(exp.manifest, tokens.get());
+    const dl = once ? undefined : await download(exp.manifest, tokens.get());
     const copy = copyBaseline(resources);
     await db.end();
     const perSecond = round(exported / exp.seconds, 0);
@@ -164,14 +179,14 @@ async function main(): Promise<void> {
           note: 'server: utime+stime of the haven process; postgres: CPU of the database backends accumulated per backend between the snapshots (/proc)',
         },
         warmUp: { query: '_type=Patient', seconds: round(warm.seconds), rssBeforeMb: warm.rssBeforeMb, rssMaxMb: warm.rssMaxMb },
-        secondRun: { seconds: round(again.seconds), resourcesPerSecond: round(exported / again.seconds, 0), rssBeforeMb: again.rssBeforeMb, rssMaxMb: again.rssMaxMb },
+        ...(again ? { secondRun: { seconds: round(again.seconds), resourcesPerSecond: round(exported / again.seconds, 0), rssBeforeMb: again.rssBeforeMb, rssMaxMb: again.rssMaxMb } } : {}),
       },
       download: dl,
       copyToStdout: copy,
       ratioToCopy: round(perSecond / copy.rowsPerSecond, 3),
       targets: { resourcesPerSecond: 20000, rssGrowthMb: 100 },
     };
-    const file = join('bench', 'results', `bulk-export-${patients}p-${result.date.slice(0, 10)}.json`);
+    const file = join('bench', 'results', `${opt('out', `bulk-export-${patients}p-${result.date.slice(0, 10)}`)}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify({ export: result.export, download: dl, copy, ratioToCopy: result.ratioToCopy }, null, 2));
     console.log(`written ${file}`);

@@ -1,6 +1,7 @@
 import type { CompiledQuery } from '../store/index.js';
 import { exportedConditions, pageParams, type ChunkSqlContext } from './export-conditions.js';
 import type { ChunkPayload, ExportParams } from './model.js';
+import { scopedPatients, scopedRows } from './patient-scope.js';
 
 /**
  * includeAssociatedData: the Provenance of the exported resources, found from
@@ -81,9 +82,12 @@ export async function associatedPageSql(
   const { params, add, refs } = pageParams(tenant, 'Provenance', job.transactionTime, at.target, pageSize);
   const targetType = add(chunk.targetType);
   const exported = await exportedConditions(ctx, tenant, job, chunk.targetType, { ...refs, type: targetType }, add);
-  const where = [...exported, 'r.id >= $4', `(r.id, p.id) > ($4, ${add(at.provenance)})`];
-  if (chunk.after !== null) where.push(`r.id > ${add(chunk.after)}`);
-  if (chunk.upTo !== null) where.push(`r.id <= ${add(chunk.upTo)}`);
+  const after = chunk.after === null ? null : add(chunk.after);
+  const upTo = chunk.upTo === null ? null : add(chunk.upTo);
+  const bounds = (column: string) => [`${column} >= $4`, ...(after ? [`${column} > ${after}`] : []), ...(upTo ? [`${column} <= ${upTo}`] : [])];
+  const where = [...exported, ...bounds('r.id'), `(r.id, p.id) > ($4, ${add(at.provenance)})`];
+  const patients = scopedPatients(job.params);
+  const rows = patients ? scopedRows(ctx, chunk.targetType, targetType, patients, add, bounds) : 'resource r';
   where.push(await ownedHere(ctx, tenant, job, chunk, targetType, add));
   if (job.params.types.includes('Provenance')) {
     const own = await exportedConditions(ctx, tenant, job, 'Provenance', refs, add);
@@ -97,8 +101,8 @@ export async function associatedPageSql(
     chunk.associated === 'latest'
       ? `SELECT ${columns} FROM ${provenanceOf(targetType, 'r.id', 'q')} ORDER BY ${recorded('q')} DESC, q.id DESC LIMIT 1`
       : `SELECT DISTINCT ON (q.id) ${columns} FROM ${provenanceOf(targetType, 'r.id', 'q')} ORDER BY q.id`;
-  const sql = `SELECT p.resource_type, p.id, p.version_id, p.last_updated, p.deleted, p.content, r.id AS target_id, ${targetPatients}
-FROM resource r CROSS JOIN LATERAL (${found}) p
+  const sql = `SELECT p.resource_type, p.id, p.version_id, p.content, r.id AS target_id, ${targetPatients}
+FROM ${rows} CROSS JOIN LATERAL (${found}) p
 WHERE ${where.join('\n  AND ')}
 ORDER BY r.id, p.id LIMIT $5`;
   return { sql, params };

@@ -35,6 +35,17 @@ export interface ChunkPayload {
   targets?: string[];
 }
 
+/** Chunks from a plan's boundary rows (every N-th id per type, and each type's last id), in (type, id) order. */
+export function chunksFromBoundaries(rows: { resource_type: string; id: string; last: boolean }[]): ChunkPayload[] {
+  const chunks: ChunkPayload[] = [];
+  let after: string | null = null;
+  for (const row of rows) {
+    chunks.push({ type: row.resource_type, after, upTo: row.last ? null : row.id });
+    after = row.last ? null : row.id;
+  }
+  return chunks;
+}
+
 export type JobStatus = 'running' | 'complete' | 'failed' | 'cancelled' | 'expired';
 
 export interface BulkJob {

@@ -3,7 +3,8 @@ import { scopeAllows, scopeAllowsAny } from '../auth/index.js';
 import { HavenError, type RequestContext } from '../kernel/index.js';
 import { filterSql, splitTypeFilter } from './export-conditions.js';
 import type { BulkDeps } from './deps.js';
-import { BULK_QUEUE, type AssociatedData, type ChunkPayload, type ExportParams } from './model.js';
+import { BULK_QUEUE, chunksFromBoundaries, type AssociatedData, type ChunkPayload, type ExportParams } from './model.js';
+import { planScopedChunks, scopedPatients } from './patient-scope.js';
 import { ASSOCIATED_DATA, type KickoffInput } from './params.js';
 import { writeErrorFile } from './writer.js';
 
@@ -85,8 +86,9 @@ function associatedData(ctx: RequestContext, values: string[], warnings: string[
 
 /**
  * Chunk boundaries: every N-th id per type (N = the file limit), from one
- * index-ordered pass. Filters are applied when the chunk runs, so a filtered
- * file may hold fewer than N resources, never more.
+ * index-ordered pass (exports limited to named patients: patient-scope.ts).
+ * Filters are applied when the chunk runs, so a filtered file may hold fewer
+ * than N resources, never more.
  */
 async function planChunks(deps: BulkDeps, tenant: string, params: Pick<ExportParams, 'types' | 'since'>, transactionTime: Date): Promise<ChunkPayload[]> {
   const res = await deps.db.query<{ resource_type: string; id: string; last: boolean }>(
@@ -99,13 +101,7 @@ async function planChunks(deps: BulkDeps, tenant: string, params: Pick<ExportPar
      WHERE rn % $5 = 0 OR rn = cnt ORDER BY resource_type, id`,
     [tenant, params.types, transactionTime, params.since ?? null, deps.settings.maxFileResources],
   );
-  const chunks: ChunkPayload[] = [];
-  let after: string | null = null;
-  for (const row of res.rows) {
-    chunks.push({ type: row.resource_type, after, upTo: row.last ? null : row.id });
-    after = row.last ? null : row.id;
-  }
-  return chunks;
+  return chunksFromBoundaries(res.rows);
 }
 
 /**
@@ -132,7 +128,10 @@ export async function startExport(deps: BulkDeps, ctx: RequestContext, input: Ki
   const params = await exportParams(deps, ctx, input);
   const jobId = randomUUID();
   const transactionTime = deps.clock.now();
-  const typeChunks = await planChunks(deps, ctx.tenant, params, transactionTime);
+  const patients = scopedPatients(params);
+  const typeChunks = patients
+    ? await planScopedChunks(deps.db, deps.chunkSql, ctx.tenant, params, patients, transactionTime, deps.settings.maxFileResources)
+    : await planChunks(deps, ctx.tenant, params, transactionTime);
   const chunks = [...typeChunks, ...(await planAssociated(deps, ctx.tenant, params, typeChunks, transactionTime))];
   const errorFile = params.warnings.length > 0 ? await writeErrorFile(deps, ctx.tenant, jobId, params.warnings) : undefined;
   await deps.db.transaction(async (tx) => {

@@ -61,10 +61,10 @@ export async function downloadAll(m: Manifest, token: string): Promise<Record<st
 }
 
 /** Runs a whole export and returns its resources. */
-export async function exportAll(fhirUrl: string, token: string, path: string, init: Parameters<typeof kickoff>[3] = {}) {
+export async function exportAll(fhirUrl: string, token: string, path: string, init: Parameters<typeof kickoff>[3] = {}, timeoutMs?: number) {
   const k = await kickoff(fhirUrl, token, path, init);
   assert.equal(k.status, 202, JSON.stringify(k.body));
-  const manifest = await waitForManifest(k.headers.get('content-location')!, token);
+  const manifest = await waitForManifest(k.headers.get('content-location')!, token, timeoutMs);
   return { manifest, resources: await downloadAll(manifest, token), statusUrl: k.headers.get('content-location')! };
 }
 
