@@ -20,8 +20,17 @@ function findTests(dir) {
   return out.sort();
 }
 
-const filter = process.argv.slice(2);
-const files = findTests('dist/test').filter((f) => filter.length === 0 || filter.some((p) => f.includes(p)));
+// Filters match compiled paths by substring; a source path (test/x.test.ts) is read as its
+// compiled name. A filter that matches nothing is an error: `node --test` given no files would
+// otherwise discover and run the whole suite.
+const filter = process.argv.slice(2).map((p) => p.replace(/\.ts$/, '.js'));
+const all = findTests('dist/test');
+const unmatched = filter.filter((p) => !all.some((f) => f.includes(p)));
+if (unmatched.length > 0) {
+  console.error(`no test file matches: ${unmatched.join(', ')}`);
+  process.exit(2);
+}
+const files = all.filter((f) => filter.length === 0 || filter.some((p) => f.includes(p)));
 let embedded;
 let dataDir;
 const env = { ...process.env };
