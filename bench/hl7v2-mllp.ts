@@ -4,6 +4,15 @@
  * child process (`haven serve`, both roles) on PostgreSQL.
  *
  *   node dist/bench/hl7v2-mllp.js [--connections 8] [--seconds 20] [--rate 500] [--paced-seconds 15] [--cpu-prof] [--label TEXT]
+ *     [--mix mixed|update|create] [--patients 300] [--server-cwd DIR]
+ *
+ * Mixes: `mixed` (default) cycles ADT A01/A04/A08/A28/A31 and ORU R01 over
+ * 5,000 patient ids, mostly new ones in a short run; `update` first admits
+ * `--patients` patients (A01, during the warm-up) and then sends only A08,
+ * A31 and ORU R01 for them, so every Patient and Encounter write updates a
+ * stored resource; `create` sends A01/A04/A28 for a new patient each time.
+ * `--server-cwd` runs another build's bin/haven.js (an A/B run against the
+ * same driver).
  *
  * Phase 1, throughput: each connection sends its next message as soon as the
  * previous one is acknowledged. Phase 2, latency: messages are scheduled at a
@@ -31,7 +40,12 @@ import { freePort } from '../test/support/server.js';
 import { positiveArg } from './options.js';
 import { createSamples, round } from './stats.js';
 
-const SAMPLES = ['ADT-A01-01.hl7', 'ADT-A04-01.hl7', 'ADT-A08-01.hl7', 'ADT-A28-01.hl7', 'ADT-A31-01.hl7', 'ORU-R01-01.hl7'];
+const MIXES = {
+  mixed: ['ADT-A01-01.hl7', 'ADT-A04-01.hl7', 'ADT-A08-01.hl7', 'ADT-A28-01.hl7', 'ADT-A31-01.hl7', 'ORU-R01-01.hl7'],
+  update: ['ADT-A08-01.hl7', 'ADT-A31-01.hl7', 'ORU-R01-01.hl7'],
+  create: ['ADT-A01-01.hl7', 'ADT-A04-01.hl7', 'ADT-A28-01.hl7'],
+} as const;
+type Mix = keyof typeof MIXES;
 const SAMPLES_DIR = resolve(process.cwd(), '../shared/data/hl7v2-fhir-converter/messages');
 
 const arg = (name: string, fallback: number) => positiveArg(name, fallback);
@@ -71,15 +85,33 @@ interface Generator {
   next(): string;
 }
 
-function generator(run: string): Generator {
-  const texts = SAMPLES.map((n) => readFileSync(join(SAMPLES_DIR, n), 'utf8'));
+/** Messages of `samples` in turn; the patient of message i is `patientOf(i)`. */
+function generator(run: string, samples: readonly string[], patientOf: (i: number) => string): Generator {
+  const texts = samples.map((n) => readFileSync(join(SAMPLES_DIR, n), 'utf8'));
   let i = 0;
   return {
     next() {
       i += 1;
-      return variant(texts[i % texts.length]!, `B${run}-${i}`, `BP-${run}-${i % 5000}`);
+      return variant(texts[i % texts.length]!, `B${run}-${i}`, `BP-${run}-${patientOf(i)}`);
     },
   };
+}
+
+/** Admits `patients` patients (one A01 each) over `connections` connections: the stored resources an update mix updates. */
+async function admit(port: number, connections: number, run: string, patients: number): Promise<void> {
+  const a01 = readFileSync(join(SAMPLES_DIR, 'ADT-A01-01.hl7'), 'utf8');
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const c = await connectMllp({ host: '127.0.0.1', port });
+      while (next < patients) {
+        const p = next++;
+        const ack = await c.send(variant(a01, `S${run}-${p}`, `BP-${run}-${p}`));
+        if (ackCodeOf(ack) !== 'AA') throw new Error(`admitting patient ${p}: ${ack.split('\r').find((l) => l.startsWith('MSA')) ?? ack}`);
+      }
+      c.close();
+    }),
+  );
 }
 
 async function throughput(port: number, connections: number, seconds: number, gen: Generator) {
@@ -175,6 +207,38 @@ async function rowCounts(url: string): Promise<{ index: number; resources: numbe
   }
 }
 
+/**
+ * Index rows inserted and deleted (pg_stat_user_tables) and the cluster's WAL
+ * position. Backends report table counters at most once a second and an idle
+ * one after 10 s, hence the wait. WAL is the whole cluster's: a per-message
+ * figure only on a PostgreSQL the benchmark has to itself.
+ */
+async function writeCounters(url: string): Promise<{ inserted: number; deleted: number; walLsn: string }> {
+  await new Promise((r) => setTimeout(r, 11_000));
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const res = await c.query<{ ins: string; del: string }>(
+      `SELECT coalesce(sum(n_tup_ins), 0) AS ins, coalesce(sum(n_tup_del), 0) AS del FROM pg_stat_user_tables WHERE relname LIKE 'idx\\_%'`,
+    );
+    const wal = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    return { inserted: Number(res.rows[0]!.ins), deleted: Number(res.rows[0]!.del), walLsn: wal.rows[0]!.lsn };
+  } finally {
+    await c.end();
+  }
+}
+
+async function walBytesBetween(url: string, from: string, to: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const res = await c.query<{ n: string }>('SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn) AS n', [from, to]);
+    return Number(res.rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
+
 async function analyze(url: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -207,20 +271,48 @@ async function main(): Promise<void> {
   const cpuProfDir = process.argv.includes('--cpu-prof') ? resolve('bench/results/prof') : undefined;
   process.env.BENCH_PG_COUNT_FILE = countFile;
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim();
-  const server = await startServerChild({ dataDir, port: await freePort(), ...(databaseUrl ? { databaseUrl } : {}), ...(cpuProfDir ? { cpuProfDir } : {}) });
+  const mixAt = process.argv.indexOf('--mix');
+  const mix = (mixAt > 0 ? process.argv[mixAt + 1] : 'mixed') as Mix;
+  if (!(mix in MIXES)) throw new Error(`--mix must be one of ${Object.keys(MIXES).join(', ')}`);
+  const patients = arg('patients', 300);
+  const cwdAt = process.argv.indexOf('--server-cwd');
+  const serverCwd = cwdAt > 0 ? resolve(process.argv[cwdAt + 1]!) : undefined;
+  const server = await startServerChild({
+    dataDir,
+    port: await freePort(),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(cpuProfDir ? { cpuProfDir } : {}),
+    ...(serverCwd ? { cwd: serverCwd } : {}),
+  });
   let meter: CpuMeter | undefined;
   try {
     meter = await createCpuMeter(server.pid, databaseUrl, countFile);
-    const gen = generator(run);
+    let created = 0;
+    const patientOf: Record<Mix, (i: number) => string> = { mixed: (i) => String(i % 5000), update: (i) => String(i % patients), create: () => `new-${created++}` };
+    const gen = generator(run, MIXES[mix], patientOf[mix]);
+    if (mix === 'update') await admit(mllpPort, connections, run, patients);
     await throughput(mllpPort, connections, 3, gen); // warm-up: JIT, DEK cache, templates
     // A fresh database has no planner statistics; a running Haven has them (its maintenance analyzes).
     if (databaseUrl) await analyze(databaseUrl);
     const rowsBefore = databaseUrl ? await rowCounts(databaseUrl) : undefined;
+    const writesBefore = databaseUrl ? await writeCounters(databaseUrl) : undefined;
+    const loadAtStart = loadavg().map((v) => round(v));
     const before = await meter.snapshot();
     const tput = await throughput(mllpPort, connections, seconds, gen);
-    const cpu = { ...perUnit(before, await meter.snapshot(), tput.messages), loadAverage: loadavg().map((v) => round(v)) };
+    const cpu = { ...perUnit(before, await meter.snapshot(), tput.messages), loadAverage: loadavg().map((v) => round(v)), loadAverageAtStart: loadAtStart };
     console.log('per message:', cpu);
     const rowsAfter = databaseUrl ? await rowCounts(databaseUrl) : undefined;
+    const writesAfter = databaseUrl ? await writeCounters(databaseUrl) : undefined;
+    // Rows written (inserted + deleted) and WAL per message: what a diffed index update saves.
+    const writesPerMessage =
+      databaseUrl && writesBefore && writesAfter
+        ? {
+            indexRowsInserted: round((writesAfter.inserted - writesBefore.inserted) / tput.messages, 1),
+            indexRowsDeleted: round((writesAfter.deleted - writesBefore.deleted) / tput.messages, 1),
+            clusterWalBytes: round((await walBytesBetween(databaseUrl, writesBefore.walLsn, writesAfter.walLsn)) / tput.messages, 0),
+          }
+        : undefined;
+    if (writesPerMessage) console.log('writes per message:', writesPerMessage);
     // Net growth: the bench's messages mostly create (new patients), so this is close to the rows inserted.
     const rowsPerMessage =
       rowsBefore && rowsAfter
@@ -244,11 +336,15 @@ async function main(): Promise<void> {
       at: new Date().toISOString(),
       machine: machineFacts(),
       database: databaseUrl ? 'external' : 'embedded',
-      samples: SAMPLES,
+      mix,
+      samples: MIXES[mix],
+      ...(mix === 'update' ? { patients } : {}),
+      ...(serverCwd ? { serverCwd } : {}),
       startupMs: server.startupMs,
       throughput: tput,
       cpuPerMessage: cpu,
       ...(rowsPerMessage ? { rowsPerMessage } : {}),
+      ...(writesPerMessage ? { writesPerMessage } : {}),
       paced: lat,
       pacedAtHalfThroughput: sustainable,
     };

@@ -2,6 +2,7 @@ import type { IndexValue } from '../fhir/index-values.js';
 import type { Queryable } from './db.js';
 import { blindRows, dropCoveredTags, type BlindRow, type BlindRowOptions } from './blind-rows.js';
 import type { BlindIndexer, BlindTagger } from '../crypto/blind-index.js';
+import { deleteRows, insertRows, layout, params, syncRows, type Owners } from './index-sql.js';
 
 /**
  * Writes the search-index rows of resources. The ONE place index values reach
@@ -16,34 +17,6 @@ export interface IndexedResource {
 
 /** Hook for protecting values before they are stored (e.g. HMAC blind indexes). */
 export type IndexValueTransform = (tenant: string, resourceType: string, value: IndexValue) => IndexValue;
-
-const tables = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
-
-interface Columns {
-  table: (typeof tables)[number];
-  names: string[];
-  casts: string[];
-}
-
-const layout: Record<IndexValue['type'], Columns> = {
-  // blind: HMAC tag of a blind-indexed parameter's value (migration 008, src/store/blind-rows.ts).
-  string: { table: 'idx_string', names: ['value_norm', 'value_exact', 'blind'], casts: ['text', 'text', 'bytea'] },
-  token: { table: 'idx_token', names: ['system', 'code', 'text_norm', 'blind'], casts: ['text', 'text', 'text', 'bytea'] },
-  date: { table: 'idx_date', names: ['low', 'high'], casts: ['timestamptz', 'timestamptz'] },
-  // grp is appended to every table's columns below (composite groups, migration 007).
-  reference: {
-    table: 'idx_reference',
-    names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value', 'blind'],
-    casts: ['text', 'text', 'text', 'text', 'text', 'text', 'bytea'],
-  },
-  number: { table: 'idx_number', names: ['value', 'low', 'high'], casts: ['numeric', 'numeric', 'numeric'] },
-  quantity: {
-    table: 'idx_quantity',
-    names: ['value', 'low', 'high', 'system', 'code', 'unit', 'canon_value', 'canon_code'],
-    casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text', 'numeric', 'text'],
-  },
-  uri: { table: 'idx_uri', names: ['value'], casts: ['text'] },
-};
 
 function columnsOf(v: IndexValue, normalize: (s: string) => string): (string | null)[] {
   switch (v.type) {
@@ -71,26 +44,49 @@ export interface IndexWriterOptions {
   blind?: BlindRowOptions & { indexer: BlindIndexer };
 }
 
-/** Per table, per resource: `[resourceType, id, [[param, ...columns, grp], …]]` (see `insert`). */
+/**
+ * Per table, per resource: `[resourceType, id, [[param, ...columns, grp], …]]`,
+ * the jsonb a statement reads (see `insert`).
+ */
 type ResourceRows = [string, string, (string | null)[][]];
 type Rows = Map<IndexValue['type'], ResourceRows[]>;
 
-export function createIndexWriter(options: IndexWriterOptions) {
-  /** Removes the index rows of the given resources (before rewriting or on delete). */
-  async function remove(tx: Queryable, tenant: string, resourceType: string, ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    // One statement at a time: a transaction is one connection.
-    for (const t of tables) {
-      await tx.query(`DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])`, [
-        tenant,
-        resourceType,
-        ids,
-      ]);
-    }
-  }
+/**
+ * A row as a set key: `V`+value+NUL per column, `N` for null (text never
+ * holds NUL, so no two rows share a key).
+ */
+function rowKey(row: (string | null)[]): string {
+  let k = '';
+  for (const c of row) k += c === null ? 'N' : `V${c}\u0000`;
+  return k;
+}
 
-  /** Appends `row` to the resource's entry of its table (`mine`: the entries of this resource so far). */
-  function push(buckets: Rows, mine: Map<IndexValue['type'], ResourceRows>, r: IndexedResource, type: IndexValue['type'], row: (string | null)[]): void {
+/** A resource whose stored index rows a write replaces (updated) or removes (deleted). */
+export interface IndexOwner {
+  resourceType: string;
+  id: string;
+}
+
+/** WITH entries (`name AS (…)`) with their own placeholders from `$1`, for the caller's statement. */
+export interface IndexWrite {
+  entries: string[];
+  params: unknown[];
+}
+
+export function createIndexWriter(options: IndexWriterOptions) {
+  /**
+   * Appends `row` to the resource's entry of its table (`mine`: the entries of
+   * this resource so far). A row the resource already has (two values
+   * extracting to the same row) is dropped when `seen` is given, so a
+   * resource's stored rows are a set, which a diffed update compares with
+   * the new ones; blind string and token rows come unique from blindRows.
+   */
+  function push(buckets: Rows, mine: Map<IndexValue['type'], ResourceRows>, r: IndexedResource, type: IndexValue['type'], row: (string | null)[], seen: Set<string> | null): void {
+    if (seen) {
+      const k = `${type}\u0000${rowKey(row)}`;
+      if (seen.has(k)) return;
+      seen.add(k);
+    }
     let entry = mine.get(type);
     if (!entry) {
       entry = [r.resourceType, r.id, []];
@@ -108,6 +104,7 @@ export function createIndexWriter(options: IndexWriterOptions) {
     const blind = options.blind;
     for (const r of resources) {
       const seen = new Set<string>();
+      const rows = new Set<string>();
       const mine = new Map<IndexValue['type'], ResourceRows>();
       const blinded: BlindRow[] = [];
       for (const raw of r.values) {
@@ -118,41 +115,68 @@ export function createIndexWriter(options: IndexWriterOptions) {
           continue;
         }
         const group = v.group === undefined ? null : String(v.group);
-        push(buckets, mine, r, v.type, [v.param, ...columnsOf(v, options.normalize), group]);
+        push(buckets, mine, r, v.type, [v.param, ...columnsOf(v, options.normalize), group], rows);
       }
       // Only after every value of the resource: whether a narrower parameter holds a tag depends on all of them.
       for (const b of dropCoveredTags(r.resourceType, blinded)) {
-        push(buckets, mine, r, b.type, [b.param, ...b.columns, b.group === undefined ? null : String(b.group)]);
+        push(buckets, mine, r, b.type, [b.param, ...b.columns, b.group === undefined ? null : String(b.group)], b.type === 'reference' ? rows : null);
       }
     }
     return buckets;
   }
 
+  function rowsOf(tenant: string, resources: IndexedResource[]): Promise<Rows> | Rows {
+    const blind = options.blind;
+    return blind ? blind.indexer.withTagger(tenant, (tag) => collect(tenant, resources, tag)) : collect(tenant, resources, null);
+  }
+
   /**
-   * Inserts index rows for many resources with one statement per index table.
-   * Rows travel as one JSON array of arrays: JSON.stringify is native and
-   * PostgreSQL parses JSON fast, where the driver's array-literal escaping
-   * was a measurable share of ingest time. The rows of one resource share one
-   * `[resourceType, id, rows]` entry: a Patient has ~50 rows (blind prefix
-   * tags), and repeating its type and id in each was ~40 % of the bytes.
-   * jsonb, not json: `->>` on json re-parses the element for every column
-   * (~3 µs per row of PostgreSQL CPU), jsonb is parsed once.
+   * Inserts index rows for many resources with one statement per index table
+   * (reindexing, after it removed the old rows). Rows travel as one JSON
+   * array of arrays: JSON.stringify is native and PostgreSQL parses JSON
+   * fast, where the driver's array-literal escaping was a measurable share of
+   * ingest time. The rows of one resource share one `[resourceType, id, rows]`
+   * entry: a Patient has ~50 rows (blind prefix tags), and repeating its type
+   * and id in each was ~40 % of the bytes. jsonb, not json: `->>` on json
+   * re-parses the element for every column (~3 µs per row of PostgreSQL CPU),
+   * jsonb is parsed once.
    */
   async function insert(tx: Queryable, tenant: string, resources: IndexedResource[]): Promise<void> {
-    const blind = options.blind;
-    const buckets = blind ? await blind.indexer.withTagger(tenant, (tag) => collect(tenant, resources, tag)) : collect(tenant, resources, null);
-    for (const [type, rows] of buckets) {
-      const { table, names, casts } = layout[type];
-      const select = ['r->>0', 'r->>1', 'e->>0', ...[...casts, 'integer'].map((c, i) => `(e->>${i + 1})::${c}`)].join(', ');
-      await tx.query(
-        `INSERT INTO ${table} (tenant_id, resource_type, resource_id, param, ${names.join(', ')}, grp)
-         SELECT $1, ${select} FROM jsonb_array_elements($2::jsonb) AS r, jsonb_array_elements(r->2) AS e`,
-        [tenant, JSON.stringify(rows)],
-      );
+    for (const [type, entries] of await rowsOf(tenant, resources)) {
+      await tx.query(insertRows(layout[type], '$1', '$2'), [tenant, JSON.stringify(entries)]);
     }
   }
 
-  return { remove, insert };
+  /**
+   * The index rows of one write batch, as WITH entries for the statement
+   * that writes the resource rows: `fresh` are the rows of every resource
+   * written live (its last version in the batch), `owners` the resources
+   * whose stored rows the batch replaces (they were live before it). An
+   * owner's stored rows change only where they differ from its fresh ones
+   * (src/store/index-sql.ts, syncRows): an update that repeats most values
+   * (an HL7 ADT^A08, a re-sent message) no longer deletes and rewrites
+   * every row, each costing index descents and WAL. A table holding no fresh
+   * rows loses all of the owners' rows there, as before.
+   */
+  async function plan(tenant: string, fresh: IndexedResource[], owners: IndexOwner[]): Promise<IndexWrite> {
+    const buckets = await rowsOf(tenant, fresh);
+    const p = params();
+    const t = p.add(tenant);
+    const keys: Owners | null = owners.length === 0 ? null : { types: p.add(owners.map((o) => o.resourceType)), ids: p.add(owners.map((o) => o.id)) };
+    const entries: string[] = [];
+    for (const type of Object.keys(layout) as IndexValue['type'][]) {
+      const c = layout[type];
+      const rows = buckets.get(type);
+      const name = `ix_${type}`;
+      if (rows && keys) entries.push(...syncRows(c, name, t, keys, p.add(JSON.stringify(rows))));
+      else if (rows) entries.push(`${name}_ins AS (${insertRows(c, t, p.add(JSON.stringify(rows)))})`);
+      else if (keys) entries.push(`${name}_del AS (${deleteRows(c, t, keys)})`);
+    }
+    // No rows and no owners: nothing may reference the tenant placeholder either.
+    return entries.length === 0 ? { entries, params: [] } : { entries, params: p.list };
+  }
+
+  return { insert, plan };
 }
 
 export type IndexWriter = ReturnType<typeof createIndexWriter>;

@@ -1,0 +1,130 @@
+import type { IndexValue } from '../fhir/index-values.js';
+
+/**
+ * The SQL of index-row writes (src/store/index-writer.ts builds the rows).
+ * Rows travel as one jsonb array per table, grouped per resource:
+ * `[[resourceType, id, [[param, ...columns, grp], …]], …]`.
+ */
+export const INDEX_TABLES = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
+
+export interface Columns {
+  table: (typeof INDEX_TABLES)[number];
+  names: string[];
+  casts: string[];
+}
+
+export const layout: Record<IndexValue['type'], Columns> = {
+  // blind: HMAC tag of a blind-indexed parameter's value (migration 008, src/store/blind-rows.ts).
+  string: { table: 'idx_string', names: ['value_norm', 'value_exact', 'blind'], casts: ['text', 'text', 'bytea'] },
+  token: { table: 'idx_token', names: ['system', 'code', 'text_norm', 'blind'], casts: ['text', 'text', 'text', 'bytea'] },
+  date: { table: 'idx_date', names: ['low', 'high'], casts: ['timestamptz', 'timestamptz'] },
+  // grp is appended to every table's columns below (composite groups, migration 007).
+  reference: {
+    table: 'idx_reference',
+    names: ['target_type', 'target_id', 'url', 'version', 'identifier_system', 'identifier_value', 'blind'],
+    casts: ['text', 'text', 'text', 'text', 'text', 'text', 'bytea'],
+  },
+  number: { table: 'idx_number', names: ['value', 'low', 'high'], casts: ['numeric', 'numeric', 'numeric'] },
+  quantity: {
+    table: 'idx_quantity',
+    names: ['value', 'low', 'high', 'system', 'code', 'unit', 'canon_value', 'canon_code'],
+    casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text', 'numeric', 'text'],
+  },
+  uri: { table: 'idx_uri', names: ['value'], casts: ['text'] },
+};
+
+/** Placeholders for one statement: `add` returns `$n` for a value it appends. */
+export interface Params {
+  list: unknown[];
+  add(value: unknown): string;
+}
+
+export function params(): Params {
+  const list: unknown[] = [];
+  return { list, add: (value) => `$${list.push(value)}` };
+}
+
+/** Which resources' stored rows a write replaces: `(resource_type, resource_id)` pairs as two arrays. */
+export interface Owners {
+  types: string;
+  ids: string;
+}
+
+const target = (c: Columns) => `${c.table} (tenant_id, resource_type, resource_id, param, ${c.names.join(', ')}, grp)`;
+
+/** Text and bytea (tags travel as `\x` hex text) arrive as stored; other types are cast. */
+const verbatim = (cast: string) => cast === 'text' || cast === 'bytea';
+
+/** The stored columns of row element `e`, in `target` order after the owner. */
+function typed(c: Columns, e: string): string[] {
+  return [`${e}->>0`, ...[...c.casts, 'integer'].map((cast, i) => `(${e}->>${i + 1})::${cast}`)];
+}
+
+/** Appends every row: creates, and reindexing. */
+export function insertRows(c: Columns, tenant: string, rows: string): string {
+  return `INSERT INTO ${target(c)}
+    SELECT ${tenant}, r->>0, r->>1, ${typed(c, 'e').join(', ')} FROM jsonb_array_elements(${rows}::jsonb) AS r, jsonb_array_elements(r->2) AS e`;
+}
+
+/** Removes every row of the owners: deletes, and tables the new versions have no rows in. */
+export function deleteRows(c: Columns, tenant: string, owners: Owners): string {
+  return `DELETE FROM ${c.table} WHERE tenant_id = ${tenant}
+    AND (resource_type, resource_id) IN (SELECT * FROM UNNEST(${owners.types}::text[], ${owners.ids}::text[]))`;
+}
+
+/**
+ * A row as a jsonb key that compares equal exactly when the stored row does,
+ * built the same way from a sent element (`fromSent`) and from a stored row
+ * (`fromStored`). For tables of text columns the sent element already is that
+ * key (tags as `\x` hex, grp as text), so nothing is built per new row; dates
+ * are compared as instants (`2020-01-01T00:00:00Z` and `2020-01-01 00:00:00+00`
+ * are one) and numbers as the text of the stored numeric (scale included).
+ */
+function fromSent(c: Columns): string {
+  if (c.casts.every(verbatim)) return 'e';
+  const n = c.casts.length;
+  return `jsonb_build_array(e->>0, ${c.casts.map((cast, i) => sentAs(cast, `e->>${i + 1}`)).join(', ')}, e->>${n + 1})`;
+}
+
+function fromStored(c: Columns): string {
+  return `jsonb_build_array(param, ${c.names.map((name, i) => storedAs(c.casts[i]!, name)).join(', ')}, grp::text)`;
+}
+
+/** numeric as its text: 1.0 and 1.00 are equal numbers but different stored values. */
+function sentAs(cast: string, value: string): string {
+  if (verbatim(cast)) return value;
+  return cast === 'numeric' ? `(${value})::numeric::text` : `(${value})::${cast}`;
+}
+
+function storedAs(cast: string, column: string): string {
+  if (cast === 'bytea') return `'\\x' || encode(${column}, 'hex')`;
+  return cast === 'numeric' ? `${column}::text` : column;
+}
+
+/**
+ * WITH entries that make the owners' rows in one table equal to the sent
+ * rows while touching only the difference: the stored rows no sent row
+ * equals are deleted (by ctid, found once), the sent rows no stored row
+ * equals are inserted. Sent rows of resources that are not owners (creates)
+ * find no stored row and are all inserted. Both sides are materialized once
+ * and matched by hash on (type, id, key); every entry sees the snapshot from
+ * before the statement, so the INSERT never meets the rows the DELETE keeps
+ * as new. The owners' current rows are locked by the caller (lockCurrent), so
+ * no other writer changes their index rows between snapshot and delete.
+ */
+export function syncRows(c: Columns, name: string, tenant: string, owners: Owners, rows: string): string[] {
+  const sent = `${name}_sent`;
+  const stored = `${name}_stored`;
+  const same = (a: string, b: string) => `${a}.rt = ${b}.rt AND ${a}.rid = ${b}.rid AND ${a}.k = ${b}.k`;
+  return [
+    `${sent} AS MATERIALIZED (SELECT r->>0 AS rt, r->>1 AS rid, e, ${fromSent(c)} AS k
+       FROM jsonb_array_elements(${rows}::jsonb) AS r, jsonb_array_elements(r->2) AS e)`,
+    `${stored} AS MATERIALIZED (SELECT ctid AS at, resource_type AS rt, resource_id AS rid, ${fromStored(c)} AS k FROM ${c.table}
+       WHERE tenant_id = ${tenant} AND (resource_type, resource_id) IN (SELECT * FROM UNNEST(${owners.types}::text[], ${owners.ids}::text[])))`,
+    `${name}_del AS (DELETE FROM ${c.table} WHERE ctid = ANY (ARRAY(
+       SELECT o.at FROM ${stored} o WHERE NOT EXISTS (SELECT 1 FROM ${sent} n WHERE ${same('n', 'o')}))))`,
+    `${name}_ins AS (INSERT INTO ${target(c)}
+       SELECT ${tenant}, n.rt, n.rid, ${typed(c, 'n.e').join(', ')} FROM ${sent} n
+       WHERE NOT EXISTS (SELECT 1 FROM ${stored} o WHERE ${same('o', 'n')}))`,
+  ];
+}
