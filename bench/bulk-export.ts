@@ -9,13 +9,14 @@
  *
  * --db-name/--data-dir/--port name the store (default haven_bench_bulk); --load-only
  * loads it and stops; --server-cwd runs another build's server (A/B); --out names
- * the result file (without .json); --once runs the export once (no second run, no download).
+ * the result file (without .json); --once runs the export once (no second run, no download);
+ * --mem-trace has the server sample its heap spaces and Buffers, and breaks the RSS growth down.
  *
  * --reuse keeps the database and data dir of an earlier run (no load), so the
  * run itself stays well under a minute.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -65,6 +66,7 @@ async function json(url: string, token: string, init: RequestInit = {}) {
 
 /** Kick-off to manifest, polling as told; RSS sampled throughout. */
 async function runExport(baseUrl: string, token: string, pid: number, query = '') {
+  const startedAt = Date.now();
   const rssBefore = rssMb(pid);
   const rss = sampleRss(pid, 100);
   const started = performance.now();
@@ -78,10 +80,39 @@ async function runExport(baseUrl: string, token: string, pid: number, query = ''
       const seconds = (performance.now() - started) / 1000;
       const memory = rss.stop();
       const manifest = s.body as { output: { url: string; count: number }[] };
-      return { seconds, manifest, rssBeforeMb: rssBefore, rssMaxMb: memory.maxMb };
+      return { seconds, manifest, rssBeforeMb: rssBefore, rssMaxMb: memory.maxMb, startedAt, endedAt: Date.now() };
     }
     if (s.status !== 202 && s.status !== 429) throw new Error(`status answered ${s.status}`);
   }
+}
+
+interface MemSample {
+  t: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  spaces: Record<string, number>;
+}
+
+/**
+ * What the RSS growth of one export is made of (--mem-trace): the server's own
+ * samples (bench/mem-trace.ts) at the export's start and at its RSS peak, and
+ * each figure's own peak growth over the export.
+ */
+function memoryBreakdown(file: string, from: number, to: number) {
+  const samples = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MemSample);
+  const before = samples.filter((s) => s.t <= from).at(-1);
+  const during = samples.filter((s) => s.t > from && s.t <= to);
+  if (!before || during.length === 0) return undefined;
+  const peak = during.reduce((a, s) => (s.rss > a.rss ? s : a));
+  const flat = (s: MemSample) => ({ rss: s.rss, heapTotal: s.heapTotal, heapUsed: s.heapUsed, external: s.external, arrayBuffers: s.arrayBuffers, ...s.spaces });
+  const start = flat(before);
+  const atPeak = flat(peak);
+  const growthAtRssPeak = Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, round(v - (start[k as keyof typeof start] ?? 0), 1)]));
+  const maxGrowth = Object.fromEntries(Object.keys(start).map((k) => [k, round(Math.max(...during.map((s) => (flat(s) as Record<string, number>)[k] ?? 0)) - (start as Record<string, number>)[k]!, 1)]));
+  return { unit: 'MB', samples: during.length, start, growthAtRssPeak, maxGrowth };
 }
 
 async function download(manifest: { output: { url: string; count: number }[] }, token: string) {
@@ -117,7 +148,9 @@ async function main(): Promise<void> {
   const cpuProf = args.includes('--cpu-prof') ? join('bench', 'results', 'prof') : undefined;
   // --server-cwd: run another build's server (e.g. the base commit's) on the same data, for A/B runs.
   const serverCwd = opt('server-cwd', '');
-  const server = await startServerChild({ dataDir, port: Number(opt('port', '18491')), databaseUrl: dbUrl, ...(cpuProf ? { cpuProfDir: cpuProf } : {}), ...(serverCwd ? { cwd: serverCwd } : {}) });
+  // --mem-trace: the server samples its own memory (heap spaces, Buffers) so the RSS growth can be broken down.
+  const memTrace = args.includes('--mem-trace') ? join(dataDir, 'mem-trace.jsonl') : undefined;
+  const server = await startServerChild({ ...(memTrace ? { memTrace } : {}), dataDir, port: Number(opt('port', '18491')), databaseUrl: dbUrl, ...(cpuProf ? { cpuProfDir: cpuProf } : {}), ...(serverCwd ? { cwd: serverCwd } : {}) });
   try {
     const db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
@@ -170,6 +203,7 @@ async function main(): Promise<void> {
         rssBeforeMb: exp.rssBeforeMb,
         rssMaxMb: exp.rssMaxMb,
         rssGrowthMb: round(exp.rssMaxMb - exp.rssBeforeMb, 1),
+        ...(memTrace ? { memory: memoryBreakdown(memTrace, exp.startedAt, exp.endedAt) } : {}),
         cpu: {
           serverMs: cpuAfter.nodeMs - cpuBefore.nodeMs,
           postgresMs: cpuAfter.pgMs - cpuBefore.pgMs,
@@ -179,7 +213,7 @@ async function main(): Promise<void> {
           note: 'server: utime+stime of the haven process; postgres: CPU of the database backends accumulated per backend between the snapshots (/proc)',
         },
         warmUp: { query: '_type=Patient', seconds: round(warm.seconds), rssBeforeMb: warm.rssBeforeMb, rssMaxMb: warm.rssMaxMb },
-        ...(again ? { secondRun: { seconds: round(again.seconds), resourcesPerSecond: round(exported / again.seconds, 0), rssBeforeMb: again.rssBeforeMb, rssMaxMb: again.rssMaxMb } } : {}),
+        ...(again ? { secondRun: { seconds: round(again.seconds), resourcesPerSecond: round(exported / again.seconds, 0), rssBeforeMb: again.rssBeforeMb, rssMaxMb: again.rssMaxMb, ...(memTrace ? { memory: memoryBreakdown(memTrace, again.startedAt, again.endedAt) } : {}) } } : {}),
       },
       download: dl,
       copyToStdout: copy,

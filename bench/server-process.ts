@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, mkdirSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fetchToken, readBootstrap } from '../src/cli/client.js';
 import { round } from './stats.js';
 
@@ -17,6 +18,8 @@ export interface ServerSpec {
   cpuProfDir?: string;
   /** Extra environment for the server (e.g. HAVEN_ENV=test HAVEN_AUDIT=off for an A/B run). */
   env?: Record<string, string>;
+  /** File the server's memory is sampled into (bench/mem-trace.ts); no sampling when absent. */
+  memTrace?: string;
   /** Directory whose bin/haven.js (and dist/) is run: another build of Haven for an A/B run; the current directory when absent. */
   cwd?: string;
 }
@@ -49,6 +52,11 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
   delete env.DATABASE_URL;
   if (spec.databaseUrl) env.DATABASE_URL = spec.databaseUrl;
   const nodeArgs = spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [];
+  if (spec.memTrace) {
+    // This build's sampler, also when another build's server runs (--server-cwd A/B).
+    nodeArgs.push('--import', pathToFileURL(resolve(fileURLToPath(import.meta.url), '..', 'mem-trace.js')).href);
+    env.BENCH_MEM_TRACE = resolve(spec.memTrace);
+  }
   const started = performance.now();
   // Own process group: a signal meant for the harness's group (Ctrl-C, a tool's job control) does not reach the server first.
   const child = spawn(process.execPath, [...nodeArgs, 'bin/haven.js', 'serve'], { env, stdio: ['ignore', log, log], detached: true, ...(spec.cwd ? { cwd: spec.cwd } : {}) });

@@ -43,7 +43,8 @@ async function toLine(deps: BulkDeps, tenant: string, row: Row, elements: string
 /**
  * Writes one chunk as one encrypted NDJSON blob, page by page (a keyset page
  * is read while the previous one is decrypted and written, so memory holds at
- * most two pages). `keepLease` is called after each page; when it reports the
+ * most two pages of stored rows, and of plaintext only one line and the blob
+ * writer's one segment). `keepLease` is called after each page; when it reports the
  * lease lost, the partial file is discarded and undefined returned.
  */
 export async function runChunk(
@@ -69,8 +70,15 @@ export async function runChunk(
       const rows = await pending;
       if (rows.length === 0) break;
       pending = rows.length < pageSize ? Promise.resolve([]) : fetchPage(nextCursor(task.payload, rows[rows.length - 1]!));
-      const lines = await Promise.all(rows.map((r) => toLine(deps, job.tenant, r, elements, patients)));
-      await writer.write(lines.join(''));
+      // Row by row into the writer's segment buffer: no page of decrypted lines, nor their joined copy, is
+      // held; and each row is let go once written, so the rest of the page is all a garbage collection
+      // meeting it mid-page finds alive (what survives two young-generation collections moves to the old one).
+      const page: (Row | undefined)[] = rows;
+      for (let i = 0; i < page.length; i++) {
+        const row = page[i]!;
+        page[i] = undefined;
+        await writer.write(await toLine(deps, job.tenant, row, elements, patients));
+      }
       count += rows.length;
       if (!(await keepLease(count))) {
         await writer.abort();

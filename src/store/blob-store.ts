@@ -64,6 +64,7 @@ export function ephemeralSealer(): BlobSealer {
 
 const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 const SEGMENT_BYTES = 256 * 1024;
+const DONE = Promise.resolve();
 /** Associated data of segment `n` of a blob (exported for DEK rotation, src/store/blob-reseal.ts). */
 export const segmentContext = (tenant: string, name: string, n: number, last: boolean) =>
   contextOf('haven/blob/v1', [tenant, name, n, last ? 'last' : 'more']);
@@ -79,33 +80,54 @@ export async function writeSegment(fh: FileHandle, sealed: Buffer): Promise<void
   await fh.write(sealed);
 }
 
-/** Streams segments into a hidden partial file next to `path`; close() renames it into place. */
+/**
+ * Streams segments into a hidden partial file next to `path`; close() renames it into place.
+ * Plaintext is copied into one segment-sized buffer and sealed when it is full, so a writer
+ * never holds more than `segmentBytes` of plaintext however large a write is (an export page's
+ * lines once made megabyte segments), and the buffer is reused and zeroed, never reallocated.
+ */
 async function openWriter(path: string, tenant: string, name: string, sealer: BlobSealer, segmentBytes: number): Promise<BlobWriter> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const partial = join(dirname(path), `.partial-${randomBytes(6).toString('hex')}`);
   const fh = await open(partial, 'wx', 0o600);
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  const segment = Buffer.alloc(segmentBytes);
+  let used = 0;
   let segments = 0;
   let total = 0;
   const flush = async (last: boolean) => {
-    const plain = Buffer.concat(pending);
-    pending = [];
-    pendingBytes = 0;
     try {
-      await writeSegment(fh, await sealer.seal(tenant, plain, segmentContext(tenant, name, segments, last)));
+      await writeSegment(fh, await sealer.seal(tenant, segment.subarray(0, used), segmentContext(tenant, name, segments, last)));
     } finally {
-      plain.fill(0);
+      segment.fill(0, 0, used);
+      used = 0;
     }
     segments++;
   };
+  /** Copies `b` in, sealing each segment that fills while more follows. */
+  const writeSpanning = async (b: Buffer) => {
+    total += b.length;
+    for (let at = 0; at < b.length; ) {
+      // A full segment is sealed only when more follows: close() must seal the last one as last.
+      if (used === segmentBytes) await flush(false);
+      const n = b.copy(segment, used, at);
+      used += n;
+      at += n;
+    }
+  };
   return {
-    async write(data) {
-      const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      pending.push(b);
-      pendingBytes += b.length;
-      total += b.length;
-      if (pendingBytes >= segmentBytes) await flush(false);
+    write(data) {
+      if (typeof data === 'string') {
+        const bytes = Buffer.byteLength(data, 'utf8');
+        if (used + bytes <= segmentBytes) {
+          // The common case (an export line that fits): encoded straight into the segment, no
+          // Buffer per line — each would be an ArrayBuffer that only a garbage collection frees —
+          // and no promise made (a writer is called once per exported resource).
+          used += segment.write(data, used, 'utf8');
+          total += bytes;
+          return DONE;
+        }
+      }
+      return writeSpanning(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     },
     async close() {
       await flush(true);
@@ -115,8 +137,8 @@ async function openWriter(path: string, tenant: string, name: string, sealer: Bl
       return { bytes: total };
     },
     async abort() {
-      for (const b of pending) b.fill(0);
-      pending = [];
+      segment.fill(0);
+      used = 0;
       await fh.close().catch(() => undefined);
       await rm(partial, { force: true });
     },
