@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,27 @@ async function post(base: string, token: string, body: unknown) {
   const res = await fetch(`${base}/fhir`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
   await res.text();
   return res.status;
+}
+
+/** Posts with `Expect: 100-continue`, runs `onContinue` when the server has taken the request, then sends the body. */
+function postAfterContinue(base: string, token: string, body: unknown, onContinue: () => void): Promise<number> {
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}/fhir`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', 'content-length': payload.length, expect: '100-continue' },
+    });
+    req.on('continue', () => {
+      onContinue();
+      req.end(payload);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
 }
 
 /** Posts bundles two at a time until told to stop; records the acknowledged ones. */
@@ -122,9 +144,10 @@ test('SIGTERM drains in-flight requests and shuts the database down cleanly', { 
   const h = await spawnHaven(env);
   const token = await adminToken(dataDir, h.baseUrl);
   const bundle = synthesize({ patients: 1, seed: 9 }).next().value as Bundle;
-  const inFlight = post(h.baseUrl, token, bundle);
-  await new Promise((r) => setTimeout(r, 5));
-  h.proc.kill('SIGTERM');
+  // The signal goes out only once the server holds the request: with `Expect: 100-continue`
+  // Node answers "100 Continue" as it hands the parsed request to the router, and the body follows
+  // the signal. A fixed delay raced a loaded machine (the request arrived after close: 503).
+  const inFlight = postAfterContinue(h.baseUrl, token, bundle, () => h.proc.kill('SIGTERM'));
   assert.equal(await inFlight, 200, 'the in-flight request was not drained');
   assert.equal(await h.exited, 0, h.output().slice(-3000));
   assert.ok(!existsSync(join(dataDir, 'pg', 'postmaster.pid')), 'PostgreSQL still running or not shut down cleanly');
