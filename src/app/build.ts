@@ -143,7 +143,7 @@ export function buildApp(parts: AppParts) {
     store: access.guard.guardStore(guardStoreForPatients(store, compartmentGuard)),
     fhir,
     validate: (r) => validator.validate(r),
-    // System-level and `*` compartment searches refuse patient-context tokens themselves (http/fhir/search-scope.ts).
+    // System-level and `*` compartment searches pick their types by the scopes (http/fhir/search-scope.ts); guardSystemSearchForScopes limits them to a patient context.
     searcher: access.guardSearcher({ search: reindex.service.guardSearch(guardSearchForPatients(searchRunner.search, compartmentGuard)), searchSystem: guardSystemSearchForScopes(searchRunner.searchSystem, compartmentGuard) }),
     // Effective permission = token scopes ∩ the policies of the user's roles.
     authorize: (ctx, type, interaction) => {

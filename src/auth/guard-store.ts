@@ -101,9 +101,10 @@ export function guardSearchForPatients<Reader, Opts extends GuardedOpts, Page ex
     if (patient === undefined && !granular) return search(ctx, reader, type, params, options);
     const access = accessFor(ctx.principal, type, 'search');
     const limited = limitedToCompartment(ctx.principal);
-    // `Patient/{other}/Observation` would only come back empty; refusing says why.
+    // `Patient/{other}/Observation` would only come back empty; refusing says why. Another compartment
+    // (`Encounter/e1/Observation`) keeps its condition and gets the patient filter below, like any type search.
     const asked = options.compartment;
-    if (limited !== undefined && asked?.compartment === 'Patient') guard.requireOwnCompartment(asked.compartment, asked.id, limited);
+    if (limited !== undefined && asked) guard.requireOwnCompartment(asked.compartment, asked.id, limited);
     const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient) : [];
     let opts: Opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
     if (limited !== undefined) opts = { ...opts, within: guard.limitFor(limited) };
@@ -133,14 +134,17 @@ async function filterIncluded(ctx: RequestContext, guard: CompartmentGuard, incl
 }
 
 type CompartmentScope = { compartment: string; id: string; paramsFor(type: string): readonly string[] };
-type SystemOpts = { compartment?: CompartmentScope; within?: CompartmentLimit };
+type SystemOpts = { compartment?: CompartmentScope; alsoIn?: CompartmentScope; within?: CompartmentLimit };
 
 /**
- * System-level and `Patient/{id}/*` search. The searched types are unfiltered
- * ones (search-scope.ts). With `patient/` scopes in force the whole search is
- * the token's patient's compartment search, in SQL: every branch limited to
- * the compartment (`compartment`), every linked or included resource too
- * (`within`); a type that cannot be in it, or another compartment, is refused.
+ * System-level and `[Compartment]/{id}/*` search. The searched types are unfiltered
+ * ones (search-scope.ts). With `patient/` scopes in force every branch is limited
+ * to the token's patient's compartment, in SQL: a system-level or `Patient/{own}/*`
+ * search becomes that compartment's search (`compartment`); another compartment
+ * (`Encounter/e1/*`) keeps its own condition and is AND-ed with the patient's
+ * (`alsoIn`), so only the patient's resources of that Encounter come back. Every
+ * linked or included resource is limited too (`within`); a type that cannot be
+ * in the patient's compartment, or another patient's compartment, is refused.
  * Included resources are checked like a type search's.
  */
 export function guardSystemSearchForScopes<Reader, Opts extends SystemOpts, Page extends { included?: StoredResource[] }>(
@@ -158,7 +162,9 @@ export function guardSystemSearchForScopes<Reader, Opts extends SystemOpts, Page
       const asked = options.compartment;
       if (asked) guard.requireOwnCompartment(asked.compartment, asked.id, limited);
       // Always the guard's own scope: the CompartmentDefinition's `Patient.link` would let other patients in (reads allow only the patient itself).
-      opts = { ...options, compartment: guard.scopeFor(limited), within: guard.limitFor(limited) };
+      const own = guard.scopeFor(limited);
+      const scoped = asked && asked.compartment !== 'Patient' ? { compartment: asked, alsoIn: own } : { compartment: own };
+      opts = { ...options, ...scoped, within: guard.limitFor(limited) };
     }
     const page = await search(ctx, reader, types, params, opts);
     if (!hasGranular(ctx.principal) || !page.included || page.included.length === 0) return page;

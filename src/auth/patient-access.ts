@@ -127,9 +127,13 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
     requireMemberType(type: string): void {
       if (type !== 'Patient' && !memberMap().has(type)) throw outside(type);
     },
-    /** Refuses (403) a compartment search of any compartment but the token's own patient's. */
+    /**
+     * Refuses (403) a compartment search of another patient. Other compartments
+     * (`Encounter/e1/…`) are searched intersected with the patient's own, so
+     * they are allowed: what comes back is the patient's data in any case.
+     */
     requireOwnCompartment(compartment: string, id: string, patient: string): void {
-      if (compartment === 'Patient' && id === patient) return;
+      if (compartment !== 'Patient' || id === patient) return;
       throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `A token with a patient context may search only its own patient's compartment (Patient/${patient}), not ${compartment}/${id}`, {
         expression: [compartment],
       });

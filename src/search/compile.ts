@@ -29,6 +29,7 @@ function whereClause(query: SearchQuery, p: SqlParams, driven?: DrivenSort | nul
   const scope = scopeOf(query);
   for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p, scope));
   if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
+  if (query.alsoIn) conditions.push(compartmentCondition(query.alsoIn, query.resourceType, p));
   if (query.restrict) conditions.push(restrictCondition(query.restrict, p, scope));
   return conditions.join('\n  AND ');
 }

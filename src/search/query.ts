@@ -193,6 +193,8 @@ export interface SearchQuery {
   unknown: string[];
   /** Compartment search (`Patient/123/Observation`): an extra condition, see compartment.ts. */
   compartment?: CompartmentFilter;
+  /** A second compartment every match must also lie in (AND): the token's patient's, when a patient-context token searches another compartment. */
+  alsoIn?: CompartmentFilter;
   /** Access-policy restriction: OR of groups, each an AND of criteria (docs/security/identity.md, Access policies). */
   restrict?: Criterion[][];
   /** The caller sees only this compartment: chains, `_has` and `_list` match only linked resources inside it. */

@@ -36,6 +36,7 @@ function branchOf(q: SearchQuery, index: number, p: SqlParams): Branch {
   const typeRef = index === 0 ? '$2' : p.add(q.resourceType);
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted', ...q.criteria.map((c) => criterionCondition(c, p, scopeOf(q)))];
   if (q.compartment) conditions.push(compartmentCondition(q.compartment, q.resourceType, p));
+  if (q.alsoIn) conditions.push(compartmentCondition(q.alsoIn, q.resourceType, p));
   const keys = q.sort.map((k) => splitDirection(sortKeyExpression(k, p)));
   const retype = (s: string) => (index === 0 ? s : s.replace(TYPE_PLACEHOLDER, typeRef));
   return { where: retype(conditions.join(' AND ')), keys: keys.map((k) => ({ expr: retype(k.expr), dir: k.dir })) };

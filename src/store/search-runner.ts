@@ -64,6 +64,8 @@ export interface SearchRunOptions {
   strict: boolean;
   /** Compartment search: only resources of the compartment. */
   compartment?: CompartmentScope;
+  /** A second compartment every match must also lie in (patient-context tokens searching another compartment, e.g. `Encounter/e1/*`). */
+  alsoIn?: CompartmentScope;
   /** Types the caller may read (for includes); '*' or absent for all. */
   readable?: readonly string[] | '*';
   /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */
@@ -110,6 +112,8 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     }
     const scope = opts.compartment;
     if (scope) queries = queries.map((q) => ({ ...q, compartment: compartmentFilter(scope, q.resourceType) }));
+    const alsoIn = opts.alsoIn;
+    if (alsoIn) queries = queries.map((q) => ({ ...q, alsoIn: compartmentFilter(alsoIn, q.resourceType) }));
     const within = opts.within;
     if (within) queries = queries.map((q) => ({ ...q, within }));
     return { queries, includes, params };

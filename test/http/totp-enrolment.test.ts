@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { currentTotp } from '../../src/auth/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { decodeSvgQr } from './qr-support.js';
 import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from './smart-support.js';
 
 /**
@@ -95,6 +96,11 @@ describe('TOTP enrolment at sign-in, and its admin reset', () => {
     assert.match(uri, /carol/);
     assert.match(page.html, new RegExp(secret.replace(/(.{4})(?=.)/g, '$1 ')), 'the key in base32, grouped for typing');
     assert.match(page.html, /<label for="code">/);
+    // The QR code: inline SVG (no <img>, so no img-src in the CSP), named for screen readers, and it scans to the same URI.
+    const svg = /<svg[^>]*>[\s\S]*?<\/svg>/.exec(page.html)?.[0] ?? '';
+    assert.match(svg, /^<svg [^>]*role="img" aria-label="QR code[^"]*"/, 'an inline SVG QR code with an accessible name');
+    assert.doesNotMatch(page.html, /<img|<script|data:/);
+    assert.equal(decodeSvgQr(svg), uri, 'the QR code encodes the otpauth URI on the page');
     // The same hardening as the other sign-in pages.
     const shown = await b.request(`/auth/flow?request=${encodeURIComponent(new URL(formAction(page.html), s.baseUrl).searchParams.get('request')!)}`);
     assert.equal(shown.headers.get('cache-control'), 'no-store');

@@ -1,11 +1,13 @@
 import type { Page } from '../../auth/flow.js';
 import { errorBox, esc } from './html.js';
+import { qrSvg } from './qr-svg.js';
 
 /**
- * The TOTP enrolment page: the otpauth:// link (opens the authenticator app on
- * a phone), the same key in base32 for typing by hand, and the code field that
- * proves the app holds it. No QR code: no library for one is in the project,
- * and an image would need a relaxed CSP (img-src data:).
+ * The TOTP enrolment page: a QR code of the otpauth:// URI (scanned by the
+ * authenticator app on a phone; inline SVG, so the CSP needs no img-src), the
+ * same URI as a link (opens the app on the phone itself), the key in base32
+ * for typing by hand (for those who cannot scan), and the code field that
+ * proves the app holds it.
  */
 export function enrolBody(page: Extract<Page, { step: 'enrol' }>, form: (inner: string) => string): string {
   // Groups of four, as authenticator apps show and accept them.
@@ -15,7 +17,9 @@ export function enrolBody(page: Extract<Page, { step: 'enrol' }>, form: (inner: 
 <p>Your account needs a verification code from an authenticator app at every sign-in. Set it up once now to continue to <strong>${esc(page.clientName)}</strong>.</p>
 ${errorBox(page.error)}
 <ol>
-<li><p>Add this account to your authenticator app: on the phone that has the app, <a href="${esc(page.uri)}">open the set-up link</a>, or add it by hand:</p>
+<li><p>Add this account to your authenticator app: scan this QR code with the app,</p>
+<p>${qrSvg(page.uri, 'QR code of the set-up link, for your authenticator app to scan')}</p>
+<p>or, on the phone that has the app, <a href="${esc(page.uri)}">open the set-up link</a>, or add it by hand:</p>
 <dl>
 <dt>Account</dt><dd>${esc(page.username)}</dd>
 <dt>Key</dt><dd><code id="totp-secret">${esc(grouped)}</code></dd>

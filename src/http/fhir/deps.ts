@@ -12,6 +12,8 @@ export interface SearchOptions {
   strict: boolean;
   /** Compartment search (`Patient/123/Observation`). */
   compartment?: CompartmentScope;
+  /** A second compartment every match must also lie in (set by the auth guard for patient-context tokens searching another compartment). */
+  alsoIn?: CompartmentScope;
   /** Types the caller may read, for `_include`/`_revinclude` ('*' or absent: all). */
   readable?: readonly string[] | '*';
   /** Called with the types a chain, `_has` or `_list` reads besides the searched type; throws when not allowed. */

@@ -44,13 +44,25 @@ function outsideCompartment(type: string): HavenError {
   return new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `${type} is not in the Patient compartment: patient/ scopes cannot search it`, { expression: [type] });
 }
 
-/** Refuses (403) a compartment search across types of any compartment but the token's own patient's (the guard checks again). */
+/**
+ * Refuses (403) a compartment search across types of another patient's compartment (the guard checks
+ * again). Other compartments (`Encounter/e1/*`) run intersected with the token's patient's compartment.
+ */
 export function requireOwnCompartment(ctx: RequestContext, compartment: string, id: string): void {
   const patient = limitedToCompartment(ctx.principal);
-  if (patient === undefined || (compartment === 'Patient' && id === patient)) return;
+  if (patient === undefined || compartment !== 'Patient' || id === patient) return;
   throw new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `A token with a patient context may search only its own patient's compartment (Patient/${patient}), not ${compartment}/${id}`, {
     expression: [compartment],
   });
+}
+
+/**
+ * Of a `*` compartment search's member types, those a patient-context token can see: the Patient
+ * compartment's (`Practitioner/dr1/*` does not list Practitioners or Organizations to a patient).
+ */
+export function visibleMemberTypes(deps: FhirDeps, ctx: RequestContext, candidates: readonly string[]): string[] {
+  const inCompartment = compartmentTypes(deps, ctx);
+  return inCompartment ? candidates.filter(inCompartment) : [...candidates];
 }
 
 /** Readable types for includes; computed only when the search has includes. */

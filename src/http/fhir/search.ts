@@ -8,7 +8,7 @@ import type { StoreTransaction } from '../../store/index.js';
 import { requireId, requireType } from './checks.js';
 import type { FhirDeps, SearchOptions } from './deps.js';
 import { searchBundle } from './search-bundle.js';
-import { authorizeLinked, readableTypes, requireOwnCompartment, searchableTypes, systemTypes } from './search-scope.js';
+import { authorizeLinked, readableTypes, requireOwnCompartment, searchableTypes, systemTypes, visibleMemberTypes } from './search-scope.js';
 import { header, type FhirRequest, type FhirResponse } from './types.js';
 
 export { searchBundle } from './search-bundle.js';
@@ -66,7 +66,7 @@ export async function searchCompartment(deps: FhirDeps, ctx: RequestContext, req
     return { status: 200, headers: {}, body: searchBundle(deps, req, basePath, page) };
   }
   requireOwnCompartment(ctx, compartment, id);
-  const types = searchableTypes(deps, ctx, table.resourceTypesIn(compartment).filter(members));
+  const types = searchableTypes(deps, ctx, visibleMemberTypes(deps, ctx, table.resourceTypesIn(compartment).filter(members)));
   return runSystem(deps, ctx, req, types, params, options, basePath, tx);
 }
 
