@@ -76,9 +76,12 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     BENCH_PG_COUNT_FILE: countFile,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
   };
-  const server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.cwd ? { cwd: spec.cwd } : {}) });
-  const meter = await createCpuMeter(server.pid, dbUrl, countFile);
+  // Whatever fails from here on (the server's start included), the database and data dir are dropped.
+  let server: Awaited<ReturnType<typeof startServerChild>> | undefined;
+  let meter: Awaited<ReturnType<typeof createCpuMeter>> | undefined;
   try {
+    server = await startServerChild({ dataDir, port: await freePort(), databaseUrl: dbUrl, env, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.cwd ? { cwd: spec.cwd } : {}) });
+    meter = await createCpuMeter(server.pid, dbUrl, countFile);
     const tokens = await createTokenHolder(server.baseUrl, dataDir);
     const client = createHttpClient(server.baseUrl, tokens.get, Math.max(16, spec.readConcurrency ?? 16));
     const seed = 7;
@@ -103,8 +106,8 @@ export async function measurePathCpu(spec: PathCpuSpec) {
       loadAverage: loadavg().map((v) => round(v)),
     };
   } finally {
-    await meter.close();
-    await server.stop();
+    await meter?.close();
+    await server?.stop();
     await adminQuery(spec.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     rmSync(dataDir, { recursive: true, force: true });
   }
