@@ -74,6 +74,16 @@ export async function admin(s: TestServer, path: string, body: unknown): Promise
   return { status: res.status, body: await res.json() };
 }
 
+/** Turns on the tenant's `mfaRequired` setting through the admin API. */
+export async function requireTenantMfa(s: TestServer): Promise<void> {
+  const res = await fetch(`${s.baseUrl}/auth/admin/settings`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${await s.token()}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ mfaRequired: true }),
+  });
+  if (res.status !== 200) throw new Error(`enabling mfaRequired answered ${res.status}`);
+}
+
 export async function tokenRequest(s: TestServer, form: Record<string, string>, basic?: string): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(`${s.baseUrl}/auth/token`, {
     method: 'POST',

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { currentTotp } from '../../src/auth/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { decodeSvgQr } from './qr-support.js';
-import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from './smart-support.js';
+import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, requireTenantMfa, tokenRequest } from './smart-support.js';
 
 /**
  * TOTP enrolment at sign-in (docs/security/identity.md): a user who must pass
@@ -76,12 +76,7 @@ describe('TOTP enrolment at sign-in, and its admin reset', () => {
     patient = (await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Enrol' }] } })).body.id as string;
     assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'enrol-app', name: 'Enrol app', scopes: SCOPE, redirectUris: [REDIRECT] })).status, 201);
     for (const name of ['carol', 'erin', 'gina', 'hank', 'ivan']) await createUser(name);
-    const on = await fetch(`${s.baseUrl}/auth/admin/settings`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${await s.token()}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ mfaRequired: true }),
-    });
-    assert.equal(on.status, 200);
+    await requireTenantMfa(s);
   });
   after(() => s.close());
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { currentTotp } from '../../src/auth/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { admin, authorizeUrl, Browser, csrf, formAction, login, REDIRECT } from './smart-support.js';
+import { admin, authorizeUrl, Browser, csrf, formAction, login, REDIRECT, requireTenantMfa } from './smart-support.js';
 
 /**
  * TOTP recovery codes (docs/security/identity.md, "Recovery codes"): shown once
@@ -47,12 +47,7 @@ describe('TOTP recovery codes', () => {
     patient = (await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Recovery' }] } })).body.id as string;
     assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'recovery-app', name: 'Recovery app', scopes: SCOPE, redirectUris: [REDIRECT] })).status, 201);
     await createUser('rita');
-    const on = await fetch(`${s.baseUrl}/auth/admin/settings`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${await s.token()}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ mfaRequired: true }),
-    });
-    assert.equal(on.status, 200);
+    await requireTenantMfa(s);
   });
   after(() => s.close());
 
