@@ -24,6 +24,9 @@ export function describeFhirRequest(method: string, path: string[]): AuditReques
     return info('history', a === '_history' ? [] : [ref(a!, b === '_history' ? undefined : b)]);
   }
   if (b === '_search') return info('search', [ref(a!)]);
+  // Compartment search (Encounter/e1/Observation, Patient/p1/*, or its POST _search form): a search
+  // whose focus is the compartment's owner, not a read of it; the results are listed as for any search.
+  if ((n === 3 && m === 'GET') || (n === 4 && d === '_search' && m === 'POST')) return info('search', [ref(a!, b)]);
   if (m === 'GET') return n === 1 ? info('search', [ref(a!)]) : info('read', [ref(a!, b)]);
   if (m === 'POST') return info('create', [ref(a!)]);
   if (m === 'PUT') return info('update', [ref(a!, b)]);
