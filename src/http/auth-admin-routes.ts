@@ -95,6 +95,9 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
    * is revoked, so refresh tokens stop working and access tokens are refused
    * at the next request (not only when they expire).
    */
+  /** Records an admin action on one user before it takes effect; the entry names the user (and their patient). */
+  const auditUserAction = (req: FastifyRequest, actor: string, user: { userId: string; patient?: string }, event: 'mfa-reset' | 'user-disabled' | 'user-enabled', detail = '') =>
+    deps.audit({ tenant: deps.tenant, event, outcome: 'success', outcomeCode: `user=${user.userId}${detail}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
   const cutOff = async (userId: string, reason: string) => ({
     sessionsEnded: await deps.sessions.destroyForUser(deps.tenant, userId),
     grantsRevoked: await deps.grants.revokeUser(deps.tenant, userId, reason, deps.clock.now()),
@@ -103,8 +106,7 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
   app.delete('/auth/admin/users/:user/totp', async (req, reply) => {
     const actor = requireAdmin(req);
     const user = await target(req);
-    // Audited before it takes effect; the entry names the user whose authenticator goes.
-    await deps.audit({ tenant: deps.tenant, event: 'mfa-reset', outcome: 'success', outcomeCode: `user=${user.userId}${user.hasTotp ? '' : ' (had none)'}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await auditUserAction(req, actor, user, 'mfa-reset', user.hasTotp ? '' : ' (had none)');
     await deps.users.resetTotp(deps.tenant, user.userId);
     const ended = await cutOff(user.userId, 'mfa-reset');
     return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, hasTotp: false, ...ended });
@@ -114,7 +116,7 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
   app.post('/auth/admin/users/:user/disable', async (req, reply) => {
     const actor = requireAdmin(req);
     const user = await target(req);
-    await deps.audit({ tenant: deps.tenant, event: 'user-disabled', outcome: 'success', outcomeCode: `user=${user.userId}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await auditUserAction(req, actor, user, 'user-disabled');
     await deps.users.setDisabled(deps.tenant, user.userId, true);
     const ended = await cutOff(user.userId, 'user-disabled');
     return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, disabled: true, ...ended });
@@ -123,7 +125,7 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
   app.post('/auth/admin/users/:user/enable', async (req, reply) => {
     const actor = requireAdmin(req);
     const user = await target(req);
-    await deps.audit({ tenant: deps.tenant, event: 'user-enabled', outcome: 'success', outcomeCode: `user=${user.userId}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
+    await auditUserAction(req, actor, user, 'user-enabled');
     await deps.users.setDisabled(deps.tenant, user.userId, false);
     return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, disabled: false });
   });
