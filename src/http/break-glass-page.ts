@@ -4,7 +4,7 @@ import type { Session, SessionStore } from '../auth/sessions.js';
 import { mustPassMfa } from '../auth/users.js';
 import { isHavenError, type Clock } from '../kernel/index.js';
 import { reasonOf, startBreakGlass, type AccessCoreDeps, type Audit, type Who } from './access-common.js';
-import { errorBox, esc, hidden, layout, PAGE_CSP } from './auth-pages/html.js';
+import { errorBox, esc, hidden, sendPage } from './auth-pages/html.js';
 
 /**
  * Break-glass from the browser: a signed-in session of the authorization
@@ -33,17 +33,6 @@ function readCookie(req: FastifyRequest, name: string): string | undefined {
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
-}
-
-function send(reply: FastifyReply, status: number, title: string, body: string) {
-  return reply
-    .code(status)
-    .header('Cache-Control', 'no-store')
-    .header('Content-Security-Policy', PAGE_CSP)
-    .header('X-Frame-Options', 'DENY')
-    .header('Referrer-Policy', 'no-referrer')
-    .type('text/html; charset=utf-8')
-    .send(layout(title, body));
 }
 
 function formPage(session: Session, minutes: number, action: string, error?: string): string {
@@ -76,12 +65,12 @@ export function registerBreakGlassPage(app: FastifyInstance, deps: AccessCoreDep
     return { session, who: { subject: session.userId, kind: 'user', principal } };
   }
   const refuse = (reply: FastifyReply, r: { status: number; message: string }) =>
-    send(reply, r.status, 'Emergency access', `<h1>Emergency access</h1><p role="alert">${esc(r.message)}</p>`);
+    sendPage(reply, r.status, 'Emergency access', `<h1>Emergency access</h1><p role="alert">${esc(r.message)}</p>`);
 
   app.get(BREAK_GLASS_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
-    return send(reply, 200, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`));
+    return sendPage(reply, 200, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`));
   });
   app.post(BREAK_GLASS_PAGE, async (req, reply) => {
     const c = await caller(req);
@@ -90,11 +79,11 @@ export function registerBreakGlassPage(app: FastifyInstance, deps: AccessCoreDep
     if (!safeEqual(form['csrf']?.[0] ?? '', c.session.csrf)) return refuse(reply, { status: 403, message: 'The form has expired. Open the page again.' });
     try {
       const started = await startBreakGlass(deps, audit, req, c.who, reasonOf({ reason: form['reason']?.[0] ?? '' }), deps.breakGlassMinutes);
-      return send(reply, 201, 'Emergency access started', `<h1>Emergency access started</h1>
+      return sendPage(reply, 201, 'Emergency access started', `<h1>Emergency access started</h1>
 <p role="status">Until ${esc(started.expiresAt)} your role restrictions are lifted. Every access is recorded as emergency
 treatment (ETREAT) and a security alert has been raised for review.</p>`);
     } catch (err) {
-      if (isHavenError(err) && err.code === 'AUTH_REASON_REQUIRED') return send(reply, 400, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`, 'Give a reason of at least 8 characters.'));
+      if (isHavenError(err) && err.code === 'AUTH_REASON_REQUIRED') return sendPage(reply, 400, 'Emergency access', formPage(c.session, deps.breakGlassMinutes, `${page.basePath ?? ''}${BREAK_GLASS_PAGE}`, 'Give a reason of at least 8 characters.'));
       throw err;
     }
   });

@@ -5,7 +5,7 @@ import { safeEqual } from '../auth/secrets.js';
 import type { Session, SessionStore } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
 import type { Clock, TenantId } from '../kernel/index.js';
-import { errorBox, esc, hidden, layout, PAGE_CSP } from './auth-pages/html.js';
+import { errorBox, esc, hidden, sendPage } from './auth-pages/html.js';
 import { recoveryCodesBody } from './auth-pages/recovery.js';
 
 /**
@@ -29,18 +29,6 @@ export interface RecoveryCodesPageDeps {
 }
 
 type Form = Record<string, string[] | undefined>;
-
-function send(reply: FastifyReply, status: number, title: string, body: string) {
-  return reply
-    .code(status)
-    .header('Cache-Control', 'no-store')
-    .header('Pragma', 'no-cache')
-    .header('Content-Security-Policy', PAGE_CSP)
-    .header('X-Frame-Options', 'DENY')
-    .header('Referrer-Policy', 'no-referrer')
-    .type('text/html; charset=utf-8')
-    .send(layout(title, body));
-}
 
 function formPage(session: Session, remaining: number, action: string, error?: string): string {
   return `<h1>Recovery codes</h1>
@@ -68,23 +56,23 @@ export function registerRecoveryCodesPage(app: FastifyInstance, deps: RecoveryCo
   }
   const here = `${deps.basePath ?? ''}${RECOVERY_CODES_PAGE}`;
   const refuse = (reply: FastifyReply, r: { status: number; message: string }) =>
-    send(reply, r.status, 'Recovery codes', `<h1>Recovery codes</h1><p role="alert">${esc(r.message)}</p>`);
+    sendPage(reply, r.status, 'Recovery codes', `<h1>Recovery codes</h1><p role="alert">${esc(r.message)}</p>`);
 
   app.get(RECOVERY_CODES_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
-    return send(reply, 200, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here));
+    return sendPage(reply, 200, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here));
   });
   app.post(RECOVERY_CODES_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
     const form = (req.body && typeof req.body === 'object' ? req.body : {}) as Form;
     if (!safeEqual(form['csrf']?.[0] ?? '', c.session.csrf)) {
-      return send(reply, 403, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, 'The form has expired. Try again.'));
+      return sendPage(reply, 403, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, 'The form has expired. Try again.'));
     }
     // Audited before it takes effect (fail closed).
     await deps.audit({ tenant: deps.tenant, event: 'mfa-recovery-issued', outcome: 'success', outcomeCode: 'regenerated', subject: c.userId, clientId: 'haven-account-page', kind: 'user', requestId: req.id, sourceIp: req.ip });
     const codes = await deps.recoveryCodes.issue(deps.tenant, c.userId, deps.clock.now());
-    return send(reply, 200, 'Save your recovery codes', recoveryCodesBody(codes, { href: here, label: 'I have saved them' }));
+    return sendPage(reply, 200, 'Save your recovery codes', recoveryCodesBody(codes, { href: here, label: 'I have saved them' }));
   });
 }

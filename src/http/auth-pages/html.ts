@@ -1,3 +1,5 @@
+import type { FastifyReply } from 'fastify';
+
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function esc(value: string): string {
   return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -54,3 +56,16 @@ export function pageCsp(formTargets: readonly string[] = []): string {
 
 /** The Content-Security-Policy of pages whose forms stay on Haven. */
 export const PAGE_CSP = pageCsp();
+
+/** Sends a server-rendered page with the sign-in pages' hardening: no caching, strict CSP, no framing, no referrer. */
+export function sendPage(reply: FastifyReply, status: number, title: string, body: string) {
+  return reply
+    .code(status)
+    .header('Cache-Control', 'no-store')
+    .header('Pragma', 'no-cache')
+    .header('Content-Security-Policy', PAGE_CSP)
+    .header('X-Frame-Options', 'DENY')
+    .header('Referrer-Policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+    .send(layout(title, body));
+}
