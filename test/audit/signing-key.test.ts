@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createSequencer } from '../../src/audit/sequencer.js';
@@ -12,6 +10,7 @@ import { createLocalKms, createVaultTransitKms, rotateKek, type Kms } from '../.
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { startVaultTransitFake, type VaultTransitFake } from '../crypto/fakes/vault-transit-fake.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import { tempDir } from '../support/temp-dir.js';
 import { ctxFor } from './support.js';
 import { createAuditRecorder } from '../../src/audit/recorder.js';
 
@@ -22,12 +21,12 @@ before(async () => {
 });
 after(() => vault.close());
 
-const localKms = (): Kms => createLocalKms({ dataDir: mkdtempSync(join(tmpdir(), 'haven-audit-kms-')), env: 'test', logger: silentLogger });
+const localKms = (): Kms => createLocalKms({ dataDir: tempDir('haven-audit-kms-'), env: 'test', logger: silentLogger });
 const vaultKms = (): Promise<Kms> =>
   createVaultTransitKms({ address: vault.url, token: vault.token, keyName: 'haven-kek', logger: silentLogger, http: { timeoutMs: 1000, retries: 1, backoffMs: 10 } });
 
 function sequencerOn(db: TestDb, kms: Kms | undefined) {
-  const witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-audit-')), 'witness.jsonl');
+  const witnessPath = join(tempDir('haven-audit-'), 'witness.jsonl');
   return { witnessPath, seq: createSequencer({ db: db.db, clock: systemClock, logger: silentLogger, witnessPath, intervalMs: 50, ...(kms ? { kms } : {}) }) };
 }
 

@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { createAuditRecorder } from '../../src/audit/recorder.js';
@@ -7,6 +5,7 @@ import { createSequencer } from '../../src/audit/sequencer.js';
 import type { AuditedContext } from '../../src/audit/entry.js';
 import { asTenantId, silentLogger, systemClock } from '../../src/kernel/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import { tempDir } from '../support/temp-dir.js';
 
 export function ctxFor(i: number): AuditedContext {
   return {
@@ -28,7 +27,7 @@ export interface AuditFixture {
 
 export async function auditFixture(): Promise<AuditFixture> {
   const testDb = await createTestDb();
-  const witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-audit-')), 'audit', 'witness.jsonl');
+  const witnessPath = join(tempDir('haven-audit-'), 'audit', 'witness.jsonl');
   const recorder = createAuditRecorder({ db: testDb.db, clock: systemClock, logger: silentLogger, node: 'test-node', timeoutMs: 2000 });
   const sequencer = createSequencer({ db: testDb.db, clock: systemClock, logger: silentLogger, witnessPath, intervalMs: 50 });
   let counter = 0;

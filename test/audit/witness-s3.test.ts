@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createAuditRecorder } from '../../src/audit/recorder.js';
@@ -13,6 +11,7 @@ import { createS3Witness, headsKey, s3WitnessSettings, type S3WitnessSettings } 
 import { loadConfig } from '../../src/config/index.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import { tempDir } from '../support/temp-dir.js';
 import { startS3Fake, type S3Fake } from './fakes/s3-fake.js';
 import { ctxFor } from './support.js';
 
@@ -22,7 +21,7 @@ before(async () => {
 });
 after(() => fake.close());
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'haven-s3w-'));
+const tmp = () => tempDir('haven-s3w-');
 
 function settingsFor(f: S3Fake, over: Partial<S3WitnessSettings> = {}): S3WitnessSettings {
   const config = loadConfig({
