@@ -7,7 +7,12 @@
  * round, and the build that goes first alternates between rounds, so machine
  * load and drift fall on all four alike.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--out name]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--audit-off] [--out name]
+ *
+ * `--audit-off` runs both configurations with HAVEN_AUDIT=off: encryption's
+ * own read cost (the body's envelope), without the audit entry it also seals
+ * and without the group-commit batch sizes, which move with machine load and
+ * made PostgreSQL's CPU per read swing by half between runs of one build.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -28,7 +33,9 @@ if (!beforeDir) throw new Error('--before <directory of another built checkout> 
 const builds = { before: resolve(beforeDir), after: resolve(arg('after') ?? '.') };
 const spec = { adminUrl, patients: positiveArg('patients', 150), concurrency: 3, reads: positiveArg('reads', 15000), readConcurrency: 16 };
 const rounds = positiveArg('rounds', 3);
-const configs = { encrypted: {}, plain: { HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } } as const;
+const auditOff = process.argv.includes('--audit-off');
+const audit: Record<string, string> = auditOff ? { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } : {};
+const configs = { encrypted: { ...audit }, plain: { ...audit, HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } } as const;
 
 type Key = `${keyof typeof builds}/${keyof typeof configs}`;
 const samples: Record<string, { readCpuMs: number; nodeCpuMs: number; pgCpuMs: number; readPerSecond: number; load1m: number }[]> = {};
@@ -72,7 +79,7 @@ const result = {
   benchmark: 'overhead-ab',
   at: new Date().toISOString(),
   machine: machineFacts(),
-  spec: { patients: spec.patients, reads: spec.reads, rounds, readConcurrency: spec.readConcurrency },
+  spec: { patients: spec.patients, reads: spec.reads, rounds, readConcurrency: spec.readConcurrency, audit: auditOff ? 'off (both configurations)' : 'on' },
   loadAverage1m: { min: round(Math.min(...Object.values(samples).flat().map((s) => s.load1m))), max: round(Math.max(...Object.values(samples).flat().map((s) => s.load1m))) },
   target: 'encrypted reads >= 0.90 of plain (issue 4), CPU per read (server + PostgreSQL)',
   summary,
