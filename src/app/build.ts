@@ -224,7 +224,7 @@ export function buildApp(parts: AppParts) {
     issuer: baseUrl,
     audience: `${baseUrl}/fhir`,
     clock,
-    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    accessTokenTtlSeconds: config.auth.machineAccessTokenTtlSeconds ?? config.auth.accessTokenTtlSeconds,
   });
   const verifier = createTokenVerifier({ issuer: baseUrl, audience: `${baseUrl}/fhir`, keys: signingKeys, clock, revocations: identity.revocations });
 
@@ -242,7 +242,7 @@ export function buildApp(parts: AppParts) {
       routes: {
         flow: identity.flow,
         tokenAdmin: identity.withVerifier(verifier),
-        account: { clock, sessions: identity.sessions, users: identity.users, recoveryCodes: identity.recoveryCodes, audit: identity.audit },
+        account: { clock, sessions: identity.sessions, users: identity.users, recoveryCodes: identity.recoveryCodes, audit: identity.audit, mfaRequired: (t) => identity.tenantSettings.mfaRequired(t) },
       },
       admin: { tenant, clock, users: identity.users, recoveryCodes: identity.recoveryCodes, sessions: identity.sessions, grants: identity.grants, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
     },

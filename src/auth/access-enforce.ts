@@ -43,20 +43,24 @@ export interface CompartmentParams {
   paramsFor(type: string): readonly string[];
 }
 
-/** One parameter per policy compartment (AND-ed with its criteria); undefined when it cannot be expressed. */
-function compartmentPair(compartment: string, type: string, patient: string | undefined, cp: CompartmentParams): readonly [string, string] | undefined {
+/**
+ * The ways a resource of `type` lies in a policy's compartment, one `[param, value]`
+ * each: R4 compartment membership is ANY of the parameters the CompartmentDefinition
+ * lists (Observation: `subject` or `performer`), so each becomes its own OR-ed
+ * group. Empty when the compartment cannot apply (no patient, no parameter).
+ */
+function compartmentPairs(compartment: string, type: string, patient: string | undefined, cp: CompartmentParams): ReadonlyArray<readonly [string, string]> {
   const id = compartment === 'Patient/{patient}' ? patient : compartment.slice('Patient/'.length);
-  if (id === undefined) return undefined;
-  if (type === 'Patient') return ['_id', id];
-  const params = cp.paramsFor(type);
-  const param = ['patient', 'subject', 'beneficiary'].find((p) => params.includes(p)) ?? params[0];
-  return param ? [param, `Patient/${id}`] : undefined;
+  if (id === undefined) return [];
+  if (type === 'Patient') return [['_id', id]];
+  return cp.paramsFor(type).map((param) => [param, `Patient/${id}`] as const);
 }
 
 /**
  * The criteria that narrow `interaction` on `type`: undefined when some policy
- * grants it unfiltered, else one group per policy (OR-ed), each AND-ed. A
- * policy whose compartment cannot apply contributes nothing (fail closed).
+ * grants it unfiltered, else one group per policy — per compartment link when
+ * the policy names a compartment — OR-ed, each AND-ed. A policy whose
+ * compartment cannot apply contributes nothing (fail closed).
  */
 export function restrictionFor(ctx: RequestContext, type: string, interaction: PolicyInteraction, cp: CompartmentParams): Restriction | undefined {
   const access = policyAccess(ctx);
@@ -67,9 +71,12 @@ export function restrictionFor(ctx: RequestContext, type: string, interaction: P
   const patient = (ctx.principal as PolicyPrincipal).patient;
   const groups: Restriction = [];
   for (const p of policies) {
-    const extra = p.compartment ? compartmentPair(p.compartment, type, patient, cp) : undefined;
-    if (p.compartment && !extra) continue;
-    groups.push([...p.criteria, ...(extra ? [extra] : [])]);
+    if (!p.compartment) {
+      groups.push([...p.criteria]);
+      continue;
+    }
+    // A policy whose compartment cannot apply adds no group (fail closed).
+    for (const link of compartmentPairs(p.compartment, type, patient, cp)) groups.push([...p.criteria, link]);
   }
   return groups;
 }

@@ -10,7 +10,7 @@ import { oauthError } from './oauth-errors.js';
 import { splitScopes } from './scopes.js';
 import { PKCE_PATTERN, pkceChallenge, safeEqual } from './secrets.js';
 import type { SigningKeyStore } from './signing-keys.js';
-import type { UserStore } from './users.js';
+import type { Plane, UserStore } from './users.js';
 
 /**
  * The user grants of the token endpoint (SMART App Launch): authorization_code
@@ -26,7 +26,8 @@ export interface AppGrantsDeps {
   issuer: string;
   /** FHIR base URL: access-token audience. */
   audience: string;
-  accessTokenTtlSeconds: number;
+  /** Access-token lifetime of the user's identity plane, seconds. */
+  accessTokenTtlSeconds(plane: Plane): number;
   audit: AuthAuditor;
 }
 
@@ -80,7 +81,7 @@ export function createAppGrants(deps: AppGrantsDeps) {
     const user = await deps.users.get(req.tenant, grant.userId);
     if (!user || user.disabled) throw oauthError('invalid_grant', 'The user of this grant is no longer active');
     const ctx = grant.context;
-    const ttl = deps.accessTokenTtlSeconds;
+    const ttl = deps.accessTokenTtlSeconds(user.plane);
     const access = await signAccessToken(deps.accessKeys, {
       tenant: req.tenant,
       clientId: grant.clientId,

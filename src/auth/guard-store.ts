@@ -71,7 +71,8 @@ export function guardStoreForPatients(store: ResourceStore, guard: CompartmentGu
 }
 
 type Restrict = ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
-type GuardedOpts = { strict: boolean; restrict?: Restrict; within?: CompartmentLimit; compartment?: { compartment: string; id: string } };
+type CompartmentScope = { compartment: string; id: string; paramsFor(type: string): readonly string[] };
+type GuardedOpts = { strict: boolean; restrict?: Restrict; within?: CompartmentLimit; compartment?: { compartment: string; id: string }; alsoIn?: CompartmentScope };
 type SearchFn<Reader, Opts extends GuardedOpts, Page extends { included?: StoredResource[] }> = (
   ctx: RequestContext,
   reader: Reader,
@@ -86,8 +87,12 @@ function andRestrictions(a: Restrict | undefined, b: ScopeFilters): Restrict {
 }
 
 /**
- * Adds the implicit compartment filter to every search made with a patient-context
+ * Adds the implicit compartment condition to every search made with a patient-context
  * token, and the granular scopes' criteria (SQL, AND-ed with any policy `restrict`).
+ * The condition is the patient's compartment (`alsoIn`): a resource is in it when
+ * ANY parameter the CompartmentDefinition lists for its type references the
+ * patient (Observation: `subject` or `performer`), as reads and `*` searches
+ * decide — not one chosen parameter, which would hide what a read allows.
  * With `patient/` scopes in force, chained, `_has`, `_list` and included resources
  * are limited to the compartment too (`within`, compiled into the same SQL).
  */
@@ -102,13 +107,14 @@ export function guardSearchForPatients<Reader, Opts extends GuardedOpts, Page ex
     const access = accessFor(ctx.principal, type, 'search');
     const limited = limitedToCompartment(ctx.principal);
     // `Patient/{other}/Observation` would only come back empty; refusing says why. Another compartment
-    // (`Encounter/e1/Observation`) keeps its condition and gets the patient filter below, like any type search.
+    // (`Encounter/e1/Observation`) keeps its condition and gets the patient's compartment below, like any type search.
     const asked = options.compartment;
     if (limited !== undefined && asked) guard.requireOwnCompartment(asked.compartment, asked.id, limited);
-    const extra = access.kind === 'compartment' ? guard.searchFilter(type, access.patient) : [];
+    if (access.kind === 'compartment') guard.requireMemberType(type);
     let opts: Opts = access.filters ? { ...options, restrict: andRestrictions(options.restrict, access.filters) } : options;
+    if (access.kind === 'compartment') opts = { ...opts, alsoIn: guard.scopeFor(access.patient) };
     if (limited !== undefined) opts = { ...opts, within: guard.limitFor(limited) };
-    const page = await search(ctx, reader, type, [...params, ...extra], opts);
+    const page = await search(ctx, reader, type, params, opts);
     return granular && page.included && page.included.length > 0 ? { ...page, included: await filterIncluded(ctx, guard, page.included) } : page;
   };
 }
@@ -133,7 +139,6 @@ async function filterIncluded(ctx: RequestContext, guard: CompartmentGuard, incl
   return included.filter((r) => !dropped.has(`${r.resourceType}/${r.id}`));
 }
 
-type CompartmentScope = { compartment: string; id: string; paramsFor(type: string): readonly string[] };
 type SystemOpts = { compartment?: CompartmentScope; alsoIn?: CompartmentScope; within?: CompartmentLimit };
 
 /**

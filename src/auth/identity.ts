@@ -22,12 +22,15 @@ import { createSigningKeyStore } from './signing-keys.js';
 import { createTenantSettings } from './tenant-settings.js';
 import { createTotpEnrolmentStore } from './totp-enrolment.js';
 import type { SigningKeyStore } from './signing-keys.js';
-import { createUserStore } from './users.js';
+import { createUserStore, type Plane } from './users.js';
 import type { TokenVerifier } from './verify-token.js';
 
 /** Settings of the authorization server (docs/configuration.md). */
 export interface IdentitySettings {
   accessTokenTtlSeconds: number;
+  /** Per identity plane (docs/security/identity.md); absent: accessTokenTtlSeconds. */
+  workforceAccessTokenTtlSeconds?: number | undefined;
+  patientAccessTokenTtlSeconds?: number | undefined;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
   loginMaxFailures: number;
@@ -63,6 +66,8 @@ export interface IdentityDeps {
  */
 export function createIdentity(deps: IdentityDeps) {
   const { db, tenant, clock, settings } = deps;
+  // The identity planes have their own access-token lifetimes; each defaults to HAVEN_ACCESS_TOKEN_TTL.
+  const accessTokenTtl = (plane: Plane): number => (plane === 'patient' ? settings.patientAccessTokenTtlSeconds : settings.workforceAccessTokenTtlSeconds) ?? settings.accessTokenTtlSeconds;
   const audit: AuthAuditor = createAuthAuditor(deps.recorder);
   const revocations = createRevocations({ db, clock });
   // Session time-outs per tenant; the configured values are the defaults (docs/security/identity.md, Sessions).
@@ -98,7 +103,8 @@ export function createIdentity(deps: IdentityDeps) {
     patientExists: deps.patientExists,
     mfaRequired: () => tenantSettings.mfaRequired(tenant),
     offlineLifetimeMs: settings.offlineAccessDays * 86_400_000,
-    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+    // Sets how long a grant without refresh tokens lives (its code's minute, then one access token): the longer plane's covers both.
+    accessTokenTtlSeconds: Math.max(accessTokenTtl('workforce'), accessTokenTtl('patient')),
     federations: (deps.federations ?? []).map(({ callbackPath, allowHttp, ...settings }) =>
       createFederation({ ...settings, redirectUri: `${deps.issuer}${callbackPath}` }, { users, allowHttp }),
     ),
@@ -113,7 +119,7 @@ export function createIdentity(deps: IdentityDeps) {
     idTokenKeys,
     issuer: deps.issuer,
     audience: deps.fhirBase,
-    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+    accessTokenTtlSeconds: accessTokenTtl,
     audit,
   });
   return {

@@ -104,11 +104,6 @@ export function limitedToCompartment(principal: Principal): string | undefined {
   return usableScopes(p).some((s) => s.context === 'patient') ? p.patient : undefined;
 }
 
-/** Preferred parameter for the implicit search filter: one parameter, since search ANDs parameters. */
-function filterParam(params: readonly string[]): string | undefined {
-  return ['patient', 'subject', 'beneficiary'].find((p) => params.includes(p)) ?? params[0];
-}
-
 export function createCompartmentGuard(deps: CompartmentDeps) {
   let members: ReadonlyMap<string, readonly string[]> | undefined;
   // The CompartmentDefinition does not change at run time: the member map is built once.
@@ -119,7 +114,7 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
     limitFor(patient: string): CompartmentLimit {
       return { compartment: 'Patient', id: patient, members: memberMap() };
     },
-    /** The patient's compartment as a compartment search of it (`Patient/{id}/*`): what a search spanning types is narrowed to. */
+    /** The patient's compartment as a compartment search of it (`Patient/{id}/*`): what every search of a patient-context token is narrowed to. */
     scopeFor(patient: string): { compartment: 'Patient'; id: string; paramsFor(type: string): readonly string[] } {
       return { compartment: 'Patient', id: patient, paramsFor: (type: string) => (type === 'Patient' ? [] : (memberMap().get(type) ?? [])) };
     },
@@ -161,16 +156,6 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
     /** Of `ids`, those matching the criteria (none without a matcher: fail closed). */
     async matching(ctx: RequestContext, type: string, ids: readonly string[], filters: ScopeFilters): Promise<Set<string>> {
       return deps.matcher ? deps.matcher(ctx, type, ids, filters) : new Set<string>();
-    },
-    /**
-     * Parameters ANDed to a compartment-limited search. What the search reaches
-     * beyond its matches (includes, chains, `_has`) is limited by `limitFor`.
-     */
-    searchFilter(type: string, patient: string): [string, string][] {
-      if (type === 'Patient') return [['_id', patient]];
-      const param = filterParam(deps.paramsFor('Patient', type));
-      if (!param) throw outside(type);
-      return [[param, `Patient/${patient}`]];
     },
   };
 }

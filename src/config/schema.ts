@@ -90,6 +90,10 @@ export const configSchema = z.object({
   }),
   auth: z.object({
     accessTokenTtlSeconds: positiveInt.max(3600).default(300),
+    /** Access-token lifetime per identity plane; absent: accessTokenTtlSeconds. */
+    machineAccessTokenTtlSeconds: positiveInt.max(3600).optional(),
+    workforceAccessTokenTtlSeconds: positiveInt.max(3600).optional(),
+    patientAccessTokenTtlSeconds: positiveInt.max(3600).optional(),
     /** Authorization-server browser sessions: idle time-out (auto-logoff) and absolute lifetime. */
     sessionIdleMinutes: positiveInt.max(1440).default(15),
     sessionMaxHours: positiveInt.max(168).default(8),

@@ -5,6 +5,7 @@ import type { TenantId } from '../kernel/index.js';
 import { pageCsp } from './auth-pages/html.js';
 import { renderPage } from './auth-pages/pages.js';
 import { basePathOf, publicPath, publicUrl } from './base-path.js';
+import { ACCOUNT_PAGE, registerAccountPage } from './account-page.js';
 import { RECOVERY_CODES_PAGE, registerRecoveryCodesPage, type RecoveryCodesPageDeps } from './recovery-codes-page.js';
 
 /** Reachable without a bearer token by design: the browser sign-in flow and the RFC 7662/7009 endpoints (client-authenticated). */
@@ -24,6 +25,7 @@ export const PUBLIC_AUTH_ROUTES = [
   '/auth/revoke',
   // Authenticated by the sign-in session cookie (after MFA), not a bearer token.
   RECOVERY_CODES_PAGE,
+  ACCOUNT_PAGE,
 ];
 
 export interface AuthRoutesDeps {
@@ -106,7 +108,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     reply.header('Set-Cookie', `${cookieName}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure}`);
     return reply.code(204).send();
   });
-  if (deps.account) registerRecoveryCodesPage(app, { ...deps.account, tenant: deps.tenant, basePath }, cookie);
+  if (deps.account) {
+    registerRecoveryCodesPage(app, { ...deps.account, tenant: deps.tenant, basePath }, cookie);
+    registerAccountPage(app, { ...deps.account, tenant: deps.tenant, basePath }, cookie);
+  }
   registerTokenAdminRoutes(app, deps);
 }
 

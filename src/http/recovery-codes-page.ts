@@ -7,15 +7,9 @@ import type { UserStore } from '../auth/users.js';
 import type { Clock, TenantId } from '../kernel/index.js';
 import { errorBox, esc, hidden, sendPage } from './auth-pages/html.js';
 import { recoveryCodesBody } from './auth-pages/recovery.js';
+import { ACCOUNT_PAGE, RECOVERY_CODES_PAGE } from './account-paths.js';
 
-/**
- * "Make new recovery codes" for the signed-in user of a browser session (the
- * authorization server's cookie, after MFA): the old set stops working and the
- * new one is shown once. Only a session that passed MFA may do it, so a
- * stolen password alone cannot replace the codes; the form carries the
- * session's CSRF token. Audited as `auth.mfa-recovery-issued`.
- */
-export const RECOVERY_CODES_PAGE = '/auth/account/recovery-codes';
+export { RECOVERY_CODES_PAGE };
 
 export interface RecoveryCodesPageDeps {
   tenant: TenantId;
@@ -24,13 +18,15 @@ export interface RecoveryCodesPageDeps {
   users: Pick<UserStore, 'get'>;
   recoveryCodes: Pick<RecoveryCodeStore, 'issue' | 'remaining'>;
   audit: AuthAuditor;
+  /** The tenant requires MFA of every user (tenant-settings.ts); the account page uses it. */
+  mfaRequired?(tenant: TenantId): Promise<boolean>;
   /** The path of HAVEN_BASE_URL ('' at the root): the form posts to it. */
   basePath?: string;
 }
 
 type Form = Record<string, string[] | undefined>;
 
-function formPage(session: Session, remaining: number, action: string, error?: string): string {
+function formPage(session: Session, remaining: number, action: string, account: string, error?: string): string {
   return `<h1>Recovery codes</h1>
 <p>You have <strong>${remaining}</strong> unused recovery code${remaining === 1 ? '' : 's'}. Each lets you sign in once without your authenticator app.</p>
 ${errorBox(error)}
@@ -38,9 +34,17 @@ ${errorBox(error)}
 ${hidden('csrf', session.csrf)}
 <p id="regenerate-help">Making a new set replaces all your current codes: the old ones stop working at once.</p>
 <button type="submit" aria-describedby="regenerate-help">Make new recovery codes</button>
-</form>`;
+</form>
+<p><a href="${esc(account)}">Back to your account</a></p>`;
 }
 
+/**
+ * "Make new recovery codes" for the signed-in user of a browser session (the
+ * authorization server's cookie, after MFA): the old set stops working and the
+ * new one is shown once. Only a session that passed MFA may do it, so a
+ * stolen password alone cannot replace the codes; the form carries the
+ * session's CSRF token. Audited as `auth.mfa-recovery-issued`.
+ */
 export function registerRecoveryCodesPage(app: FastifyInstance, deps: RecoveryCodesPageDeps, cookieOf: (req: FastifyRequest) => string | undefined): void {
   /** The signed-in user who passed MFA and has an authenticator; otherwise the refusal to show. */
   async function caller(req: FastifyRequest): Promise<{ session: Session; userId: string } | { status: number; message: string }> {
@@ -55,24 +59,25 @@ export function registerRecoveryCodesPage(app: FastifyInstance, deps: RecoveryCo
     return { session, userId: user.userId };
   }
   const here = `${deps.basePath ?? ''}${RECOVERY_CODES_PAGE}`;
+  const account = `${deps.basePath ?? ''}${ACCOUNT_PAGE}`;
   const refuse = (reply: FastifyReply, r: { status: number; message: string }) =>
     sendPage(reply, r.status, 'Recovery codes', `<h1>Recovery codes</h1><p role="alert">${esc(r.message)}</p>`);
 
   app.get(RECOVERY_CODES_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
-    return sendPage(reply, 200, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here));
+    return sendPage(reply, 200, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, account));
   });
   app.post(RECOVERY_CODES_PAGE, async (req, reply) => {
     const c = await caller(req);
     if ('status' in c) return refuse(reply, c);
     const form = (req.body && typeof req.body === 'object' ? req.body : {}) as Form;
     if (!safeEqual(form['csrf']?.[0] ?? '', c.session.csrf)) {
-      return sendPage(reply, 403, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, 'The form has expired. Try again.'));
+      return sendPage(reply, 403, 'Recovery codes', formPage(c.session, await deps.recoveryCodes.remaining(deps.tenant, c.userId), here, account, 'The form has expired. Try again.'));
     }
     // Audited before it takes effect (fail closed).
     await deps.audit({ tenant: deps.tenant, event: 'mfa-recovery-issued', outcome: 'success', outcomeCode: 'regenerated', subject: c.userId, clientId: 'haven-account-page', kind: 'user', requestId: req.id, sourceIp: req.ip });
     const codes = await deps.recoveryCodes.issue(deps.tenant, c.userId, deps.clock.now());
-    return sendPage(reply, 200, 'Save your recovery codes', recoveryCodesBody(codes, { href: here, label: 'I have saved them' }));
+    return sendPage(reply, 200, 'Save your recovery codes', recoveryCodesBody(codes, { href: account, label: 'I have saved them' }));
   });
 }

@@ -36,7 +36,13 @@ describe('decisions', () => {
     { resourceType: 'Patient', interactions: ['read'], hide: ['telecom'] },
   ], 'p9');
   it('ORs policies into groups, resolves the compartment to the token patient, denies what no policy grants', () => {
-    assert.deepEqual(restrictionFor(ctx, 'Observation', 'search', cp), [[['category', 'laboratory']], [['patient', 'Patient/p9']]]);
+    // The compartment is ANY of its linking parameters: one OR-ed group each.
+    assert.deepEqual(restrictionFor(ctx, 'Observation', 'search', cp), [
+      [['category', 'laboratory']],
+      [['subject', 'Patient/p9']],
+      [['patient', 'Patient/p9']],
+      [['performer', 'Patient/p9']],
+    ]);
     assert.equal(restrictionFor(ctx, 'Patient', 'read', cp), undefined);
     assert.throws(() => requirePolicy(ctx, 'Observation', 'delete'), { code: 'AUTH_POLICY_DENIED' });
     assert.throws(() => restrictionFor(ctx, 'Encounter', 'read', cp), { code: 'AUTH_POLICY_DENIED' });

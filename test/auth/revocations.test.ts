@@ -36,18 +36,13 @@ describe('revocations (grants and jtis)', () => {
     assert.equal(await there.isRevoked(TENANT, 'g2', 'x'), false);
   });
 
-  it('refuses a revoked access token, cached or not, and keeps cached verification cheap', async () => {
+  // The cost of the cached path with the revocation check is measured by bench/access-policy.ts, not here (no timed unit tests).
+  it('refuses a revoked access token, cached or not', async () => {
     const revocations = createRevocations({ db: h.testDb.db, clock: h.clock });
     const verifier = createTokenVerifier({ issuer: ISSUER, audience: FHIR_BASE, keys: h.keys, clock: h.clock, revocations });
     const header = `Bearer ${token}`;
     await verifier.verify(header);
-    const n = 50_000;
-    for (let i = 0; i < 5_000; i++) await verifier.verify(header);
-    const start = performance.now();
-    for (let i = 0; i < n; i++) await verifier.verify(header);
-    const us = ((performance.now() - start) * 1000) / n;
-    console.log(`# verify with revocation check: ${us.toFixed(2)} µs/call (cached)`);
-    assert.ok(us < 200, `verification took ${us} µs (target ≤ 200 µs)`);
+    await verifier.verify(header); // now served from the verified-token cache
     await revocations.revokeJti(h.testDb.db, TENANT, jti, new Date(Date.now() + 600_000), h.clock.now());
     await assert.rejects(verifier.verify(header), { code: 'AUTH_TOKEN_INVALID' });
   });

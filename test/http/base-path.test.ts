@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest, createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { basePathOf, publicPath, publicUrl, stripBasePath } from '../../src/http/base-path.js';
-import { freePort, startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { strippingProxy } from './proxy-support.js';
 import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from './smart-support.js';
 
 /**
@@ -41,26 +42,6 @@ describe('base path helpers', () => {
   });
 });
 
-/** A reverse proxy that serves Haven under /haven and strips the prefix before passing a request on. */
-async function strippingProxy(target: string): Promise<{ server: Server; origin: string }> {
-  const port = await freePort();
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (!url.startsWith('/haven/') && url !== '/haven') {
-      res.writeHead(404).end('not behind /haven');
-      return;
-    }
-    const upstream = httpRequest(`${target}${url.slice('/haven'.length) || '/'}`, { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', () => res.writeHead(502).end());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${port}` };
-}
-
 describe('HAVEN_BASE_URL with a path prefix', () => {
   let s: TestServer;
   let proxy: { server: Server; origin: string };
@@ -70,7 +51,7 @@ describe('HAVEN_BASE_URL with a path prefix', () => {
   before(async () => {
     s = await startTestServer({}, { basePath: '/haven' });
     serverOrigin = new URL(s.baseUrl).origin;
-    proxy = await strippingProxy(serverOrigin);
+    proxy = await strippingProxy(() => serverOrigin);
     patient = (await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Prefix' }] } })).body.id as string;
     assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'prefix-app', name: 'Prefix app', scopes: SCOPE, redirectUris: [REDIRECT] })).status, 201);
     assert.equal((await admin(s, '/auth/admin/users', { username: 'pia', password: PASSWORD, roles: ['patient'], patient: `Patient/${patient}` })).status, 201);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect, type SecureVersion } from 'node:tls';
 import { buildApp } from '../../src/app/build.js';
 import { publicBaseUrl } from '../../src/app/server.js';
+import { createClientRegistry, pkceChallenge } from '../../src/auth/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { DEFAULT_TENANT, silentLogger } from '../../src/kernel/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -92,6 +93,27 @@ test('responses over TLS carry HSTS', async () => {
   });
   assert.equal(res.status, 200);
   assert.equal(res.hsts, 'max-age=31536000; includeSubDomains');
+});
+
+test('over HTTPS the session cookie is __Host-haven_session, Secure, HttpOnly, SameSite=Lax, Path=/, without Domain', async () => {
+  const redirect = 'https://app.example/callback';
+  await createClientRegistry({ db: t.db }).register(DEFAULT_TENANT, { clientId: 'tls-app', name: 'TLS app', scopes: 'patient/Patient.rs', authMethod: 'none', redirectUris: [redirect] });
+  const q = new URLSearchParams({
+    response_type: 'code', client_id: 'tls-app', redirect_uri: redirect, scope: 'patient/Patient.rs', state: 's',
+    aud: `https://127.0.0.1:${port}/fhir`, code_challenge: pkceChallenge('v'.repeat(43)), code_challenge_method: 'S256',
+  });
+  const res = await new Promise<{ status: number; cookies: string[] }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/auth/authorize?${q}`, ca: cert }, (r) => {
+      r.resume();
+      resolve({ status: r.statusCode ?? 0, cookies: r.headers['set-cookie'] ?? [] });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(res.status, 302);
+  const line = res.cookies.find((c) => c.startsWith('__Host-haven_session='));
+  assert.ok(line, `the __Host- prefix: ${res.cookies.join(' | ')}`);
+  assert.deepEqual(line!.split(';').slice(1).map((a) => a.trim().toLowerCase()).sort(), ['httponly', 'path=/', 'samesite=lax', 'secure']);
 });
 
 test('HAVEN_TLS_CERT without HAVEN_TLS_KEY is refused at start', () => {

@@ -152,6 +152,30 @@ describe('TOTP recovery codes', () => {
     assert.match((await useRecovery(next.b, old, fresh[0]!)).html, /Allow/, 'the new set works');
   });
 
+  it('the account page, linked from the approval page, leads the signed-in user to the recovery codes', async () => {
+    const olga = await createUser('olga', true);
+    const secret = new URL(olga.totpUri!).searchParams.get('secret')!;
+    assert.equal((await new Browser(s.baseUrl).request('/auth/account')).status, 401, 'no session');
+    const { b, page } = await passwordStep('olga');
+    const pending = await b.request('/auth/account');
+    assert.equal(pending.status, 401, 'a session between password and MFA is not signed in');
+    assert.doesNotMatch(pending.html, /olga/);
+    const consent = await useTotp(b, page, currentTotp(secret, new Date()));
+    assert.match(consent.html, /Allow/);
+    const link = unescape(/<a href="([^"]+)">Your account<\/a>/.exec(consent.html)?.[1] ?? '');
+    assert.equal(link, '/auth/account', 'the approval page links the account page');
+    const account = await b.request(link);
+    assert.equal(account.status, 200);
+    assert.equal(account.headers.get('cache-control'), 'no-store');
+    assert.match(account.html, /<h1>Your account<\/h1>/);
+    assert.match(account.html, /Signed in as <strong>olga<\/strong>/);
+    const recovery = unescape(/<a href="([^"]+)">Recovery codes<\/a> — 10 unused/.exec(account.html)?.[1] ?? '');
+    assert.equal(recovery, PAGE);
+    const form = await b.request(recovery);
+    assert.equal(form.status, 200);
+    assert.match(form.html, /<a href="\/auth\/account">Back to your account<\/a>/);
+  });
+
   it('the admin reset removes the codes with the authenticator', async () => {
     const nina = await createUser('nina', true);
     assert.equal((await rows('nina')).length, 10);

@@ -24,6 +24,8 @@ export async function freePort(): Promise<number> {
 
 export interface TestServer {
   baseUrl: string;
+  /** Where the server itself listens (`http://127.0.0.1:<port>`): baseUrl's origin unless `publicOrigin` put a proxy in front. */
+  listenOrigin: string;
   fhirUrl: string;
   dataDir: string;
   testDb: TestDb;
@@ -35,13 +37,17 @@ export interface TestServer {
 }
 
 /** A real Haven HTTP server on a throwaway database, listening on a free loopback port. */
-/** `options.basePath` (e.g. '/haven'): the server's public base URL has that path, as behind a reverse proxy at a prefix. */
-export async function startTestServer(env: Record<string, string> = {}, options: { basePath?: string } = {}): Promise<TestServer> {
+/**
+ * `options.basePath` (e.g. '/haven'): the server's public base URL has that path, as behind a reverse proxy at a prefix.
+ * `options.publicOrigin`: the public base URL's origin is that (a reverse proxy the test runs), not the server's own.
+ */
+export async function startTestServer(env: Record<string, string> = {}, options: { basePath?: string; publicOrigin?: string } = {}): Promise<TestServer> {
   const testDb = await createTestDb();
   const dataDir = mkdtempSync(join(tmpdir(), 'haven-http-'));
   const port = await freePort();
   const config = loadConfig({ HAVEN_PORT: String(port), HAVEN_DATA_DIR: dataDir, ...env });
-  const baseUrl = `http://127.0.0.1:${port}${options.basePath ?? ''}`;
+  const listenOrigin = `http://127.0.0.1:${port}`;
+  const baseUrl = `${options.publicOrigin ?? listenOrigin}${options.basePath ?? ''}`;
   const { http } = buildApp({ config, db: testDb.db, logger: silentLogger, baseUrl, tenant: DEFAULT_TENANT, ready: () => testDb.db.ping() });
   await ensureBootstrapClient({ db: testDb.db, tenant: DEFAULT_TENANT, dir: dataDir, tokenUrl: `${baseUrl}/auth/token` });
   const creds = await readBootstrap(dataDir);
@@ -56,6 +62,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   }
   return {
     baseUrl,
+    listenOrigin,
     fhirUrl: `${baseUrl}/fhir`,
     dataDir,
     testDb,

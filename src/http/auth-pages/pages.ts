@@ -2,6 +2,7 @@ import type { Page } from '../../auth/flow.js';
 import { parseScope } from '../../auth/scopes.js';
 import { enrolBody } from './enrol.js';
 import { errorBox, esc, hidden, layout } from './html.js';
+import { ACCOUNT_PAGE } from '../account-paths.js';
 import { recoveryCodesBody } from './recovery.js';
 
 /** Server-rendered pages of the sign-in flow: one form each, labelled fields, errors announced. */
@@ -59,7 +60,8 @@ ${form(
 ${list ? `<p>It will also:</p><ul>${list}</ul>` : ''}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>`,
-)}`,
+)}
+<p><a href="${esc(`${basePath}${ACCOUNT_PAGE}`)}">Your account</a> (recovery codes)</p>`,
   );
 }
 
