@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
 import { HavenError, asTenantId } from '../../src/kernel/index.js';
 import { createClientAssertion, createTokenVerifier } from '../../src/auth/index.js';
@@ -120,32 +119,5 @@ describe('access-token verifier', () => {
     } finally {
       h.clock.advance(-(301 + 30));
     }
-  });
-
-  it('verifies a cached token in well under 50 µs', async () => {
-    const header = `Bearer ${token}`;
-    await h.verifier.verify(header);
-    const n = 100_000;
-    for (let i = 0; i < 10_000; i++) await h.verifier.verify(header);
-    // CPU time, not wall time: on a shared machine (load far above the core count) wall time measures the queue.
-    const cpuUs = () => {
-      const u = process.cpuUsage();
-      return u.user + u.system;
-    };
-    const start = performance.now();
-    const cpuStart = cpuUs();
-    for (let i = 0; i < n; i++) await h.verifier.verify(header);
-    const perCallUs = (cpuUs() - cpuStart) / n;
-    const wallUs = ((performance.now() - start) * 1000) / n;
-    // cacheSize 0: every call is a full signature check (keys already loaded).
-    const uncached = createTokenVerifier({ issuer: ISSUER, audience: FHIR_BASE, keys: h.keys, clock: h.clock, cacheSize: 0 });
-    await uncached.verify(header);
-    const m = 2_000;
-    const uStart = cpuUs();
-    for (let i = 0; i < m; i++) await uncached.verify(header);
-    const uncachedUs = (cpuUs() - uStart) / m;
-    console.log(`# verify (CPU): cached ${perCallUs.toFixed(2)} µs/call (wall ${wallUs.toFixed(2)}); uncached (ES256 signature) ${uncachedUs.toFixed(0)} µs/call`);
-    // Generous bound so a loaded CI machine does not flake; the target is ≤ 50 µs.
-    assert.ok(perCallUs < 50, `cached verification took ${perCallUs} µs`);
   });
 });
