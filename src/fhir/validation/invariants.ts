@@ -2,6 +2,7 @@ import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4/index.js';
 import type { Issue } from '../../kernel/errors.js';
 import type { ConstraintDef, ElementModel } from './model.js';
+import { proofFor } from './invariant-proofs.js';
 
 /** An invariant the engine does not evaluate, and why. */
 export interface SkippedInvariant {
@@ -21,6 +22,8 @@ type Evaluator = (node: unknown, env: Record<string, unknown>) => unknown[];
 interface Compiled {
   def: ConstraintDef;
   run: Evaluator;
+  /** Decides natively that the invariant holds (src/fhir/validation/invariant-proofs.ts); FHIRPath otherwise. */
+  proof?: (node: Record<string, unknown>) => boolean;
   disabled?: boolean;
 }
 
@@ -49,9 +52,12 @@ const COMPILE_OPTIONS = { traceFn: (): void => undefined };
 export function createInvariantEngine(): {
   check(el: ElementModel, node: unknown, scope: InvariantScope, expr: string, issues: Issue[]): void;
   skipped(): SkippedInvariant[];
+  /** How many invariant evaluations went to FHIRPath (the rest were proved natively), for tests and benches. */
+  fhirpathRuns(): number;
 } {
   const compiled = new WeakMap<ElementModel, Compiled[]>();
   const skipped = new Map<string, SkippedInvariant>();
+  let fhirpathRuns = 0;
   // Narrative.div is primitive (xhtml), whose invariants are never compiled, so list these up front.
   for (const [key, reason] of Object.entries(KNOWN_UNSUPPORTED)) skipped.set(`Narrative.div#${key}`, { key, path: 'Narrative.div', reason });
 
@@ -69,8 +75,10 @@ export function createInvariantEngine(): {
         continue;
       }
       try {
-        const run = fhirpath.compile({ base: el.path, expression: EXPRESSION_FIXES[def.key] ?? def.expression }, r4Model, COMPILE_OPTIONS) as unknown as Evaluator;
-        out.push({ def, run });
+        const fixed = EXPRESSION_FIXES[def.key];
+        const run = fhirpath.compile({ base: el.path, expression: fixed ?? def.expression }, r4Model, COMPILE_OPTIONS) as unknown as Evaluator;
+        const proof = fixed === undefined ? proofFor(def.key, def.expression) : undefined;
+        out.push(proof ? { def, run, proof } : { def, run });
       } catch (err) {
         skip(def.key, el.path, `does not compile: ${(err as Error).message.split('\n')[0] ?? ''}`);
       }
@@ -86,7 +94,9 @@ export function createInvariantEngine(): {
     }
     for (const c of list) {
       if (c.disabled) continue;
+      if (c.proof && typeof node === 'object' && node !== null && !Array.isArray(node) && c.proof(node as Record<string, unknown>)) continue;
       let result: unknown[];
+      fhirpathRuns++;
       try {
         result = c.run(node, { resource: scope.resource, rootResource: scope.rootResource, ucum: UCUM });
       } catch (err) {
@@ -107,5 +117,5 @@ export function createInvariantEngine(): {
     }
   }
 
-  return { check, skipped: () => [...skipped.values()] };
+  return { check, skipped: () => [...skipped.values()], fhirpathRuns: () => fhirpathRuns };
 }
