@@ -115,6 +115,7 @@ export function buildApp(parts: AppParts) {
   });
   const store = txScope.wrapStore(createResourceStore({
     db: txScope.db,
+    ...(db.search ? { searchDb: db.search } : {}),
     codec: encryption.codec ?? plaintextCodec,
     indexWriter,
     extract: (r) => fhir.indexer.extract(r),

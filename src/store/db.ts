@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { HavenError } from '../kernel/index.js';
+import { createSearchConnections, type SearchConnections } from './search-connections.js';
 
 /** The subset of a pg client that queries need; satisfied by a pool and by a transaction client. */
 export interface Queryable {
@@ -27,6 +28,8 @@ export interface Db extends Queryable {
   ping(): Promise<boolean>;
   close(): Promise<void>;
   readonly pool: pg.Pool;
+  /** Where search statements run (search-connections.ts); absent when the pool is too small to share. */
+  readonly search?: Queryable;
 }
 
 // Error classes from PostgreSQL that mean "the database is not there right now".
@@ -60,18 +63,38 @@ export interface DbOptions {
   maxConnections?: number;
   /** Applied to every connection. */
   statementTimeoutMs?: number;
+  /**
+   * Of `maxConnections`, how many are kept for search statements (search-connections.ts).
+   * Default: a quarter of a pool of 4 or more, none below that. The total stays `maxConnections`.
+   */
+  searchConnections?: number;
+}
+
+function searchShare(max: number, asked: number | undefined): number {
+  const share = asked ?? (max >= 4 ? Math.floor(max / 4) : 0);
+  return Math.max(0, Math.min(share, max - 1));
 }
 
 export function createDb(options: DbOptions): Db {
+  const max = options.maxConnections ?? 20;
+  const searchMax = searchShare(max, options.searchConnections);
   const pool = new pg.Pool({
     connectionString: options.connectionString,
-    max: options.maxConnections ?? 20,
+    max: max - searchMax,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => undefined);
+  const search: SearchConnections | undefined =
+    searchMax > 0
+      ? createSearchConnections({
+          connectionString: options.connectionString,
+          maxConnections: searchMax,
+          ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+        })
+      : undefined;
 
   const query: Db['query'] = async (sql, params) => {
     try {
@@ -84,6 +107,7 @@ export function createDb(options: DbOptions): Db {
   return {
     pool,
     query,
+    ...(search ? { search } : {}),
     async transaction(work) {
       let client: pg.PoolClient;
       try {
@@ -126,7 +150,7 @@ export function createDb(options: DbOptions): Db {
       }
     },
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), search?.close()]);
     },
   };
 }

@@ -50,6 +50,8 @@ export interface ResourceStore extends ResourceReader {
 
 export interface ResourceStoreDeps {
   db: Db;
+  /** Where compiled searches run outside a transaction (Db.search); default `db`. */
+  searchDb?: Queryable;
   codec: BodyCodec;
   indexWriter: IndexWriter;
   extract: (resource: FhirResource) => IndexValue[];
@@ -57,11 +59,12 @@ export interface ResourceStoreDeps {
   hooks: StoreHooks;
 }
 
-// Searches are NOT named statements: after five executions PostgreSQL may
+// Searches are never planned generically: after five executions PostgreSQL may
 // switch a named statement to a generic plan, which cannot see that a
 // patient's Observations are few and a LOINC code's are many; measured at 1M
 // resources, the generic plan of Observation?patient&code took 2.6 s, the
-// custom one 0.8 ms.
+// custom one 0.8 ms. Outside transactions they run on Db.search, named but
+// custom-planned (search-connections.ts); inside, unnamed on the transaction.
 
 /**
  * The searches as one UNION ALL, each row tagged with its search's index.
@@ -85,7 +88,8 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
     for (const hook of hooks.afterRead) await hook(ctx, found);
   }
 
-  function reader(q: Queryable): ResourceReader {
+  /** `s`: where compiled searches (pages, include rounds, counts) run; reads by id stay on `q`. */
+  function reader(q: Queryable, s: Queryable = q): ResourceReader {
     return {
       async read(ctx, type, id) {
         const found = await readCurrent(q, ctx.tenant, type, id, codec);
@@ -108,14 +112,14 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         return page;
       },
       async query(ctx, compiled) {
-        const res = await q.query<VersionRow>(compiled.sql, compiled.params);
+        const res = await s.query<VersionRow>(compiled.sql, compiled.params);
         const found = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
         await afterRead(ctx, found);
         return found;
       },
       async queryBatch(ctx, compiled) {
         const { sql, params } = unionOf(compiled);
-        const res = await q.query<VersionRow & { batch_k: number }>(sql, params);
+        const res = await s.query<VersionRow & { batch_k: number }>(sql, params);
         const out: StoredResource[][] = compiled.map(() => []);
         const decoded = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
         res.rows.forEach((r, i) => out[r.batch_k]!.push(decoded[i]!));
@@ -123,7 +127,7 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         return out;
       },
       async scalar(_ctx, compiled) {
-        const res = await q.query<Record<string, unknown>>(compiled.sql, compiled.params);
+        const res = await s.query<Record<string, unknown>>(compiled.sql, compiled.params);
         const first = res.rows[0];
         return first ? Number(Object.values(first)[0]) : 0;
       },
@@ -136,7 +140,7 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
   const writeDeps = { extract: deps.extract, indexWriter: deps.indexWriter, codec, clock: deps.clock, hooks };
 
   return {
-    ...reader(deps.db),
+    ...reader(deps.db, deps.searchDb ?? deps.db),
     hooks,
     async write(ctx, op) {
       const [result] = await deps.db.transaction((tx) => applyWrites(tx, ctx, [op], writeDeps));

@@ -1,0 +1,89 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createDb, type Queryable } from '../../src/store/db.js';
+import { createShapeNames } from '../../src/store/search-connections.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Search statements: named per SQL shape on connections of their own, planned with their values every time. */
+let t: TestDb;
+let server: TestServer;
+before(async () => {
+  t = await createTestDb();
+  server = await startTestServer();
+});
+after(async () => {
+  await server.close();
+  await t.drop();
+});
+
+interface Prepared {
+  statement: string;
+  generic_plans: string;
+  custom_plans: string;
+}
+
+/** The prepared statements of every connection behind `q` (`connections` queries at once reach them all). */
+async function preparedOn(q: Queryable, connections: number): Promise<Prepared[]> {
+  const all = await Promise.all(
+    Array.from({ length: connections }, () =>
+      q.query<Prepared>(`SELECT statement, generic_plans::text, custom_plans::text, pg_sleep(0.05) FROM pg_prepared_statements`),
+    ),
+  );
+  return all.flatMap((r) => r.rows);
+}
+
+test('a statement run on the search connections is prepared once and planned with its values every time', async () => {
+  const db = createDb({ connectionString: t.url, maxConnections: 4, searchConnections: 1 });
+  try {
+    assert.ok(db.search);
+    const sql = `SELECT count(*) AS n FROM resource WHERE tenant_id = $1 AND resource_type = $2`;
+    // More than the five executions after which PostgreSQL would otherwise consider a generic plan.
+    for (let i = 0; i < 8; i++) await db.search.query(sql, ['default', i % 2 === 0 ? 'Patient' : 'Observation']);
+    const mode = await db.search.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
+    assert.equal(mode.rows[0]!.plan_cache_mode, 'force_custom_plan');
+    const mine = (await preparedOn(db.search, 1)).filter((p) => p.statement === sql);
+    assert.deepEqual(mine.map((p) => [p.custom_plans, p.generic_plans]), [['8', '0']]);
+    // The pool's other connections keep the default (reads by id are worth their generic plans).
+    const main = await db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
+    assert.equal(main.rows[0]!.plan_cache_mode, 'auto');
+  } finally {
+    await db.close();
+  }
+});
+
+test('the search connections come out of the pool size, never on top of it', async () => {
+  const sizes = (max: number, search?: number) => {
+    const db = createDb({ connectionString: t.url, maxConnections: max, ...(search === undefined ? {} : { searchConnections: search }) });
+    const out = [db.pool.options.max, (db.search as { pool?: { options: { max: number } } } | undefined)?.pool?.options.max ?? 0];
+    void db.close();
+    return out;
+  };
+  assert.deepEqual(sizes(20), [15, 5]);
+  assert.deepEqual(sizes(10), [8, 2]);
+  assert.deepEqual(sizes(3), [3, 0]);
+  assert.deepEqual(sizes(2, 5), [1, 1]);
+});
+
+test('only the first shapes are named: later ones run unnamed, so prepared statements stay bounded', () => {
+  const names = createShapeNames(2);
+  assert.equal(names.nameOf('SELECT 1'), 'search.1');
+  assert.equal(names.nameOf('SELECT 2'), 'search.2');
+  assert.equal(names.nameOf('SELECT 3'), undefined);
+  assert.equal(names.nameOf('SELECT 1'), 'search.1');
+  assert.equal(names.size, 2);
+});
+
+test('a FHIR search through the server runs as a custom-planned named statement', async () => {
+  await server.fhir('/Patient/p1', { method: 'PUT', json: { resourceType: 'Patient', id: 'p1', name: [{ family: 'Example' }] } });
+  for (let i = 0; i < 7; i++) {
+    const res = await server.fhir('/Patient?family=Example');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.total, 1);
+  }
+  const search = server.testDb.db.search;
+  assert.ok(search, 'the test database pool (10 connections) keeps some for searches');
+  const pages = (await preparedOn(search, 2)).filter((p) => /FROM resource r/.test(p.statement) && p.statement.includes('idx_string'));
+  assert.equal(pages.reduce((n, p) => n + Number(p.custom_plans), 0), 7);
+  assert.equal(pages.reduce((n, p) => n + Number(p.generic_plans), 0), 0);
+});
