@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import { HavenError, systemClock } from '../kernel/index.js';
@@ -22,7 +24,8 @@ export interface ActiveSigningKey {
 export interface VerificationKey {
   kid: string;
   alg: string;
-  key: CryptoKey;
+  /** A node:crypto key, made once per key: access tokens are verified synchronously (see compact-jws.ts). */
+  key: KeyObject;
 }
 
 export interface PublicJwks {
@@ -103,7 +106,7 @@ async function toTenantKeys(rows: KeyRow[], now: number, graceMs: number): Promi
   const live = rows.filter((r) => r.retired_at === null || r.retired_at.getTime() + graceMs > now);
   const publicKeys = new Map<string, VerificationKey>();
   for (const r of live) {
-    publicKeys.set(r.kid, { kid: r.kid, alg: r.alg, key: (await importJWK(r.public_jwk, r.alg)) as CryptoKey });
+    publicKeys.set(r.kid, { kid: r.kid, alg: r.alg, key: createPublicKey({ key: r.public_jwk as JsonWebKey, format: 'jwk' }) });
   }
   const active = activeRow && {
     kid: activeRow.kid,

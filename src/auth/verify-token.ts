@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import { HavenError, systemClock } from '../kernel/index.js';
 import type { Clock, Principal, TenantId } from '../kernel/index.js';
 import { ACCESS_TOKEN_TYP } from './access-token.js';
+import { parseCompactJws, signatureValid } from './compact-jws.js';
+import type { CompactJws } from './compact-jws.js';
 import type { SigningKeyStore } from './signing-keys.js';
 
 /** A Principal from a verified Haven access token, with the token's tenant and expiry. */
@@ -66,16 +67,13 @@ interface CacheEntry {
   nbfMs: number;
 }
 
-/** Unverified routing data: which tenant's key with which kid. Only used to pick the key. */
-function routeToken(token: string): { kid: string; tenant: TenantId } {
-  try {
-    const { kid, alg } = decodeProtectedHeader(token);
-    const { tenant } = decodeJwt(token);
-    if (typeof kid === 'string' && typeof tenant === 'string' && ACCESS_TOKEN_ALGS.includes(alg ?? '')) {
-      return { kid, tenant: tenant as TenantId };
-    }
-  } catch {
-    // fall through: malformed
+/** The parsed token and its unverified routing data: which tenant's key with which kid. Only used to pick the key. */
+function routeToken(token: string): { jws: CompactJws; kid: string; tenant: TenantId } {
+  const jws = parseCompactJws(token);
+  const { alg, kid } = jws?.header ?? {};
+  const tenant = jws?.payload.tenant;
+  if (jws && typeof alg === 'string' && ACCESS_TOKEN_ALGS.includes(alg) && typeof kid === 'string' && typeof tenant === 'string') {
+    return { jws, kid, tenant: tenant as TenantId };
   }
   throw tokenError('AUTH_TOKEN_INVALID', 'The access token is malformed');
 }
@@ -104,29 +102,46 @@ function toPrincipal(payload: Record<string, unknown>, tenant: TenantId): Verifi
 
 function describe(err: unknown): HavenError {
   if (err instanceof HavenError) return err;
-  if (err instanceof joseErrors.JWTExpired) return tokenError('AUTH_TOKEN_EXPIRED', 'The access token has expired', err);
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    return tokenError('AUTH_TOKEN_INVALID', `The access token ${err.claim} claim is invalid`, err);
-  }
   return tokenError('AUTH_TOKEN_INVALID', 'The access token is invalid', err);
 }
 
-/** The uncached path: pick the key by (tenant, kid), then let jose check signature, typ, iss, aud, exp, nbf. */
+const claimInvalid = (claim: string) => tokenError('AUTH_TOKEN_INVALID', `The access token ${claim} claim is invalid`);
+/** RFC 7515 §4.1.9: a typ without "/" stands for application/<typ>; media types compare case-insensitively. */
+const mediaType = (typ: string) => (typ.includes('/') ? typ : `application/${typ}`).toLowerCase();
+
+/**
+ * The checks jose's jwtVerify made with our options (typ, required claims, iss,
+ * aud, iat/nbf/exp with clock tolerance), in its order, so a token fails with
+ * the same error as before.
+ */
+function checkClaims(options: TokenVerifierOptions, jws: CompactJws, nowMs: number): void {
+  const { header, payload } = jws;
+  if (typeof header.typ !== 'string' || mediaType(header.typ) !== mediaType(ACCESS_TOKEN_TYP)) throw claimInvalid('typ');
+  const missing = ['iss', 'aud', 'sub', 'exp'].find((claim) => !Object.hasOwn(payload, claim));
+  if (missing !== undefined) throw claimInvalid(missing);
+  if (payload.iss !== options.issuer) throw claimInvalid('iss');
+  const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
+  const { aud, iat, nbf, exp } = payload;
+  const addressed = typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && audiences.some((a) => aud.includes(a));
+  if (!addressed) throw claimInvalid('aud');
+  const now = Math.floor(nowMs / 1000);
+  const tolerance = options.clockSkewSeconds ?? 30;
+  if (iat !== undefined && typeof iat !== 'number') throw claimInvalid('iat');
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + tolerance)) throw claimInvalid('nbf');
+  if (typeof exp !== 'number') throw claimInvalid('exp');
+  if (exp <= now - tolerance) throw tokenError('AUTH_TOKEN_EXPIRED', 'The access token has expired');
+}
+
+/** The uncached path: pick the key by (tenant, kid), check the signature (compact-jws.ts), then the claims. */
 async function verifySignature(options: TokenVerifierOptions, token: string, nowMs: number): Promise<CacheEntry> {
-  const { kid, tenant } = routeToken(token);
+  const { jws, kid, tenant } = routeToken(token);
   const key = await options.keys.verificationKey(tenant, kid);
   if (!key) throw tokenError('AUTH_TOKEN_INVALID', 'The access token was not signed by a known key');
-  const { payload } = await jwtVerify(token, key.key, {
-    algorithms: [key.alg],
-    issuer: options.issuer,
-    audience: options.audience,
-    typ: ACCESS_TOKEN_TYP,
-    requiredClaims: ['exp', 'sub'],
-    currentDate: new Date(nowMs),
-    clockTolerance: options.clockSkewSeconds ?? 30,
-  });
-  const principal = toPrincipal(payload, tenant);
-  return { principal, expMs: principal.expiresAt, nbfMs: typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0 };
+  if (!signatureValid(jws, key)) throw tokenError('AUTH_TOKEN_INVALID', 'The access token is invalid');
+  checkClaims(options, jws, nowMs);
+  const principal = toPrincipal(jws.payload, tenant);
+  const { nbf } = jws.payload;
+  return { principal, expMs: principal.expiresAt, nbfMs: typeof nbf === 'number' ? nbf * 1000 : 0 };
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
