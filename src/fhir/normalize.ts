@@ -12,7 +12,17 @@ const WHITESPACE_RUN = /\s+/g;
 const FOLDS: Record<string, string> = { ł: 'l', ø: 'o', đ: 'd', ħ: 'h', ŧ: 't', ß: 'ss', æ: 'ae', œ: 'oe', ı: 'i', þ: 'th', ð: 'd' };
 const FOLDABLE = new RegExp(`[${Object.keys(FOLDS).join('')}]`, 'g');
 
+/**
+ * Printable ASCII: NFD, the combining marks and the folds change nothing
+ * there, and the only whitespace is the space, so lower-casing and
+ * collapsing spaces give the same result as the full path below. Most index
+ * values (codes, identifiers, Latin names) take it.
+ */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const SPACE_RUN = / {2,}/g;
+
 export function normalizeString(s: string): string {
+  if (PRINTABLE_ASCII.test(s)) return s.toLowerCase().replace(SPACE_RUN, ' ').trim();
   return s
     .normalize('NFD')
     .replace(COMBINING_MARKS, '')

@@ -49,11 +49,24 @@ export function parseProtectedParams(spec: string): ProtectedParams {
   if (bad.length > 0) throw new Error(`Invalid blind-index parameter entries: ${bad.join(', ')}`);
   const expanded = items.length === 1 && items[0] === 'none' ? [] : items.flatMap((s) => (s === 'default' ? DEFAULT_PROTECTED : [s]));
   const set = new Set(expanded);
+  // Split by type once: asked for every index value of every resource written, without building `Type.code` each time.
+  const everyType = new Set<string>();
+  const byType = new Map<string, Set<string>>();
+  for (const e of set) {
+    const dot = e.indexOf('.');
+    if (dot < 0) everyType.add(e);
+    else {
+      const type = e.slice(0, dot);
+      let codes = byType.get(type);
+      if (!codes) byType.set(type, (codes = new Set()));
+      codes.add(e.slice(dot + 1));
+    }
+  }
   return {
     isProtected(resourceType, code) {
       // Composite components (`code$0`) are not protected; of-type rows carry `<identifier param>:of-type`.
       const base = code.endsWith(':of-type') ? code.slice(0, -':of-type'.length) : code;
-      return set.has(base) || set.has(`${resourceType}.${base}`);
+      return everyType.has(base) || byType.get(resourceType)?.has(base) === true;
     },
     entries: () => [...set],
   };
