@@ -1,23 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RecoveryCodeStore } from '../auth/recovery-codes.js';
-import type { SessionStore } from '../auth/sessions.js';
-import { mustPassMfa, type UserStore } from '../auth/users.js';
-import type { Clock, TenantId } from '../kernel/index.js';
+import { mustPassMfa } from '../auth/users.js';
 import { esc, sendPage } from './auth-pages/html.js';
-import { ACCOUNT_PAGE, RECOVERY_CODES_PAGE } from './account-paths.js';
+import { ACCOUNT_PAGE, RECOVERY_CODES_PAGE, type AccountPageBaseDeps } from './account-paths.js';
 
 export { ACCOUNT_PAGE };
 
-export interface AccountPageDeps {
-  tenant: TenantId;
-  clock: Clock;
-  sessions: Pick<SessionStore, 'load'>;
-  users: Pick<UserStore, 'get'>;
+export interface AccountPageDeps extends AccountPageBaseDeps {
   recoveryCodes: Pick<RecoveryCodeStore, 'remaining'>;
-  /** The tenant requires MFA of every user (tenant-settings.ts); absent: admin roles and enrolled users only. */
-  mfaRequired?(tenant: TenantId): Promise<boolean>;
-  /** The path of HAVEN_BASE_URL ('' at the root): links carry it. */
-  basePath?: string;
 }
 
 /**

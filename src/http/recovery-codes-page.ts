@@ -2,26 +2,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthAuditor } from '../auth/auth-audit.js';
 import type { RecoveryCodeStore } from '../auth/recovery-codes.js';
 import { safeEqual } from '../auth/secrets.js';
-import type { Session, SessionStore } from '../auth/sessions.js';
-import type { UserStore } from '../auth/users.js';
-import type { Clock, TenantId } from '../kernel/index.js';
+import type { Session } from '../auth/sessions.js';
 import { errorBox, esc, hidden, sendPage } from './auth-pages/html.js';
 import { recoveryCodesBody } from './auth-pages/recovery.js';
-import { ACCOUNT_PAGE, RECOVERY_CODES_PAGE } from './account-paths.js';
+import { ACCOUNT_PAGE, RECOVERY_CODES_PAGE, type AccountPageBaseDeps } from './account-paths.js';
 
 export { RECOVERY_CODES_PAGE };
 
-export interface RecoveryCodesPageDeps {
-  tenant: TenantId;
-  clock: Clock;
-  sessions: Pick<SessionStore, 'load'>;
-  users: Pick<UserStore, 'get'>;
+export interface RecoveryCodesPageDeps extends AccountPageBaseDeps {
   recoveryCodes: Pick<RecoveryCodeStore, 'issue' | 'remaining'>;
   audit: AuthAuditor;
-  /** The tenant requires MFA of every user (tenant-settings.ts); the account page uses it. */
-  mfaRequired?(tenant: TenantId): Promise<boolean>;
-  /** The path of HAVEN_BASE_URL ('' at the root): the form posts to it. */
-  basePath?: string;
 }
 
 type Form = Record<string, string[] | undefined>;
