@@ -46,14 +46,36 @@ export function decodeBytes(bytes: Buffer, charset: string, bom: boolean): { tex
   return { text: bytes.toString('latin1'), encoding: 'latin1' };
 }
 
-/** Byte offset of the first invalid UTF-8 sequence; only runs on the error path. */
+/** Whether `b` is a UTF-8 continuation byte (10xxxxxx) within [lo, hi] (RFC 3629 §4 narrows the second byte of some leads). */
+const continues = (b: number | undefined, lo = 0x80, hi = 0xbf): boolean => b !== undefined && b >= lo && b <= hi;
+
+/**
+ * Byte offset of the first invalid UTF-8 sequence; only runs on the error path.
+ * One pass without allocation: a 1 MB field once took ~170 ms here when every
+ * character was checked through a Buffer view of its own.
+ */
 function firstBadUtf8(bytes: Buffer): number {
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i]!;
-    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
-    if (len === 0 || !isUtf8(bytes.subarray(i, i + len))) return i;
-    i += len;
+    if (b < 0x80) {
+      i += 1;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      if (!continues(bytes[i + 1])) return i;
+      i += 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      const lo = b === 0xe0 ? 0xa0 : 0x80; // no overlong forms
+      const hi = b === 0xed ? 0x9f : 0xbf; // no UTF-16 surrogates
+      if (!continues(bytes[i + 1], lo, hi) || !continues(bytes[i + 2])) return i;
+      i += 3;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      const lo = b === 0xf0 ? 0x90 : 0x80; // no overlong forms
+      const hi = b === 0xf4 ? 0x8f : 0xbf; // nothing above U+10FFFF
+      if (!continues(bytes[i + 1], lo, hi) || !continues(bytes[i + 2]) || !continues(bytes[i + 3])) return i;
+      i += 4;
+    } else {
+      return i;
+    }
   }
   return i;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { test } from 'node:test';
 import { HavenError } from '../../src/kernel/errors.js';
 import { parseMessage, serializeMessage } from '../../src/hl7v2/index.js';
@@ -54,6 +55,36 @@ test('bytes that contradict the declared charset are malformed', () => {
   rejects(bad, 'HL7_MALFORMED', new RegExp(`not UTF-8 \\(first at byte ${bad.indexOf(0xc3)}\\)`));
   const bomLatin = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${MSH}||||||8859/1\r`)]);
   rejects(bomLatin, 'HL7_MALFORMED', /byte order mark but MSH-18 declares "8859\/1"/);
+});
+
+/** The offset by definition: the first lead byte whose sequence Node's own validator refuses. */
+function firstBadByDefinition(bytes: Buffer): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len === 0 || !isUtf8(bytes.subarray(i, i + len))) return i;
+    i += len;
+  }
+  return i;
+}
+
+test('the reported offset of bad UTF-8 is the first invalid sequence, for every kind of lead and continuation byte', () => {
+  const head = Buffer.from(`${MSH}||||||UNICODE UTF-8\rPID|1||`);
+  // Valid sequences of each length, the edges RFC 3629 narrows (overlong, surrogates, above U+10FFFF), and junk.
+  const pieces = [[0x41], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xe0, 0x9f, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80],
+    [0xf0, 0x8f, 0x80, 0x80], [0xc0, 0x80], [0xc3], [0x80], [0xff], [0xe2, 0x82], [0xf5, 0x80, 0x80, 0x80]];
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  let checked = 0;
+  for (let n = 0; n < 400; n++) {
+    const field = Buffer.from(Array.from({ length: 1 + (next() % 12) }, () => pieces[next() % pieces.length]!).flat());
+    const bytes = Buffer.concat([head, field, Buffer.from('\r')]);
+    if (isUtf8(bytes)) continue;
+    rejects(bytes, 'HL7_MALFORMED', new RegExp(`not UTF-8 \\(first at byte ${firstBadByDefinition(bytes)}\\)`));
+    checked++;
+  }
+  assert.ok(checked > 200, `only ${checked} invalid cases generated`);
 });
 
 test('reasons never quote field values', () => {
