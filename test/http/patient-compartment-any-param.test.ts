@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, type TestServer, putResources } from '../support/server.js';
 import { call, createUser, ids, putRole, userToken } from './access-support.js';
 
 /**
@@ -27,10 +27,7 @@ let clerk: string;
 
 before(async () => {
   s = await startTestServer();
-  for (const r of resources) {
-    const res = await s.fhir(`/${r.resourceType}/${r.id}`, { method: 'PUT', json: r });
-    assert.ok(res.status === 201 || res.status === 200, `${r.resourceType}/${r.id}: ${res.status}`);
-  }
+  await putResources(s, resources);
   const user = await call(s, 'POST', '/auth/admin/users', await s.token(), { username: 'p1-any', password: 'correct horse battery', roles: ['patient'], patient: 'Patient/p1' });
   assert.equal(user.status, 201, JSON.stringify(user.body));
   token = await userToken(s, user.body.userId, ['patient/*.rs'], 'p1');

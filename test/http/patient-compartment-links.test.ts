@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, type TestServer, putResources } from '../support/server.js';
 import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from './smart-support.js';
 
 /**
@@ -36,10 +36,7 @@ let token: string;
 
 before(async () => {
   s = await startTestServer();
-  for (const r of resources) {
-    const res = await s.fhir(`/${r.resourceType}/${r.id}`, { method: 'PUT', json: r });
-    assert.ok(res.status === 201 || res.status === 200, `${r.resourceType}/${r.id}: ${res.status}`);
-  }
+  await putResources(s, resources);
   const PASSWORD = 'patient passphrase 64';
   assert.equal((await admin(s, '/auth/admin/clients', { clientId: 'pc-app', name: 'Portal', scopes: 'patient/*.rs', redirectUris: [REDIRECT] })).status, 201);
   assert.equal((await admin(s, '/auth/admin/users', { username: 'p1-user', password: PASSWORD, roles: ['patient'], patient: 'Patient/p1' })).status, 201);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { auditKeysOf } from '../support/audit-keys.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, type TestServer, putResources } from '../support/server.js';
 import { admin, authorizeUrl, Browser, codeFrom, csrf, formAction, login, pkce, REDIRECT, tokenRequest } from './smart-support.js';
 
 /**
@@ -47,10 +47,7 @@ async function patientToken(clientId: string, scope: string): Promise<string> {
 
 before(async () => {
   s = await startTestServer();
-  for (const r of resources) {
-    const res = await s.fhir(`/${r.resourceType}/${r.id}`, { method: 'PUT', json: r });
-    assert.ok(res.status === 201 || res.status === 200, `${r.resourceType}/${r.id}: ${res.status}`);
-  }
+  await putResources(s, resources);
   assert.equal((await admin(s, '/auth/admin/users', { username: 'p1-user', password: PASSWORD, roles: ['patient'], patient: 'Patient/p1' })).status, 201);
   tokens['all'] = await patientToken('oc-all', 'patient/*.rs');
   tokens['encounters'] = await patientToken('oc-enc', 'patient/Encounter.rs');

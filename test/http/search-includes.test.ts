@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, type TestServer, putResources } from '../support/server.js';
 import { auditKeysOf } from '../support/audit-keys.js';
 
 /**
@@ -22,10 +22,7 @@ const resources = [
 
 before(async () => {
   s = await startTestServer();
-  for (const r of resources) {
-    const res = await s.fhir(`/${r.resourceType}/${r.id}`, { method: 'PUT', json: r });
-    assert.ok(res.status === 201 || res.status === 200, `${r.resourceType}/${r.id}: ${res.status}`);
-  }
+  await putResources(s, resources);
 });
 after(async () => {
   await s?.close();

@@ -92,3 +92,11 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
   };
 }
+
+/** Stores each resource under its own id (PUT, update-as-create); fails the calling test if one is refused. */
+export async function putResources(s: TestServer, resources: readonly { resourceType: string; id: string }[]): Promise<void> {
+  for (const r of resources) {
+    const res = await s.fhir(`/${r.resourceType}/${r.id}`, { method: 'PUT', json: r });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`${r.resourceType}/${r.id}: ${res.status}`);
+  }
+}
