@@ -91,7 +91,8 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     method: `ABBA rounds, one child process per build and round; each child verifies ${TOKENS} never-seen ES256 access tokens once (after ${WARM} warm-up verifications; keys and revocations cached), Node process CPU (process.cpuUsage user+system, includes the libuv thread pool) and wall time per verification; queries = database queries the verifier issued during the window (PostgreSQL does no work on this path)`,
     machine: { ...machineFacts(), loadAverageStart: loadStart, loadAverageEnd: os.loadavg() },
-    commit: { base: '5d5dff4', new: '5d5dff4 + worktree changes (node:crypto signature check)' },
+    // machine.gitCommit is the build under test ("new"); the base is named by its path (a checkout or archive of some commit).
+    baseRoot: path.resolve(baseRoot),
     rounds,
     base: summary(samples.base),
     new: summary(samples.new),
