@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { archiveBlobName, archiveOldEntries } from '../../src/audit/archive.js';
@@ -10,12 +9,13 @@ import { silentLogger } from '../../src/kernel/index.js';
 import { createLocalBlobStore, keyringSealer } from '../../src/store/blob-store.js';
 import { filesUnder } from '../crypto/canary-support.js';
 import { auditFixture } from './support.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const YEAR_MS = 365.25 * 86_400_000;
 
 test('entries past retention are archived in segments that verify without keys, and entry by entry with them', async () => {
   const f = await auditFixture();
-  const dir = mkdtempSync(join(tmpdir(), 'haven-archive-'));
+  const dir = tempDir('haven-archive-');
   const kms = createLocalKms({ dataDir: dir, env: 'test', logger: silentLogger });
   const keyring = createKeyring({ db: f.testDb.db, kms });
   const blobs = createLocalBlobStore({ dir: join(dir, 'blobs'), sealer: keyringSealer(keyring) });

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { buildEntry } from '../../src/audit/entry.js';
@@ -14,6 +12,7 @@ import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { migrate } from '../../src/store/migrate.js';
 import { createTestDb } from '../support/db.js';
 import { ctxFor } from './support.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const testDb = await createTestDb({ migrate: false });
 after(() => testDb.drop());
@@ -58,7 +57,7 @@ async function oldLog(witnessPath: string) {
 }
 
 test('migration 020 converts a per-entry log byte for byte: old heads and witness verify, ids stay, the queue carries over', async () => {
-  const witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-audit-upgrade-')), 'witness.jsonl');
+  const witnessPath = join(tempDir('haven-audit-upgrade-'), 'witness.jsonl');
   const ids = await oldLog(witnessPath);
   const before = (await testDb.db.query<{ entry_id: string; canonical: Buffer }>('SELECT entry_id::text, canonical FROM audit_entry ORDER BY entry_id')).rows;
   assert.ok((await migrate(testDb.db)).includes('020'));

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DETAILS_UNAVAILABLE_EXTENSION, toAuditEvent } from '../../src/audit/index.js';
@@ -18,6 +16,7 @@ import { createTestDb, type TestDb } from '../support/db.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { auditKeysOf, type AuditKeys } from '../support/audit-keys.js';
 import { asAttacker } from './support.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** Every byte Haven stored for the tenant's audit batches after `batchId`: signed entries and the searchable column. */
 async function storedBytes(db: TestDb['db'], tenant: string, afterBatch: number): Promise<string> {
@@ -119,7 +118,7 @@ let k: AuditKeys;
 let witnessPath: string;
 before(async () => {
   t = await createTestDb();
-  const dir = mkdtempSync(join(tmpdir(), 'haven-audit-sealed-'));
+  const dir = tempDir('haven-audit-sealed-');
   k = auditKeysOf(t.db, dir);
   witnessPath = join(dir, 'audit', 'witness.jsonl');
 });

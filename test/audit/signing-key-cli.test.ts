@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAuditRecorder } from '../../src/audit/recorder.js';
@@ -12,10 +10,11 @@ import { createLocalKms } from '../../src/crypto/index.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { createTestDb } from '../support/db.js';
 import { ctxFor } from './support.js';
+import { tempDir } from '../support/temp-dir.js';
 
 test('haven keys rotate --kek re-wraps the audit signing key too, and the audit log records both', async () => {
   const db = await createTestDb();
-  const dataDir = mkdtempSync(join(tmpdir(), 'haven-audit-cli-'));
+  const dataDir = tempDir('haven-audit-cli-');
   const kms = createLocalKms({ dataDir, env: 'test', logger: silentLogger });
   try {
     const seq = createSequencer({ db: db.db, clock: systemClock, logger: silentLogger, witnessPath: join(dataDir, 'audit', 'witness.jsonl'), intervalMs: 50, kms });

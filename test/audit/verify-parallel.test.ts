@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -12,6 +10,7 @@ import { splitRanges } from '../../src/audit/verify-parallel.js';
 import { buildAuditLogFixture } from '../../bench/audit-log-fixture.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { asAttacker, batchAt, changeEntryAt, logFactory } from './support.js';
+import { tempDir } from '../support/temp-dir.js';
 
 function expectProblem(problems: string[], ...parts: string[]): void {
   assert.ok(
@@ -89,7 +88,7 @@ let big: TestDb;
 let witnessPath: string;
 before(async () => {
   big = await createTestDb();
-  witnessPath = join(mkdtempSync(join(tmpdir(), 'haven-verify-fixture-')), 'witness.jsonl');
+  witnessPath = join(tempDir('haven-verify-fixture-'), 'witness.jsonl');
   await buildAuditLogFixture(big.db, { entries: 6000, headEvery: 1000, witnessPath, threads: 2, blockSize: 700, batchEntries: 20 });
 });
 after(() => big.drop());
