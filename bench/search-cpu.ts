@@ -12,6 +12,11 @@
  *   node dist/bench/search-cpu.js --data-dir /tmp/haven-search-bench/external \
  *     --database-url postgres://postgres@127.0.0.1:5432/haven_search_cpu --patients 3000 \
  *     --build base=/tmp/search-base --build new=. [--rounds 3] [--seconds 20] [--families 6] [--cpu-prof DIR]
+ *     [--only name,name…] [--families-every-round]
+ *
+ * `--only` keeps the named searches of the set (bench/searches.ts); `--families-every-round` measures
+ * each family alone in every turn (not only the first round), so per-family CPU is A/B'd turn by turn
+ * (`familySummary`: medians per build and the per-round pairs).
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,6 +53,8 @@ const seconds = Number(opt('seconds', '20'));
 const warmup = Number(opt('warmup', '4'));
 const familySeconds = Number(opt('families', '0'));
 const port = Number(opt('port', '18602'));
+const only = args.includes('--only') ? new Set(opt('only').split(',')) : undefined;
+const familiesEveryRound = args.includes('--families-every-round');
 const profDir = args.includes('--cpu-prof') ? resolve(opt('cpu-prof')) : undefined;
 const out = opt('out', `bench/results/search-cpu-${new Date().toISOString().slice(0, 10)}.json`);
 
@@ -124,14 +131,43 @@ function mean(values: number[]): number {
   return round(values.reduce((a, b) => a + b, 0) / Math.max(1, values.length));
 }
 
+function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return round(v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2);
+}
+
+/** Per family: each build's median CPU per search over the turns that measured it, and the per-round figures side by side. */
+function familySummary(turns: Turn[], searches: SearchSpec[]) {
+  return searches.map((s) => {
+    const perBuild = builds.map((b) => {
+      const mine = turns.filter((t) => t.build === b.name && t.families).map((t) => ({ round: t.round, f: t.families!.find((f) => f.name === s.name) }));
+      const total = mine.map((m) => (m.f?.cpu ? m.f.cpu.nodeCpuMsPerUnit + m.f.cpu.pgCpuMsPerUnit : Number.NaN));
+      return {
+        build: b.name,
+        turns: mine.length,
+        cpuMsPerSearchMedian: median(total),
+        nodeCpuMsPerSearchMedian: median(mine.map((m) => m.f?.cpu?.nodeCpuMsPerUnit ?? Number.NaN)),
+        pgCpuMsPerSearchMedian: median(mine.map((m) => m.f?.cpu?.pgCpuMsPerUnit ?? Number.NaN)),
+        statementsPerSearchMedian: median(mine.map((m) => m.f?.cpu?.statementsPerUnit ?? Number.NaN)),
+        perSecondMedian: median(mine.map((m) => m.f?.perSecond ?? Number.NaN)),
+        perRound: mine.map((m, i) => ({ round: m.round, cpuMsPerSearch: round(total[i]!), node: m.f?.cpu?.nodeCpuMsPerUnit, pg: m.f?.cpu?.pgCpuMsPerUnit })),
+      };
+    });
+    return { name: s.name, builds: perBuild };
+  });
+}
+
 async function main(): Promise<void> {
-  const searches = targetSearches(redraw(seed, patients));
+  const searches = targetSearches(redraw(seed, patients)).filter((s) => !only || only.has(s.name));
+  if (searches.length === 0) throw new Error('--only names no search of the set');
   const loadStart = load();
   const turns: Turn[] = [];
   for (let r = 1; r <= rounds; r++) {
     // A B, B A, A B …: neither build always runs first (warmer caches, a neighbour's burst).
     const order = r % 2 === 1 ? builds : [...builds].reverse();
-    for (const b of order) turns.push(await turn(b, r, searches, familySeconds > 0 && r === 1));
+    for (const b of order) turns.push(await turn(b, r, searches, familySeconds > 0 && (r === 1 || familiesEveryRound)));
   }
   const summary = builds.map((b) => {
     const mine = turns.filter((t) => t.build === b.name);
@@ -144,6 +180,7 @@ async function main(): Promise<void> {
       rounds: mine.length,
       perSecondMean: mean(mine.map((t) => t.mixed.perSecond)),
       p95MsMean: mean(mine.map((t) => t.mixed.p95Ms)),
+      cpuMsPerSearchMedian: round(median(mine.map((t) => t.cpu?.nodeCpuMsPerUnit ?? Number.NaN)) + median(mine.map((t) => t.cpu?.pgCpuMsPerUnit ?? Number.NaN))),
       nodeCpuMsPerSearch: node,
       pgCpuMsPerSearch: pgMs,
       cpuMsPerSearch: round(node + pgMs),
@@ -161,9 +198,13 @@ async function main(): Promise<void> {
     seconds,
     warmupSeconds: warmup,
     summary,
+    ...(familySeconds > 0 ? { familySummary: familySummary(turns, searches) } : {}),
     turns,
   };
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  if (familySeconds > 0) {
+    for (const f of familySummary(turns, searches)) log(`${f.name}: ${f.builds.map((b) => `${b.build} ${b.cpuMsPerSearchMedian} ms (${b.statementsPerSearchMedian} st)`).join(', ')}`);
+  }
   for (const s of summary) log(`${s.build}: ${s.perSecondMean}/s, ${s.cpuMsPerSearch} ms CPU/search (node ${s.nodeCpuMsPerSearch}, pg ${s.pgCpuMsPerSearch}), ceiling ${s.cpuCeilingPerSecond2Cores}/s on 2 cores`);
   log(`wrote ${out}`);
 }

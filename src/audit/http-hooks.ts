@@ -3,6 +3,7 @@ import { HavenError, isHavenError, type RequestContext, type TenantId } from '..
 import type { AuditedContext } from './entry.js';
 import type { AuditRecorder } from './recorder.js';
 import { describeFhirRequest } from './request-info.js';
+import { holdReads, takeHeldReads } from './store-hooks.js';
 
 const PURPOSE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -12,7 +13,11 @@ export interface AuditHttpHooks {
   prepare(ctx: RequestContext, method: string, path: string[], purposeHeader: string | undefined): void;
   /** A FHIR request answered with an error (no PHI sent): recorded, best effort. */
   failed(ctx: RequestContext | undefined, request: FailedRequest): Promise<void>;
-  /** A successful FHIR request that no store hook recorded ($validate, a conditional no-op, …). */
+  /**
+   * A FHIR request answered without an error, before anything is sent: records the search's held
+   * reads as one entry, or an entry for a request no store hook recorded ($validate, a conditional
+   * no-op, …). Throws AUDIT_UNAVAILABLE (503, nothing sent) when the entry cannot be made durable.
+   */
   completed(ctx: RequestContext, status: number): Promise<void>;
   /** Token endpoint outcome (authentication event). */
   token(event: TokenEvent): Promise<void>;
@@ -46,9 +51,16 @@ export function createAuditHttpHooks(recorder: AuditRecorder, onFailureLost: (er
         ctx.purposeOfUse = purposeHeader;
       }
       const info = describeFhirRequest(method, path);
-      if (info) (ctx as AuditedContext).audit = info;
+      if (!info) return;
+      (ctx as AuditedContext).audit = info;
+      // A search reads its page and then each include round: one entry for all of them, made in
+      // `completed` (the matches and included resources, in the order read), not one per statement.
+      if (info.action === 'search') holdReads(info);
     },
     async failed(ctx, request) {
+      // Reads held for the request were not sent: the failure entry below is its record.
+      const held = (ctx as AuditedContext | undefined)?.audit;
+      if (held) takeHeldReads(held);
       const info = describeFhirRequest(request.method, request.path);
       if (!info) return;
       const code = isHavenError(request.error) ? request.error.code : 'INTERNAL_ERROR';
@@ -64,7 +76,13 @@ export function createAuditHttpHooks(recorder: AuditRecorder, onFailureLost: (er
     },
     async completed(ctx, status) {
       const info = (ctx as AuditedContext).audit;
-      if (!info || info.recorded > 0 || status >= 400) return;
+      if (!info) return;
+      const read = takeHeldReads(info);
+      if (read && read.length > 0) {
+        await recorder.record(ctx, [{ action: info.action!, outcome: 'success', resources: read }]);
+        return;
+      }
+      if (info.recorded > 0 || status >= 400) return;
       await recorder.record(ctx, [{ action: info.action!, outcome: 'success', status, resources: info.resources }]);
     },
     async token(event) {

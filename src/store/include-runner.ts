@@ -2,7 +2,8 @@
  * Runs `_include`/`_revinclude` for one page: one statement per round (see
  * search/include-compile.ts), at most 1 + MAX_ITERATIONS rounds. Rows come
  * through `reader.query`, so included resources are decoded and pass the
- * afterRead hooks (audit) exactly like matches.
+ * afterRead hooks (audit) exactly like matches; a search request's audit
+ * entry is one for its page and every round (src/audit/store-hooks.ts).
  */
 import type { RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';

@@ -141,6 +141,11 @@ test('fail-closed: with the audit table unwritable, a read and a write answer 50
     const search = await s.fhir('/Patient?family=Hidden');
     assert.equal(search.status, 503);
     assert.equal(JSON.stringify(search.body).includes('Hidden'), false);
+    // A search with includes is audited once, at the end: its held entry failing still withholds everything.
+    const included = await s.fhir(`/Patient?_id=${pid}&_revinclude=Observation:subject&_include=Patient:general-practitioner`);
+    assert.equal(included.status, 503);
+    assert.equal(JSON.stringify(included.body).includes('Hidden'), false);
+    assert.equal(included.body.issue[0].details.coding[0].code, 'AUDIT_UNAVAILABLE');
     const write = await s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'NeverStored' }] } });
     assert.equal(write.status, 503);
     assert.equal(write.body.issue[0].details.coding[0].code, 'AUDIT_UNAVAILABLE');

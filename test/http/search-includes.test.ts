@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer, putResources } from '../support/server.js';
-import { auditKeysOf } from '../support/audit-keys.js';
+import { auditKeysOf, patientsOf } from '../support/audit-keys.js';
 
 /**
  * Includes, compartments and system-level search through the real HTTP
@@ -152,17 +152,49 @@ test('the CapabilityStatement declares includes, revincludes, compartments and s
   assert.ok(rest.interaction.some((i: { code: string }) => i.code === 'search-system'));
 });
 
-test('included resources are audited like the matches (same search entry naming each disclosed resource)', async () => {
+test('a search with _include and _revinclude is ONE audit entry naming every match and included resource; disclosures find it per patient', async () => {
   const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
-  const res = await s.fhir('/Observation?_id=o1&_include=Observation:subject&_revinclude=Provenance:target', { headers: { 'x-request-id': 'incl-audit' } });
+  // Three statements (page, include round, revinclude round), two patients among the results.
+  const res = await s.fhir('/Observation?_id=o1,o3&_include=Observation:subject&_revinclude=Provenance:target', { headers: { 'x-request-id': 'incl-audit' } });
   assert.equal(res.status, 200);
+  assert.deepEqual(keys(res.body, 'include'), ['Patient/p1', 'Patient/p2', 'Provenance/pv1']);
   // Entries are format v2 (ids sealed): read them opened, as an auditor does.
-  const keys = auditKeysOf(s.testDb.db, s.dataDir);
-  const entries = await keys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before]);
-  await keys.close();
-  const named = entries
-    .filter((e) => e.requestId === 'incl-audit' && e.action === 'search')
-    .flatMap((e) => e.resources.map((r) => `${r.type}/${r.id}`))
-    .sort();
-  assert.deepEqual(named, ['Observation/o1', 'Patient/p1', 'Provenance/pv1']);
+  const auditKeys = auditKeysOf(s.testDb.db, s.dataDir);
+  const all = await auditKeys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before]);
+  await auditKeys.close();
+  const mine = all.filter((e) => e.requestId === 'incl-audit');
+  assert.equal(mine.length, 1, 'one entry for the request, not one per statement');
+  const [entry] = mine;
+  assert.equal(entry!.action, 'search');
+  assert.equal(entry!.outcome, 'success');
+  assert.deepEqual(entry!.resources.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/o1', 'Observation/o3', 'Patient/p1', 'Patient/p2', 'Provenance/pv1']);
+  assert.deepEqual(patientsOf(entry!).sort(), ['Patient/p1', 'Patient/p2']);
+  for (const [patient, named] of [
+    ['p1', ['Observation/o1', 'Patient/p1', 'Provenance/pv1']],
+    ['p2', ['Observation/o3', 'Patient/p2', 'Provenance/pv1']],
+  ] as const) {
+    const report = await s.fhir(`/Patient/${patient}/$disclosures`);
+    assert.equal(report.status, 200);
+    const accesses = (report.body.accesses as { requestId: string; action: string; resources: string[] }[]).filter((a) => a.requestId === 'incl-audit');
+    assert.equal(accesses.length, 1, `Patient/${patient}: the search is one access`);
+    assert.equal(accesses[0]!.action, 'search');
+    assert.deepEqual([...accesses[0]!.resources].sort(), named, `Patient/${patient}: its own resources (and those naming no patient)`);
+  }
+});
+
+test('a search whose page is empty, or that only counts, is still one entry naming the type', async () => {
+  for (const [path, requestId] of [
+    ['/Observation?_id=none&_include=Observation:subject', 'incl-empty'],
+    ['/Observation?subject=Patient/p1&_summary=count&_include=Observation:subject', 'incl-count'],
+  ] as const) {
+    const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
+    const res = await s.fhir(path, { headers: { 'x-request-id': requestId } });
+    assert.equal(res.status, 200);
+    const auditKeys = auditKeysOf(s.testDb.db, s.dataDir);
+    const mine = (await auditKeys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before])).filter((e) => e.requestId === requestId);
+    await auditKeys.close();
+    assert.equal(mine.length, 1, requestId);
+    assert.equal(mine[0]!.action, 'search');
+    assert.deepEqual(mine[0]!.resources.map((r) => r.type), ['Observation'], requestId);
+  }
 });
