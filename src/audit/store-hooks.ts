@@ -28,6 +28,19 @@ export function takeHeldReads(info: AuditRequestInfo): AuditResourceRef[] | unde
   return refs;
 }
 
+/**
+ * Included resources an access guard dropped after the read hook had held them
+ * (granular scopes, role policies): they are not sent, so the search's entry
+ * must not name them. A read recorded at once (no search held) is unaffected.
+ */
+export function dropHeldReads(ctx: RequestContext, dropped: readonly StoredResource[]): void {
+  const info = (ctx as AuditedContext).audit;
+  const refs = info ? held.get(info) : undefined;
+  if (!refs || dropped.length === 0) return;
+  const gone = new Set(dropped.map((r) => `${r.resourceType}/${r.id}/${r.versionId}`));
+  held.set(info!, refs.filter((r) => !gone.has(`${r.type}/${r.id}/${r.version}`)));
+}
+
 const writeActions: Record<string, AuditAction> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 // Reads made while serving a single write (patch base, conditional match) are covered by the write's entry.
 const writeRequest = new Set<AuditAction | undefined>(['create', 'update', 'patch', 'delete']);

@@ -1,3 +1,4 @@
+import { dropHeldReads } from '../audit/index.js';
 import { HavenError } from '../kernel/index.js';
 import type { RequestContext } from '../kernel/index.js';
 import type { ResourceReader, ResourceStore, StoreTransaction } from '../store/index.js';
@@ -136,7 +137,9 @@ async function filterIncluded(ctx: RequestContext, guard: CompartmentGuard, incl
     const ok = await guard.matching(ctx, type, ids, filters);
     for (const id of ids) if (!ok.has(id)) dropped.add(`${type}/${id}`);
   }
-  return included.filter((r) => !dropped.has(`${r.resourceType}/${r.id}`));
+  const keep = (r: StoredResource) => !dropped.has(`${r.resourceType}/${r.id}`);
+  dropHeldReads(ctx, included.filter((r) => !keep(r)));
+  return included.filter(keep);
 }
 
 type SystemOpts = { compartment?: CompartmentScope; alsoIn?: CompartmentScope; within?: CompartmentLimit };

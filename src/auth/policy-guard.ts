@@ -1,3 +1,4 @@
+import { dropHeldReads } from '../audit/index.js';
 import type { RequestContext } from '../kernel/index.js';
 import type { HistoryQuery, Queryable, ResourceReader, ResourceStore, StoreHooks, StoredResource, StoreTransaction, WriteOperation } from '../store/index.js';
 import { hiddenElements, maskJson, policyAccess, policyDenied, requirePolicy, restrictionFor } from './access-enforce.js';
@@ -82,7 +83,9 @@ export function createPolicyGuard(deps: PolicyGuardDeps) {
         const ok = restriction ? await matcher.matching(deps.db, ctx, type, ids, restriction) : new Set(ids);
         for (const id of ok) allowed.add(`${type}/${id}`);
       }
-      return included.filter((r) => allowed.has(`${r.resourceType}/${r.id}`));
+      const keep = (r: StoredResource) => allowed.has(`${r.resourceType}/${r.id}`);
+      dropHeldReads(ctx, included.filter((r) => !keep(r)));
+      return included.filter(keep);
     },
     /** Store hooks: writes checked against the policies inside the transaction; hidden elements masked on every read. */
     attach(hooks: StoreHooks): void {

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { auditKeysOf } from '../support/audit-keys.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { call, createUser, ids, included, putRole, seed, userToken } from './access-support.js';
 
@@ -65,11 +66,17 @@ test('hidden elements are removed from reads, searches and includes, and the res
   assert.equal(admin.body.telecom[0].value, '555-0100', 'other principals see the full resource');
 });
 
-test('includes: included resources pass the same policy', async () => {
+test('includes: included resources pass the same policy; the search entry names only what was sent', async () => {
+  const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
   const res = await call(s, 'GET', '/fhir/Observation?category=laboratory&_include=Observation:subject', clerk);
   assert.equal(res.status, 200);
   assert.deepEqual(ids(res.body), ['Observation/o1', 'Observation/o3']);
   assert.deepEqual(included(res.body), ['Patient/p1'], 'Patient/p2 (org2) is not included');
+  const auditKeys = auditKeysOf(s.testDb.db, s.dataDir);
+  const searches = (await auditKeys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before])).filter((e) => e.action === 'search');
+  await auditKeys.close();
+  assert.equal(searches.length, 1);
+  assert.deepEqual(searches[0]!.resources.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/o1', 'Observation/o3', 'Patient/p1'], 'Patient/p2 was read by the include round but not sent');
   const p1 = res.body.entry.find((e: any) => e.resource.id === 'p1');
   assert.equal(p1.resource.telecom, undefined);
 });

@@ -198,3 +198,17 @@ test('a search whose page is empty, or that only counts, is still one entry nami
     assert.deepEqual(mine[0]!.resources.map((r) => r.type), ['Observation'], requestId);
   }
 });
+
+test('an included resource the scopes drop after reading it is not named in the search entry (not sent, not disclosed)', async () => {
+  const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
+  // Granular scope on Patient: p1 (female) may be read, p2 (no gender) may not; both are read by the include round.
+  const token = await s.token('system/Observation.rs system/Patient.rs?gender=female');
+  const res = await s.fhir('/Observation?_id=o1,o3&_include=Observation:subject', { token, headers: { 'x-request-id': 'incl-dropped' } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(keys(res.body, 'include'), ['Patient/p1']);
+  const auditKeys = auditKeysOf(s.testDb.db, s.dataDir);
+  const mine = (await auditKeys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before])).filter((e) => e.requestId === 'incl-dropped');
+  await auditKeys.close();
+  assert.equal(mine.length, 1);
+  assert.deepEqual(mine[0]!.resources.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/o1', 'Observation/o3', 'Patient/p1']);
+});
