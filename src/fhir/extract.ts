@@ -52,11 +52,71 @@ function valueKey(v: IndexValue): string {
   }
 }
 
-/** Drops repeats (FHIRPath unions are sets; the index needs each row once). */
+/** Equal as the text of `dedupKey` compares them (`null` and 'null' alike), without building it. */
+function eq(a: unknown, b: unknown): boolean {
+  return a === b || String(a) === String(b);
+}
+
+/** Whether `dedupKey(a) === dedupKey(b)`, for two values of one parameter. */
+function sameValue(a: IndexValue, b: IndexValue): boolean {
+  if (a.type !== b.type || !eq(a.group, b.group) || (a.group === undefined) !== (b.group === undefined)) return false;
+  switch (a.type) {
+    case 'string':
+    case 'uri':
+      return eq(a.value, (b as typeof a).value);
+    case 'token': {
+      const o = b as typeof a;
+      return eq(a.code, o.code) && eq(a.system, o.system) && eq(a.text, o.text);
+    }
+    case 'date': {
+      const o = b as typeof a;
+      return eq(a.low, o.low) && eq(a.high, o.high);
+    }
+    case 'number':
+      return eq(a.value, (b as typeof a).value);
+    case 'quantity': {
+      const o = b as typeof a;
+      return eq(a.value, o.value) && eq(a.system, o.system) && eq(a.code, o.code) && eq(a.unit, o.unit);
+    }
+    case 'reference': {
+      const o = b as typeof a;
+      return (
+        eq(a.targetId, o.targetId) && eq(a.targetType, o.targetType) && eq(a.url, o.url) && eq(a.version, o.version) &&
+        eq(a.identifierSystem, o.identifierSystem) && eq(a.identifierValue, o.identifierValue)
+      );
+    }
+  }
+}
+
+/** Past this many values of one parameter, repeats are found by key (a set) rather than by comparison. */
+const SCAN_LIMIT = 16;
+
+/**
+ * Drops repeats (FHIRPath unions are sets; the index needs each row once),
+ * keeping the first of each. Values of different parameters never repeat each
+ * other, and most parameters give one or two values: those are compared field
+ * by field, which costs no key string per value.
+ */
 function unique(values: IndexValue[]): IndexValue[] {
-  const seen = new Set<string>();
+  const byParam = new Map<string, IndexValue[]>();
+  let keys: Map<string, Set<string>> | undefined;
   const out: IndexValue[] = [];
   for (const v of values) {
+    const kept = byParam.get(v.param);
+    if (kept === undefined) {
+      byParam.set(v.param, [v]);
+      out.push(v);
+      continue;
+    }
+    if (kept.length < SCAN_LIMIT) {
+      if (kept.some((k) => sameValue(k, v))) continue;
+      kept.push(v);
+      out.push(v);
+      continue;
+    }
+    keys ??= new Map();
+    let seen = keys.get(v.param);
+    if (seen === undefined) keys.set(v.param, (seen = new Set(kept.map(dedupKey))));
     const k = dedupKey(v);
     if (!seen.has(k)) {
       seen.add(k);

@@ -1,6 +1,6 @@
 import r4model from 'fhirpath/fhir-context/r4';
 import { splitUnion } from './expression-split.js';
-import type { Evaluator } from './fhirpath-eval.js';
+import { compileFhirPath, type Evaluator } from './fhirpath-eval.js';
 import { referenceTargetType } from './reference.js';
 import type { TypedValue } from './to-index-values.js';
 
@@ -128,29 +128,75 @@ function passes(f: Filter, item: unknown): boolean {
   return typeof item === 'object' && item !== null && (item as Record<string, unknown>)[f.key] === f.value;
 }
 
-function push(v: unknown, into: unknown[]): void {
+/** Appends what `ops[i..]` reaches from `node` (no intermediate arrays: most paths hold one or two items). */
+function descend(ops: Op[], i: number, node: unknown, type: string, out: TypedValue[]): void {
+  if (i === ops.length) {
+    out.push({ data: node, type });
+    return;
+  }
+  const op = ops[i]!;
+  if (op.kind !== 'child') {
+    if (passes(op, node)) descend(ops, i + 1, node, type, out);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const v = (node as Record<string, unknown>)[op.key];
   if (Array.isArray(v)) {
-    for (const x of v) if (x !== null && x !== undefined) into.push(x);
-  } else if (v !== null && v !== undefined) into.push(v);
+    for (const x of v) if (x !== null && x !== undefined) descend(ops, i + 1, x, type, out);
+  } else if (v !== null && v !== undefined) descend(ops, i + 1, v, type, out);
 }
 
 function walk(branch: Branch, resource: object, out: TypedValue[]): void {
-  let items: unknown[] = [resource];
-  for (const op of branch.ops) {
-    const next: unknown[] = [];
-    if (op.kind === 'child') {
-      for (const it of items) if (typeof it === 'object' && it !== null) push((it as Record<string, unknown>)[op.key], next);
-    } else {
-      for (const it of items) if (passes(op, it)) next.push(it);
+  descend(branch.ops, 0, resource, branch.type, out);
+}
+
+// `Patient.deceased.exists() and Patient.deceased != false`: the one official expression of the HL7 resources outside the path grammar.
+const EXISTS_NOT_FALSE = /^(\S+)\.exists\(\)\s+and\s+(\S+)\s*!=\s*false$/;
+
+/**
+ * `P.exists() and P != false` where P names direct children of the resource
+ * (a choice such as deceased[x]): false when absent, the boolean itself, true
+ * for any other single value (a dateTime is never equal to false). Anything
+ * else (several values, a primitive extension `_deceasedBoolean`) goes to
+ * fhirpath.js, whose result is a plain boolean without a type.
+ */
+function compileExistsNotFalse(expression: string, resourceType: string): Evaluator | null {
+  const m = EXISTS_NOT_FALSE.exec(expression.trim());
+  if (!m?.[1] || m[1] !== m[2]) return null;
+  const branches = planPart(m[1], resourceType);
+  if (!branches || branches.length === 0 || !branches.every((b) => b.ops.length === 1 && b.ops[0]!.kind === 'child')) return null;
+  const elements = branches.map((b) => {
+    const key = (b.ops[0] as { key: string }).key;
+    return { key, extension: `_${key}`, type: b.type };
+  });
+  let slow: Evaluator | undefined;
+  return (resource) => {
+    const r = resource as Record<string, unknown>;
+    let found: unknown;
+    let type = '';
+    let count = 0;
+    for (const e of elements) {
+      // An extension on the primitive (`_deceasedBoolean`) or a repeated value: left to fhirpath.js.
+      if (r[e.extension] !== undefined) count = 2;
+      const v = r[e.key];
+      if (v === undefined || v === null) continue;
+      if (Array.isArray(v)) count = 2;
+      found = v;
+      type = e.type;
+      count++;
     }
-    items = next;
-    if (items.length === 0) return;
-  }
-  for (const data of items) out.push({ data, type: branch.type });
+    if (count === 0) return [{ data: false, type: '' }];
+    if (count === 1 && type === 'boolean' && typeof found === 'boolean') return [{ data: found, type: '' }];
+    if (count === 1 && (type === 'dateTime' || type === 'date') && typeof found === 'string') return [{ data: true, type: '' }];
+    slow ??= compileFhirPath(expression);
+    return slow(resource);
+  };
 }
 
 /** A fast evaluator for `expression` on `resourceType`, or null if outside the grammar. */
 export function compileFastPath(expression: string, resourceType: string): Evaluator | null {
+  const special = compileExistsNotFalse(expression, resourceType);
+  if (special) return special;
   const branches: Branch[] = [];
   for (const part of splitUnion(expression)) {
     const planned = planPart(part.trim(), resourceType);

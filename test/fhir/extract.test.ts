@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createIndexer } from '../../src/fhir/extract.js';
+import { compileFastPath } from '../../src/fhir/fast-path.js';
 import type { IndexValue } from '../../src/fhir/index-values.js';
 import { allExamples, example, fhir } from './support.js';
 
@@ -133,4 +134,38 @@ test('composites: only groups with every component are indexed', () => {
   // The component has a code but no value: no component composite rows either.
   assert.ok(!params.has('component-code-value-quantity$0'));
   assert.ok(params.has('component-code'));
+});
+
+test('deceased (exists() and != false) takes the fast path and indexes as fhirpath.js does', () => {
+  const expression = fhir().registry.expression('Patient', 'deceased')!;
+  assert.ok(compileFastPath(expression, 'Patient'), expression);
+  const slow = createIndexer(fhir().registry, { fastPath: false });
+  const variants: Record<string, unknown>[] = [
+    {},
+    { deceasedBoolean: true },
+    { deceasedBoolean: false },
+    { deceasedDateTime: '2008-08-25T11:16:30+01:15' },
+    { deceasedDateTime: '2008' },
+    { deceasedBoolean: false, deceasedDateTime: '2008' },
+    { _deceasedBoolean: { extension: [{ url: 'http://example.org/x', valueString: 'x' }] } },
+    { deceasedBoolean: false, _deceasedBoolean: { id: 'a' } },
+  ];
+  for (const v of variants) {
+    const resource = { resourceType: 'Patient', id: 'p', ...v };
+    const fast = fhir().indexer.extract(resource).filter((x) => x.param === 'deceased');
+    assert.deepEqual(fast, slow.extract(resource).filter((x) => x.param === 'deceased'), JSON.stringify(v));
+  }
+  assert.deepEqual(values({ resourceType: 'Patient' }, 'deceased'), [{ type: 'token', param: 'deceased', system: null, code: 'false', text: null }]);
+  assert.deepEqual(values({ resourceType: 'Patient', deceasedDateTime: '2020-01-01' }, 'deceased'), [{ type: 'token', param: 'deceased', system: null, code: 'true', text: null }]);
+});
+
+test('repeated values are indexed once, in first-seen order, however many a parameter has', () => {
+  for (const distinct of [3, 40]) {
+    const identifier = [];
+    for (let i = 0; i < distinct; i++) identifier.push({ system: 'urn:s', value: `v${i}` }, { system: 'urn:s', value: `v${i}` }, { system: 'urn:s', value: `v${i % 2}` });
+    const found = values({ resourceType: 'Patient', identifier, name: [{ family: 'Doe' }, { family: 'Doe', given: ['Doe'] }] }, 'identifier');
+    assert.deepEqual(found.map((v) => (v as { code: string }).code), Array.from({ length: distinct }, (_, i) => `v${i}`));
+  }
+  const family = values({ resourceType: 'Patient', name: [{ family: 'Doe' }, { family: 'Doe', given: ['Doe'] }] }, 'name');
+  assert.deepEqual(family.map((v) => (v as { value: string }).value), ['Doe']);
 });

@@ -22,7 +22,8 @@ export function parseTs(text: string): ParsedTs | undefined {
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   if (mo !== undefined && !inRange(mo, 1, 12)) return undefined;
   if (d !== undefined && !inRange(d, 1, 31)) return undefined;
-  const date = [y, mo, d].filter((p) => p !== undefined).join('-');
+  // mo and d are optional groups in sequence: d is set only when mo is.
+  const date = mo === undefined ? y! : d === undefined ? `${y}-${mo}` : `${y}-${mo}-${d}`;
   const out: ParsedTs = { date };
   if (zone !== undefined) out.zone = zoneOf(zone);
   if (h === undefined || d === undefined) return out;

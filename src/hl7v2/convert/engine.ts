@@ -104,7 +104,7 @@ function findIdentity(run: RunState, spec: NonNullable<SegmentTemplate['identity
   const reps = seg.repetitions(p.field);
   let fallback: { system: string; value: string } | undefined;
   for (let r = 1; r <= reps; r++) {
-    const c = composite(seg, p, r);
+    const c = composite(seg, p, r, run.ctx.delimiters);
     const id = (spec.type === 'CX' ? mapCx(run.ctx, c) : mapEi(run.ctx, c)) as { system?: string; value?: string } | undefined;
     if (id?.system === undefined || id.value === undefined) continue;
     const hasAuthority = spec.type === 'CX' ? c.c(4) !== undefined : c.c(2) !== undefined || c.c(3) !== undefined;

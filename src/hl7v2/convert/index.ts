@@ -59,7 +59,7 @@ function convertWith(set: TemplateSet, input: ConversionInput): ConversionResult
   const notes = new Set<string>();
   const msh7 = message.get('MSH-7');
   const zone = (msh7 === undefined ? undefined : parseTs(msh7)?.zone) ?? set.settings.defaultTimezone;
-  const ctx: MapContext = { settings: set.settings, sender: input.sender, zone, table: (n) => set.tables.get(n), warn: (m) => notes.add(m) };
+  const ctx: MapContext = { settings: set.settings, sender: input.sender, zone, delimiters: message.delimiters, table: (n) => set.tables.get(n), warn: (m) => notes.add(m) };
   const run = new RunState(set, tmpl, message, ctx, input.messageId, input.sender);
   runRules(run);
   if (run.produced.length === 0) {

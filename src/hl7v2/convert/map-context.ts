@@ -1,3 +1,4 @@
+import type { Delimiters } from '../model.js';
 import type { Settings, ValueTable } from './template-schema.js';
 
 /** Reads one repetition of a composite field: component `c`, subcomponent `s`. */
@@ -11,6 +12,8 @@ export interface MapContext {
   readonly sender: string;
   /** Zone for times without one: MSH-7's zone, else the settings'. */
   readonly zone: string | undefined;
+  /** The message's delimiters: composites split a repetition once with them (absent: value by value through the segment). */
+  readonly delimiters?: Delimiters;
   table(name: string): ValueTable | undefined;
   /** Notes without PHI values: name tables, fields, coding-system names — never field contents. */
   warn(message: string): void;

@@ -1,4 +1,4 @@
-import type { Hl7Segment, Hl7ValuePath } from '../model.js';
+import type { Delimiters, Hl7Segment, Hl7ValuePath } from '../model.js';
 import type { Composite, MapContext } from './map-context.js';
 import type { FieldRule } from './template-schema.js';
 import { mapCoding, mapCwe, mapCx, mapEi, mapHd, mapId } from './datatypes-codes.js';
@@ -28,26 +28,97 @@ export function sourcePath(text: string): SourcePath {
   return p;
 }
 
-const splitPaths = new Map<number, Hl7ValuePath>();
+/** Split paths by field, repetition, component, subcomponent (small integers: arrays, not a Map keyed by a non-Smi number). */
+const splitPaths: Hl7ValuePath[][][][] = [];
+
+function splitPath(field: number, rep: number, comp: number, sub: number): Hl7ValuePath {
+  const byRep = (splitPaths[field] ??= []);
+  const byComp = (byRep[rep] ??= []);
+  const bySub = (byComp[comp] ??= []);
+  return (bySub[sub] ??= { segmentIndex: 1, field, repetition: rep, component: comp, subcomponent: sub });
+}
 
 /** The value at field[rep].comp.sub, through the segment's fast path when it has one. */
 export function valueAt(seg: Hl7Segment, field: number, rep: number, comp: number, sub: number): string | undefined {
   if (seg.valueAt === undefined) return seg.get(`${field}[${rep}].${comp}.${sub}`);
-  const k = ((field * 1024 + rep) * 1024 + comp) * 1024 + sub;
-  let p = splitPaths.get(k);
-  if (!p) {
-    p = { segmentIndex: 1, field, repetition: rep, component: comp, subcomponent: sub };
-    splitPaths.set(k, p);
+  // Beyond what a template can name (3-digit paths) or a message would repeat: no cache entry.
+  if (field > 999 || rep > 64 || comp > 999 || sub > 999) return seg.valueAt({ segmentIndex: 1, field, repetition: rep, component: comp, subcomponent: sub });
+  return seg.valueAt(splitPath(field, rep, comp, sub));
+}
+
+/** A segment that hands out a field's undecoded text (ParsedSegment does). */
+interface RawFields {
+  rawField(field: number): string | undefined;
+}
+
+function hasRawFields(seg: Hl7Segment): seg is Hl7Segment & RawFields {
+  return typeof (seg as Partial<RawFields>).rawField === 'function';
+}
+
+/** The `n`-th (0-based) piece of `text` split on `sep`. */
+function nth(text: string, sep: string, n: number): string | undefined {
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const next = text.indexOf(sep, start);
+    if (next < 0) return undefined;
+    start = next + 1;
   }
-  return seg.valueAt(p);
+  const end = text.indexOf(sep, start);
+  return end < 0 ? (start === 0 ? text : text.slice(start)) : text.slice(start, end);
+}
+
+/** One repetition's text and where each component starts (then text.length + 1): found once, sliced on demand. */
+interface SplitRepetition {
+  text: string;
+  starts: number[];
+}
+
+/**
+ * The components of one repetition, located once (a data-type mapper asks
+ * for up to a dozen): undefined when the segment cannot give its raw field
+ * text or the field is MSH-1/MSH-2. Values holding the escape character are
+ * then read through the segment itself, which decodes them.
+ */
+function splitRepetition(seg: Hl7Segment, d: Delimiters | undefined, field: number, rep: number): SplitRepetition | null | undefined {
+  if (d === undefined || d.escape === '' || !hasRawFields(seg) || (field <= 2 && (seg.name === 'MSH' || seg.name === 'FHS' || seg.name === 'BHS'))) return undefined;
+  const raw = seg.rawField(field);
+  if (raw === undefined || raw === '') return null;
+  const text = nth(raw, d.repetition, rep - 1);
+  if (text === undefined || text === '') return null;
+  const starts = [0];
+  const sep = d.component;
+  for (let i = text.indexOf(sep); i >= 0; i = text.indexOf(sep, i + 1)) starts.push(i + 1);
+  starts.push(text.length + 1);
+  return { text, starts };
 }
 
 /** One repetition as a composite: component/subcomponent access under the path. */
-export function composite(seg: Hl7Segment, p: SourcePath, rep: number): Composite {
+export function composite(seg: Hl7Segment, p: SourcePath, rep: number, d?: Delimiters): Composite {
   const f = p.field;
   const comp = p.component;
-  if (comp !== undefined) return { c: (i, s) => (s === undefined || s === 1 ? trimmed(valueAt(seg, f, rep, comp, i)) : undefined) };
-  return { c: (i, s) => trimmed(valueAt(seg, f, rep, i, s ?? 1)) };
+  const read = (c: number, s: number): string | undefined => trimmed(valueAt(seg, f, rep, c, s));
+  let parts: SplitRepetition | null | undefined;
+  let split = false;
+  /** Component `c`, subcomponent `s`, as the segment would decode it. */
+  const at = (c: number, s: number): string | undefined => {
+    if (!split) {
+      parts = splitRepetition(seg, d, f, rep);
+      split = true;
+    }
+    if (parts === undefined) return read(c, s);
+    // Component 0 reads as the first, as the segment's own split does.
+    const ci = c < 1 ? 1 : c;
+    if (parts === null || ci >= parts.starts.length) return undefined;
+    const start = parts.starts[ci - 1]!;
+    const end = parts.starts[ci]! - 1;
+    if (end <= start) return undefined;
+    const text = parts.text.slice(start, end);
+    const v = s === 1 && !text.includes(d!.subcomponent) ? text : nth(text, d!.subcomponent, s - 1);
+    if (v === undefined || v === '') return undefined;
+    return v.includes(d!.escape) ? read(c, s) : trimmed(v);
+  };
+  if (comp !== undefined) return { c: (i, s) => (s === undefined || s === 1 ? at(comp, i) : undefined) };
+  return { c: (i, s) => at(i, s ?? 1) };
 }
 
 // Senders pad components ("Ann Arbor "); FHIR strings should not carry that.
@@ -66,20 +137,20 @@ export function text(seg: Hl7Segment, p: SourcePath, rep: number): string | unde
 export function mapRepetition(ctx: MapContext, rule: FieldRule, seg: Hl7Segment, p: SourcePath, rep: number, where: string): unknown {
   const type = rule.type ?? 'ST';
   switch (type) {
-    case 'XPN': return mapXpn(ctx, composite(seg, p, rep), where);
-    case 'CX': return mapCx(ctx, composite(seg, p, rep));
-    case 'XAD': return mapXad(ctx, composite(seg, p, rep), where);
-    case 'XTN': return mapXtn(ctx, composite(seg, p, rep), where);
-    case 'CWE': return mapCwe(ctx, composite(seg, p, rep), where);
-    case 'Coding': return mapCoding(ctx, composite(seg, p, rep), where);
-    case 'EI': return mapEi(ctx, composite(seg, p, rep));
-    case 'HD': return mapHd(ctx, composite(seg, p, rep));
-    case 'XCN': return mapXcn(ctx, composite(seg, p, rep));
-    case 'XON': return mapXon(ctx, composite(seg, p, rep));
-    case 'PL': return mapPl(composite(seg, p, rep));
-    case 'CQ': return cq(composite(seg, p, rep));
-    case 'DR': return dr(ctx, composite(seg, p, rep));
-    case 'ED': return ed(composite(seg, p, rep));
+    case 'XPN': return mapXpn(ctx, composite(seg, p, rep, ctx.delimiters), where);
+    case 'CX': return mapCx(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'XAD': return mapXad(ctx, composite(seg, p, rep, ctx.delimiters), where);
+    case 'XTN': return mapXtn(ctx, composite(seg, p, rep, ctx.delimiters), where);
+    case 'CWE': return mapCwe(ctx, composite(seg, p, rep, ctx.delimiters), where);
+    case 'Coding': return mapCoding(ctx, composite(seg, p, rep, ctx.delimiters), where);
+    case 'EI': return mapEi(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'HD': return mapHd(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'XCN': return mapXcn(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'XON': return mapXon(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'PL': return mapPl(composite(seg, p, rep, ctx.delimiters));
+    case 'CQ': return cq(composite(seg, p, rep, ctx.delimiters));
+    case 'DR': return dr(ctx, composite(seg, p, rep, ctx.delimiters));
+    case 'ED': return ed(composite(seg, p, rep, ctx.delimiters));
     case 'ObservationValue': case 'base64Text': return undefined; // whole-field types: handled by the caller
     case 'ST': case 'text': case 'ID': case 'NM': case 'SI': case 'boolean': case 'DT': case 'DTM': case 'instant': case 'Annotation':
       return scalar(ctx, rule, text(seg, p, rep), where);
@@ -157,8 +228,8 @@ export function mapObservationValue(ctx: MapContext, rule: FieldRule, seg: Hl7Se
   const all: string[] = [];
   for (let r = 1; r <= reps; r++) all.push(text(seg, p, r) ?? '');
   const joined = all.join('\n').trim() || undefined;
-  const u = rule.unitFrom === undefined ? undefined : composite(seg, sourcePath(rule.unitFrom), 1);
+  const u = rule.unitFrom === undefined ? undefined : composite(seg, sourcePath(rule.unitFrom), 1, ctx.delimiters);
   const isText = ['ST', 'TX', 'FT'].includes((typeCode ?? 'ST').toUpperCase());
   if (reps > 1 && !isText) ctx.warn(`${where}: repeated OBX-5 values; only the first is mapped`);
-  return observationValue(ctx, typeCode, composite(seg, p, 1), joined, u, where);
+  return observationValue(ctx, typeCode, composite(seg, p, 1, ctx.delimiters), joined, u, where);
 }

@@ -64,7 +64,7 @@ export function applyShape(shape: unknown, value: unknown): unknown {
   if (Array.isArray(shape)) return shape.map((s) => applyShape(s, value));
   if (shape !== null && typeof shape === 'object') {
     const out: Obj = {};
-    for (const [k, v] of Object.entries(shape)) out[k] = applyShape(v, value);
+    for (const k in shape) if (Object.hasOwn(shape, k)) out[k] = applyShape((shape as Obj)[k], value);
     return out;
   }
   return shape;

@@ -6,7 +6,7 @@ import { HavenError } from '../../kernel/errors.js';
 import type { MessageTemplate, SegmentTemplate, Settings, ValueTable } from './template-schema.js';
 import { messageTemplateSchema, segmentTemplateSchema, settingsSchema, tableSchema } from './template-schema.js';
 import { checkReferences } from './template-check.js';
-import { resolveMessage, type ResolvedMessage, type TemplateSet } from './template-set.js';
+import { resolveMessage, uniformSegment, type ResolvedMessage, type TemplateSet } from './template-set.js';
 
 /** The templates shipped with Haven: <package>/templates/hl7v2 (dist/src/hl7v2/convert → four levels up). */
 export const BUILTIN_TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/hl7v2/', import.meta.url));
@@ -95,7 +95,8 @@ export function compose(layers: Layer[], problems: string[]): TemplateSet {
     }
   }
   const strip = <T>(m: Map<string, Located<T>>): Map<string, T> => new Map([...m].map(([k, v]) => [k, v.value]));
-  return { settings, tables: strip(tables), segments: strip(segments), messages: resolved };
+  const uniform = new Map([...segments].map(([k, v]) => [k, uniformSegment(v.value)]));
+  return { settings, tables: strip(tables), segments: uniform, messages: resolved };
 }
 
 /** Fails start-up with every template problem listed, each naming file and path. */

@@ -1,5 +1,5 @@
 import type { Hl7MessageType } from '../model.js';
-import type { MessageTemplate, Rule, SegmentTemplate, Settings, ValueTable } from './template-schema.js';
+import type { FieldRule, MessageTemplate, Rule, SegmentTemplate, Settings, ValueTable } from './template-schema.js';
 
 /** A message template with inheritance resolved and lookups precomputed. */
 export interface ResolvedMessage {
@@ -38,7 +38,7 @@ export function pickTemplate(set: TemplateSet, type: Hl7MessageType): ResolvedMe
 export function resolveMessage(name: string, all: Map<string, MessageTemplate>, seen: string[] = []): ResolvedMessage {
   const flat = flatten(name, all, seen);
   const rulesBySegment = new Map<string, Rule[]>();
-  for (const rule of flat.rules) {
+  for (const rule of flat.rules.map(uniformRule)) {
     const list = rulesBySegment.get(rule.segment) ?? [];
     list.push(rule);
     rulesBySegment.set(rule.segment, list);
@@ -68,4 +68,62 @@ function flatten(name: string, all: Map<string, MessageTemplate>, seen: string[]
   }
   const merge = t.merge ?? parent.merge;
   return { rules, levels: t.levels ?? parent.levels, requires: t.requires ?? parent.requires, ...(merge ? { merge } : {}) };
+}
+
+/*
+ * The engine reads every rule and template property per segment. Parsed JSON
+ * gives each object only the keys its file wrote, so those reads meet dozens
+ * of object shapes (megamorphic, a dictionary lookup each). The copies below
+ * carry every key, absent ones as undefined, in one order: one shape per kind.
+ */
+
+/** A field rule with every key of the schema (absent ones undefined). */
+export function uniformField(f: FieldRule): FieldRule {
+  return {
+    to: f.to,
+    from: f.from,
+    type: f.type,
+    table: f.table,
+    repeat: f.repeat,
+    value: f.value,
+    ref: f.ref,
+    shape: f.shape,
+    merge: f.merge,
+    fallback: f.fallback,
+    typeFrom: f.typeFrom,
+    unitFrom: f.unitFrom,
+    following: f.following,
+    skip: f.skip,
+    when: f.when === undefined ? undefined : { from: f.when.from, in: f.when.in, absent: f.when.absent },
+  };
+}
+
+function uniformRule(r: Rule): Rule {
+  return {
+    name: r.name,
+    segment: r.segment,
+    template: r.template,
+    into: r.into,
+    intoOnly: r.intoOnly,
+    first: r.first,
+    write: r.write,
+    fields: r.fields.map(uniformField),
+    set: r.set,
+    link: r.link.map((l) => ({ rule: l.rule, to: l.to, shape: l.shape })),
+  };
+}
+
+/** A segment template with every key of the schema, its field rules likewise. */
+export function uniformSegment(t: SegmentTemplate): SegmentTemplate {
+  return {
+    description: t.description,
+    resourceType: t.resourceType,
+    write: t.write,
+    key: t.key,
+    identity: t.identity,
+    withoutIdentity: t.withoutIdentity,
+    fields: t.fields.map(uniformField),
+    defaults: t.defaults,
+    required: t.required,
+  };
 }
