@@ -15,7 +15,7 @@ export function isHeaderSegment(name: string): boolean {
 }
 
 /** The `n`-th (0-based) piece of `text` split on `sep`, without allocating the other pieces. */
-function nth(text: string, sep: string, n: number): string | undefined {
+export function nth(text: string, sep: string, n: number): string | undefined {
   let start = 0;
   for (let i = 0; i < n; i++) {
     const next = text.indexOf(sep, start);

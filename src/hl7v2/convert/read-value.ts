@@ -6,6 +6,7 @@ import { mapPl, mapXad, mapXcn, mapXon, mapXpn, mapXtn } from './datatypes-peopl
 import { decimal, observationValue } from './observation-value.js';
 import { toFhirDate, toFhirDateTime, toFhirInstant } from './datetime.js';
 import { compact } from './map-context.js';
+import { nth } from '../segment.js';
 
 /** A field path split once: `OBR-7.1` → segment OBR, field 7, component 1. */
 export interface SourcePath {
@@ -53,18 +54,6 @@ interface RawFields {
 
 function hasRawFields(seg: Hl7Segment): seg is Hl7Segment & RawFields {
   return typeof (seg as Partial<RawFields>).rawField === 'function';
-}
-
-/** The `n`-th (0-based) piece of `text` split on `sep`. */
-function nth(text: string, sep: string, n: number): string | undefined {
-  let start = 0;
-  for (let i = 0; i < n; i++) {
-    const next = text.indexOf(sep, start);
-    if (next < 0) return undefined;
-    start = next + 1;
-  }
-  const end = text.indexOf(sep, start);
-  return end < 0 ? (start === 0 ? text : text.slice(start)) : text.slice(start, end);
 }
 
 /** One repetition's text and where each component starts (then text.length + 1): found once, sliced on demand. */
