@@ -1,4 +1,4 @@
-import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type Keyring } from '../crypto/index.js';
+import { contextOf, NOT_CACHED, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type KeyRef, type Keyring } from '../crypto/index.js';
 import { isHavenError } from '../kernel/index.js';
 import type { StoredAuditEntry } from './audit-event.js';
 import type { AuditEntry } from './entry.js';
@@ -189,22 +189,40 @@ function markRedacted(s: StoredAuditEntry): StoredAuditEntry {
   return s.entry.redacted ? { ...s, unavailable: s.entry.redacted } : s;
 }
 
+type SplitParts = ReturnType<typeof splitEntry>[];
+
+/** Seals the split entries' details under the tenant's audit key (`key`, version `ref.version`). */
+function sealParts(tenant: string, parts: SplitParts, key: Buffer, ref: KeyRef): SealedAuditEntry[] {
+  return parts.map(({ pub, details }) => {
+    const sealed = pub as SealedAuditEntry;
+    // Assigned, not spread into a copy: `pub` was made for this entry alone.
+    sealed.sealed = sealEnvelope(key, { purpose: 'audit', keyVersion: ref.version }, sealDetails(details), sealContext(tenant, pub.id)).toString('base64');
+    return sealed;
+  });
+}
+
 export function createAuditEntryCrypto(keyring: Keyring): AuditEntryCrypto {
   const tags = newTagCache();
+  const split = (tenant: string, entries: AuditEntry[], patientSubject: boolean) => (key: Buffer, ref: KeyRef) => {
+    const tag = cachingTagger(tags, key, tenant, ref.version);
+    return entries.map((e) => splitEntry(e, tag, patientSubject));
+  };
   return {
-    async seal(tenant, entries, patientSubject) {
-      const parts = await keyring.withActiveKey(tenant, 'blind-index', (key, ref) => {
-        const tag = cachingTagger(tags, key, tenant, ref.version);
-        return entries.map((e) => splitEntry(e, tag, patientSubject));
-      });
-      return keyring.withActiveKey(tenant, 'audit', (key, ref) =>
-        parts.map(({ pub, details }) => {
-          const sealed = pub as SealedAuditEntry;
-          // Assigned, not spread into a copy: `pub` was made for this entry alone.
-          sealed.sealed = sealEnvelope(key, { purpose: 'audit', keyVersion: ref.version }, sealDetails(details), sealContext(tenant, pub.id)).toString('base64');
-          return sealed;
-        }),
-      );
+    seal(tenant, entries, patientSubject) {
+      // Synchronously while both keys are cached (every audited read between status checks):
+      // one promise per call, where awaiting the key ring twice made three.
+      try {
+        const parts = keyring.tryWithActiveKey(tenant, 'blind-index', split(tenant, entries, patientSubject));
+        if (parts !== NOT_CACHED) {
+          const sealed = keyring.tryWithActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref));
+          return sealed !== NOT_CACHED ? Promise.resolve(sealed) : keyring.withActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref));
+        }
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return keyring
+        .withActiveKey(tenant, 'blind-index', split(tenant, entries, patientSubject))
+        .then((parts) => keyring.withActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref)));
     },
 
     async withTagger(tenant, use) {

@@ -1,6 +1,6 @@
 import { HavenError } from '../kernel/index.js';
 import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope } from './envelope-format.js';
-import type { Keyring } from './keyring.js';
+import { NOT_CACHED, type Keyring } from './keyring.js';
 
 /** The row a body belongs to; the same shape as the store's RowIdentity (crypto/ does not import store/). */
 export interface EnvelopeRowIdentity {
@@ -13,7 +13,8 @@ export interface EnvelopeRowIdentity {
 /** Structurally a store BodyCodec. */
 export interface EnvelopeCodec {
   encode(identity: EnvelopeRowIdentity, json: string): Promise<Buffer>;
-  decode(identity: EnvelopeRowIdentity, bytes: Buffer): Promise<string>;
+  /** The JSON at once while the key is in memory (most reads), else a promise; failures always reject, never throw. */
+  decode(identity: EnvelopeRowIdentity, bytes: Buffer): string | Promise<string>;
 }
 
 const rowContext = (r: EnvelopeRowIdentity) => contextOf('haven/resource/v1', [r.tenant, r.resourceType, r.id, r.versionId]);
@@ -50,12 +51,21 @@ export function createEnvelopeCodec(options: { keyring: Keyring }): EnvelopeCode
       if (head.purpose !== 'resources') {
         return Promise.reject(new HavenError('fault', 'CRYPTO_CIPHERTEXT_INVALID', `${where()}: stored ciphertext was sealed for '${head.purpose}', not for resources`));
       }
-      return keyring.withKey({ tenant: identity.tenant, purpose: 'resources', version: head.keyVersion }, (key) => {
+      const open = (key: Buffer) => {
         const plain = openEnvelope(key, bytes, rowContext(identity), where);
         const json = plain.toString('utf8');
         plain.fill(0);
         return json;
-      });
+      };
+      const ref = { tenant: identity.tenant, purpose: 'resources' as const, version: head.keyVersion };
+      // Synchronously while the key is cached: no promise for the key ring and none for the caller's await of it.
+      try {
+        const json = keyring.tryWithKey(ref, open);
+        if (json !== NOT_CACHED) return json;
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return keyring.withKey(ref, open);
     },
   };
 }

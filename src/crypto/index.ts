@@ -1,6 +1,6 @@
 export { createEnvelopeCodec, resealResource, type EnvelopeCodec, type EnvelopeRowIdentity } from './envelope-codec.js';
 export { createBlindIndexer, blindTag, taggerFor, BLIND_TAG_BYTES, type BlindIndexer, type BlindTagger, type BlindForm } from './blind-index.js';
-export { createKeyring, type Keyring, type KeyRef, type KeyringOptions } from './keyring.js';
+export { createKeyring, NOT_CACHED, type Keyring, type KeyRef, type KeyringOptions, type NotCached } from './keyring.js';
 export { createLocalKms, type LocalKmsOptions } from './local-kms.js';
 export { createPkcs11Kms, type Pkcs11KmsOptions } from './pkcs11-kms.js';
 export { createAwsKms, type AwsKmsOptions } from './aws-kms.js';

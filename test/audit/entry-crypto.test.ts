@@ -97,3 +97,26 @@ test('cached tags are per tenant and key version, equal the HMAC, and stay right
   await check('tenant-a', 'Patient/same');
   await check('tenant-b', 'Patient/same');
 });
+
+test('seal gives the same entries whichever of the two keys is already in memory (synchronous and loading paths)', async () => {
+  const entry = shapes[0]!;
+  const cases: { name: string; warm: ('blind-index' | 'audit')[] }[] = [
+    { name: 'none cached', warm: [] },
+    { name: 'blind-index cached', warm: ['blind-index'] },
+    { name: 'audit cached', warm: ['audit'] },
+    { name: 'both cached', warm: ['blind-index', 'audit'] },
+  ];
+  let tagsSeen: string | undefined;
+  for (const c of cases) {
+    const ring = createKeyring({ db: t.db, kms });
+    for (const purpose of c.warm) await ring.withActiveKey('default', purpose, () => undefined);
+    const audit = createAuditEntryCrypto(ring);
+    const [s] = await audit.seal('default', [{ ...entry }], false);
+    const tags = JSON.stringify(s!.resources);
+    assert.equal(tags, (tagsSeen ??= tags), `${c.name}: same tags`);
+    const [o] = await audit.open([{ entryId: '1', seq: null, entry: JSON.parse(JSON.stringify(s)) as AuditEntry }]);
+    assert.equal(o!.unavailable, undefined, c.name);
+    assert.deepEqual(canonicalBytes(o!.entry as unknown as CanonicalValue), canonicalBytes({ ...entry, v: 2 } as unknown as CanonicalValue), c.name);
+    await ring.close();
+  }
+});
