@@ -10,7 +10,10 @@
  * ~5-10 % of the INSERT's CPU at 7 entries but stored ~1.7x the bytes, since a
  * 4.7 kB row leaves half of each 8 kB heap page empty.
  *
- *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/audit-batch-toast.js [--batches 600] [--rounds 4] [--sizes 7,12] [--out name]
+ * `--layouts toasted,lz4` compares pglz (as served) with LZ4 compression of the
+ * toasted entries instead.
+ *
+ *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/audit-batch-toast.js [--batches 600] [--rounds 4] [--sizes 7,12] [--layouts toasted,inline] [--out name]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -49,10 +52,15 @@ function sealedEntry(): EntryRow {
 }
 
 const layouts = {
-  toasted: 'ALTER TABLE audit_batch RESET (toast_tuple_target)',
-  inline: 'ALTER TABLE audit_batch SET (toast_tuple_target = 8160)',
+  toasted: 'ALTER TABLE audit_batch RESET (toast_tuple_target), ALTER COLUMN entries SET COMPRESSION pglz',
+  inline: 'ALTER TABLE audit_batch SET (toast_tuple_target = 8160), ALTER COLUMN entries SET COMPRESSION pglz',
+  // Toasted as served, compressed with LZ4 instead of pglz (PostgreSQL built --with-lz4).
+  lz4: 'ALTER TABLE audit_batch RESET (toast_tuple_target), ALTER COLUMN entries SET COMPRESSION lz4',
 } as const;
 type Layout = keyof typeof layouts;
+// `--layouts toasted,lz4`: which two layouts alternate (default toasted,inline).
+const [layoutA, layoutB] = (stringArg('layouts') ?? 'toasted,inline').split(',') as [Layout, Layout];
+if (!(layoutA in layouts) || !(layoutB in layouts)) throw new Error(`--layouts: two of ${Object.keys(layouts).join(', ')}`);
 
 const t = await createTestDb();
 const client = await t.db.pool.connect();
@@ -77,7 +85,7 @@ try {
   };
   for (let r = 0; r < rounds; r++) {
     // ABBA: the layout that goes first alternates between rounds.
-    const order: Layout[] = r % 2 === 0 ? ['toasted', 'inline'] : ['inline', 'toasted'];
+    const order: Layout[] = r % 2 === 0 ? [layoutA, layoutB] : [layoutB, layoutA];
     for (const size of sizes) for (const layout of order) await run(layout, size);
     loads.push(loadavg()[0]!);
   }
@@ -89,7 +97,7 @@ try {
     benchmark: 'audit-batch-toast',
     at: new Date().toISOString(),
     machine: machineFacts(),
-    spec: { batches, rounds, sizes, synchronousCommit: 'on', entryBytes: sealedEntry().canonical.length },
+    spec: { batches, rounds, sizes, layouts: { [layoutA]: layouts[layoutA], [layoutB]: layouts[layoutB] }, synchronousCommit: 'on', entryBytes: sealedEntry().canonical.length },
     loadAverage1m: { start: round(loads[0]!), end: round(loads[loads.length - 1]!), min: round(Math.min(...loads)), max: round(Math.max(...loads)) },
     method: 'insertEntries in a loop on one connection, layouts alternating ABBA per round; PG backend utime+stime from /proc per batch; pg_total_relation_size(audit_batch) growth per batch',
     summary,

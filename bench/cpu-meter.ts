@@ -85,7 +85,7 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
 
 /** Per-unit figures between two snapshots. Backends that exit in between undercount PostgreSQL (their CPU since the previous snapshot is lost). */
 export function perUnit(before: CpuSnapshot, after: CpuSnapshot, units: number) {
-  const r = (v: number) => Math.round(v * 100) / 100;
+  const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
     units,
     nodeCpuMsPerUnit: r((after.nodeMs - before.nodeMs) / units),

@@ -1,18 +1,24 @@
 /**
- * The encrypted-read overhead (bench/overhead.ts: reads by id with encryption
- * on vs HAVEN_ENCRYPTION=off, CPU per read of the server and its PostgreSQL
- * backends) of two builds of Haven in the same run: this checkout ("after")
+ * The overhead of encryption or of the audit log, CPU per read by id and per
+ * ingested resource (bench/path-cpu.ts: the server and its PostgreSQL
+ * backends), of two builds of Haven in the same run: this checkout ("after")
  * and another one ("before", e.g. the base commit extracted and built in a
  * temporary directory). Builds and configurations alternate within every
  * round, and the build that goes first alternates between rounds, so machine
  * load and drift fall on all four alike.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--audit-off] [--out name]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--compare encryption|audit] [--audit-off] [--out name]
  *
- * `--audit-off` runs both configurations with HAVEN_AUDIT=off: encryption's
- * own read cost (the body's envelope), without the audit entry it also seals
- * and without the group-commit batch sizes, which move with machine load and
- * made PostgreSQL's CPU per read swing by half between runs of one build.
+ * `--compare encryption` (default): encryption on vs HAVEN_ENCRYPTION=off
+ * (issue 4). `--audit-off` runs both configurations with HAVEN_AUDIT=off:
+ * encryption's own read cost (the body's envelope), without the audit entry
+ * it also seals and without the group-commit batch sizes, which move with
+ * machine load and made PostgreSQL's CPU per read swing by half between runs
+ * of one build.
+ *
+ * `--compare audit`: the audit log on vs HAVEN_AUDIT=off (issue 3: audited
+ * reads >= 0.85 and audited ingest >= 0.90 of unaudited), encryption on in
+ * both; the read batches' mean size is recorded per run.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -33,25 +39,46 @@ if (!beforeDir) throw new Error('--before <directory of another built checkout> 
 const builds = { before: resolve(beforeDir), after: resolve(arg('after') ?? '.') };
 const spec = { adminUrl, patients: positiveArg('patients', 150), concurrency: 3, reads: positiveArg('reads', 15000), readConcurrency: 16 };
 const rounds = positiveArg('rounds', 3);
+const compare = arg('compare') ?? 'encryption';
+if (compare !== 'encryption' && compare !== 'audit') throw new Error('--compare is encryption or audit');
 const auditOff = process.argv.includes('--audit-off');
 const audit: Record<string, string> = auditOff ? { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } : {};
-const configs = { encrypted: { ...audit }, plain: { ...audit, HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } } as const;
+// The configuration under test first, its reference (the feature switched off) second.
+const configs: Record<string, Record<string, string>> =
+  compare === 'audit'
+    ? { audited: {}, unaudited: { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } }
+    : { encrypted: { ...audit }, plain: { ...audit, HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } };
+const [on, off] = Object.keys(configs) as [string, string];
 
-type Key = `${keyof typeof builds}/${keyof typeof configs}`;
-const samples: Record<string, { readCpuMs: number; nodeCpuMs: number; pgCpuMs: number; readPerSecond: number; ingestCpuMsPerResource: number; load1m: number }[]> = {};
+interface Sample {
+  readCpuMs: number;
+  nodeCpuMs: number;
+  pgCpuMs: number;
+  ingestCpuMs: number;
+  ingestNodeCpuMs: number;
+  ingestPgCpuMs: number;
+  readPerSecond: number;
+  readBatchMeanEntries: number;
+  load1m: number;
+}
+type Field = Exclude<keyof Sample, 'load1m' | 'readPerSecond'>;
+type Key = `${keyof typeof builds}/${string}`;
+const samples: Record<string, Sample[]> = {};
 for (let r = 0; r < rounds; r++) {
   const order = (r % 2 === 0 ? ['before', 'after'] : ['after', 'before']) as (keyof typeof builds)[];
   for (const build of order) {
-    for (const config of (r % 2 === 0 ? ['encrypted', 'plain'] : ['plain', 'encrypted']) as (keyof typeof configs)[]) {
+    for (const config of r % 2 === 0 ? [on, off] : [off, on]) {
       const m = await measurePathCpu({ ...spec, env: { ...configs[config] }, cwd: builds[build] });
       const key: Key = `${build}/${config}`;
-      const s = {
+      const s: Sample = {
         readCpuMs: round(m.perRead.nodeCpuMsPerUnit + m.perRead.pgCpuMsPerUnit, 3),
         nodeCpuMs: m.perRead.nodeCpuMsPerUnit,
         pgCpuMs: m.perRead.pgCpuMsPerUnit,
+        ingestCpuMs: round(m.perResource.nodeCpuMsPerUnit + m.perResource.pgCpuMsPerUnit, 3),
+        ingestNodeCpuMs: m.perResource.nodeCpuMsPerUnit,
+        ingestPgCpuMs: m.perResource.pgCpuMsPerUnit,
         readPerSecond: m.read.perSecond,
-        // The ingest before the reads, measured the same way: the issue's other half (ingest within 10% too).
-        ingestCpuMsPerResource: round(m.perResource.nodeCpuMsPerUnit + m.perResource.pgCpuMsPerUnit, 3),
+        readBatchMeanEntries: m.readAuditBatches.meanEntries,
         load1m: round(loadavg()[0]!),
       };
       (samples[key] ??= []).push(s);
@@ -60,23 +87,21 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const med = (key: Key, f: 'readCpuMs' | 'nodeCpuMs' | 'pgCpuMs' | 'ingestCpuMsPerResource') => round(median(samples[key]!.map((s) => s[f])), 3);
+const med = (key: Key, f: Field) => round(median(samples[key]!.map((s) => s[f])), 3);
 // Per round too: the two configurations of one build in one round ran back to back.
-const perRound = (build: keyof typeof builds) => samples[`${build}/plain`]!.map((p, i) => round(p.readCpuMs / samples[`${build}/encrypted`]![i]!.readCpuMs, 3));
+const perRound = (build: keyof typeof builds, f: 'readCpuMs' | 'ingestCpuMs') => samples[`${build}/${off}`]!.map((p, i) => round(p[f] / samples[`${build}/${on}`]![i]![f], 3));
+const fields: Field[] = ['readCpuMs', 'nodeCpuMs', 'pgCpuMs', 'ingestCpuMs', 'ingestNodeCpuMs', 'ingestPgCpuMs', 'readBatchMeanEntries'];
 const summary = Object.fromEntries(
   (Object.keys(builds) as (keyof typeof builds)[]).map((b) => [
     b,
     {
       dir: builds[b],
-      readCpuMsEncrypted: med(`${b}/encrypted`, 'readCpuMs'),
-      readCpuMsPlain: med(`${b}/plain`, 'readCpuMs'),
-      nodeCpuMsEncrypted: med(`${b}/encrypted`, 'nodeCpuMs'),
-      nodeCpuMsPlain: med(`${b}/plain`, 'nodeCpuMs'),
-      encryptedReadVsPlain: round(med(`${b}/plain`, 'readCpuMs') / med(`${b}/encrypted`, 'readCpuMs'), 3),
-      encryptedReadVsPlainPerRound: perRound(b),
-      ingestCpuMsPerResourceEncrypted: med(`${b}/encrypted`, 'ingestCpuMsPerResource'),
-      ingestCpuMsPerResourcePlain: med(`${b}/plain`, 'ingestCpuMsPerResource'),
-      encryptedIngestVsPlain: round(med(`${b}/plain`, 'ingestCpuMsPerResource') / med(`${b}/encrypted`, 'ingestCpuMsPerResource'), 3),
+      medians: Object.fromEntries([on, off].map((c) => [c, Object.fromEntries(fields.map((f) => [f, med(`${b}/${c}`, f)]))])),
+      // Throughput ratio by CPU: the reference's CPU per unit over the configuration's.
+      readRatio: round(med(`${b}/${off}`, 'readCpuMs') / med(`${b}/${on}`, 'readCpuMs'), 3),
+      readRatioPerRound: perRound(b, 'readCpuMs'),
+      ingestRatio: round(med(`${b}/${off}`, 'ingestCpuMs') / med(`${b}/${on}`, 'ingestCpuMs'), 3),
+      ingestRatioPerRound: perRound(b, 'ingestCpuMs'),
     },
   ]),
 );
@@ -84,9 +109,12 @@ const result = {
   benchmark: 'overhead-ab',
   at: new Date().toISOString(),
   machine: machineFacts(),
-  spec: { patients: spec.patients, reads: spec.reads, rounds, readConcurrency: spec.readConcurrency, audit: auditOff ? 'off (both configurations)' : 'on' },
+  spec: { patients: spec.patients, reads: spec.reads, rounds, readConcurrency: spec.readConcurrency, compare, configs, audit: auditOff ? 'off (both configurations)' : 'on' },
   loadAverage1m: { min: round(Math.min(...Object.values(samples).flat().map((s) => s.load1m))), max: round(Math.max(...Object.values(samples).flat().map((s) => s.load1m))) },
-  target: 'encrypted reads and ingest >= 0.90 of plain (issue 4), CPU per read / per ingested resource (server + PostgreSQL)',
+  target:
+    compare === 'audit'
+      ? 'audited reads >= 0.85 and audited ingest >= 0.90 of HAVEN_AUDIT=off (issue 3), CPU per unit (server + PostgreSQL)'
+      : 'encrypted reads >= 0.90 of plain (issue 4), CPU per read (server + PostgreSQL)',
   summary,
   samples,
 };

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { RequestContext } from '../kernel/index.js';
-import { canonicalBytes, type CanonicalValue } from './canonical.js';
-import type { StoredEntryJson } from './sealed-entry.js';
+import { canonicalFast, compileShape, type CanonicalValue } from './canonical.js';
+import type { SealedAuditEntry, StoredEntryJson } from './sealed-entry.js';
 
 /** What was done, in FHIR interaction terms (docs/security/audit.md maps them to ASTM E2147 and AuditEvent). */
 export type AuditAction =
@@ -72,6 +72,8 @@ export interface EntryRow {
   entry: StoredEntryJson;
   canonical: Buffer;
   patients: string[];
+  /** leafHash(canonical), when the row was made by toRow (insert.ts computes it otherwise). */
+  leaf?: Buffer;
 }
 
 export interface EntryFacts {
@@ -87,9 +89,19 @@ export function buildEntry(ctx: AuditedContext, node: string, now: Date, facts: 
   return toRow(entryOf(ctx, node, now, facts));
 }
 
-/** The entry an event makes, from the request context and what happened; not yet encoded (it may still be sealed). */
+/**
+ * The entry an event makes, from the request context and what happened; not
+ * yet encoded (it may still be sealed). Optional members are assigned only
+ * when present, rather than spread from `cond ? {…} : {}` objects: this runs
+ * for every audited read and write.
+ */
 export function entryOf(ctx: AuditedContext, node: string, now: Date, facts: EntryFacts): AuditEntry {
   const p = ctx.principal as RequestContext['principal'] & { onBehalfOf?: unknown; tokenId?: unknown; purposeOfUse?: unknown };
+  const who: AuditEntry['who'] = { subject: p.subject, clientId: p.clientId, kind: p.kind };
+  if (typeof p.onBehalfOf === 'string') who.onBehalfOf = p.onBehalfOf;
+  if (typeof p.tokenId === 'string') who.tokenId = p.tokenId;
+  const where: AuditEntry['where'] = { node };
+  if (ctx.sourceIp) where.sourceIp = ctx.sourceIp;
   const entry: AuditEntry = {
     v: 1 as const,
     id: randomUUID(),
@@ -97,22 +109,17 @@ export function entryOf(ctx: AuditedContext, node: string, now: Date, facts: Ent
     recordedAt: now.toISOString(),
     action: facts.action,
     outcome: facts.outcome,
-    ...(facts.outcomeCode ? { outcomeCode: facts.outcomeCode } : {}),
-    ...(facts.status !== undefined ? { status: facts.status } : {}),
-    who: {
-      subject: p.subject,
-      clientId: p.clientId,
-      kind: p.kind,
-      ...(typeof p.onBehalfOf === 'string' ? { onBehalfOf: p.onBehalfOf } : {}),
-      ...(typeof p.tokenId === 'string' ? { tokenId: p.tokenId } : {}),
-    },
-    where: { node, ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}) },
-    ...(purposeOf(ctx, p.purposeOfUse) ? { why: purposeOf(ctx, p.purposeOfUse)! } : {}),
+    who,
+    where,
     requestId: ctx.requestId,
-    ...(ctx.audit?.action === 'bundle' && facts.action !== 'bundle' ? { context: 'bundle' as const } : {}),
-    ...(ctx.audit?.operation ? { operation: ctx.audit.operation } : {}),
     resources: facts.resources,
   };
+  if (facts.outcomeCode) entry.outcomeCode = facts.outcomeCode;
+  if (facts.status !== undefined) entry.status = facts.status;
+  const why = purposeOf(ctx, p.purposeOfUse);
+  if (why) entry.why = why;
+  if (ctx.audit?.action === 'bundle' && facts.action !== 'bundle') entry.context = 'bundle';
+  if (ctx.audit?.operation) entry.operation = ctx.audit.operation;
   return entry;
 }
 
@@ -120,10 +127,42 @@ function purposeOf(ctx: RequestContext, fromToken: unknown): string | undefined 
   return ctx.purposeOfUse ?? (typeof fromToken === 'string' ? fromToken : undefined);
 }
 
-/** The row to insert: canonical bytes and the patient values (references in v1, tags in v2) for the batch column. */
+/**
+ * Every member an entry of format v1 or v2 (either as stored) may have (the
+ * compiler holds it to the two types). An entry that fits is encoded natively
+ * (canonical.ts, canonicalFast); any other falls back to the generic encoder,
+ * with the same bytes.
+ */
+const ENTRY_SHAPE = compileShape({
+  v: 'number',
+  id: 'string',
+  tenant: 'string',
+  recordedAt: 'string',
+  action: 'string',
+  outcome: 'string',
+  outcomeCode: 'string',
+  status: 'number',
+  who: { subject: 'string', clientId: 'string', kind: 'string', onBehalfOf: 'string', tokenId: 'string' },
+  where: { node: 'string', sourceIp: 'string' },
+  why: 'string',
+  requestId: 'string',
+  context: 'string',
+  operation: 'string',
+  resources: [{ type: 'string', id: 'string', version: 'number', patient: 'string', entity: 'string' }],
+  redacted: 'string',
+  sealed: 'string',
+} as const satisfies Record<keyof AuditEntry | keyof SealedAuditEntry, unknown>);
+
+/**
+ * The row to insert: canonical bytes, their Merkle leaf hash, and the patient
+ * values (references in v1, tags in v2) for the batch column. The bytes are
+ * encoded once behind the leaf prefix (0x00), so the leaf hash needs no copy
+ * of them: `canonical` is a view of everything after it.
+ */
 export function toRow(entry: StoredEntryJson): EntryRow {
   const patients = [...new Set(entry.resources.map((r) => r.patient).filter((x): x is string => x !== undefined))];
-  return { entry, canonical: canonicalBytes(entry as unknown as CanonicalValue), patients };
+  const prefixed = Buffer.from(`\u0000${canonicalFast(entry as unknown as CanonicalValue, ENTRY_SHAPE)}`, 'utf8');
+  return { entry, canonical: prefixed.subarray(1), patients, leaf: hash('sha256', prefixed, 'buffer') };
 }
 
 // Stored JSON is produced by JSON.stringify, so a reference reads `"subject":{…"reference":"Patient/x"…}`.

@@ -19,6 +19,33 @@ interface BatchColumns {
   leaves: Buffer[];
 }
 
+const BYTEA_OID = 17;
+
+/**
+ * A bytea[] in PostgreSQL's binary array format (what array_recv reads): one
+ * dimension, no NULLs, then each element as its length and bytes.
+ * node-postgres sends a Buffer parameter in binary, so the entries travel as
+ * their own bytes; as a bytea[] value it sent a text literal of hex strings,
+ * twice the bytes, which PostgreSQL then parsed character by character.
+ */
+export function byteaArray(items: Buffer[]): Buffer {
+  let size = 20;
+  for (const b of items) size += 4 + b.length;
+  const out = Buffer.allocUnsafe(size);
+  out.writeInt32BE(1, 0); // dimensions
+  out.writeInt32BE(0, 4); // no NULL elements
+  out.writeUInt32BE(BYTEA_OID, 8);
+  out.writeInt32BE(items.length, 12);
+  out.writeInt32BE(1, 16); // lower bound
+  let at = 20;
+  for (const b of items) {
+    out.writeInt32BE(b.length, at);
+    b.copy(out, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
+}
+
 /** Splits rows into batch rows: one per tenant (and per MAX_BATCH_ENTRIES), entries in arrival order. */
 export function toBatches(rows: EntryRow[]): BatchColumns {
   const byTenant = new Map<string, EntryRow[]>();
@@ -35,13 +62,13 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       let last = first;
       const patients = new Set<string>();
       cols.from.push(cols.entries.length + 1);
-      for (const { entry, canonical, patients: ps } of chunk) {
+      for (const { entry, canonical, patients: ps, leaf } of chunk) {
         // ISO-8601 UTC strings of one format order as the instants they name.
         if (entry.recordedAt < first) first = entry.recordedAt;
         if (entry.recordedAt > last) last = entry.recordedAt;
         for (const p of ps) patients.add(p);
         cols.entries.push(canonical);
-        cols.leaves.push(leafHash(canonical));
+        cols.leaves.push(leaf ?? leafHash(canonical));
       }
       cols.to.push(cols.entries.length);
       cols.tenant.push(tenant);
@@ -74,6 +101,6 @@ export async function insertEntries(q: Queryable, rows: EntryRow[]): Promise<voi
                RETURNING tenant_id, batch_id)
              INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
     },
-    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, b.entries, b.leaves, SEP],
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP],
   );
 }

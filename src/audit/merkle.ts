@@ -14,8 +14,15 @@ export function leafHash(entry: Uint8Array): Buffer {
   return hash('sha256', Buffer.concat([LEAF, entry]), 'buffer');
 }
 
+// Interior nodes of hashes (32 bytes each, the only kind the log makes) are hashed from one reused
+// buffer: hash() is synchronous, and the sequencer computes about one node per leaf it appends.
+const pair = Buffer.alloc(65, 1);
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return hash('sha256', Buffer.concat([NODE, left, right]), 'buffer');
+  if (left.length !== 32 || right.length !== 32) return hash('sha256', Buffer.concat([NODE, left, right]), 'buffer');
+  pair.set(left, 1);
+  pair.set(right, 33);
+  return hash('sha256', pair, 'buffer');
 }
 
 export const EMPTY_ROOT = hash('sha256', Buffer.alloc(0), 'buffer');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { appendLeaf, consistencyProof, emptyFrontier, frontierRoot, inclusionProof, leafHash, rootOf } from '../../src/audit/merkle.js';
+import { appendLeaf, consistencyProof, emptyFrontier, frontierRoot, inclusionProof, leafHash, nodeHash, rootOf } from '../../src/audit/merkle.js';
 import { verifyConsistency, verifyInclusion } from '../../src/audit/proof-verify.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
 
@@ -13,6 +13,16 @@ test('leaf and node hashes follow RFC 9162 §2.1.1 (domain-separated SHA-256)', 
   const node = createHash('sha256').update(Buffer.concat([Buffer.from([1]), leaves[0]!, leaves[1]!])).digest();
   assert.deepEqual(rootOf(leaves.slice(0, 2)), node);
   assert.equal(rootOf([]).toString('hex'), createHash('sha256').digest('hex'));
+});
+
+test('nodeHash is SHA-256(0x01 ‖ left ‖ right) for hashes and other lengths, and its results stay their own', () => {
+  const rfc = (l: Uint8Array, r: Uint8Array) => createHash('sha256').update(Buffer.concat([Buffer.from([1]), l, r])).digest();
+  const a = nodeHash(leaves[0]!, leaves[1]!);
+  const b = nodeHash(leaves[2]!, leaves[3]!.subarray(0, 32));
+  assert.deepEqual(a, rfc(leaves[0]!, leaves[1]!), 'a later call does not change an earlier result');
+  assert.deepEqual(b, rfc(leaves[2]!, leaves[3]!));
+  assert.deepEqual(nodeHash(Buffer.from('ab'), leaves[4]!), rfc(Buffer.from('ab'), leaves[4]!));
+  assert.deepEqual(nodeHash(leaves[4]!, Buffer.alloc(33, 7)), rfc(leaves[4]!, Buffer.alloc(33, 7)));
 });
 
 test('the incremental frontier gives the RFC root at every size', () => {

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { createSequencer } from '../../src/audit/sequencer.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
-import { auditFixture, ctxFor } from './support.js';
+import { rootOf } from '../../src/audit/merkle.js';
+import { asAttacker, auditFixture, ctxFor } from './support.js';
 
 test('concurrent writers and readers with two competing sequencers yield contiguous, unique seq numbers', async () => {
   const f = await auditFixture();
@@ -113,6 +114,34 @@ test('a drain takes what is queued in one round and returns, even while reads ke
     assert.deepEqual(report.problems, []);
     assert.equal(report.pending, 0);
   } finally {
+    await f.testDb.drop();
+  }
+});
+
+test("a round appends every queued batch's stored leaf hashes in order, including a batch whose hashes are not 32 bytes", async () => {
+  const f = await auditFixture();
+  const { db } = f.testDb;
+  try {
+    // Batches of several entries (one event-loop turn each), then one forged batch of odd-sized hashes:
+    // never written by Haven, it is sequenced as stored (as before the hashes travelled end to end), and
+    // verification reports it.
+    for (let b = 0; b < 3; b++) await Promise.all(Array.from({ length: 3 + b }, (_, i) => f.recorder.record(ctxFor(b * 10 + i), [{ action: 'read', outcome: 'success', resources: [] }])));
+    await asAttacker(f.testDb, [
+      `WITH b AS (INSERT INTO audit_batch (tenant_id, first_at, last_at, entries, leaf_hashes)
+         VALUES ('default', now(), now(), ARRAY['\\x7b7d'::bytea, '\\x7b7d'::bytea], ARRAY['\\x00ab'::bytea, sha256('x')])
+         RETURNING tenant_id, batch_id)
+       INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
+    ]);
+    assert.equal(await f.sequencer.drain(), 14);
+    const stored = await db.query<{ leaf_hashes: Buffer[] }>('SELECT b.leaf_hashes FROM audit_batch_log l JOIN audit_batch b USING (tenant_id, batch_id) ORDER BY l.first_seq');
+    assert.deepEqual(stored.rows.map((r) => r.leaf_hashes.length), [3, 4, 5, 2]);
+    const head = await db.query<{ tree_size: string; root_hash: Buffer }>('SELECT tree_size, root_hash FROM audit_tree_head ORDER BY tree_size DESC LIMIT 1');
+    assert.equal(Number(head.rows[0]!.tree_size), 14);
+    assert.deepEqual(head.rows[0]!.root_hash, rootOf(stored.rows.flatMap((r) => r.leaf_hashes)));
+    const report = await verifyAuditLog(db, { witnessPath: f.witnessPath });
+    assert.ok(report.problems.length > 0, 'the forged batch is reported');
+  } finally {
+    await f.sequencer.stop();
     await f.testDb.drop();
   }
 });
