@@ -7,7 +7,10 @@
  * build of the base commit. `--out`: also write the canonical JSON per message.
  * Each message gives its Bundle (keys in their own order, so order changes
  * show), warnings, patient identifiers, merge, and the index values of every
- * resource, with and without the extraction fast path.
+ * resource, with and without the extraction fast path, and the index ROWS the
+ * index writer plans for them (statement entries and parameters): plain, and
+ * with the default blind-index policy under a fixed key, as a fresh write and
+ * as an update of the same resources.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +30,11 @@ interface Converter {
 interface Indexer {
   extract(resource: object): unknown[];
 }
+type Fresh = { resourceType: string; id: string; values: unknown[] }[];
+interface IndexWriter {
+  plan(tenant: string, fresh: Fresh, owners: { resourceType: string; id: string }[]): Promise<unknown>;
+}
+type Tagger = (form: string, domain: string, value: string) => string;
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(stringArg('root') ?? resolve(here, '../..'));
@@ -36,6 +44,17 @@ const { parseMessage } = await load<{ parseMessage: (text: string) => unknown }>
 const { createHl7Converter } = await load<{ createHl7Converter: () => Converter }>('src/hl7v2/convert/index.js');
 const { createFhirDefinitions } = await load<{ createFhirDefinitions: () => { registry: unknown; indexer: Indexer } }>('src/fhir/index.js');
 const { createIndexer } = await load<{ createIndexer: (registry: unknown, options: { fastPath: boolean }) => Indexer }>('src/fhir/extract.js');
+
+const { createIndexWriter } = await load<{ createIndexWriter: (options: object) => IndexWriter }>('src/store/index-writer.js');
+const { normalizeString } = await load<{ normalizeString: (s: string) => string }>('src/fhir/normalize.js');
+const { taggerFor } = await load<{ taggerFor: (key: Buffer) => Tagger }>('src/crypto/blind-index.js');
+const { parseProtectedParams } = await load<{ parseProtectedParams: (spec: string) => unknown }>('src/search/index.js');
+const plainWriter = createIndexWriter({ normalize: normalizeString });
+const key = Buffer.alloc(32, 7);
+const blindWriter = createIndexWriter({
+  normalize: normalizeString,
+  blind: { policy: parseProtectedParams('default'), normalize: normalizeString, indexer: { withTagger: async (_t: string, use: (tag: Tagger) => unknown) => use(taggerFor(key)) } },
+});
 
 const dir = resolve(process.cwd(), '../shared/data/hl7v2-fhir-converter/messages');
 const converter = createHl7Converter();
@@ -54,7 +73,11 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.hl7')).sort()) {
     const result = converter.convert({ message: parseMessage(text), messageId: `m-${file}`, sender: 'APP^FAC', receivedAt: new Date(Date.UTC(2026, 10, 29, 12)) });
     const list = result.bundle.entry.flatMap((e) => (e.resource ? [e.resource] : []));
     resources += list.length;
-    record = { file, result, index: list.map((r) => fhir.indexer.extract(r)), indexFhirPath: list.map((r) => slow.extract(r)) };
+    const index = list.map((r) => fhir.indexer.extract(r));
+    const fresh: Fresh = list.map((r, i) => ({ resourceType: r.resourceType, id: `r${i}`, values: index[i]! }));
+    const owners = fresh.map((r) => ({ resourceType: r.resourceType, id: r.id }));
+    const rows = [await plainWriter.plan('t1', fresh, []), await blindWriter.plan('t1', fresh, []), await blindWriter.plan('t1', fresh, owners)];
+    record = { file, result, index, indexFhirPath: list.map((r) => slow.extract(r)), rows };
   } catch (e) {
     record = { file, error: (e as { code?: string }).code ?? String(e) };
   }

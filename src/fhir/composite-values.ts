@@ -121,6 +121,7 @@ export function compileComposite(
   }
   if (components.length === 0) return null;
   const plans = splitUnion(prepareExpression(expression)).map((part) => (fast ? fastPlan(part.trim(), resourceType, components) : null) ?? fhirpathPlan(part));
+  const params = components.map((c) => `${def.code}$${c.index}`);
   return (resource) => {
     const out: IndexValue[] = [];
     // Components may name the whole resource (%resource.referenceSeq.chromosome) while evaluated on one instance.
@@ -131,10 +132,10 @@ export function compileComposite(
         group++;
         const rows: IndexValue[] = [];
         let complete = true;
-        for (const c of components) {
+        for (const [i, c] of components.entries()) {
           const found: IndexValue[] = [];
           for (const value of plan.component(c, instance.path)(instance.data, env)) {
-            appendIndexValues(c.type, `${def.code}$${c.index}`, value, found);
+            appendIndexValues(c.type, params[i]!, value, found);
           }
           // A composite matches only when every component matches in one group, so a group
           // missing a component can never match: storing its other components would only
@@ -144,7 +145,11 @@ export function compileComposite(
             complete = false;
             break;
           }
-          for (const v of found) rows.push({ ...v, group });
+          // The values are fresh objects (appendIndexValues): the group is set on them, not on copies.
+          for (const v of found) {
+            v.group = group;
+            rows.push(v);
+          }
         }
         if (complete) out.push(...rows);
       }

@@ -47,28 +47,40 @@ function prefixes(norm: string): string[] {
 }
 
 /**
+ * The forms a resource already has, so each is written once: by
+ * `param NUL group NUL system`, the tags (or '' for a token without a code).
+ * Keyed in two levels so a tag, a string the tagger memoizes with its hash
+ * already computed, is looked up as it is instead of inside a new joined key.
+ */
+export type BlindSeen = Map<string, Set<string>>;
+
+/**
  * The blind rows standing for `v`, or null when `v` is not protected.
  * `seen` drops repeated tags within one resource (given "Ann" and "Anna"
  * share three prefixes): one row per tag is enough for the semi-join.
  */
-export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger, o: BlindRowOptions, seen: Set<string>): BlindRow[] | null {
+export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger, o: BlindRowOptions, seen: BlindSeen): BlindRow[] | null {
   if (v.type === 'reference') return blindReference(resourceType, v, tag, o);
   if ((v.type !== 'string' && v.type !== 'token') || !o.policy.isProtected(resourceType, v.param)) return null;
   const out: BlindRow[] = [];
-  const add = (system: string | null, t: string | null) => {
-    const key = `${v.param}\u0000${v.group ?? ''}\u0000${system ?? ''}\u0000${t ?? ''}`;
-    if (seen.has(key)) return;
-    seen.add(key);
+  const system = v.type === 'token' ? v.system : null;
+  const scope = `${v.param}\u0000${v.group ?? ''}\u0000${system ?? ''}`;
+  let tags = seen.get(scope);
+  if (!tags) seen.set(scope, (tags = new Set()));
+  const add = (t: string | null) => {
+    const key = t ?? '';
+    if (tags.has(key)) return;
+    tags.add(key);
     const columns = v.type === 'token' ? [system, null, null, t] : [null, null, t];
     out.push({ type: v.type, param: v.param, group: v.group, columns });
   };
   const domain = blindDomain(v.param);
   if (v.type === 'token') {
-    add(v.system, v.code === null ? null : tag('code', domain, v.code));
+    add(v.code === null ? null : tag('code', domain, v.code));
     return out;
   }
-  add(null, tag('exact', domain, v.value));
-  for (const p of prefixes(o.normalize(v.value))) add(null, tag('prefix', domain, p));
+  add(tag('exact', domain, v.value));
+  for (const p of prefixes(o.normalize(v.value))) add(tag('prefix', domain, p));
   return out;
 }
 
@@ -85,17 +97,19 @@ export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger,
 export function dropCoveredTags(resourceType: string, rows: BlindRow[]): BlindRow[] {
   let byParam: Map<string, Set<string>> | undefined;
   const keep: BlindRow[] = [];
-  for (const r of rows) {
+  rows: for (const r of rows) {
     const tag = stringTagOf(r);
-    const cover = tag === undefined ? [] : blindCover(resourceType, r.param);
+    const cover = tag === undefined ? NO_COVER : blindCover(resourceType, r.param);
     if (cover.length > 0) {
       byParam ??= stringTagsByParam(rows);
-      if (cover.some((n) => byParam!.get(n)?.has(tag!))) continue;
+      for (const n of cover) if (byParam.get(n)?.has(tag!) === true) continue rows;
     }
     keep.push(r);
   }
   return keep;
 }
+
+const NO_COVER: readonly string[] = [];
 
 function stringTagsByParam(rows: BlindRow[]): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
