@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dateRange, isoOf } from '../../src/fhir/date-range.js';
+import { seededRandom } from '../support/random.js';
 
 // isoOf and daysInMonth replace `new Date(ms).toISOString()` and a Date per day check (issue 8): both are
 // compared here with the builtins they replace, on random and boundary input.
 
-/** A small deterministic generator (mulberry32): the same cases on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const builtin = (ms: number): string | null => {
   const d = new Date(ms);
@@ -23,7 +13,7 @@ const builtin = (ms: number): string | null => {
 };
 
 test('isoOf writes what toISOString writes', () => {
-  const next = random(8);
+  const next = seededRandom(8);
   const yearZero = Date.parse('0000-01-01T00:00:00.000Z');
   const yearTenThousand = Date.parse('+010000-01-01T00:00:00.000Z');
   const cases: number[] = [0, -1, 1, yearZero, yearZero - 1, yearTenThousand, yearTenThousand - 1, NaN, Infinity, -Infinity, 8.64e15, 8.64e15 + 1, -8.64e15, 1.5, -0.5, 951_782_400_000];
@@ -64,7 +54,7 @@ function referenceRange(value: string): { low: string | null; high: string | nul
 }
 
 test('dateRange matches the Date-based reference on varied values', () => {
-  const next = random(29);
+  const next = seededRandom(29);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
   const two = (n: number) => String(n).padStart(2, '0');
   const years = ['0000', '0001', '0004', '0050', '0099', '0100', '0400', '1600', '1899', '1900', '1970', '2000', '2020', '2024', '2100', '9999'];

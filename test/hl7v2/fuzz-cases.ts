@@ -2,21 +2,11 @@
  * Deterministic fuzz inputs for the HL7 v2 parser. Case `i` under seed `s`
  * depends on nothing else, so one failing case can be replayed alone.
  */
+import { seededRandom } from '../support/random.js';
+
 export interface FuzzCase {
   input: Buffer;
   mutation: string;
-}
-
-/** mulberry32: small, fast, good enough to spread mutations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rand = () => number;
@@ -136,7 +126,7 @@ function generated(r: Rand): [Buffer, string] {
 }
 
 export function fuzzCase(seed: number, index: number, samples: readonly Buffer[]): FuzzCase {
-  const r = rng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const r = seededRandom((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   if (r() < 0.15) {
     const [input, mutation] = generated(r);
     return { input, mutation };

@@ -6,6 +6,7 @@ import { taggerFor, type BlindTagger } from '../../src/crypto/blind-index.js';
 import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindCover, blindDomain, parseProtectedParams, type ProtectedParams } from '../../src/search/index.js';
 import { createIndexWriter, type IndexedResource } from '../../src/store/index-writer.js';
 import { layout } from '../../src/store/index-sql.js';
+import { seededRandom } from '../support/random.js';
 
 // The index writer builds rows directly and dedupes blind tags by scope then tag (issue 8). Its plan must
 // stay byte for byte what the writer produced before: this file keeps that writer as the reference and
@@ -114,19 +115,9 @@ function referenceRows(resources: IndexedResource[], tag: BlindTagger | null, po
   return buckets;
 }
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function resources(seed: number): IndexedResource[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
   const maybe = <T>(x: T): T | null => (next() < 0.3 ? null : x);
   // Few distinct texts, so values repeat within a resource (duplicate rows, shared prefixes and tags).
