@@ -1,4 +1,4 @@
-import { contextOf, NOT_CACHED, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type KeyRef, type Keyring } from '../crypto/index.js';
+import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope, taggerFor, type BlindTagger, type KeyRef, type Keyring } from '../crypto/index.js';
 import { isHavenError } from '../kernel/index.js';
 import type { StoredAuditEntry } from './audit-event.js';
 import type { AuditEntry } from './entry.js';
@@ -209,20 +209,11 @@ export function createAuditEntryCrypto(keyring: Keyring): AuditEntryCrypto {
   };
   return {
     seal(tenant, entries, patientSubject) {
-      // Synchronously while both keys are cached (every audited read between status checks):
-      // one promise per call, where awaiting the key ring twice made three.
-      try {
-        const parts = keyring.tryWithActiveKey(tenant, 'blind-index', split(tenant, entries, patientSubject));
-        if (parts !== NOT_CACHED) {
-          const sealed = keyring.tryWithActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref));
-          return sealed !== NOT_CACHED ? Promise.resolve(sealed) : keyring.withActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref));
-        }
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return keyring
-        .withActiveKey(tenant, 'blind-index', split(tenant, entries, patientSubject))
-        .then((parts) => keyring.withActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref)));
+      // At once while both keys are cached (every audited read between status checks): one promise
+      // per call, where awaiting the key ring twice made three.
+      const sealWith = (parts: SplitParts) => keyring.useActiveKey(tenant, 'audit', (key, ref) => sealParts(tenant, parts, key, ref));
+      const parts = keyring.useActiveKey(tenant, 'blind-index', split(tenant, entries, patientSubject));
+      return parts instanceof Promise ? parts.then(sealWith) : Promise.resolve(sealWith(parts));
     },
 
     async withTagger(tenant, use) {

@@ -1,6 +1,6 @@
 import { HavenError } from '../kernel/index.js';
 import { contextOf, openEnvelope, parseEnvelopeHeader, sealEnvelope } from './envelope-format.js';
-import { NOT_CACHED, type Keyring } from './keyring.js';
+import type { Keyring } from './keyring.js';
 
 /** The row a body belongs to; the same shape as the store's RowIdentity (crypto/ does not import store/). */
 export interface EnvelopeRowIdentity {
@@ -57,15 +57,8 @@ export function createEnvelopeCodec(options: { keyring: Keyring }): EnvelopeCode
         plain.fill(0);
         return json;
       };
-      const ref = { tenant: identity.tenant, purpose: 'resources' as const, version: head.keyVersion };
-      // Synchronously while the key is cached: no promise for the key ring and none for the caller's await of it.
-      try {
-        const json = keyring.tryWithKey(ref, open);
-        if (json !== NOT_CACHED) return json;
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return keyring.withKey(ref, open);
+      // At once while the key is cached: no promise for the key ring and none for the caller's await of it.
+      return keyring.useKey({ tenant: identity.tenant, purpose: 'resources', version: head.keyVersion }, open);
     },
   };
 }

@@ -36,6 +36,14 @@ export interface Keyring {
   tryWithActiveKey<T>(tenant: string, purpose: KeyPurpose, use: (key: Buffer, ref: KeyRef) => T): T | NotCached;
   /** `withKey` without a promise when it can be; see tryWithActiveKey. */
   tryWithKey<T>(ref: KeyRef, use: (key: Buffer) => T): T | NotCached;
+  /**
+   * The result at once when the key is cached (tryWithActiveKey), else
+   * withActiveKey's promise. A failure of `use` always comes as a rejected
+   * promise, never a throw, so callers handle one error path.
+   */
+  useActiveKey<T>(tenant: string, purpose: KeyPurpose, use: (key: Buffer, ref: KeyRef) => T): T | Promise<T>;
+  /** `withKey`, at once when it can be; see useActiveKey. */
+  useKey<T>(ref: KeyRef, use: (key: Buffer) => T): T | Promise<T>;
   /** Zeroes and forgets every cached key (also after KEK rotation or on shutdown). */
   clear(): void;
   /** Number of keys in memory (for tests and metrics). */
@@ -211,7 +219,18 @@ export function createKeyring(options: KeyringOptions): Keyring {
     byPurpose.set(purpose, { ref, checkedAt: nowMs(), entry: cache.get(refKey(ref)) });
   }
 
-  return {
+  /** The cached answer, or `later` when the key is not cached; a throw of `use` becomes a rejection. */
+  function nowOrLater<T>(now: () => T | NotCached, later: () => Promise<T>): T | Promise<T> {
+    let done: T | NotCached;
+    try {
+      done = now();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return done !== NOT_CACHED ? done : later();
+  }
+
+  const keyring: Keyring = {
     async withActiveKey(tenant, purpose, use) {
       for (let attempt = 0; attempt < 3; attempt++) {
         const done = tryActive(tenant, purpose, use);
@@ -231,6 +250,8 @@ export function createKeyring(options: KeyringOptions): Keyring {
     },
     tryWithActiveKey: tryActive,
     tryWithKey: tryKey,
+    useActiveKey: (tenant, purpose, use) => nowOrLater(() => tryActive(tenant, purpose, use), () => keyring.withActiveKey(tenant, purpose, use)),
+    useKey: (ref, use) => nowOrLater(() => tryKey(ref, use), () => keyring.withKey(ref, use)),
     clear() {
       for (const id of [...cache.keys()]) evict(id);
       active.clear();
@@ -241,4 +262,5 @@ export function createKeyring(options: KeyringOptions): Keyring {
       this.clear();
     },
   };
+  return keyring;
 }
