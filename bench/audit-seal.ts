@@ -10,7 +10,7 @@
  * by insertEntries in batches of BENCH_SEAL_BATCH (default 16, a group commit under load), v1 vs v2
  * alternating, BENCH_SEAL_PG_ENTRIES per round (default 16000). Needs the database on this host.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditEntryCrypto } from '../src/audit/entry-crypto.js';
@@ -52,7 +52,8 @@ function cpuMicros(start: NodeJS.CpuUsage): number {
 async function main(): Promise<void> {
   const load0 = loadavg();
   const testDb = await createTestDb();
-  const kms = createLocalKms({ dataDir: mkdtempSync(join(tmpdir(), 'haven-bench-seal-')), env: 'test', logger: silentLogger });
+  const keyDir = mkdtempSync(join(tmpdir(), 'haven-bench-seal-'));
+  const kms = createLocalKms({ dataDir: keyDir, env: 'test', logger: silentLogger });
   // Refresh beyond the run: the figure is the steady state (cached keys), not the 5-s status re-check query.
   const keyring = createKeyring({ db: testDb.db, kms, refreshMs: 3_600_000 });
   const crypto = createAuditEntryCrypto(keyring);
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   await keyring.close();
   await kms.close();
   await testDb.drop();
+  rmSync(keyDir, { recursive: true, force: true });
 }
 
 const PG_BATCH = Number(process.env.BENCH_SEAL_BATCH ?? 16);

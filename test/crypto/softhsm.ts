@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * A SoftHSM2 token for the PKCS#11 tests. CI (.ci/run) initialises one and
@@ -24,7 +24,8 @@ export function softHsm(): SoftHsm | string {
   }
   const library = candidates.find((c) => existsSync(c));
   if (!library) return `SoftHSM2 not installed (no libsofthsm2.so; apt-get install softhsm2)`;
-  const dir = mkdtempSync(join(tmpdir(), 'haven-softhsm-'));
+  // Removed when the test process exits: the token is made per test file.
+  const dir = tempDir('haven-softhsm-');
   mkdirSync(join(dir, 'tokens'));
   writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
   process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
