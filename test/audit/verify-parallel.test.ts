@@ -122,6 +122,19 @@ test('the bulk fixture builds a log that verifies, with its heads in the witness
   assert.match(failed.stderr, /seq 4500 \(entry 4501\): the entry's bytes differ/);
 });
 
+test('batch columns are checked for every entry of every batch, also deep inside a range', async () => {
+  // The verifier reads a batch's columns from its first row only (verify-range.ts): a batch far from the
+  // range's start, and entries after the batch's first, must still be checked against them.
+  await asAttacker(big, [`UPDATE audit_batch SET patient_ids = '{}' WHERE batch_id = ${batchAt(5210)}`]);
+  for (const parallelism of [1, 2]) {
+    const { problems } = await verifyAuditLog(big.db, { parallelism });
+    expectProblem(problems, 'seq 5215 ', 'column patient_ids');
+    const flagged = problems.filter((p) => p.includes('patient_ids')).map((p) => Number(/seq (\d+) /.exec(p)![1]));
+    assert.ok(flagged.length > 10, `most of the 20 entries name a patient: ${flagged.length}`);
+    assert.ok(flagged.every((seq) => seq >= 5200 && seq < 5220), `only the altered batch: ${flagged.join(', ')}`);
+  }
+});
+
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'haven.js');
 function verifyCli(url: string, extra: string[]) {
   const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url, HAVEN_DATA_DIR: dirname(witnessPath) };
