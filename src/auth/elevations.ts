@@ -84,6 +84,17 @@ export function createElevationStore(db: Queryable, clock: Clock) {
       if (!res.rows[0]) throw new HavenError('conflict', 'AUTH_ELEVATION_DECIDED', 'The elevation request is unknown or already decided');
       return toElevation(res.rows[0]);
     },
+    /**
+     * Takes back a decision whose audit entry could not be written: the request is pending again
+     * (fail closed, as endBreakGlass). Only the decision this caller made is undone.
+     */
+    async reopen(tenant: TenantId, decided: Elevation): Promise<void> {
+      await db.query(
+        `UPDATE role_elevation SET status = 'pending', decided_by = NULL, decided_at = NULL, decision_note = NULL, expires_at = NULL
+         WHERE tenant_id = $1 AND id = $2 AND status = $3 AND decided_by = $4 AND decided_at = $5`,
+        [tenant, decided.id, decided.status, decided.decidedBy ?? null, decided.decidedAt ?? null],
+      );
+    },
     /** Approved, unexpired elevations of a user: role and expiry (epoch ms). */
     async active(tenant: TenantId, userId: string): Promise<Array<{ role: string; expiresAt: number }>> {
       const res = await db.query<{ role: string; expires_at: Date }>(

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { scopeAllows } from '../auth/index.js';
+import { scopeAllows, scopeAllowsAny } from '../auth/index.js';
 import { HavenError, type RequestContext } from '../kernel/index.js';
 import type { BulkDeps } from './deps.js';
 import { listFiles, loadJob } from './job-store.js';
@@ -74,6 +74,11 @@ async function resolveInput(deps: BulkDeps, ctx: RequestContext, baseUrl: string
 
 /** $import kick-off: validates every input and the write scopes, then queues one task per input. */
 export async function startImport(deps: BulkDeps, ctx: RequestContext, body: unknown, baseUrl: string, requestUrl: string): Promise<string> {
+  // Refused before the body is read: a token that can write nothing (a user's, a patient's, a read-only
+  // client's) gets 403, never a validation answer, and never makes Haven fetch a manifest for it.
+  if (!scopeAllowsAny(ctx.principal, 'create')) {
+    throw new HavenError('forbidden', 'AUTH_SCOPE_INSUFFICIENT', 'Bulk import needs a backend-services token with system/ write scopes');
+  }
   const payloads: ImportPayload[] = [];
   for (const input of await importInputs(body, deps.settings)) {
     if (!deps.fhir.isResourceType(input.type)) throw bad(`Unknown resource type: ${input.type}`);

@@ -102,8 +102,12 @@ export const configSchema = z.object({
     loginLockoutSeconds: positiveInt.max(86400).default(60),
     /** Failed sign-ins from one source address (within 15 min, any accounts) before it is throttled. */
     loginIpMaxFailures: positiveInt.max(100000).default(20),
-    /** Lifetime of an offline_access grant (its refresh tokens). */
-    offlineAccessDays: positiveInt.max(3650).default(90),
+    /**
+     * Lifetime of an offline_access grant (its refresh tokens). ONC (g)(10) asks for no less than three
+     * months; 92 days is the longest three calendar months (July 1 → October 1), so the default holds
+     * from any start date (90 days falls short, e.g. from May 1).
+     */
+    offlineAccessDays: positiveInt.max(3650).default(92),
     /** Longest break-glass grant (and its default), and longest just-in-time elevation, in minutes. */
     breakGlassMinutes: positiveInt.max(480).default(60),
     maxElevationMinutes: positiveInt.max(1440).default(480),

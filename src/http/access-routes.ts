@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthEventName } from '../auth/auth-audit.js';
 import { isRoleName, parseRoleDefinition } from '../auth/index.js';
+import type { RoleDefinition } from '../auth/index.js';
 import { HavenError } from '../kernel/index.js';
 import { body, minutesOf, param, reasonOf, requireAdmin, requireApprover, requireUser, startBreakGlass } from './access-common.js';
 import type { AccessCoreDeps, Audit, Body, Who } from './access-common.js';
@@ -9,7 +10,10 @@ import { registerBreakGlassPage, type BreakGlassPageDeps } from './break-glass-p
 /**
  * Roles and policies (admin), break-glass and just-in-time elevation
  * (docs/security/identity.md). Every change is audited before it answers and
- * drops the cached access decisions of this node.
+ * drops the cached access decisions of this node. A change whose audit entry
+ * cannot be written is undone before the error is answered (fail closed): the
+ * entry names what was done (ids known only once it is), and a change that
+ * then fails (a decision lost to a concurrent one) must not be recorded as made.
  */
 export interface AccessRoutesDeps extends AccessCoreDeps {
   /** The browser page for break-glass (signed-in session of the authorization server). */
@@ -21,6 +25,15 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRoutesDep
   const audit = (req: FastifyRequest, w: Who, event: AuthEventName, outcomeCode?: string) =>
     deps.audit({ tenant, event, outcome: 'success', subject: w.subject, clientId: w.principal.clientId, kind: w.kind, requestId: req.id, sourceIp: req.ip, ...(outcomeCode ? { outcomeCode } : {}) });
   const noStore = { 'cache-control': 'no-store' };
+  // This node's cached decisions are dropped once the change is audited (or undone), so users it has cached
+  // do not get the change before its audit entry is durable. A user read fresh in that moment (here or on
+  // another node) can see it briefly; the undo then takes it back within the usual 2 s.
+  /** The previous definition of a role comes back (or the new role goes) when the change cannot be audited. */
+  const restoreRole = async (name: string, previous: RoleDefinition | undefined, actor: string) => {
+    if (previous) await deps.roles.put(tenant, previous, actor);
+    else await deps.roles.remove(tenant, name);
+    deps.resolver.invalidate();
+  };
 
   app.get('/auth/admin/roles', async (req, reply) => {
     requireAdmin(req);
@@ -35,17 +48,19 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRoutesDep
   app.put('/auth/admin/roles/:name', async (req, reply) => {
     const w = requireAdmin(req);
     const role = parseRoleDefinition(param(req, 'name'), body(req), deps.checkCriteria);
+    const previous = await deps.roles.get(tenant, role.name);
     const { created } = await deps.roles.put(tenant, role, w.subject);
+    await undoUnaudited(audit(req, w, 'role-changed', role.name), () => restoreRole(role.name, previous, w.subject));
     deps.resolver.invalidate();
-    await audit(req, w, 'role-changed', role.name);
     return reply.code(created ? 201 : 200).headers(noStore).send(role);
   });
   app.delete('/auth/admin/roles/:name', async (req, reply) => {
     const w = requireAdmin(req);
     const name = param(req, 'name');
-    if (!(await deps.roles.remove(tenant, name))) throw new HavenError('not-found', 'AUTH_ROLE_UNKNOWN', 'No such role');
+    const previous = await deps.roles.get(tenant, name);
+    if (!previous || !(await deps.roles.remove(tenant, name))) throw new HavenError('not-found', 'AUTH_ROLE_UNKNOWN', 'No such role');
+    await undoUnaudited(audit(req, w, 'role-changed', name), () => restoreRole(name, previous, w.subject));
     deps.resolver.invalidate();
-    await audit(req, w, 'role-changed', name);
     return reply.code(204).send();
   });
 
@@ -54,6 +69,13 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRoutesDep
   if (deps.page) registerBreakGlassPage(app, deps, deps.page, audit);
 }
 
+/** Waits for the audit entry of a change already made; if it cannot be written, undoes the change and fails with the audit error. */
+async function undoUnaudited(audited: Promise<void>, undo: () => Promise<void>): Promise<void> {
+  await audited.catch(async (err: unknown) => {
+    await undo();
+    throw err;
+  });
+}
 
 function registerBreakGlass(app: FastifyInstance, deps: AccessRoutesDeps, audit: Audit): void {
   const { tenant } = deps;
@@ -106,8 +128,11 @@ function registerElevations(app: FastifyInstance, deps: AccessRoutesDeps, audit:
       if (existing.userId === w.subject) throw new HavenError('forbidden', 'AUTH_SELF_APPROVAL', 'You cannot decide your own elevation request');
       const note = typeof (req.body as Body | undefined)?.['note'] === 'string' ? ((req.body as Body)['note'] as string).slice(0, 1000) : undefined;
       const decided = await deps.elevations.decide(tenant, id, action === 'approve', w.subject, note);
+      await undoUnaudited(audit(req, w, action === 'approve' ? 'elevation-approved' : 'elevation-denied', decided.id), async () => {
+        await deps.elevations.reopen(tenant, decided);
+        deps.resolver.invalidate();
+      });
       deps.resolver.invalidate();
-      await audit(req, w, action === 'approve' ? 'elevation-approved' : 'elevation-denied', decided.id);
       return reply.header('cache-control', 'no-store').send(decided);
     });
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { URI } from 'otpauth';
 import type { BrowserContext, Page, Response } from 'playwright-core';
+import { requiredHere } from '../support/ci.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { admin } from '../http/smart-support.js';
 import { bundleAvailable, startSmartApp, type SmartApp } from './smart-app-server.js';
@@ -14,7 +15,7 @@ import { bundleAvailable, startSmartApp, type SmartApp } from './smart-app-serve
  * (headless Debian chromium): standalone launch from another site, password
  * sign-in, TOTP, scope approval, token exchange by fetch (CORS) and a Patient
  * read with the bearer token (CORS preflight). Skips without chromium, unless
- * HAVEN_REQUIRE_CHROMIUM=1 (CI), where a missing browser fails.
+ * HAVEN_REQUIRE_CHROMIUM=1 (.ci/run) or CI=true, where a missing browser fails.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'a browser-typed passphrase';
@@ -24,7 +25,7 @@ const SCOPE = 'openid fhirUser launch/patient offline_access patient/Patient.rs 
 
 function skipReason(): string | undefined {
   const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)` : !bundleAvailable() ? 'the fhirclient bundle is not installed' : undefined;
-  if (missing && process.env['HAVEN_REQUIRE_CHROMIUM'] === '1') throw new Error(`HAVEN_REQUIRE_CHROMIUM=1 but ${missing}`);
+  if (missing && requiredHere('HAVEN_REQUIRE_CHROMIUM')) throw new Error(`HAVEN_REQUIRE_CHROMIUM=1 or CI=true, but ${missing}`);
   return missing;
 }
 

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requiredHere } from '../support/ci.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /**
  * A SoftHSM2 token for the PKCS#11 tests. CI (.ci/run) initialises one and
  * exports SOFTHSM2_CONF + PKCS11_TEST_*; locally, when softhsm2 is installed,
  * a throwaway token is made here. Without the library the tests skip, except
- * with HAVEN_REQUIRE_SOFTHSM=1 (set by CI), where they fail instead.
+ * with HAVEN_REQUIRE_SOFTHSM=1 (set by .ci/run) or CI=true, where they fail instead.
  */
 export interface SoftHsm {
   library: string;
@@ -41,6 +42,6 @@ export function softHsm(): SoftHsm | string {
 /** The skip option for node:test, or a hard failure when CI requires SoftHSM. */
 export function skipUnlessSoftHsm(hsm: SoftHsm | string): { skip?: string } {
   if (typeof hsm !== 'string') return {};
-  if (process.env.HAVEN_REQUIRE_SOFTHSM === '1') throw new Error(`HAVEN_REQUIRE_SOFTHSM=1 but ${hsm}`);
+  if (requiredHere('HAVEN_REQUIRE_SOFTHSM')) throw new Error(`HAVEN_REQUIRE_SOFTHSM=1 or CI=true, but ${hsm}`);
   return { skip: hsm };
 }

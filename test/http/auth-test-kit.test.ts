@@ -70,6 +70,31 @@ describe('SMART / ONC (g)(10) test-kit checks', () => {
     assert.equal((await s.fhir(`/Patient/${patient}`, { token: narrower.body.access_token })).status, 401);
   });
 
+  it('scopes ticked on the approval form beyond the request are not granted (granted ⊆ requested)', async () => {
+    const { verifier, challenge } = pkce();
+    const b = new Browser(s.baseUrl);
+    const consent = await login(b, await b.go(authorizeUrl(s, { client_id: 'kit-app', scope: 'launch/patient patient/Patient.rs', code_challenge: challenge })), 'kit', PASSWORD);
+    // A forged form: the client may have these (patient/*.rs, offline_access), but the app did not ask for them.
+    const forged = ['patient/Patient.rs', 'patient/Observation.rs', 'patient/*.rs', 'offline_access', 'system/*.cruds'];
+    const back = await b.go(formAction(consent.html), { csrf: csrf(consent.html), decision: 'approve', scope: forged });
+    const t = await exchange({ code: codeFrom(back.location).code!, verifier });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.deepEqual(t.body.scope.split(' ').sort(), ['launch/patient', 'patient/Patient.rs']);
+    assert.equal(t.body.refresh_token, undefined, 'no offline_access: no refresh token');
+    assert.equal((await s.fhir('/Observation', { token: t.body.access_token })).status, 403);
+  });
+
+  it('each of an omitted, blank, wrong or challenge-equal code_verifier, on its own fresh code, gets no token', async () => {
+    for (const bad of [undefined, '', 'wrong', 'challenge']) {
+      const c = await code('patient/Patient.rs');
+      const verifier = bad === 'wrong' ? pkce().verifier : bad === 'challenge' ? c.challenge : bad;
+      const form: Record<string, string> = { grant_type: 'authorization_code', code: c.code, redirect_uri: REDIRECT, client_id: 'kit-app', ...(verifier !== undefined ? { code_verifier: verifier } : {}) };
+      const res = await tokenRequest(s, form);
+      assert.ok([400, 401].includes(res.status), `${bad}: ${res.status}`);
+      assert.equal(res.body.access_token, undefined, String(bad));
+    }
+  });
+
   it('a wrong code_verifier or another client_id gets no token', async () => {
     const wrong = await code('patient/Patient.rs');
     const other = pkce().verifier;

@@ -19,6 +19,22 @@ after(async () => s?.close());
 
 const code = (a: { body: any }) => a.body?.issue?.[0]?.details?.coding?.[0]?.code;
 
+/** The auth audit entries (`auth.<event>`) whose outcome code is `ref` (an elevation, grant or role id). */
+async function authAudit(ref: string): Promise<string[]> {
+  const rows = await s.testDb.db.query<{ c: string }>("SELECT convert_from(canonical, 'UTF8') AS c FROM audit_entry WHERE action = 'login'");
+  return rows.rows.filter((r) => r.c.includes(`"outcomeCode":"${ref}"`)).map((r) => /"operation":"(auth\.[a-z-]+)"/.exec(r.c)?.[1] ?? '?').sort();
+}
+
+/** Runs `fn` while the audit log cannot be written (as test/audit/http.test.ts does). */
+async function withAuditDown<T>(fn: () => Promise<T>): Promise<T> {
+  await s.testDb.db.query('ALTER TABLE audit_batch RENAME TO audit_batch_away');
+  try {
+    return await fn();
+  } finally {
+    await s.testDb.db.query('ALTER TABLE audit_batch_away RENAME TO audit_batch');
+  }
+}
+
 test('break-glass: refused without the capability or a reason; then time-boxed access, alert, ETREAT audit, review', async () => {
   const plain = await userToken(s, await createUser(s, ['clerk']));
   assert.equal(code(await call(s, 'POST', '/auth/break-glass', plain, { reason: 'patient unconscious in ED' })), 'AUTH_BREAK_GLASS_NOT_ALLOWED');
@@ -43,6 +59,7 @@ test('break-glass: refused without the capability or a reason; then time-boxed a
   assert.equal(alert.severity, 'high');
   assert.equal(alert.userId, doctorId);
   assert.equal((await call(s, 'GET', '/auth/admin/alerts', plain)).status, 403);
+  assert.deepEqual(await authAudit(started.body.id), ['auth.break-glass'], 'the start of break-glass is audited');
 
   // Every access under break-glass is audited with purpose of use ETREAT.
   const events = await s.fhir(`/AuditEvent?_count=200`);
@@ -56,6 +73,7 @@ test('break-glass: refused without the capability or a reason; then time-boxed a
   assert.equal(code(await call(s, 'POST', `/auth/admin/alerts/${alert.id}/review`, await s.token(), { note: 'again' })), 'AUTH_ALERT_REVIEWED');
   const open = await call(s, 'GET', '/auth/admin/alerts', await s.token());
   assert.ok(!open.body.alerts.some((a: any) => a.id === alert.id), 'reviewed alerts leave the open queue');
+  assert.deepEqual(await authAudit(alert.id), ['auth.alert-reviewed']);
 });
 
 test('JIT elevation: request, four-eyes approval, effective at once, expires by itself', async () => {
@@ -92,6 +110,38 @@ test('JIT elevation: request, four-eyes approval, effective at once, expires by 
   assert.equal((await call(s, 'GET', '/fhir/Observation/o1', nurse)).status, 403);
   const listed = await call(s, 'GET', '/auth/elevations?status=denied', approver);
   assert.ok(listed.body.elevations.some((e: any) => e.id === denied.body.id));
+
+  // All audited: request and decision, each under the elevation's id.
+  assert.deepEqual(await authAudit(req.body.id), ['auth.elevation-approved', 'auth.elevation-requested']);
+  assert.deepEqual(await authAudit(denied.body.id), ['auth.elevation-denied', 'auth.elevation-requested']);
+});
+
+test('fail closed: an approval or a role change whose audit entry cannot be written does not take effect', async () => {
+  const nurseId = await createUser(s, ['clerk']);
+  const approver = await userToken(s, await createUser(s, ['approver']));
+  const req = await call(s, 'POST', '/auth/elevations', await userToken(s, nurseId), { role: 'lab', minutes: 5, reason: 'covering the lab shift' });
+  assert.equal(req.status, 201);
+  const refused = await withAuditDown(() => call(s, 'POST', `/auth/elevations/${req.body.id}/approve`, approver, {}));
+  assert.equal(refused.status, 503);
+  // A fresh token of the nurse: its access is resolved now, from the database.
+  assert.equal((await call(s, 'GET', '/fhir/Observation/o1', await userToken(s, nurseId))).status, 403, 'the unaudited approval grants nothing');
+  const pending = await call(s, 'GET', '/auth/elevations?status=pending', approver);
+  assert.ok(pending.body.elevations.some((e: any) => e.id === req.body.id), 'the request is still pending');
+  assert.deepEqual(await authAudit(req.body.id), ['auth.elevation-requested']);
+  // Once the audit log is back, the same request can be decided, and is audited.
+  assert.equal((await call(s, 'POST', `/auth/elevations/${req.body.id}/approve`, approver, {})).status, 200);
+  assert.equal((await call(s, 'GET', '/fhir/Observation/o1', await userToken(s, nurseId))).status, 200);
+
+  // A role created, replaced or deleted without its audit entry is put back as it was.
+  const before = (await call(s, 'GET', '/auth/admin/roles/lab', await s.token())).body;
+  const widened = { policies: [{ resourceType: '*', interactions: ['read', 'search'] }] };
+  assert.equal((await withAuditDown(() => putRole(s, 'lab', widened))).status, 503);
+  assert.deepEqual((await call(s, 'GET', '/auth/admin/roles/lab', await s.token())).body, before, 'an unaudited replacement is undone');
+  assert.equal((await withAuditDown(() => putRole(s, 'ghost-role', widened))).status, 503);
+  assert.equal((await call(s, 'GET', '/auth/admin/roles/ghost-role', await s.token())).status, 404, 'an unaudited creation is undone');
+  const adminToken = await s.token();
+  assert.equal((await withAuditDown(() => call(s, 'DELETE', '/auth/admin/roles/lab', adminToken))).status, 503);
+  assert.deepEqual((await call(s, 'GET', '/auth/admin/roles/lab', await s.token())).body, before, 'an unaudited deletion is undone');
 });
 
 test('break-glass page: session-authenticated form with CSRF; same grant, alert and audit as the API', async () => {

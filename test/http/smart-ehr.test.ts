@@ -69,6 +69,13 @@ describe('SMART App Launch: workforce users, MFA, EHR launch, confidential clien
     assert.equal(t.body.encounter, 'enc-1');
     assert.equal(t.body.need_patient_banner, false);
     assert.ok(t.body.refresh_token, 'online_access gives a refresh token');
+    // ... whose grant ends with the sign-in session (its absolute time-out), not after HAVEN_OFFLINE_ACCESS_DAYS.
+    const online = (await postForm(s, '/auth/introspect', { token: t.body.refresh_token }, `ehr-app:${clientSecret}`)).body;
+    const session = await s.testDb.db.query<{ e: Date }>(
+      "SELECT a.expires_at AS e FROM auth_session a JOIN app_user u ON u.tenant_id = a.tenant_id AND u.user_id = a.user_id WHERE u.username = 'dr-admin'",
+    );
+    assert.equal(session.rowCount, 1);
+    assert.ok(Math.abs(online.exp - session.rows[0]!.e.getTime() / 1000) <= 1, `online_access ends with the session (${online.exp} vs ${session.rows[0]!.e.toISOString()})`);
     assert.equal((await s.fhir(`/Patient/${patient}`, { token: t.body.access_token })).status, 200);
 
     // A second use of the code revokes what the first one issued.
@@ -121,6 +128,23 @@ describe('SMART App Launch: workforce users, MFA, EHR launch, confidential clien
     assert.equal(codeFrom(missing.location).error, 'invalid_request');
     const system = await b.request(authorizeUrl(s, { client_id: 'ehr-app', scope: 'system/*.cruds', code_challenge: pkce().challenge }));
     assert.equal(codeFrom(system.location).error, 'invalid_scope', 'system/ scopes are never granted to a user');
+  });
+
+  it('admin roles (admin, *-admin) always need TOTP: enrolled at creation, and without an authenticator the sign-in enrols instead of approving', async () => {
+    const created = await admin(s, '/auth/admin/users', { username: 'lab-boss', password: PASSWORD, roles: ['lab-admin'], totp: false });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.match(created.body.totpUri ?? '', /^otpauth:\/\/totp\//, 'enrolled at creation even when totp: false is asked');
+    const fresh = new Browser(s.baseUrl);
+    const mfa = await login(fresh, await fresh.go(authorizeUrl(s, { client_id: 'ehr-app', scope: 'user/Patient.rs', code_challenge: pkce().challenge })), 'lab-boss', PASSWORD);
+    assert.match(mfa.html, /Verification code/);
+    assert.doesNotMatch(mfa.html, /Allow/);
+    // After an admin reset the account has no authenticator: the password alone still does not reach approval.
+    const reset = await fetch(`${s.baseUrl}/auth/admin/users/lab-boss/totp`, { method: 'DELETE', headers: { authorization: `Bearer ${await s.token()}` } });
+    assert.equal(reset.status, 200);
+    const again = new Browser(s.baseUrl);
+    const enrol = await login(again, await again.go(authorizeUrl(s, { client_id: 'ehr-app', scope: 'user/Patient.rs', code_challenge: pkce().challenge })), 'lab-boss', PASSWORD);
+    assert.match(enrol.html, /Set up your authenticator app/);
+    assert.doesNotMatch(enrol.html, /Allow/);
   });
 
   it('refuses a replayed TOTP code', async () => {

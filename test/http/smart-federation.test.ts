@@ -54,6 +54,12 @@ describe('federation: sign-in through an external OpenID provider', () => {
     const toIdp = await haven.request(forms.find((f) => f.includes('federated'))!, { csrf: csrf(page.html) });
     assert.equal(toIdp.status, 303);
     assert.ok(toIdp.location!.startsWith(idpUrl));
+    // Authorization code + PKCE (S256), with state and nonce, as the issue asks of the relying party.
+    const asked = new URL(toIdp.location!).searchParams;
+    assert.equal(asked.get('response_type'), 'code');
+    assert.equal(asked.get('code_challenge_method'), 'S256');
+    assert.match(asked.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(asked.get('state') && asked.get('nonce'), 'state and nonce are sent');
     const atIdp = new Browser(idpUrl);
     const loginPage = await atIdp.go(toIdp.location!);
     const consentPage = await atIdp.go(providerForm(loginPage.html), { prompt: 'login', login, password: 'anything' });

@@ -81,7 +81,8 @@ describe('SMART App Launch: standalone launch of a public client by a patient', 
     assert.equal((await s.fhir(`/Observation/${aliceObs}`, { token: r1.body.access_token })).status, 200);
     const refreshInfo = (await introspect(r1.body.refresh_token)).body;
     assert.equal(refreshInfo.active, true);
-    assert.ok(refreshInfo.exp >= Date.now() / 1000 + 89 * 86_400, 'offline_access refresh tokens last about 3 months');
+    // ONC (g)(10): no less than three months, from any start date; the longest three calendar months are 92 days (July 1 → October 1).
+    assert.ok(refreshInfo.exp >= Date.now() / 1000 + 92 * 86_400 - 60, `offline_access refresh tokens last at least 3 months (${((refreshInfo.exp - Date.now() / 1000) / 86_400).toFixed(1)} days)`);
     const live = (await introspect(r1.body.access_token)).body;
     assert.equal(live.active, true);
     assert.equal(live.patient, alice);
@@ -142,10 +143,22 @@ describe('SMART App Launch: standalone launch of a public client by a patient', 
     assert.equal((await s.fhir('/Observation', { method: 'POST', token, json: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${alice}` } } })).status, 403);
   });
 
-  it('a patient who unticks Observation at approval gets exactly that type refused', async () => {
-    const token = await patientToken(s, 'patient/Patient.rs patient/Observation.rs', ['patient/Patient.rs']);
+  it('a patient who unticks resource types at approval gets exactly those types refused', async () => {
+    const cond = (await s.fhir('/Condition', { method: 'POST', json: { resourceType: 'Condition', code: { text: 'asthma' }, subject: { reference: `Patient/${alice}` } } })).body.id as string;
+    const asked = 'patient/Patient.rs patient/Observation.rs patient/Condition.rs patient/Encounter.rs';
+    const token = await patientToken(s, asked, ['patient/Patient.rs', 'patient/Condition.rs']);
+    const granted = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).scope as string;
+    assert.deepEqual(granted.split(' ').sort(), ['patient/Condition.rs', 'patient/Patient.rs'], 'the token carries the ticked types only');
+    // Kept: read and search work.
     assert.equal((await s.fhir(`/Patient/${alice}`, { token })).status, 200);
-    assert.equal((await s.fhir(`/Observation/${aliceObs}`, { token })).status, 403);
+    assert.equal((await s.fhir(`/Condition/${cond}`, { token })).status, 200);
+    assert.equal((await s.fhir('/Condition', { token })).status, 200);
+    // Unticked: refused on read, search and history, though the client may have them and they were asked for.
+    for (const path of [`/Observation/${aliceObs}`, '/Observation', `/Observation?subject=Patient/${alice}`, `/Observation/${aliceObs}/_history`, '/Encounter']) {
+      assert.equal((await s.fhir(path, { token })).status, 403, path);
+    }
+    const included = await s.fhir(`/Patient?_id=${alice}&_revinclude=Observation:subject`, { token });
+    assert.ok(!(included.body.entry ?? []).some((e: any) => e.resource.resourceType === 'Observation'), 'nor reached through an include');
   });
 
   it('refuses plain PKCE, a wrong aud and an unregistered redirect_uri (the last without redirecting)', async () => {
@@ -156,10 +169,17 @@ describe('SMART App Launch: standalone launch of a public client by a patient', 
     assert.equal(codeFrom(plain.location).code, null);
     const aud = await b.request(authorizeUrl(s, { client_id: 'app-public', scope: 'patient/*.rs', code_challenge: pkce().challenge, aud: 'https://evil.example/fhir' }));
     assert.equal(codeFrom(aud.location).error, 'invalid_request');
+    assert.equal(codeFrom(aud.location).code, null, 'a wrong aud yields no code');
     const redirect = await b.request(authorizeUrl(s, { client_id: 'app-public', scope: 'patient/*.rs', code_challenge: pkce().challenge, redirect_uri: 'http://127.0.0.1:9/callback/other' }));
     assert.equal(redirect.status, 400);
     assert.equal(redirect.location, undefined);
     assert.match(redirect.html, /redirect_uri is not registered/);
+    // Another host, a prefix of the registered URI, one with a query added, a fragment, none at all: shown, never redirected.
+    for (const uri of ['https://evil.example/callback', 'http://127.0.0.1:9/call', `${REDIRECT}?next=x`, `${REDIRECT}#f`, '']) {
+      const res = await b.request(authorizeUrl(s, { client_id: 'app-public', scope: 'patient/*.rs', code_challenge: pkce().challenge, redirect_uri: uri }));
+      assert.equal(res.status, 400, uri);
+      assert.equal(res.location, undefined, uri);
+    }
   });
 
   it('refuses a missing, wrong or challenge-equal code_verifier, and a code used twice', async () => {

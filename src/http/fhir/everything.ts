@@ -1,5 +1,5 @@
 import { parseInstant } from '../../bulk/index.js';
-import { scopeAllows } from '../../auth/index.js';
+import { requireScope, scopeAllows } from '../../auth/index.js';
 import type { Compartments } from '../../fhir/index.js';
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import { bundleText, searchEntry, type BundleLink } from './bundle-json.js';
@@ -48,6 +48,10 @@ export function createEverything(o: EverythingOptions) {
   return async (deps: FhirDeps, ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> => {
     const id = requireId(req.path[1]);
     deps.authorize(ctx, 'Patient', 'read');
+    // Only unfiltered system/ scopes reach $everything (docs/security/identity.md): the types below are
+    // chosen by them. Any other token is refused here, before the existence check, so that it cannot
+    // learn which patient ids exist (another patient's id would otherwise answer 200, an unknown one 404).
+    requireScope(ctx.principal, 'Patient', 'read');
     const patient = await deps.store.peek(ctx, 'Patient', id); // existence only: no PHI leaves through peek
     if (!patient) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `Patient/${id} is not known`);
     if (patient.deleted) throw new HavenError('gone', 'RESOURCE_DELETED', `Patient/${id} has been deleted`);
