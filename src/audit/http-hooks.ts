@@ -3,6 +3,7 @@ import { HavenError, isHavenError, type RequestContext, type TenantId } from '..
 import type { AuditedContext } from './entry.js';
 import type { AuditRecorder } from './recorder.js';
 import { describeFhirRequest } from './request-info.js';
+import { closeBundleScope, openBundleScope, recordBundleEntries } from './bundle-scope.js';
 import { holdReads, takeHeldReads } from './store-hooks.js';
 
 const PURPOSE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -16,7 +17,8 @@ export interface AuditHttpHooks {
   /**
    * A FHIR request answered without an error, before anything is sent: records the search's held
    * reads as one entry, or an entry for a request no store hook recorded ($validate, a conditional
-   * no-op, …). Throws AUDIT_UNAVAILABLE (503, nothing sent) when the entry cannot be made durable.
+   * no-op, …), or a Bundle's entries its processor left unrecorded (normally none). Throws
+   * AUDIT_UNAVAILABLE (503, nothing sent) when the entry cannot be made durable.
    */
   completed(ctx: RequestContext, status: number): Promise<void>;
   /** Token endpoint outcome (authentication event). */
@@ -56,11 +58,16 @@ export function createAuditHttpHooks(recorder: AuditRecorder, onFailureLost: (er
       // A search reads its page and then each include round: one entry for all of them, made in
       // `completed` (the matches and included resources, in the order read), not one per statement.
       if (info.action === 'search') holdReads(info);
+      // A batch or transaction Bundle: each entry audited as that request alone, recorded together (bundle-scope.ts).
+      if (info.action === 'bundle') openBundleScope(info, recorder);
     },
     async failed(ctx, request) {
       // Reads held for the request were not sent: the failure entry below is its record.
       const held = (ctx as AuditedContext | undefined)?.audit;
-      if (held) takeHeldReads(held);
+      if (held) {
+        takeHeldReads(held);
+        closeBundleScope(held);
+      }
       const info = describeFhirRequest(request.method, request.path);
       if (!info) return;
       const code = isHavenError(request.error) ? request.error.code : 'INTERNAL_ERROR';
@@ -77,6 +84,11 @@ export function createAuditHttpHooks(recorder: AuditRecorder, onFailureLost: (er
     async completed(ctx, status) {
       const info = (ctx as AuditedContext).audit;
       if (!info) return;
+      if (info.action === 'bundle') {
+        // The Bundle processor has recorded its entries before building its response; anything left is recorded now.
+        await recordBundleEntries(ctx);
+        closeBundleScope(info);
+      }
       const read = takeHeldReads(info);
       if (read && read.length > 0) {
         await recorder.record(ctx, [{ action: info.action!, outcome: 'success', resources: read }]);

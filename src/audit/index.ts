@@ -2,6 +2,7 @@ export { createAuditService, type AuditApi, type AuditDeps, type AuditService } 
 export { auditSettings, witnessPathFor, type AuditSettings, type AuditSettingsInput } from './settings.js';
 export type { AuditHttpHooks, FailedRequest, TokenEvent } from './http-hooks.js';
 export { dropHeldReads } from './store-hooks.js';
+export { auditBundleEntry, recordBundleEntries, type BundleEntryAudit } from './bundle-scope.js';
 export type { AuditAction, AuditEntry, AuditedContext, AuditResourceRef } from './entry.js';
 export { patientOfJson } from './entry.js';
 export { verifyAuditLog, type VerifyOptions, type VerifyReport } from './verify.js';

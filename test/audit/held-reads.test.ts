@@ -102,14 +102,13 @@ test('fail closed: completion throws when the held entry cannot be recorded', as
   await assert.rejects(http.completed(ctx, 200), /audit down/);
 });
 
-test('reads, history and bundles are still recorded when read', async () => {
+test('reads and history are still recorded when read', async () => {
   const { recorder, calls } = fakeRecorder();
   const http = createAuditHttpHooks(recorder, () => undefined);
   const store = auditStoreHooks(recorder);
   for (const [method, path] of [
     ['GET', ['Observation', 'o1']],
     ['GET', ['Observation', 'o1', '_history']],
-    ['POST', []],
   ] as const) {
     const ctx = ctxOf();
     http.prepare(ctx, method, [...path], undefined);
@@ -117,4 +116,18 @@ test('reads, history and bundles are still recorded when read', async () => {
     await store.afterRead(ctx, [o1]);
     assert.equal(calls.length, before + 1, `${method} /${path.join('/')}`);
   }
+});
+
+test('a Bundle\'s reads outside its entries (conditional matches) are one read entry, recorded with the Bundle', async () => {
+  const { recorder, calls } = fakeRecorder();
+  const http = createAuditHttpHooks(recorder, () => undefined);
+  const store = auditStoreHooks(recorder);
+  const ctx = ctxOf();
+  http.prepare(ctx, 'POST', [], undefined);
+  await store.afterRead(ctx, [o1]);
+  await store.afterRead(ctx, [p1]);
+  assert.equal(calls.length, 0, 'held until the Bundle is recorded');
+  await http.completed(ctx, 200);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0]!.map((f) => [f.action, f.resources.map((r) => `${r.type}/${r.id}`)]), [['read', ['Observation/o1', 'Patient/p1']]]);
 });

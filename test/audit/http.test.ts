@@ -84,6 +84,18 @@ test('a scripted session yields exactly the expected audit entries, field by fie
   const tx = await call('r-tx', '', { method: 'POST', json: bundle });
   assert.equal(tx.status, 200);
   const [p2, o2] = (tx.body.entry as { response: { location: string } }[]).map((e) => /(Patient|Observation)\/([^/]+)\/_history/.exec(e.response.location)!.slice(1));
+  // A batch Bundle: its search entry is ONE search entry (matches, then the included resource), its read one read.
+  const batch = {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: [
+      { request: { method: 'GET', url: `Observation?subject=Patient/${p2![1]}&_include=Observation:subject` } },
+      { request: { method: 'GET', url: `Patient/${pid}` } },
+    ],
+  };
+  const batched = await call('r-batch', '', { method: 'POST', json: batch });
+  assert.equal(batched.status, 200);
+  assert.deepEqual((batched.body.entry as { response: { status: string } }[]).map((e) => e.response.status), ['200 OK', '200 OK']);
   assert.equal((await call('r-missing', '/Patient/does-not-exist')).status, 404);
 
   const seen = await entriesAfter(start);
@@ -104,6 +116,18 @@ test('a scripted session yields exactly the expected audit entries, field by fie
     { action: 'delete', outcome: 'success', requestId: 'r-delete', why: 'TREAT', resources: [{ type: 'Observation', id: oid, version: 2 }] },
     { action: 'create', outcome: 'success', requestId: 'r-tx', why: 'TREAT', context: 'bundle', resources: [{ type: 'Patient', id: p2![1]!, version: 1, patient: `Patient/${p2![1]}` }] },
     { action: 'create', outcome: 'success', requestId: 'r-tx', why: 'TREAT', context: 'bundle', resources: [{ type: 'Observation', id: o2![1]!, version: 1, patient: `Patient/${p2![1]}` }] },
+    {
+      action: 'search',
+      outcome: 'success',
+      requestId: 'r-batch',
+      why: 'TREAT',
+      context: 'bundle',
+      resources: [
+        { type: 'Observation', id: o2![1]!, version: 1, patient: `Patient/${p2![1]}` },
+        { type: 'Patient', id: p2![1]!, version: 1, patient: `Patient/${p2![1]}` },
+      ],
+    },
+    { action: 'read', outcome: 'success', requestId: 'r-batch', why: 'TREAT', context: 'bundle', resources: [v(3)] },
     { action: 'read', outcome: 'failure', requestId: 'r-missing', why: 'TREAT', outcomeCode: 'RESOURCE_NOT_FOUND', status: 404, resources: [{ type: 'Patient', id: 'does-not-exist', patient: 'Patient/does-not-exist' }] },
   ];
   assert.deepEqual(seen.slice(1).map(project), expected);

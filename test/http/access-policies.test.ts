@@ -81,6 +81,21 @@ test('includes: included resources pass the same policy; the search entry names 
   assert.equal(p1.resource.telecom, undefined);
 });
 
+test('includes inside a Bundle: the entry\'s search entry names only what the policy let through', async () => {
+  const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
+  const bundle = { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Observation?category=laboratory&_include=Observation:subject' } }] };
+  const res = await call(s, 'POST', '/fhir', clerk, bundle);
+  assert.equal(res.status, 200);
+  const searchset = res.body.entry[0].resource;
+  assert.deepEqual(included(searchset), ['Patient/p1'], 'Patient/p2 (org2) is not included');
+  const auditKeys = auditKeysOf(s.testDb.db, s.dataDir);
+  const searches = (await auditKeys.entries('SELECT entry_id, canonical FROM audit_entry WHERE entry_id > $1 ORDER BY entry_id', [before])).filter((e) => e.action === 'search');
+  await auditKeys.close();
+  assert.equal(searches.length, 1);
+  assert.equal(searches[0]!.context, 'bundle');
+  assert.deepEqual(searches[0]!.resources.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/o1', 'Observation/o3', 'Patient/p1'], 'Patient/p2 was read by the include round but not sent');
+});
+
 test('interactions not granted, chains over a restricted type and history are refused', async () => {
   assert.equal((await call(s, 'POST', '/fhir/Patient', clerk, { resourceType: 'Patient' })).status, 403);
   assert.equal((await call(s, 'GET', '/fhir/Encounter', clerk)).status, 403);

@@ -1,3 +1,4 @@
+import { auditBundleEntry, recordBundleEntries, type BundleEntryAudit } from '../../audit/index.js';
 import { HavenError, type Logger, type RequestContext } from '../../kernel/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
 import { prepareStep, type Phase, type Step } from './bundle-plan.js';
@@ -11,7 +12,9 @@ import type { FhirRouter } from './router.js';
  * phase are tried together in one transaction (the fast path for bulk
  * ingest); if that fails, each of them runs again on its own so only the
  * faulty entries answer with an error. References between entries are not
- * resolved (R4: a batch has no interdependencies).
+ * resolved (R4: a batch has no interdependencies). Each other entry runs in
+ * its own audit scope (src/audit/bundle-scope.ts); their records are made
+ * durable together before the response is built.
  */
 export async function runBatch(
   deps: FhirDeps,
@@ -21,21 +24,37 @@ export async function runBatch(
   logger: Logger,
 ): Promise<string[]> {
   const out: string[] = new Array<string>(parsed.length);
-  const fail = (index: number, err: unknown) => (out[index] = errorEntry(err, logger, ctx.requestId));
+  const audits: [number, BundleEntryAudit][] = [];
+  const auditOf = (entry: ParsedEntry) => {
+    const audit = auditBundleEntry(ctx, entry.index, entry.request.method, entry.request.path);
+    audits.push([entry.index, audit]);
+    return audit;
+  };
+  const fail = (index: number, err: unknown, audit?: BundleEntryAudit) => {
+    const { entry, status } = errorEntry(err, logger, ctx.requestId);
+    out[index] = entry;
+    audit?.failed(err, status);
+  };
+  // Whether some entry's change (and its audit entry, in the same commit) is already durable.
+  let committed = false;
   const steps: Step[] = [];
   parsed.forEach((entry, index) => {
     if (entry instanceof HavenError) return fail(index, entry);
     try {
       steps.push(prepareStep(deps, ctx, entry));
     } catch (err) {
-      fail(index, err);
+      fail(index, err, auditOf(entry));
     }
   });
   const alone = async (step: Step): Promise<void> => {
+    const audit = auditOf(step.entry);
     try {
-      out[step.entry.index] = routedEntry(step.entry.request, await router(ctx, step.entry.request));
+      const res = await router(audit.ctx, step.entry.request);
+      out[step.entry.index] = routedEntry(step.entry.request, res);
+      audit.done(res.status);
+      if (audit.wrote) committed = true;
     } catch (err) {
-      fail(step.entry.index, err);
+      fail(step.entry.index, err, audit);
     }
   };
   for (const phase of [0, 1, 2, 3] as Phase[]) {
@@ -46,12 +65,30 @@ export async function runBatch(
       try {
         const entries = await deps.store.transaction(ctx, (tx) => writeSteps(ctx, tx, writes));
         writes.forEach((s, i) => (out[s.entry.index] = entries[i]!));
-        written = true;
+        written = committed = true;
       } catch {
         // Retried one by one below: the error belongs to some of them only.
       }
     }
     for (const step of inPhase) if (!written || !isWriteStep(step)) await alone(step);
   }
+  await recordEntries(ctx, audits, out, committed, logger);
   return out;
+}
+
+/**
+ * Fail closed: no entry's PHI leaves before its audit entry is durable. When
+ * the records cannot be made durable the request answers 503 — unless some
+ * entry's change was already committed: a 503 would hide it and invite a
+ * retry that repeats it, so then only the entries that awaited the record
+ * answer 503 (no PHI), and the committed ones keep their outcome.
+ */
+async function recordEntries(ctx: RequestContext, audits: [number, BundleEntryAudit][], out: string[], committed: boolean, logger: Logger): Promise<void> {
+  try {
+    await recordBundleEntries(ctx);
+  } catch (err) {
+    if (!committed) throw err;
+    const { entry } = errorEntry(err, logger, ctx.requestId);
+    for (const [index, audit] of audits) if (audit.awaiting) out[index] = entry;
+  }
 }

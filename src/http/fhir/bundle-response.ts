@@ -80,9 +80,9 @@ export function routedEntry(req: FhirRequest, res: FhirResponse): string {
 }
 
 /** A failed batch entry: its status and OperationOutcome, the rest of the batch unaffected. */
-export function errorEntry(err: unknown, logger: Logger, requestId: string): string {
+export function errorEntry(err: unknown, logger: Logger, requestId: string): { entry: string; status: number } {
   const http = toHttpError(err, logger, requestId);
-  return entryJson({ response: { status: statusLine(http.status), outcome: http.outcome } });
+  return { entry: entryJson({ response: { status: statusLine(http.status), outcome: http.outcome } }), status: http.status };
 }
 
 /** Rewords an entry's error so its OperationOutcome names `Bundle.entry[i]`. */

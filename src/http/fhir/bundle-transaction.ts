@@ -1,3 +1,4 @@
+import { auditBundleEntry, recordBundleEntries } from '../../audit/index.js';
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction } from '../../store/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
@@ -37,6 +38,10 @@ export async function runTransaction(deps: FhirDeps, router: FhirRouter, ctx: Re
     await rewriteBundleReferences(deps, ctx, tx, steps, cache);
     const out: string[] = new Array<string>(entries.length);
     for (const group of phaseGroups(steps)) await runPhase(router, ctx, tx, group, out);
+    // The entries' read records (searches, reads) before the commit, in one group-commit wait: if they
+    // cannot be made durable the transaction rolls back and the request answers 503, nothing sent.
+    // Its writes' entries are already in this transaction (the store's afterWrite hook).
+    await recordBundleEntries(ctx);
     return out;
   });
 }
@@ -144,7 +149,11 @@ async function runPhase(router: FhirRouter, ctx: RequestContext, tx: StoreTransa
     } else if (step.kind === 'delete') {
       out[step.entry.index] = deletedEntry(undefined);
     } else if (step.kind === 'routed') {
-      out[step.entry.index] = routedEntry(req, await onEntry(step.entry.index, () => router(ctx, req, tx)));
+      // Its own audit scope: a search is one entry (matches, then includes), as the request alone.
+      const audit = auditBundleEntry(ctx, step.entry.index, req.method, req.path);
+      const res = await onEntry(step.entry.index, () => router(audit.ctx, req, tx));
+      out[step.entry.index] = routedEntry(req, res);
+      audit.done(res.status);
     } else {
       // resolveStep leaves no conditional write behind; reaching this is a bug (a 500 at the edge).
       throw new HavenError('fault', 'BUNDLE_UNRESOLVED_STEP', `Bundle.entry[${step.entry.index}] was not resolved`);
