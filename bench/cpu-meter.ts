@@ -11,17 +11,31 @@ const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 /** utime + stime of one process in ms, 0 when it is gone. */
 export function cpuMsOf(pid: number): number {
+  const { user, sys } = cpuSplitOf(pid);
+  return user + sys;
+}
+
+/**
+ * utime and stime of one process in ms (zeros when it is gone): kernel time shows syscalls and wake-ups.
+ * `thread`: of that one thread only (the main thread when it is the pid), not of all the process's threads
+ * (V8's background GC and compiler threads, libuv's pool).
+ */
+export function cpuSplitOf(pid: number, thread?: number): { user: number; sys: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    return { user: Number(fields[11]) * TICK_MS, sys: Number(fields[12]) * TICK_MS };
   } catch {
-    return 0;
+    return { user: 0, sys: 0 };
   }
 }
 
 export interface CpuSnapshot {
   nodeMs: number;
+  /** Of nodeMs, the part spent in the kernel (stime). */
+  nodeSysMs?: number;
+  /** Of nodeMs, the main (JavaScript) thread's; the rest is V8's and libuv's own threads. */
+  nodeMainMs?: number;
   pgMs: number;
   statements: number;
 }
@@ -75,7 +89,9 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
           // not written yet
         }
       }
-      return { nodeMs: cpuMsOf(serverPid), pgMs, statements };
+      const node = cpuSplitOf(serverPid);
+      const main = cpuSplitOf(serverPid, serverPid);
+      return { nodeMs: node.user + node.sys, nodeSysMs: node.sys, nodeMainMs: main.user + main.sys, pgMs, statements };
     },
     async close() {
       await client?.end();
@@ -89,6 +105,8 @@ export function perUnit(before: CpuSnapshot, after: CpuSnapshot, units: number) 
   return {
     units,
     nodeCpuMsPerUnit: r((after.nodeMs - before.nodeMs) / units),
+    nodeMainThreadCpuMsPerUnit: r(((after.nodeMainMs ?? Number.NaN) - (before.nodeMainMs ?? Number.NaN)) / units),
+    nodeSysCpuMsPerUnit: r(((after.nodeSysMs ?? Number.NaN) - (before.nodeSysMs ?? Number.NaN)) / units),
     pgCpuMsPerUnit: r((after.pgMs - before.pgMs) / units),
     statementsPerUnit: r((after.statements - before.statements) / units),
   };

@@ -5,7 +5,7 @@
  * statements sent per unit (bench/cpu-meter.ts, bench/pg-count.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -28,6 +28,8 @@ export interface PathCpuSpec {
   /** Extra server environment (the configuration under test). */
   env?: Record<string, string>;
   cpuProfDir?: string;
+  /** Count statements by shape (BENCH_PG_SHAPES=1) and return those of the reads per read (`readShapes`). */
+  shapes?: boolean;
   /** Another build of Haven to run (its bin/haven.js and dist/), for an A/B run; this checkout when absent. */
   cwd?: string;
 }
@@ -61,6 +63,25 @@ async function rowsOf<T extends object>(dbUrl: string, sql: string): Promise<T[]
   }
 }
 
+/** Statement counts by shape, as bench/pg-count.ts last wrote them (on the meter's SIGUSR2). */
+function shapesOf(countFile: string): Map<string, number> {
+  try {
+    return new Map(JSON.parse(readFileSync(`${countFile}.shapes.json`, 'utf8')) as [string, number][]);
+  } catch {
+    return new Map();
+  }
+}
+
+/** Statements per unit by shape between two counts, most frequent first. */
+function shapeDelta(before: Map<string, number>, after: Map<string, number>, units: number): Record<string, number> {
+  const out: [string, number][] = [];
+  for (const [shape, n] of after) {
+    const d = n - (before.get(shape) ?? 0);
+    if (d > 0) out.push([shape, round(d / Math.max(1, units), 4)]);
+  }
+  return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
+}
+
 function readPaths(drawn: DrawnValues): string[] {
   return [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
 }
@@ -74,6 +95,7 @@ export async function measurePathCpu(spec: PathCpuSpec) {
   const env = {
     ...spec.env,
     BENCH_PG_COUNT_FILE: countFile,
+    ...(spec.shapes ? { BENCH_PG_SHAPES: '1' } : {}),
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${resolve('dist/bench/pg-count.js')}`.trim(),
   };
   // Whatever fails from here on (the server's start included), the database and data dir are dropped.
@@ -93,8 +115,13 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     const paths = readPaths(drawn);
     const batchMark = await lastBatchId(dbUrl);
     const beforeReads = await meter.snapshot();
+    // Monotonic clock in µs, the clock a --cpu-prof profile's sample times use: profile-phases --window.
+    const shapesBefore = spec.shapes ? shapesOf(countFile) : undefined;
+    const readFromUs = Number(process.hrtime.bigint() / 1000n);
     const read = await runLoad({ client, concurrency: spec.readConcurrency ?? 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
+    const readToUs = Number(process.hrtime.bigint() / 1000n);
     const perRead = perUnit(beforeReads, await meter.snapshot(), read.requests);
+    const readShapes = shapesBefore ? shapeDelta(shapesBefore, shapesOf(countFile), read.requests) : undefined;
     const readAuditBatches = await readBatches(dbUrl, batchMark);
     client.close();
     return {
@@ -103,6 +130,8 @@ export async function measurePathCpu(spec: PathCpuSpec) {
       read: { ...read, latency: { p50Ms: read.latency.p50Ms, p99Ms: read.latency.p99Ms } },
       perRead,
       readAuditBatches,
+      ...(readShapes ? { readShapes } : {}),
+      readWindowUs: { from: readFromUs, to: readToUs },
       loadAverage: loadavg().map((v) => round(v)),
     };
   } finally {
