@@ -217,6 +217,9 @@ export function buildApp(parts: AppParts) {
     ...(auditConfig.enabled ? { recorder: audit.recorder } : {}),
     patientExists: async (id) => (await store.peek({ tenant, requestId: 'patient-picker', principal: { subject: 'haven', clientId: 'haven', kind: 'system', scopes: [] } }, 'Patient', id))?.deleted === false,
   });
+  // A workforce user's fhirUser link must resolve when it is made (docs/security/identity.md, "Identity planes").
+  const fhirUserExists = async (type: string, id: string) =>
+    (await store.peek({ tenant, requestId: 'fhir-user-link', principal: { subject: 'haven', clientId: 'haven', kind: 'system', scopes: [] } }, type, id))?.deleted === false;
   const tokenEndpoint = createTokenEndpoint({
     appGrants: identity.appGrants,
     db,
@@ -245,7 +248,7 @@ export function buildApp(parts: AppParts) {
         tokenAdmin: identity.withVerifier(verifier),
         account: { clock, sessions: identity.sessions, users: identity.users, recoveryCodes: identity.recoveryCodes, audit: identity.audit, mfaRequired: (t) => identity.tenantSettings.mfaRequired(t) },
       },
-      admin: { tenant, clock, users: identity.users, recoveryCodes: identity.recoveryCodes, sessions: identity.sessions, grants: identity.grants, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings },
+      admin: { tenant, clock, users: identity.users, recoveryCodes: identity.recoveryCodes, sessions: identity.sessions, grants: identity.grants, clients, launches: identity.launches, audit: identity.audit, settings: identity.tenantSettings, fhirUserExists },
     },
     smartConfiguration,
     // Not ready while the S3 witness keeps failing: signed heads are piling up unpublished.

@@ -24,6 +24,7 @@ export type AuthEventName =
   | 'user-created'
   | 'user-disabled'
   | 'user-enabled'
+  | 'user-updated'
   | 'client-registered'
   | 'role-changed'
   | 'settings-changed'

@@ -55,8 +55,9 @@ export function launchContextFor(pending: PendingAuthorization, user: AppUser, f
     ...(patient ? { patient } : {}),
     ...(pending.launch?.encounter ? { encounter: pending.launch.encounter } : {}),
     ...(pending.launch?.fhirContext?.length ? { fhirContext: pending.launch.fhirContext } : {}),
-    // fhirUser must resolve: only patients are linked to a FHIR resource so far.
-    ...(user.plane === 'patient' ? { fhirUser: `${fhirBase}/${user.patient!}` } : {}),
+    // fhirUser must resolve: the absolute URL on this tenant's FHIR base of the user's Patient, or of the
+    // Practitioner/PractitionerRole a workforce user is linked to; an unlinked workforce user has none.
+    ...(user.fhirUser ? { fhirUser: `${fhirBase}/${user.fhirUser}` } : {}),
     ...(patient ? { needPatientBanner: pending.launch === undefined } : {}),
     ...(pending.nonce ? { nonce: pending.nonce } : {}),
     authTime,

@@ -17,6 +17,11 @@ export interface AppUser {
   plane: Plane;
   /** `Patient/{id}` for the patient plane. */
   patient?: string;
+  /**
+   * The FHIR resource the user is (SMART `fhirUser`), relative: the Patient for the patient plane;
+   * `Practitioner/{id}` or `PractitionerRole/{id}` for a linked workforce user (migration 036).
+   */
+  fhirUser?: string;
   hasTotp: boolean;
   /** Signs in through an external OpenID provider (no usable password). */
   federated: boolean;
@@ -32,6 +37,8 @@ export interface CreateUserInput {
   roles: string[];
   /** `Patient/{id}`: makes the user a patient-plane user. */
   patient?: string;
+  /** `Practitioner/{id}` or `PractitionerRole/{id}`: the workforce user's FHIR resource. */
+  fhirUser?: string;
   /** Enrol TOTP now (always done for admin roles). */
   totp?: boolean;
 }
@@ -55,6 +62,11 @@ export interface UserStore {
   enrolTotp(tenant: TenantId, userId: string, secret: string, step: number): Promise<boolean>;
   /** Removes the user's authenticator and its recovery codes (admin reset): the next sign-in enrols a new one. False when the user is unknown. */
   resetTotp(tenant: TenantId, userId: string): Promise<boolean>;
+  /**
+   * Links a workforce user to `Practitioner/{id}` or `PractitionerRole/{id}`, or unlinks (null). False when no
+   * workforce user has this id (patients keep their Patient link).
+   */
+  setFhirUser(tenant: TenantId, userId: string, fhirUser: string | null): Promise<boolean>;
   /** Disables or re-enables sign-in (and with it every use of the account); false when the user is unknown. */
   setDisabled(tenant: TenantId, userId: string, disabled: boolean): Promise<boolean>;
   /** Just-in-time provisioning of a federated workforce user; roles follow the provider on every sign-in. */
@@ -89,6 +101,22 @@ export function mustPassMfa(user: Pick<AppUser, 'hasTotp' | 'roles'>, tenantRequ
 const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
 const ROLE = /^[a-z][a-z0-9-]{0,63}$/;
 const PATIENT_REF = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
+// SMART allows Practitioner, Patient, Person, RelatedPerson and PractitionerRole as fhirUser; the workforce
+// plane is clinical staff, so only the first and last of these (patients are linked through `patient`).
+const WORKFORCE_REF = /^(Practitioner|PractitionerRole)\/[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Checks a workforce fhirUser link (`Practitioner/{id}` or `PractitionerRole/{id}` with a FHIR id) and returns
+ * it split; throws AUTH_USER_INVALID naming the field otherwise.
+ */
+export function parseWorkforceFhirUser(value: unknown): { type: 'Practitioner' | 'PractitionerRole'; id: string } {
+  if (typeof value !== 'string' || !WORKFORCE_REF.test(value)) {
+    const hint = typeof value === 'string' && value.startsWith('Patient/') ? '; patients are linked with `patient` at creation' : '';
+    throw invalid(`fhirUser must be Practitioner/{id} or PractitionerRole/{id} with a FHIR id ([A-Za-z0-9-.]{1,64})${hint}`, 'fhirUser');
+  }
+  const slash = value.indexOf('/');
+  return { type: value.slice(0, slash) as 'Practitioner' | 'PractitionerRole', id: value.slice(slash + 1) };
+}
 
 interface UserRow {
   tenant_id: string;
@@ -98,6 +126,7 @@ interface UserRow {
   roles: string[];
   plane: Plane;
   patient_id: string | null;
+  workforce_fhir_user: string | null;
   has_totp: boolean;
   federated: boolean;
   failed_count: number;
@@ -106,7 +135,7 @@ interface UserRow {
 }
 
 const columns =
-  'tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret IS NOT NULL AS has_totp, external_issuer IS NOT NULL AS federated, failed_count, locked_until, disabled';
+  'tenant_id, user_id, username, password_hash, roles, plane, patient_id, workforce_fhir_user, totp_secret IS NOT NULL AS has_totp, external_issuer IS NOT NULL AS federated, failed_count, locked_until, disabled';
 
 function toUser(r: UserRow): AppUser {
   return {
@@ -115,7 +144,8 @@ function toUser(r: UserRow): AppUser {
     username: r.username,
     roles: r.roles,
     plane: r.plane,
-    ...(r.patient_id ? { patient: `Patient/${r.patient_id}` } : {}),
+    ...(r.patient_id ? { patient: `Patient/${r.patient_id}`, fhirUser: `Patient/${r.patient_id}` } : {}),
+    ...(r.workforce_fhir_user ? { fhirUser: r.workforce_fhir_user } : {}),
     hasTotp: r.has_totp,
     federated: r.federated,
     failedCount: r.failed_count,
@@ -135,6 +165,10 @@ function validate(input: CreateUserInput): void {
   if (input.roles.length === 0 || !input.roles.every((r) => ROLE.test(r))) throw invalid('at least one role [a-z][a-z0-9-]* is required', 'roles');
   if (input.patient !== undefined && !PATIENT_REF.test(input.patient)) throw invalid('patient must be Patient/{id}', 'patient');
   if (input.patient !== undefined && input.roles.some(isAdminRole)) throw invalid('a patient-plane user cannot hold an admin role', 'roles');
+  if (input.fhirUser !== undefined) {
+    if (input.patient !== undefined) throw invalid('a patient-plane user is its Patient: fhirUser (Practitioner/PractitionerRole) is for workforce users only', 'fhirUser');
+    parseWorkforceFhirUser(input.fhirUser);
+  }
 }
 
 // The TOTP secret is sealed with the tenant's data key; the user id is the associated data.
@@ -157,9 +191,9 @@ export function createUserStore(deps: { db: Queryable; codec: BodyCodec; scryptC
       const sealed = secret ? await codec.encode(totpIdentity(tenant, userId), secret) : null;
       const hash = await hashPassword(input.password, deps.scryptCost ?? DEFAULT_SCRYPT_COST);
       const row = await db.query<UserRow>(
-        `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING ${columns}`,
-        [tenant, userId, input.username, hash, input.roles, input.patient ? 'patient' : 'workforce', input.patient?.slice(8) ?? null, sealed],
+        `INSERT INTO app_user (tenant_id, user_id, username, password_hash, roles, plane, patient_id, totp_secret, workforce_fhir_user)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING ${columns}`,
+        [tenant, userId, input.username, hash, input.roles, input.patient ? 'patient' : 'workforce', input.patient?.slice(8) ?? null, sealed, input.fhirUser ?? null],
       );
       if (!row.rows[0]) throw new HavenError('conflict', 'AUTH_USER_EXISTS', `User ${input.username} already exists`);
       return { user: toUser(row.rows[0]), ...(secret ? { totpUri: totpUri(secret, input.username) } : {}) };
@@ -224,6 +258,12 @@ export function createUserStore(deps: { db: Queryable; codec: BodyCodec; scryptC
          UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant_id = $1 AND user_id = $2`,
         [tenant, userId],
       );
+      return res.rowCount === 1;
+    },
+    async setFhirUser(tenant, userId, fhirUser) {
+      if (fhirUser !== null) parseWorkforceFhirUser(fhirUser);
+      // The plane condition stands beside the table's check: a patient row is not matched, so it is refused as unknown.
+      const res = await db.query("UPDATE app_user SET workforce_fhir_user = $3 WHERE tenant_id = $1 AND user_id = $2 AND plane = 'workforce'", [tenant, userId, fhirUser]);
       return res.rowCount === 1;
     },
     async setDisabled(tenant, userId, disabled) {

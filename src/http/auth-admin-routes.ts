@@ -9,7 +9,7 @@ import type { RecoveryCodeStore } from '../auth/recovery-codes.js';
 import { newSecret } from '../auth/secrets.js';
 import { parseSettingsPatch, type TenantSettingsStore } from '../auth/tenant-settings.js';
 import type { SessionStore } from '../auth/sessions.js';
-import type { UserStore } from '../auth/users.js';
+import { parseWorkforceFhirUser, type UserStore } from '../auth/users.js';
 import { HavenError, type Clock, type TenantId } from '../kernel/index.js';
 
 /**
@@ -30,6 +30,11 @@ export interface AuthAdminDeps {
   grants: Pick<GrantStore, 'revokeUser'>;
   /** Recovery codes: issued with an authenticator made at user creation. */
   recoveryCodes: Pick<RecoveryCodeStore, 'issue'>;
+  /**
+   * Whether `Practitioner/{id}` or `PractitionerRole/{id}` exists (not deleted) in the tenant: a workforce user
+   * is linked only to a resource that resolves, so a mistyped id is refused here, not at a relying party.
+   */
+  fhirUserExists(type: 'Practitioner' | 'PractitionerRole', id: string): Promise<boolean>;
   /** Per-tenant overrides of server-wide defaults (session time-outs); absent: the routes are not offered. */
   settings?: TenantSettingsStore;
 }
@@ -52,22 +57,37 @@ function body(req: FastifyRequest): Body {
 const str = (b: Body, k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
 const strs = (b: Body, k: string) => (Array.isArray(b[k]) && (b[k] as unknown[]).every((x) => typeof x === 'string') ? (b[k] as string[]) : undefined);
 
+/** The `fhirUser` member of a request: absent, or a link to a Practitioner/PractitionerRole that exists in the tenant. */
+async function checkedFhirUser(deps: AuthAdminDeps, value: unknown): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  const { type, id } = parseWorkforceFhirUser(value);
+  if (!(await deps.fhirUserExists(type, id))) {
+    throw new HavenError('incorrect', 'AUTH_USER_INVALID', `fhirUser ${type}/${id} does not exist on this server: create the ${type} first`, { expression: ['fhirUser'] });
+  }
+  return `${type}/${id}`;
+}
+
 export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDeps): void {
-  const audit = (req: FastifyRequest, actor: string, event: AuthEventName, patient?: string) =>
-    deps.audit({ tenant: deps.tenant, event, outcome: 'success', subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(patient ? { patient } : {}) });
+  const audit = (req: FastifyRequest, actor: string, event: AuthEventName, patient?: string, fhirUser?: string) =>
+    deps.audit({ tenant: deps.tenant, event, outcome: 'success', subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(patient ? { patient } : {}), ...(fhirUser ? { outcomeCode: `fhirUser=${fhirUser}` } : {}) });
 
   app.post('/auth/admin/users', async (req, reply) => {
     const actor = requireAdmin(req);
     const b = body(req);
     const patient = str(b, 'patient');
+    if (patient !== undefined && b['fhirUser'] !== undefined) {
+      throw new HavenError('incorrect', 'AUTH_USER_INVALID', 'a patient-plane user is its Patient: fhirUser (Practitioner/PractitionerRole) is for workforce users only', { expression: ['fhirUser'] });
+    }
+    const fhirUser = await checkedFhirUser(deps, b['fhirUser']);
     const { user, totpUri } = await deps.users.create(deps.tenant, {
       username: str(b, 'username') ?? '',
       password: str(b, 'password') ?? '',
       roles: strs(b, 'roles') ?? [],
       ...(patient ? { patient } : {}),
+      ...(fhirUser ? { fhirUser } : {}),
       totp: b['totp'] === true,
     });
-    await audit(req, actor, 'user-created', user.patient);
+    await audit(req, actor, 'user-created', user.patient, user.patient ? undefined : user.fhirUser);
     // An authenticator made here comes with its recovery codes, answered once beside the otpauth:// URI.
     let recoveryCodes: string[] | undefined;
     if (totpUri) {
@@ -96,7 +116,7 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
    * at the next request (not only when they expire).
    */
   /** Records an admin action on one user before it takes effect; the entry names the user (and their patient). */
-  const auditUserAction = (req: FastifyRequest, actor: string, user: { userId: string; patient?: string }, event: 'mfa-reset' | 'user-disabled' | 'user-enabled', detail = '') =>
+  const auditUserAction = (req: FastifyRequest, actor: string, user: { userId: string; patient?: string }, event: 'mfa-reset' | 'user-disabled' | 'user-enabled' | 'user-updated', detail = '') =>
     deps.audit({ tenant: deps.tenant, event, outcome: 'success', outcomeCode: `user=${user.userId}${detail}`, subject: actor, clientId: actor, kind: 'client', requestId: req.id, sourceIp: req.ip, ...(user.patient ? { patient: user.patient } : {}) });
   const cutOff = async (userId: string, reason: string) => ({
     sessionsEnded: await deps.sessions.destroyForUser(deps.tenant, userId),
@@ -128,6 +148,30 @@ export function registerAuthAdminRoutes(app: FastifyInstance, deps: AuthAdminDep
     await auditUserAction(req, actor, user, 'user-enabled');
     await deps.users.setDisabled(deps.tenant, user.userId, false);
     return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, disabled: false });
+  });
+
+  /**
+   * Updates a user. Only `fhirUser` can change so far: `{"fhirUser": "Practitioner/123"}` links a workforce user
+   * to the FHIR resource they are (it must exist), `{"fhirUser": null}` unlinks. Patients keep their Patient.
+   * A changed link revokes the user's grants: tokens and id_tokens issued under them name the old resource.
+   */
+  app.patch('/auth/admin/users/:user', async (req, reply) => {
+    const actor = requireAdmin(req);
+    const b = body(req);
+    const unknown = Object.keys(b).filter((k) => k !== 'fhirUser');
+    if (unknown.length > 0 || !('fhirUser' in b)) {
+      throw new HavenError('incorrect', 'AUTH_USER_INVALID', `only fhirUser can be changed${unknown.length > 0 ? ` (not ${unknown.join(', ')})` : ''}`, { expression: unknown.length > 0 ? unknown : ['fhirUser'] });
+    }
+    const user = await target(req);
+    if (user.plane !== 'workforce') {
+      throw new HavenError('incorrect', 'AUTH_USER_INVALID', 'a patient-plane user is its Patient: fhirUser (Practitioner/PractitionerRole) is for workforce users only', { expression: ['fhirUser'] });
+    }
+    const fhirUser = b['fhirUser'] === null ? null : (await checkedFhirUser(deps, b['fhirUser']))!;
+    const changed = (user.fhirUser ?? null) !== fhirUser;
+    await auditUserAction(req, actor, user, 'user-updated', ` fhirUser=${fhirUser ?? 'none'}${changed ? '' : ' (unchanged)'}`);
+    await deps.users.setFhirUser(deps.tenant, user.userId, fhirUser);
+    const grantsRevoked = changed ? await deps.grants.revokeUser(deps.tenant, user.userId, 'fhir-user-changed', deps.clock.now()) : 0;
+    return reply.header('Cache-Control', 'no-store').send({ userId: user.userId, username: user.username, ...(fhirUser ? { fhirUser } : {}), grantsRevoked });
   });
 
   app.post('/auth/admin/clients', async (req, reply) => {

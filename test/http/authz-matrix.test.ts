@@ -87,6 +87,7 @@ const MATRIX: Row[] = [
   row('user disable', 'POST', '/auth/admin/users/matrix-spare/disable', [200, 403, 403, 403, 401], {}),
   row('user enable', 'POST', '/auth/admin/users/matrix-spare/enable', [200, 403, 403, 403, 401], {}),
   row('TOTP reset', 'DELETE', '/auth/admin/users/matrix-spare/totp', [200, 403, 403, 403, 401]),
+  row('user update (fhirUser link)', 'PATCH', '/auth/admin/users/matrix-spare', [200, 403, 403, 403, 401], { fhirUser: null }),
   // Unknown ids: past the role check, the admin gets the store's answer (409 unknown or reviewed, 404).
   row('alert review', 'POST', '/auth/admin/alerts/no-such-alert/review', [409, 403, 403, 403, 401], { note: 'matrix' }),
   row('elevation decision', 'POST', '/auth/elevations/no-such-request/approve', [404, 403, 403, 403, 401], {}),
