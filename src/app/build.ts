@@ -14,6 +14,7 @@ import {
   oauthErrorBody,
   oauthErrorStatus,
   accessFor,
+  attachPatientWriteGuard,
   createCompartmentGuard,
   createIdentity,
   parseRoleMap,
@@ -132,6 +133,8 @@ export function buildApp(parts: AppParts) {
     typesIn: (c) => fhir.compartments.resourceTypesIn(c),
     matcher: (ctx, t, ids, f) => access.matching(ctx, t, ids, f),
   });
+  // Writes under patient/ scopes: the current and the new version must be in the token's patient compartment.
+  attachPatientWriteGuard(hooks, compartmentGuard);
   const searchRunner = createSearchRunner({
       registry: fhir.registry,
       normalize: normalizeString,

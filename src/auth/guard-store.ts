@@ -5,7 +5,7 @@ import type { ResourceReader, ResourceStore, StoreTransaction } from '../store/i
 import type { HistoryQuery } from '../store/index.js';
 import { accessFor, hasGranular, limitedToCompartment } from './patient-access.js';
 import type { CompartmentGuard, ScopeFilters } from './patient-access.js';
-import type { StoredResource } from '../store/index.js';
+import type { StoreHooks, StoredResource, WriteOperation } from '../store/index.js';
 import type { CompartmentLimit } from '../search/index.js';
 
 /**
@@ -68,6 +68,70 @@ export function guardStoreForPatients(store: ResourceStore, guard: CompartmentGu
   return Object.assign(guarded, {
     transaction: <T>(ctx: RequestContext, work: (tx: StoreTransaction) => Promise<T>) =>
       store.transaction(ctx, (tx) => work(guardReader(tx, guard))),
+  });
+}
+
+/** The patient whose compartment limits this write, or undefined when no `patient/` scope is what grants it. Throws 403 when nothing grants it. */
+function writerPatient(ctx: RequestContext, type: string, interaction: 'create' | 'update' | 'delete'): string | undefined {
+  if (patientOf(ctx) === undefined) return undefined;
+  const access = accessFor(ctx.principal, type, interaction);
+  return access.kind === 'compartment' ? access.patient : undefined;
+}
+
+const typeOf = (op: WriteOperation) => (op.kind === 'delete' ? op.resourceType : op.resource.resourceType);
+
+/**
+ * Writes under `patient/` scopes, limited to the token's patient's compartment, as
+ * store hooks: every write — FHIR create/update/patch/delete, their conditional
+ * forms, Bundle entries — goes through the store's one write path, so none can skip
+ * them, and they run inside the write's transaction (a refusal rolls it back).
+ * Before: an update or delete must find the current version in the compartment
+ * (same check and same 403 as a read, so another patient's id and a missing id
+ * look alike; update-as-create is therefore refused), a create must be of a type
+ * the compartment can hold; the Patient itself only by its own id. After: the new
+ * version must be in the compartment by the same membership, judged on the
+ * transaction's fresh index rows. Neither may change which OTHER patients'
+ * compartments the resource is in (a shared resource keeps its other links; a
+ * create has none; a delete of a shared one is refused): a write never moves a
+ * resource into or out of another patient's compartment. A resource written twice
+ * in one call is refused: only its last version could be checked.
+ */
+export function attachPatientWriteGuard(hooks: StoreHooks, guard: CompartmentGuard): void {
+  // The other patients each current version links to, from before the write to after it (same call).
+  const before = new WeakMap<RequestContext, Map<string, string[]>>();
+  hooks.beforeWrite.push(async (ctx, op) => {
+    const type = typeOf(op);
+    const patient = writerPatient(ctx, type, op.kind);
+    if (patient === undefined) return;
+    if (op.kind === 'create') return guard.requireMemberType(type);
+    const { inside, others } = await guard.writeStanding(ctx, type, op.id, patient);
+    // The read's answer first: nothing more is said about a resource outside (or missing).
+    if (!inside) throw guard.outside(type);
+    if (op.kind === 'delete' && others.length > 0) throw guard.refuseWrite(type, 'cannot delete a resource that is also in another patient\'s compartment');
+    let map = before.get(ctx);
+    if (!map) before.set(ctx, (map = new Map()));
+    map.set(`${type}/${op.id}`, others);
+  });
+  hooks.afterWrite.push(async (ctx, tx, results) => {
+    if (patientOf(ctx) === undefined) return;
+    const seen = new Set<string>();
+    for (const r of results) {
+      const { resourceType: type, id } = r.stored;
+      const patient = writerPatient(ctx, type, r.operation);
+      if (patient === undefined) continue;
+      const key = `${type}/${id}`;
+      if (seen.has(key)) throw guard.refuseWrite(type, `may write ${key} only once per request`);
+      seen.add(key);
+      if (r.operation === 'delete' || r.noop) continue;
+      // Refused before too (no current version is outside); kept so that no path creates by update.
+      if (r.operation === 'update' && r.created) throw guard.refuseWrite(type, 'cannot create by update');
+      const now = await guard.writeStanding(ctx, type, id, patient, tx);
+      if (!now.inside) throw guard.refuseWrite(type, `must leave the resource in this token's patient compartment (Patient/${patient})`);
+      const was = r.operation === 'create' ? [] : before.get(ctx)?.get(key);
+      if (was === undefined || was.join(' ') !== now.others.join(' ')) {
+        throw guard.refuseWrite(type, 'cannot add or remove references that put the resource in another patient\'s compartment');
+      }
+    }
   });
 }
 

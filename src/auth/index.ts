@@ -39,7 +39,7 @@ export { parseRoleMap } from './federation.js';
 export type { Identity, IdentityDeps, IdentitySettings } from './identity.js';
 export { accessFor, createCompartmentGuard, hasGranular, limitedToCompartment, scopeFilters } from './patient-access.js';
 export type { Access, CompartmentGuard, FilterMatcher, ScopeFilters } from './patient-access.js';
-export { guardSearchForPatients, guardStoreForPatients, guardSystemSearchForScopes } from './guard-store.js';
+export { attachPatientWriteGuard, guardSearchForPatients, guardStoreForPatients, guardSystemSearchForScopes } from './guard-store.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export { currentTotp } from './totp.js';
 export { pkceChallenge } from './secrets.js';

@@ -48,8 +48,12 @@ export function accessFor(principal: Principal, type: string, interaction: Inter
   if (granting.some((s) => s.context !== 'patient')) return { kind: 'all' };
   const readOnly = interaction === 'read' || interaction === 'search';
   if (granting.length > 0 && p.patient !== undefined) {
-    // Writes under a patient context would need the new content checked against the compartment too.
-    if (!readOnly) throw insufficient(type, interaction, ' (patient/ scopes grant read and search only for now)');
+    // The patient's own Patient may be updated, never created or deleted: the compartment is defined by it.
+    if (type === 'Patient' && (interaction === 'create' || interaction === 'delete')) {
+      throw insufficient(type, interaction, ' (patient/ scopes never create or delete a Patient)');
+    }
+    // Writes are allowed here and limited to the compartment by the store hooks (guard-store.ts,
+    // attachPatientWriteGuard), which check the current and the new content of every write.
     // Granular user/system scopes beside an unfiltered patient/ one are dropped: the narrower grant (fail closed).
     return { kind: 'compartment', patient: p.patient };
   }
@@ -147,6 +151,34 @@ export function createCompartmentGuard(deps: CompartmentDeps) {
         [ctx.tenant, type, id, [...params], patient],
       );
       if (res.rowCount === 0) throw outside(type);
+    },
+    /**
+     * Where a resource stands for a write under `patient/` scopes, by its index rows as
+     * `q` sees them (committed ones by default; the write's transaction sees the new
+     * version's): whether it is in `patient`'s compartment (the membership reads use) and
+     * the other patients whose compartments its Patient-compartment references put it in
+     * (for a Patient: its `link`s, which reads ignore but a write must not change).
+     */
+    async writeStanding(ctx: RequestContext, type: string, id: string, patient: string, q: Queryable = deps.db): Promise<{ inside: boolean; others: string[] }> {
+      const params = deps.paramsFor('Patient', type);
+      const targets = params.length === 0 ? [] : (await q.query<{ target_id: string }>(
+        `SELECT DISTINCT target_id FROM idx_reference WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = $3
+           AND param = ANY($4::text[]) AND target_type = 'Patient'`,
+        [ctx.tenant, type, id, [...params]],
+      )).rows.map((r) => r.target_id);
+      const self = type === 'Patient' ? id : undefined;
+      return {
+        inside: type === 'Patient' ? id === patient : targets.includes(patient),
+        others: targets.filter((t) => t !== patient && t !== self).sort(),
+      };
+    },
+    /** The 403 of a read outside the compartment, the same whether or not the resource exists. */
+    outside,
+    /** The 403 for content written under `patient/` scopes outside the rules: about what the client sent, so it discloses nothing stored. */
+    refuseWrite(type: string, why: string): HavenError {
+      const params = type === 'Patient' ? [] : deps.paramsFor('Patient', type);
+      const how = params.length > 0 ? ` (${type}'s Patient-compartment references: ${params.join(', ')})` : '';
+      return new HavenError('forbidden', 'AUTH_PATIENT_COMPARTMENT', `A write under patient/ scopes ${why}${how}`, { expression: [type] });
     },
     /** Refuses (403) a resource not matching the granular scopes' criteria, without revealing whether it exists. */
     async requireMatch(ctx: RequestContext, type: string, id: string, filters: ScopeFilters, interaction: Interaction): Promise<void> {

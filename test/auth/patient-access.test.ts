@@ -19,11 +19,22 @@ describe('accessFor: system, user and patient scopes', () => {
     assert.throws(() => accessFor(client(['user/*.cruds']), 'Patient', 'read'));
   });
 
-  it('patient/ scopes grant the compartment, read and search only, and only with a patient in context', () => {
+  it('patient/ scopes grant the compartment, only with a patient in context', () => {
     assert.deepEqual(accessFor(user(['patient/Observation.rs'], 'p1'), 'Observation', 'read'), { kind: 'compartment', patient: 'p1' });
     assert.deepEqual(accessFor(user(['patient/*.read'], 'p1'), 'Condition', 'search'), { kind: 'compartment', patient: 'p1' });
     assert.throws(() => accessFor(user(['patient/Observation.rs']), 'Observation', 'read'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
-    assert.throws(() => accessFor(user(['patient/Observation.cruds'], 'p1'), 'Observation', 'create'), /read and search only/);
+  });
+
+  it('patient/ scopes grant writes in the compartment when they name the interaction; never Patient create or delete', () => {
+    assert.deepEqual(accessFor(user(['patient/Observation.cruds'], 'p1'), 'Observation', 'create'), { kind: 'compartment', patient: 'p1' });
+    assert.deepEqual(accessFor(user(['patient/Observation.write'], 'p1'), 'Observation', 'delete'), { kind: 'compartment', patient: 'p1' });
+    assert.throws(() => accessFor(user(['patient/Observation.rs'], 'p1'), 'Observation', 'create'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.throws(() => accessFor(user(['patient/Observation.cru'], 'p1'), 'Observation', 'delete'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.throws(() => accessFor(user(['patient/Observation.cruds']), 'Observation', 'create'), { code: 'AUTH_SCOPE_INSUFFICIENT' });
+    assert.deepEqual(accessFor(user(['patient/Patient.u'], 'p1'), 'Patient', 'update'), { kind: 'compartment', patient: 'p1' });
+    assert.throws(() => accessFor(user(['patient/*.cruds'], 'p1'), 'Patient', 'create'), /never create or delete a Patient/);
+    assert.throws(() => accessFor(user(['patient/*.cruds'], 'p1'), 'Patient', 'delete'), /never create or delete a Patient/);
+    assert.throws(() => accessFor(user(['patient/Observation.cruds?category=laboratory'], 'p1'), 'Observation', 'create'), /granular scopes grant read and search only/);
   });
 
   it('an unfiltered user/ scope beside a patient/ one is not narrowed', () => {
