@@ -23,7 +23,9 @@ import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, type HttpClient } from './http-load.js';
 import { machineFacts } from './machine.js';
 import { createTokenHolder, startServerChild } from './server-process.js';
-import { createSamples, round } from './stats.js';
+import { createSamples, median, round } from './stats.js';
+
+const median3 = (values: number[]) => median(values, 3);
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback?: string): string => {
@@ -143,12 +145,6 @@ async function turn(build: (typeof builds)[number], roundNo: number, db: pg.Clie
   }
 }
 
-function median(values: number[]): number {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return Number.NaN;
-  const mid = Math.floor(v.length / 2);
-  return round(v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2, 3);
-}
 
 async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: databaseUrl });
@@ -186,14 +182,14 @@ async function main(): Promise<void> {
         build: b.name,
         dir: b.dir,
         turns: mine.length,
-        cpuMsPerBundleMedian: median(mine.map((t) => t.cpuMsPerBundle)),
-        nodeCpuMsPerBundleMedian: median(mine.map((t) => t.cpu.nodeCpuMsPerUnit)),
-        pgCpuMsPerBundleMedian: median(mine.map((t) => t.cpu.pgCpuMsPerUnit)),
-        statementsPerBundleMedian: median(mine.map((t) => t.cpu.statementsPerUnit)),
-        auditEntriesPerBundleMedian: median(mine.map((t) => t.auditEntriesPerBundle)),
-        auditBatchesPerBundleMedian: median(mine.map((t) => t.auditBatchesPerBundle)),
-        perSecondMedian: median(mine.map((t) => t.perSecond)),
-        p95MsMedian: median(mine.map((t) => t.p95Ms)),
+        cpuMsPerBundleMedian: median3(mine.map((t) => t.cpuMsPerBundle)),
+        nodeCpuMsPerBundleMedian: median3(mine.map((t) => t.cpu.nodeCpuMsPerUnit)),
+        pgCpuMsPerBundleMedian: median3(mine.map((t) => t.cpu.pgCpuMsPerUnit)),
+        statementsPerBundleMedian: median3(mine.map((t) => t.cpu.statementsPerUnit)),
+        auditEntriesPerBundleMedian: median3(mine.map((t) => t.auditEntriesPerBundle)),
+        auditBatchesPerBundleMedian: median3(mine.map((t) => t.auditBatchesPerBundle)),
+        perSecondMedian: median3(mine.map((t) => t.perSecond)),
+        p95MsMedian: median3(mine.map((t) => t.p95Ms)),
       };
     });
     const result = {

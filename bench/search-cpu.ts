@@ -28,7 +28,7 @@ import { machineFacts } from './machine.js';
 import { runMixedLoad } from './search-mixed.js';
 import { searchPath, targetSearches, type SearchSpec } from './searches.js';
 import { createTokenHolder, startServerChild } from './server-process.js';
-import { round } from './stats.js';
+import { median, round } from './stats.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback?: string): string => {
@@ -131,12 +131,6 @@ function mean(values: number[]): number {
   return round(values.reduce((a, b) => a + b, 0) / Math.max(1, values.length));
 }
 
-function median(values: number[]): number {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return Number.NaN;
-  const mid = Math.floor(v.length / 2);
-  return round(v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2);
-}
 
 /** Per family: each build's median CPU per search over the turns that measured it, and the per-round figures side by side. */
 function familySummary(turns: Turn[], searches: SearchSpec[]) {

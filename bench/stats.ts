@@ -36,6 +36,14 @@ export function round(x: number, digits = 2): number {
   return Math.round(x * f) / f;
 }
 
+/** The median of the finite values (NaN marks a measurement that did not happen), rounded; NaN when none. */
+export function median(values: number[], digits = 2): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return round(v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2, digits);
+}
+
 /** Fisher–Yates-free pick: the generator's randomness only needs to spread requests, not be unbiased. */
 export function pick<T>(items: readonly T[]): T {
   const item = items[Math.floor(Math.random() * items.length)];
