@@ -75,6 +75,8 @@ const MATRIX: Row[] = [
   row('audit proof', 'GET', '/audit/proof/inclusion?seq=0&treeSize=1', [404, 403, 403, 403, 401]),
   // $import needs a system/ write scope, checked before the body is read (admin: the empty body is then 400).
   row('bulk import', 'POST', '/fhir/$import', [400, 403, 403, 403, 401], { resourceType: 'Parameters' }),
+  // Kick-off starts a background job (side effect): one small type, admin only like its status.
+  row('reindex kick-off', 'POST', '/fhir/Organization/$reindex', [202, 403, 403, 403, 401], {}),
   row('reindex status', 'GET', '/fhir/$reindex/no-such-job', [404, 403, 403, 403, 401]),
   row('bulk file', 'GET', '/bulk/files/no-such-job/1', [404, 404, 404, 404, 401]),
   // An unknown job is 404 to every token (the owner check cannot tell more).
