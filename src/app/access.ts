@@ -101,11 +101,14 @@ export function buildAccess(parts: AccessParts) {
   }
 
   /** `$operations` need the `operations` interaction on their type (any type for system-level ones). */
-  function guardOperations<Req extends { path: string[] }, Res>(router: (ctx: RequestContext, req: Req) => Promise<Res>) {
-    return (ctx: RequestContext, req: Req): Promise<Res> => {
+  // Every argument after the request goes through as it came: a transaction Bundle's entries pass its
+  // StoreTransaction there, and dropping it ran them outside the transaction (reads blind to its writes,
+  // a PATCH committed on its own even when a later entry failed).
+  function guardOperations<Req extends { path: string[] }, Rest extends unknown[], Res>(router: (ctx: RequestContext, req: Req, ...rest: Rest) => Promise<Res>) {
+    return (ctx: RequestContext, req: Req, ...rest: Rest): Promise<Res> => {
       const op = req.path.findIndex((p) => p.startsWith('$'));
       if (op >= 0 && policyAccess(ctx)) requirePolicy(ctx, op === 0 ? '*' : req.path[0]!, 'operations');
-      return router(ctx, req);
+      return router(ctx, req, ...rest);
     };
   }
 
