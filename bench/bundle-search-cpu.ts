@@ -22,18 +22,14 @@ import { synthesize } from '../src/synth/index.js';
 import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, type HttpClient } from './http-load.js';
 import { machineFacts } from './machine.js';
+import { requiredArg } from './options.js';
 import { createTokenHolder, startServerChild } from './server-process.js';
 import { createSamples, median, round } from './stats.js';
 
 const median3 = (values: number[]) => median(values, 3);
 
 const args = process.argv.slice(2);
-const opt = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? args[i + 1] : fallback;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-};
+const opt = (name: string, fallback?: string): string => requiredArg(name, fallback, args);
 const builds = args.flatMap((a, i) => (a === '--build' ? [args[i + 1]!] : [])).map((b) => ({ name: b.slice(0, b.indexOf('=')), dir: resolve(b.slice(b.indexOf('=') + 1)) }));
 if (builds.length === 0) throw new Error('at least one --build name=DIR');
 const dataDir = resolve(opt('data-dir'));

@@ -62,6 +62,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
 }
 
 /** `--name N` from the command line: a positive number, or `fallback` when absent. */
+/** A `--name value` (or `--name=value`) argument, else `fallback`; without either the bench cannot run and says which is missing. */
+export function requiredArg(name: string, fallback?: string, argv: string[] = process.argv): string {
+  const v = argValue(argv, name) ?? fallback;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+}
+
 export function positiveArg(name: string, fallback: number, argv: string[] = process.argv): number {
   const i = argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(argv[i + 1]) : fallback;

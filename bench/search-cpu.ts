@@ -25,18 +25,14 @@ import { createCpuMeter, perUnit } from './cpu-meter.js';
 import { createHttpClient, runLoad } from './http-load.js';
 import { redraw } from './ingest.js';
 import { machineFacts } from './machine.js';
+import { requiredArg } from './options.js';
 import { runMixedLoad } from './search-mixed.js';
 import { searchPath, targetSearches, type SearchSpec } from './searches.js';
 import { createTokenHolder, startServerChild } from './server-process.js';
 import { median, round } from './stats.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? args[i + 1] : fallback;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-};
+const opt = (name: string, fallback?: string): string => requiredArg(name, fallback, args);
 // `--build name=DIR` or `name=DIR?KEY=V&KEY2=V2` (extra server environment, e.g. HAVEN_ENV=test&HAVEN_AUDIT=off).
 const builds = args.flatMap((a, i) => (a === '--build' ? [args[i + 1]!] : [])).map((b) => {
   const eq = b.indexOf('=');

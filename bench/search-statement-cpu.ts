@@ -20,17 +20,13 @@ import type { SearchQuery } from '../src/search/index.js';
 import { createQueryBlinder } from './blind-tags.js';
 import { redraw } from './ingest.js';
 import { machineFacts } from './machine.js';
+import { requiredArg } from './options.js';
 import { statementsFor } from './search-statements.js';
 import { targetSearches } from './searches.js';
 import { round } from './stats.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? args[i + 1] : fallback;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-};
+const opt = (name: string, fallback?: string): string => requiredArg(name, fallback, args);
 const dataDir = opt('data-dir');
 const databaseUrl = opt('database-url');
 const patients = Number(opt('patients'));
