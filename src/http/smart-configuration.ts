@@ -4,6 +4,8 @@ import { ID_TOKEN_ALGS } from '../auth/index.js';
  * SMART App Launch 2 discovery document. It advertises exactly what exists:
  * backend services (client_credentials, private_key_jwt RS384/ES384) and the
  * authorization code flow (S256 PKCE only) for public and confidential apps.
+ * Patient scopes include writes: they are served inside the token's patient
+ * compartment (src/auth/guard-store.ts), so they are advertised too.
  */
 export function smartConfiguration(baseUrl: string): object {
   const fhir = `${baseUrl}/fhir`;
@@ -28,8 +30,10 @@ export function smartConfiguration(baseUrl: string): object {
       'launch/patient',
       'offline_access',
       'online_access',
+      'patient/*.cruds',
       'patient/*.rs',
       'patient/*.read',
+      'patient/*.write',
       'user/*.cruds',
       'user/*.read',
       'user/*.write',

@@ -46,6 +46,8 @@ describe('SMART / ONC (g)(10) test-kit checks', () => {
     assert.ok(c['token_endpoint_auth_methods_supported']!.includes('private_key_jwt'));
     assert.deepEqual([...c['token_endpoint_auth_signing_alg_values_supported']!].sort(), ['ES384', 'RS384']);
     assert.ok(!c['code_challenge_methods_supported']!.includes('plain'));
+    // Patient-scope writes are served inside the compartment, so discovery lists them (v2 and v1 forms).
+    for (const scope of ['patient/*.cruds', 'patient/*.rs', 'patient/*.read', 'patient/*.write']) assert.ok(c['scopes_supported']!.includes(scope), scope);
   });
 
   it('refresh responses carry no-store, no-cache, token_type, numeric expires_in and scope; granted ⊆ requested', async () => {
