@@ -3,11 +3,12 @@
  * way the search runner compiles them: the page statement (with the
  * compartment condition for compartment searches) and, when the search has
  * `_include`/`_revinclude`, the first include round over the page's actual
- * matches. Each is EXPLAINed and checked for sequential scans.
+ * matches. A `_has` search is compiled in the form the runner would choose
+ * (src/search/has-last.ts). Each is EXPLAINed and checked for sequential scans.
  */
 import type pg from 'pg';
 import type { SearchParamRegistry } from '../src/fhir/index.js';
-import { compileIncludeRound, compileSearch, parseInclude, parseSearch, takeSpecialParams } from '../src/search/index.js';
+import { compileHasLastEstimate, compileIncludeRound, compileSearch, parseInclude, parseSearch, readHasLastChoice, takeSpecialParams } from '../src/search/index.js';
 import type { CompiledSql, CompartmentFilter, SearchQuery } from '../src/search/index.js';
 
 export interface CompartmentRef {
@@ -33,7 +34,11 @@ export async function statementsFor(db: pg.Client, s: StatementInputs): Promise<
   const compartment: CompartmentFilter | undefined = s.compartment
     ? { ...s.compartment, params: s.compartmentParams(s.compartment.compartment, s.resourceType) }
     : undefined;
-  const page = compileSearch(compartment ? { ...query, compartment } : query, 'default');
+  const scoped = compartment ? { ...query, compartment } : query;
+  // As the search runner does: a `_has` search may be paged with its probes last, chosen from one planning-only EXPLAIN.
+  const estimate = compileHasLastEstimate(scoped, 'default');
+  const hasLast = estimate !== null && readHasLastChoice((await db.query(estimate.sql, estimate.params)).rows);
+  const page = compileSearch(scoped, 'default', { hasLast });
   const out = [{ label: 'page', compiled: page }];
   if (special.includes.length === 0) return out;
   const specs = special.includes.map(([k, v]) => parseInclude(k, v, s.registry, s.isResourceType));

@@ -4,11 +4,10 @@
  */
 import type { Criterion, SearchQuery } from './query.js';
 import { criterionCondition, scopeOf } from './compile-criterion.js';
-import { compartmentCondition } from './compartment.js';
-import { drivenSort, sortKeyExpression, type DrivenSort } from './compile-sort.js';
+import { drivenSort, sortKeyExpression } from './compile-sort.js';
+import { hasLastSplit } from './has-last.js';
+import { whereClause } from './compile-where.js';
 import { createSqlParams } from './sql-params.js';
-import type { SqlParams } from './sql-params.js';
-import type { Scope } from './compile-link.js';
 
 export interface CompiledSql {
   sql: string;
@@ -23,26 +22,20 @@ export interface SearchRow {
   content: Buffer | null;
 }
 
-function whereClause(query: SearchQuery, p: SqlParams, driven?: DrivenSort | null): string {
-  const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
-  const covered = driven?.covered;
-  const scope = scopeOf(query);
-  for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p, scope));
-  if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
-  if (query.alsoIn) conditions.push(compartmentCondition(query.alsoIn, query.resourceType, p));
-  if (query.restrict) conditions.push(restrictCondition(query.restrict, p, scope));
-  return conditions.join('\n  AND ');
-}
-
-/** Access-policy filter: a resource passes when it matches every criterion of at least one group. */
-function restrictCondition(groups: Criterion[][], p: SqlParams, scope: Scope): string {
-  if (groups.length === 0) return 'FALSE';
-  const ors = groups.map((g) => (g.length === 0 ? 'TRUE' : g.map((c) => criterionCondition(c, p, scope)).join(' AND ')));
-  return `((${ors.join(') OR (')}))`;
+export interface CompileOptions {
+  /**
+   * Probe `_has` criteria last, over the other criteria's matches in id order,
+   * stopping after one page (has-last.ts says when; the caller decides from
+   * the planner's estimates, `compileHasLastEstimate`). Ignored when the
+   * query does not qualify.
+   */
+  hasLast?: boolean;
 }
 
 /** One page: LIMIT count+1 so the caller learns whether a next page exists without counting. */
-export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
+export function compileSearch(query: SearchQuery, tenant: string, options: CompileOptions = {}): CompiledSql {
+  const split = options.hasLast ? hasLastSplit(query) : null;
+  if (split) return compileHasLast(query, split, tenant);
   const p = createSqlParams([tenant, query.resourceType]);
   const driven = drivenSort(query.sort[0], query.criteria, p);
   const where = whereClause(query, p, driven);
@@ -56,6 +49,31 @@ export function compileSearch(query: SearchQuery, tenant: string): CompiledSql {
 FROM ${from}
 WHERE ${driven ? `${driven.where}\n  AND ` : ''}${where}
 ORDER BY ${order.join(', ')}
+LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')}`;
+  return { sql, params: p.values };
+}
+
+/**
+ * The page with `_has` probed last: the other criteria's matches, ids only,
+ * sorted in a fenced subquery (`OFFSET 0` keeps PostgreSQL from merging it
+ * into the outer query), then per candidate, in that order, a fenced LATERAL
+ * that reads its row and runs the `_has` semi-joins, so the nested loop stops
+ * after `count + 1` matches instead of probing every candidate before a top-N
+ * sort. Both fences matter: unfenced, PostgreSQL may hash-join the candidates
+ * back to `resource`, which loses their order and brings the sort back (seen
+ * on a 3,000-patient store). Same rows, same order (by id).
+ */
+function compileHasLast(query: SearchQuery, split: { has: Criterion[]; rest: Criterion[] }, tenant: string): CompiledSql {
+  const p = createSqlParams([tenant, query.resourceType]);
+  const candidates = whereClause({ ...query, criteria: split.rest }, p);
+  const scope = scopeOf(query);
+  const probes = split.has.map((c) => criterionCondition(c, p, scope));
+  const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
+FROM (SELECT r.id FROM resource r WHERE ${candidates} ORDER BY r.id OFFSET 0) c
+CROSS JOIN LATERAL (SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resource r
+  WHERE r.tenant_id = $1 AND r.resource_type = $2 AND r.id = c.id
+  AND ${probes.join('\n  AND ')} OFFSET 0) r
+ORDER BY c.id ASC
 LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')}`;
   return { sql, params: p.values };
 }

@@ -6,7 +6,8 @@ export { parseSearch } from './parse.js';
 export type { ParseOptions } from './parse.js';
 export { linkedTypes } from './parse-link.js';
 export { compileSearch, compileCount, compileEstimate, readEstimate } from './compile.js';
-export type { CompiledSql, SearchRow } from './compile.js';
+export type { CompiledSql, CompileOptions, SearchRow } from './compile.js';
+export { compileHasLastEstimate, readHasLastChoice } from './has-last.js';
 export type {
   Criterion,
   CriterionKind,

@@ -3,6 +3,7 @@ import type { SearchParamRegistry } from '../fhir/index-values.js';
 import {
   compileCount,
   compileEstimate,
+  compileHasLastEstimate,
   compileSearch,
   compileSystemCount,
   compileSystemSearch,
@@ -10,6 +11,7 @@ import {
   parseInclude,
   parseSearch,
   readEstimate,
+  readHasLastChoice,
   takeSpecialParams,
 } from '../search/index.js';
 import type { CompartmentFilter, CompartmentLimit, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
@@ -119,6 +121,12 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     return { queries, includes, params };
   }
 
+  /** Whether to page a `_has` search with the probes last (src/search/has-last.ts): one planning-only EXPLAIN, only for such searches. */
+  async function probeHasLast(ctx: RequestContext, reader: ResourceReader, query: SearchQuery): Promise<boolean> {
+    const estimate = compileHasLastEstimate(query, ctx.tenant);
+    return estimate !== null && readHasLastChoice(await reader.rows(ctx, estimate));
+  }
+
   async function run(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {
     const { queries, includes, params } = prepared;
     const query = queries[0]!;
@@ -126,7 +134,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     const countOnly = query.summary === 'count' || query.count === 0;
     const entries = countOnly
       ? []
-      : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant));
+      : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant, { hasLast: await probeHasLast(ctx, reader, query) }));
     const hasMore = entries.length > query.count;
     const page = entries.slice(0, query.count);
     let total: number | undefined;

@@ -1,0 +1,127 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createFhirDefinitions } from '../../src/fhir/index.js';
+import type { FhirDefinitions } from '../../src/fhir/index.js';
+import { compileHasLastEstimate, compileSearch, parseSearch, readHasLastChoice } from '../../src/search/index.js';
+import type { SearchQuery } from '../../src/search/index.js';
+import { createTestDb } from '../support/db.js';
+import type { TestDb } from '../support/db.js';
+
+/**
+ * `_has` probed last (src/search/has-last.ts) on index tables of some size:
+ * 3,000 patients, 600 of them sharing the family name `common`; every patient
+ * has an Observation of code `every` and one of code `c<n>` (30 per code).
+ * The has-last page must give the same rows in the same order as the default
+ * statement, probe only until the page is full, and be chosen only when the
+ * planner estimates the candidates as the smaller side.
+ */
+const patients = 3_000;
+let t: TestDb;
+let fhir: FhirDefinitions;
+
+before(async () => {
+  fhir = createFhirDefinitions();
+  t = await createTestDb();
+  const d = "'default'";
+  const q = (sql: string) => t.db.query(sql);
+  await q(`INSERT INTO resource SELECT ${d}, 'Patient', 'p' || lpad(g::text, 5, '0'), 1, now(), false, NULL FROM generate_series(1, ${patients}) g`);
+  await q(`INSERT INTO idx_string (tenant_id, resource_type, resource_id, param, value_norm, value_exact)
+    SELECT ${d}, 'Patient', 'p' || lpad(g::text, 5, '0'), 'family', f, f FROM (SELECT g, CASE WHEN g % 5 = 0 THEN 'common' ELSE 'fam' || g END AS f FROM generate_series(1, ${patients}) g) s`);
+  await q(`INSERT INTO resource SELECT ${d}, 'Observation', 'o' || g, 1, now(), false, NULL FROM generate_series(1, ${2 * patients}) g`);
+  // Observation o<g> belongs to patient ((g - 1) % 3000) + 1: o1..o3000 have code `every`, o3001..o6000 code c<g % 100>.
+  await q(`INSERT INTO idx_reference (tenant_id, resource_type, resource_id, param, target_type, target_id)
+    SELECT ${d}, 'Observation', 'o' || g, 'patient', 'Patient', 'p' || lpad((((g - 1) % ${patients}) + 1)::text, 5, '0') FROM generate_series(1, ${2 * patients}) g`);
+  await q(`INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, system, code)
+    SELECT ${d}, 'Observation', 'o' || g, 'code', 'http://loinc.org', CASE WHEN g <= ${patients} THEN 'every' ELSE 'c' || (g % 100) END FROM generate_series(1, ${2 * patients}) g`);
+  await q('ANALYZE');
+});
+after(async () => {
+  await t?.drop();
+});
+
+function parse(type: string, query: string): SearchQuery {
+  return parseSearch(type, [...new URLSearchParams(query)], fhir.registry, { strict: true });
+}
+
+async function ids(query: SearchQuery, hasLast: boolean): Promise<string[]> {
+  const { sql, params } = compileSearch(query, 'default', { hasLast });
+  return (await t.db.query<{ id: string }>(sql, params)).rows.map((r) => r.id);
+}
+
+async function chooses(query: SearchQuery): Promise<boolean> {
+  const estimate = compileHasLastEstimate(query, 'default');
+  assert.ok(estimate, 'the query qualifies');
+  return readHasLastChoice((await t.db.query(estimate.sql, estimate.params)).rows);
+}
+
+interface AnalyzedNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Actual Loops'?: number;
+  Plans?: AnalyzedNode[];
+}
+
+/** How many times the `_has` probe (the token index, inside the semi-join) ran. */
+async function probes(query: SearchQuery, hasLast: boolean): Promise<number> {
+  const { sql, params } = compileSearch(query, 'default', { hasLast });
+  const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  let loops = 0;
+  const walk = (n: AnalyzedNode) => {
+    if (n['Index Name']?.startsWith('idx_token')) loops += n['Actual Loops'] ?? 0;
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(res.rows[0]!['QUERY PLAN'][0].Plan);
+  return loops;
+}
+
+test('a broad _has behind a narrow criterion is probed last, and stops after one page', async () => {
+  const query = parse('Patient', 'family=common&_has:Observation:patient:code=http://loinc.org|every');
+  assert.equal(await chooses(query), true, 'candidates (600) are estimated below the _has set (3,000)');
+  const page = await ids(query, true);
+  assert.deepEqual(page, await ids(query, false), 'same rows, same order');
+  assert.equal(page.length, query.count + 1);
+  // Every candidate matches: the default statement probes all 600, the has-last one only until count + 1 matched.
+  const last = await probes(query, true);
+  const first = await probes(query, false);
+  assert.ok(last <= query.count + 1, `has-last probed ${last} times`);
+  assert.ok(first >= 600, `the default statement probed ${first} times`);
+});
+
+test('has-last pages agree with the default statement at every offset, also when few candidates match', async () => {
+  for (const q of [
+    'family=common&_has:Observation:patient:code=http://loinc.org|every',
+    'family=common&_has:Observation:patient:code=http://loinc.org|c5',
+    'family=fam7,common&_has:Observation:patient:code=http://loinc.org|c7,every',
+  ]) {
+    for (const offset of [0, 20, 580, 600, 3000]) {
+      const query = { ...parse('Patient', q), offset };
+      assert.deepEqual(await ids(query, true), await ids(query, false), `${q} offset ${offset}`);
+    }
+  }
+});
+
+test('a selective _has keeps the default statement, which drives from it', async () => {
+  // One Observation by id: the planner estimates one row against 600 candidates.
+  assert.equal(await chooses(parse('Patient', 'family=common&_has:Observation:patient:_id=o15')), false);
+  const query = parse('Patient', 'family=common&_has:Observation:patient:_id=o15');
+  assert.deepEqual(await ids(query, true), ['p00015']);
+  assert.deepEqual(await ids(query, false), ['p00015']);
+});
+
+test('only queries with a _has, another narrowing criterion and the default order qualify', () => {
+  assert.equal(compileHasLastEstimate(parse('Patient', '_has:Observation:patient:code=every'), 'default'), null, 'nothing else narrows');
+  assert.equal(compileHasLastEstimate(parse('Patient', 'family=common'), 'default'), null, 'no _has');
+  assert.equal(compileHasLastEstimate(parse('Patient', 'family=common&_has:Observation:patient:code=every&_sort=birthdate'), 'default'), null, 'explicit order');
+  const alone = parse('Patient', '_has:Observation:patient:code=every');
+  assert.equal(compileSearch(alone, 'default', { hasLast: true }).sql, compileSearch(alone, 'default').sql, 'hasLast is ignored when the query does not qualify');
+});
+
+test('readHasLastChoice reads the Append of the estimate plan, and says no to anything else', () => {
+  const plan = (rows: number[]) => [{ 'QUERY PLAN': [{ Plan: { 'Node Type': 'Append', 'Plan Rows': 0, Plans: rows.map((r) => ({ 'Node Type': 'Index Scan', 'Plan Rows': r })) } }] }];
+  assert.equal(readHasLastChoice(plan([33, 20_000])), true);
+  assert.equal(readHasLastChoice(plan([10_000, 1])), false);
+  assert.equal(readHasLastChoice(plan([50, 40_000, 40])), false, 'the smallest _has set counts');
+  assert.equal(readHasLastChoice([{ 'QUERY PLAN': JSON.stringify(plan([5, 6])[0]!['QUERY PLAN']) }]), true, 'plan given as JSON text');
+  assert.equal(readHasLastChoice([{ 'QUERY PLAN': [{ Plan: { 'Node Type': 'Result', 'Plan Rows': 0 } }] }]), false);
+  assert.equal(readHasLastChoice([]), false);
+});
