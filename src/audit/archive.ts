@@ -31,7 +31,7 @@ export interface ArchiveOptions {
 
 export const archiveBlobName = (from: number, to: number) => `audit-archive/${String(from).padStart(20, '0')}-${String(to).padStart(20, '0')}.jsonl`;
 
-function archivedUpTo(dir: string): number {
+export function archivedUpTo(dir: string): number {
   if (!existsSync(dir)) return 0;
   return readdirSync(dir)
     .map((n) => /^\d{20}-(\d{20})\.json$/.exec(n)?.[1])
@@ -45,12 +45,13 @@ export function retentionCutoff(now: Date, years: number): Date {
 }
 
 /** The first seq recorded at or after the cutoff (everything before it is past retention). */
-async function firstRetainedSeq(q: Queryable, cutoff: Date): Promise<number> {
+export async function firstRetainedSeq(q: Queryable, cutoff: Date): Promise<number> {
   const res = await q.query<{ seq: string | null; n: string }>(
     // Whole batches: one that ends at or after the cutoff is retained entirely.
     `SELECT (SELECT min(l.first_seq) FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
              WHERE b.last_at >= $1) AS seq,
-            (SELECT coalesce(max(first_seq + count), 0) FROM audit_batch_log) AS n`,
+            greatest((SELECT coalesce(max(first_seq + count), 0) FROM audit_batch_log),
+                     (SELECT coalesce(max(through_seq), 0) FROM audit_prune)) AS n`,
     [cutoff],
   );
   return res.rows[0]!.seq === null ? Number(res.rows[0]!.n) : Number(res.rows[0]!.seq);

@@ -1,7 +1,7 @@
 import { HavenError, type Clock, type Logger, type RequestContext } from '../kernel/index.js';
 import type { Db, StoreHooks } from '../store/index.js';
 import { createAuditHttpHooks, type AuditHttpHooks } from './http-hooks.js';
-import { consistency, headAt, inclusion, parseCount, requireAuditReader, requireCount } from './proof-service.js';
+import { consistency, inclusion, newestHead, parseCount, requireAuditReader, requireCount } from './proof-service.js';
 import { toAuditEvent } from './audit-event.js';
 import { disclosureReport, type DisclosureReport } from './disclosures.js';
 import { compileAuditSearch, runAuditSearch, type AuditSearchPage } from './query.js';
@@ -68,7 +68,7 @@ export function createAuditService(deps: AuditDeps): AuditService {
   const api: AuditApi = {
     async treeHead(ctx) {
       requireAuditReader(ctx.principal);
-      return headAt(db);
+      return newestHead(db);
     },
     async inclusion(ctx, query) {
       requireAuditReader(ctx.principal);

@@ -64,7 +64,8 @@ function toHtml(report: DisclosureReport): string {
 <style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin-bottom:2rem}th,td{border:1px solid #999;padding:.25rem .5rem;text-align:left;font-size:.85rem}caption{text-align:left;font-weight:bold;margin-bottom:.5rem}</style>
 </head><body>
 <h1>Accounting of disclosures</h1>
-<p>Patient <strong>${esc(report.patient)}</strong> (tenant ${esc(report.tenant)}), period ${esc(report.period.start)} to ${esc(report.period.end)}, generated ${esc(report.generatedAt)} from Haven's tamper-evident audit log. ${report.accesses.length} accesses by ${report.recipients.length} recipients.</p>
+<p>Patient <strong>${esc(report.patient)}</strong> (tenant ${esc(report.tenant)}), period ${esc(report.period.start)} to ${esc(report.period.end)}, generated ${esc(report.generatedAt)} from Haven's tamper-evident audit log. ${report.accesses.length} accesses by ${report.recipients.length} recipients.</p>${report.coverage ? `
+<p><strong>Complete from ${esc(report.coverage.completeFrom)}.</strong> Audit entries recorded before then were archived and removed from the database (retention); accesses before that date are listed only in the audit archive.</p>` : ''}
 <table><caption>Recipients</caption><thead><tr><th scope="col">Client application</th><th scope="col">User or client</th><th scope="col">Kind</th><th scope="col">Accesses</th><th scope="col">First</th><th scope="col">Last</th><th scope="col">Purposes of use</th></tr></thead>
 <tbody>
 ${recipients}

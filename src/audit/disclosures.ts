@@ -43,6 +43,12 @@ export interface DisclosureReport {
   period: { start: string; end: string };
   recipients: DisclosureRecipient[];
   accesses: DisclosureAccess[];
+  /**
+   * Set when older entries were pruned from the database (`haven audit prune`,
+   * after archiving): the report is complete from `completeFrom` (the prune's
+   * retention cutoff) on; accesses before it are only in the audit archive.
+   */
+  coverage?: { completeFrom: string; prunedBeforeSeq: number };
 }
 
 export interface DisclosureQuery {
@@ -81,7 +87,14 @@ export async function disclosureReport(q: Queryable, query: DisclosureQuery, cry
   const stored = res.rows.map(toStored);
   const opened = crypto ? await crypto.open(stored) : openWithoutKeys(stored);
   const accesses = opened.map((s) => toAccess(s, patient));
-  return { patient, tenant: query.tenant, generatedAt: query.now.toISOString(), period: { start, end }, recipients: recipientsOf(accesses), accesses };
+  const coverage = await prunedCoverage(q);
+  return { patient, tenant: query.tenant, generatedAt: query.now.toISOString(), period: { start, end }, recipients: recipientsOf(accesses), accesses, ...(coverage ? { coverage } : {}) };
+}
+
+async function prunedCoverage(q: Queryable): Promise<DisclosureReport['coverage']> {
+  const res = await q.query<{ through_seq: string; cutoff: Date }>('SELECT through_seq, cutoff FROM audit_prune ORDER BY through_seq DESC LIMIT 1');
+  const r = res.rows[0];
+  return r ? { completeFrom: r.cutoff.toISOString(), prunedBeforeSeq: Number(r.through_seq) } : undefined;
 }
 
 function bound(value: string | undefined, side: 'low' | 'high'): string | undefined {

@@ -25,3 +25,4 @@ export { verifyArchiveDir, verifyEntries, verifyManifest, type ArchiveManifest }
 export { createAuditEntryCrypto, openWithoutKeys, type AuditEntryCrypto, type AuditTagger } from './entry-crypto.js';
 export { isSealed, type SealedAuditEntry, type StoredEntryJson } from './sealed-entry.js';
 export { openEntries } from './audit.js';
+export { pruneArchived, prunedThrough, type PruneOptions, type PruneReport } from './prune.js';

@@ -73,26 +73,68 @@ function largestPowerOfTwoBelow(n: number): number {
   return k;
 }
 
+/** MTH of the leaves [from, to): from a leaf list, or (after a prune) partly from stored subtree roots. */
+export type RangeRoot = (from: number, to: number) => Buffer;
+
+export const leavesRoot = (leaves: Buffer[]): RangeRoot => (from, to) => rootOf(leaves, from, to);
+
+/** A subtree the proof needs lies (partly) before the first kept leaf and is not one of the kept roots. */
+export class PrunedRangeError extends Error {
+  constructor(readonly from: number, readonly to: number, readonly firstKept: number) {
+    super(`leaves ${from}..${to - 1} were pruned (the tree kept in the database starts at ${firstKept})`);
+  }
+}
+
+/**
+ * Node hashes of a tree whose leaves before `frontier.size` were pruned: the
+ * frontier's perfect subtrees stand for them (they are nodes of every larger
+ * tree), the kept leaves (from `frontier.size` on) give the rest. Every node an
+ * inclusion proof of a kept leaf, or a consistency proof from a size at or
+ * after the frontier, needs is one of these or made of them; anything else
+ * throws PrunedRangeError.
+ */
+export function prunedRoot(frontier: Frontier, kept: Buffer[]): RangeRoot {
+  const k0 = frontier.size;
+  const nodes = new Map<string, Buffer>();
+  let at = 0;
+  for (let bit = 2 ** 52, i = 0; bit >= 1; bit /= 2) {
+    if (Math.floor(k0 / bit) % 2 === 0) continue;
+    nodes.set(`${at}:${at + bit}`, frontier.hashes[i++]!);
+    at += bit;
+  }
+  const root: RangeRoot = (from, to) => {
+    if (from >= k0) return rootOf(kept, from - k0, to - k0);
+    const known = nodes.get(`${from}:${to}`);
+    if (known) return known;
+    if (to <= k0 || to - from < 2) throw new PrunedRangeError(from, to, k0);
+    const k = largestPowerOfTwoBelow(to - from);
+    return nodeHash(root(from, from + k), root(from + k, to));
+  };
+  return root;
+}
+
 /** RFC 9162 §2.1.3.1 inclusion proof (audit path) of leaf `m` in the first `n` leaves. */
-export function inclusionProof(leaves: Buffer[], m: number, n: number): Buffer[] {
+export function inclusionProof(leaves: Buffer[] | RangeRoot, m: number, n: number): Buffer[] {
+  const mth = typeof leaves === 'function' ? leaves : leavesRoot(leaves);
   const path = (m: number, from: number, to: number): Buffer[] => {
     const size = to - from;
     if (size <= 1) return [];
     const k = largestPowerOfTwoBelow(size);
-    if (m < k) return [...path(m, from, from + k), rootOf(leaves, from + k, to)];
-    return [...path(m - k, from + k, to), rootOf(leaves, from, from + k)];
+    if (m < k) return [...path(m, from, from + k), mth(from + k, to)];
+    return [...path(m - k, from + k, to), mth(from, from + k)];
   };
   return path(m, 0, n);
 }
 
 /** RFC 9162 §2.1.4.1 consistency proof between the trees of the first `m` and `n` leaves. */
-export function consistencyProof(leaves: Buffer[], m: number, n: number): Buffer[] {
+export function consistencyProof(leaves: Buffer[] | RangeRoot, m: number, n: number): Buffer[] {
+  const mth = typeof leaves === 'function' ? leaves : leavesRoot(leaves);
   const subproof = (m: number, from: number, to: number, complete: boolean): Buffer[] => {
     const size = to - from;
-    if (m === size) return complete ? [] : [rootOf(leaves, from, to)];
+    if (m === size) return complete ? [] : [mth(from, to)];
     const k = largestPowerOfTwoBelow(size);
-    if (m <= k) return [...subproof(m, from, from + k, complete), rootOf(leaves, from + k, to)];
-    return [...subproof(m - k, from + k, to, false), rootOf(leaves, from, from + k)];
+    if (m <= k) return [...subproof(m, from, from + k, complete), mth(from + k, to)];
+    return [...subproof(m - k, from + k, to, false), mth(from, from + k)];
   };
   if (m === 0 || m === n) return [];
   return subproof(m, 0, n, true);

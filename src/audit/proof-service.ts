@@ -1,6 +1,7 @@
 import { HavenError, type Principal } from '../kernel/index.js';
 import type { Queryable } from '../store/index.js';
-import { consistencyProof, inclusionProof } from './merkle.js';
+import { consistencyProof, frontierRoot, inclusionProof, leavesRoot, prunedRoot, PrunedRangeError, type RangeRoot } from './merkle.js';
+import { prunedThrough } from './prune.js';
 import { toWitnessRecord, type SignedHeadRow } from './witness.js';
 
 /** A signed head as the API serves it, with the public key to check it under. */
@@ -36,14 +37,35 @@ export async function headAt(q: Queryable, treeSize?: number): Promise<Published
   return toWitnessRecord(r);
 }
 
+/** `GET /audit/tree-head`: the newest head, and after a prune the first kept seq (proofs start there; a remote verifier must know). */
+export async function newestHead(q: Queryable): Promise<PublishedHead & { firstKeptSeq?: number }> {
+  const [head, pruned] = await Promise.all([headAt(q), prunedThrough(q)]);
+  return pruned.seq > 0 ? { ...head, firstKeptSeq: pruned.seq } : head;
+}
+
 // Proofs are built from the stored leaf hashes of the prefix: O(n) per request, fine for audits, not for hot paths.
-async function leavesUpTo(q: Queryable, size: number): Promise<Buffer[]> {
+// After a prune (migration 038) the prefix before the first kept seq is stood for by the frontier
+// stored with the signed head there (checked against its root): proofs about kept entries still
+// work; those that need a pruned subtree answer AUDIT_ENTRY_PRUNED.
+async function treeUpTo(q: Queryable, size: number): Promise<{ mth: RangeRoot; firstKept: number; leaf(seq: number): Buffer }> {
+  const { seq: firstKept } = await prunedThrough(q);
   const res = await q.query<{ leaf_hashes: Buffer[] }>(
     `SELECT b.leaf_hashes FROM audit_batch_log l JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id
-     WHERE l.first_seq < $1 ORDER BY l.first_seq`,
-    [size],
+     WHERE l.first_seq >= $2 AND l.first_seq < $1 ORDER BY l.first_seq`,
+    [size, firstKept],
   );
-  return res.rows.flatMap((r) => r.leaf_hashes).slice(0, size);
+  const leaves = res.rows.flatMap((r) => r.leaf_hashes).slice(0, size - firstKept);
+  if (firstKept === 0) return { mth: leavesRoot(leaves), firstKept, leaf: (seq) => leaves[seq]! };
+  const head = await q.query<{ root_hash: Buffer; frontier: Buffer[] }>('SELECT root_hash, frontier FROM audit_tree_head WHERE tree_size = $1', [firstKept]);
+  const frontier = { size: firstKept, hashes: head.rows[0]?.frontier ?? [] };
+  if (!head.rows[0] || !frontierRoot(frontier).equals(head.rows[0].root_hash)) {
+    throw new HavenError('fault', 'AUDIT_LOG_INCONSISTENT', `the stored state at the first kept seq ${firstKept} does not match its signed head; run haven audit verify`);
+  }
+  return { mth: prunedRoot(frontier, leaves), firstKept, leaf: (seq) => leaves[seq - firstKept]! };
+}
+
+function prunedError(firstKept: number, what: string): HavenError {
+  return new HavenError('gone', 'AUDIT_ENTRY_PRUNED', `${what} needs entries before seq ${firstKept}, which were archived and removed from the database (haven audit prune); check it against the archive with haven audit verify --archive DIR`);
 }
 
 export function parseCount(raw: string | undefined, name: string, min: number): number | undefined {
@@ -69,13 +91,14 @@ export async function inclusion(q: Queryable, seq: number, treeSize?: number) {
      JOIN audit_batch b ON b.tenant_id = l.tenant_id AND b.batch_id = l.batch_id`,
     [seq],
   );
-  const leaves = await leavesUpTo(q, head.treeSize);
+  const tree = await treeUpTo(q, head.treeSize);
+  if (seq < tree.firstKept) throw prunedError(tree.firstKept, `An inclusion proof of seq ${seq}`);
   return {
     leafIndex: seq,
     treeSize: head.treeSize,
-    leafHash: leaves[seq]!.toString('base64'),
+    leafHash: tree.leaf(seq).toString('base64'),
     entry: entry.rows[0]?.canonical.toString('base64'),
-    inclusionPath: inclusionProof(leaves, seq, head.treeSize).map((h) => h.toString('base64')),
+    inclusionPath: inclusionProof(tree.mth, seq, head.treeSize).map((h) => h.toString('base64')),
     treeHead: head,
   };
 }
@@ -85,11 +108,18 @@ export async function consistency(q: Queryable, from: number, to?: number) {
   const second = await headAt(q, to);
   const first = await headAt(q, from);
   if (first.treeSize > second.treeSize) throw new HavenError('incorrect', 'AUDIT_BAD_PROOF_REQUEST', 'from must not exceed to', { expression: ['from'] });
-  const leaves = await leavesUpTo(q, second.treeSize);
+  const tree = await treeUpTo(q, second.treeSize);
+  let path: Buffer[];
+  try {
+    path = consistencyProof(tree.mth, first.treeSize, second.treeSize);
+  } catch (err) {
+    if (err instanceof PrunedRangeError) throw prunedError(tree.firstKept, `A consistency proof from size ${first.treeSize}`);
+    throw err;
+  }
   return {
     first: first.treeSize,
     second: second.treeSize,
-    consistencyPath: consistencyProof(leaves, first.treeSize, second.treeSize).map((h) => h.toString('base64')),
+    consistencyPath: path.map((h) => h.toString('base64')),
     firstHead: first,
     secondHead: second,
   };

@@ -25,10 +25,17 @@ export async function latestFrontier(q: Queryable): Promise<Frontier> {
   return row ? { size: Number(row.tree_size), hashes: row.frontier } : emptyFrontier();
 }
 
-/** Entries in the log: one past the last sequenced seq (0 when empty). */
+/**
+ * Entries in the log: one past the last sequenced seq (0 when empty). A prune
+ * (migration 038) may have removed every log row up to its point, so the
+ * point counts too: the sequencer then continues from the head there.
+ */
 export async function logSize(q: Queryable): Promise<number> {
-  const res = await q.query<{ n: string }>('SELECT first_seq + count AS n FROM audit_batch_log ORDER BY first_seq DESC LIMIT 1');
-  return res.rows[0] ? Number(res.rows[0].n) : 0;
+  const res = await q.query<{ n: string | null }>(
+    `SELECT greatest((SELECT first_seq + count FROM audit_batch_log ORDER BY first_seq DESC LIMIT 1),
+                     (SELECT max(through_seq) FROM audit_prune)) AS n`,
+  );
+  return res.rows[0]?.n ? Number(res.rows[0].n) : 0;
 }
 
 /**

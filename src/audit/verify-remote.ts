@@ -26,12 +26,16 @@ export interface RemoteVerifyOptions {
 export interface RemoteVerifyReport {
   ok: boolean;
   treeSize: number;
+  /** The server pruned the entries before this seq (0: none): witnessed heads below it are the archive's to check. */
+  firstKept: number;
+  /** Witnessed heads below the first kept seq, not checkable through the API. */
+  prunedHeads: number;
   headsChecked: number;
   entriesChecked: number;
   problems: string[];
 }
 
-type HeadBody = WitnessRecord;
+type HeadBody = WitnessRecord & { firstKeptSeq?: number };
 interface InclusionBody {
   leafIndex: number;
   treeSize: number;
@@ -46,7 +50,9 @@ const b64 = (s: string) => Buffer.from(s, 'base64');
 
 export async function verifyRemoteLog(o: RemoteVerifyOptions): Promise<RemoteVerifyReport> {
   const problems: string[] = [];
-  const report = (treeSize: number, headsChecked: number, entriesChecked: number): RemoteVerifyReport => ({ ok: problems.length === 0, treeSize, headsChecked, entriesChecked, problems });
+  let firstKept = 0;
+  let prunedHeads = 0;
+  const report = (treeSize: number, headsChecked: number, entriesChecked: number): RemoteVerifyReport => ({ ok: problems.length === 0, treeSize, firstKept, prunedHeads, headsChecked, entriesChecked, problems });
   const res = await o.get('/audit/tree-head');
   if (res.status !== 200) throw new Error(`GET /audit/tree-head answered ${res.status}`);
   const head = res.body as HeadBody;
@@ -54,9 +60,15 @@ export async function verifyRemoteLog(o: RemoteVerifyOptions): Promise<RemoteVer
   if (trusted.size > 0 && !trusted.has(head.publicKey)) problems.push(`the server's newest head (size ${head.treeSize}) is signed by key ${head.keyId}, which the witness never saw: the log was replaced`);
   if (!verifyTreeHead(head, publicKeyFromRaw(b64(head.publicKey)))) problems.push(`the server's newest head (size ${head.treeSize}) has a bad signature`);
   const root = b64(head.rootHash);
+  // A pruned server proves nothing before its first kept seq (the archive does, offline): those witness
+  // heads are counted, not checked; the server's own head there must be one the witness agrees with.
+  firstKept = Number.isSafeInteger(head.firstKeptSeq) && head.firstKeptSeq! > 0 ? Math.min(head.firstKeptSeq!, head.treeSize) : 0;
+  const witnessed = o.witness.filter((w) => w.treeSize >= firstKept);
+  prunedHeads = o.witness.length - witnessed.length;
+  if (firstKept > 0 && !witnessed.some((w) => w.treeSize === firstKept)) await checkPrunePoint(o, firstKept, head.treeSize, root, trusted, problems);
 
   let headsChecked = 0;
-  for (const w of pickHeads(o.witness, o.maxHeads ?? 50)) {
+  for (const w of pickHeads(witnessed, o.maxHeads ?? 50)) {
     headsChecked++;
     if (!verifyTreeHead(w, publicKeyFromRaw(b64(w.publicKey)))) {
       problems.push(`witness head at size ${w.treeSize} has a bad signature (the witness copy itself is damaged)`);
@@ -81,7 +93,7 @@ export async function verifyRemoteLog(o: RemoteVerifyOptions): Promise<RemoteVer
     }
   }
 
-  const seqs = sampleSeqs(head.treeSize, o.sampleEntries ?? 20);
+  const seqs = sampleSeqs(head.treeSize - firstKept, o.sampleEntries ?? 20).map((s) => s + firstKept);
   for (const seq of seqs) {
     const proof = await o.get(`/audit/proof/inclusion?seq=${seq}&treeSize=${head.treeSize}`);
     if (proof.status !== 200) {
@@ -98,6 +110,23 @@ export async function verifyRemoteLog(o: RemoteVerifyOptions): Promise<RemoteVer
     }
   }
   return report(head.treeSize, headsChecked, seqs.length);
+}
+
+/** The server's signed head at its first kept seq (no witness line of that size): signed by a trusted key, consistent with the newest. */
+async function checkPrunePoint(o: RemoteVerifyOptions, size: number, newest: number, newestRoot: Buffer, trusted: Set<string>, problems: string[]): Promise<void> {
+  if (size === newest) return;
+  const res = await o.get(`/audit/proof/consistency?from=${size}&to=${newest}`);
+  if (res.status !== 200) {
+    problems.push(`the server says it pruned before seq ${size} but has no consistency proof from its head there (HTTP ${res.status})`);
+    return;
+  }
+  const body = res.body as ConsistencyBody & { firstHead: WitnessRecord };
+  const first = body.firstHead;
+  if (trusted.size > 0 && !trusted.has(first.publicKey)) problems.push(`the server's head at its first kept seq ${size} is signed by a key the witness never saw`);
+  if (first.treeSize !== size || !verifyTreeHead(first, publicKeyFromRaw(b64(first.publicKey)))) problems.push(`the server's head at its first kept seq ${size} has a bad signature`);
+  else if (!verifyConsistency(size, newest, body.consistencyPath.map(b64), b64(first.rootHash), newestRoot)) {
+    problems.push(`the server's head at its first kept seq ${size} is not consistent with its newest head`);
+  }
 }
 
 /** Every head when there are few; else the first, the last and an even spread between. */

@@ -6,6 +6,8 @@ import type { RangeResult } from './verify-range.js';
 import { loadPublicKeys } from './tree-head.js';
 import { logSize } from './sequencer-round.js';
 import { readWitness } from './witness.js';
+import { prunedThrough } from './prune.js';
+import { checkPrunedPrefix, type PrunedPrefix } from './verify-pruned.js';
 
 export interface VerifyOptions {
   /** Start at the last signed head at or below this seq (its root vouches for the prefix). */
@@ -19,6 +21,8 @@ export interface VerifyOptions {
   maxProblems?: number;
   /** Seq ranges verified at once, each on its own connection and thread (default: 2 on large logs). */
   parallelism?: number;
+  /** Archive manifests (archive.ts): after a prune, the heads before the first kept seq are checked against them. */
+  archiveDir?: string;
 }
 
 export interface WithheldEntries {
@@ -43,6 +47,8 @@ export interface VerifyReport {
    * through them; their contents are gone by design.
    */
   withheld: WithheldEntries[];
+  /** Entries before `firstKept` were pruned (migration 038); verification started there. */
+  pruned: PrunedPrefix;
   problems: string[];
 }
 
@@ -60,8 +66,14 @@ export async function verifyAuditLog(q: Db, options: VerifyOptions = {}): Promis
   const trusted = trustedKeys(options, witness.records.length > 0 ? Buffer.from(witness.records[0]!.publicKey, 'base64') : undefined);
   const heads = await loadHeads(q);
   const checkpoints = [...checkDbHeads(heads, await loadPublicKeys(q), trusted, problems), ...checkWitness(witness.records, trusted, problems)].sort((a, b) => a.size - b.size);
-  const start = startingPoint(heads, options.fromSeq ?? 0, problems);
+  // After a prune the log starts at the first kept seq: verification starts there by itself.
+  const pruned = await prunedThrough(q);
+  const start = startingPoint(heads, Math.max(options.fromSeq ?? 0, pruned.seq), problems);
   const startedAt = start.size;
+  for (const c of checkpoints.filter((c) => c.size === start.size && c.size > 0)) {
+    if (!frontierRoot(start).equals(c.root)) problems.push(`${c.label}: its root does not match the stored state at seq ${start.size} verification starts from`);
+  }
+  const prefix = checkPrunedPrefix(options.archiveDir, pruned.seq, checkpoints, trusted, problems);
   const walk = await walkLog(q, start, checkpoints.filter((c) => c.size > start.size), options, problems);
   for (const c of checkpoints) {
     if (c.size > walk.logSize) problems.push(`log truncated: ${c.label} covers ${c.size} entries but the log ends at seq ${walk.logSize - 1} (first missing seq ${walk.logSize})`);
@@ -78,6 +90,7 @@ export async function verifyAuditLog(q: Db, options: VerifyOptions = {}): Promis
     witnessHeads: witness.records.length,
     pending,
     withheld,
+    pruned: { firstKept: pruned.seq, ...(pruned.at ? { prunedAt: pruned.at } : {}), ...prefix },
     problems: problems.slice(0, limit),
   };
 }

@@ -45,10 +45,12 @@ Commands:
   backup --to DIR|s3://B/P [--tenant T] | restore --from DIR|s3://B/P [--keys-from URL]
                              Encrypted, integrity-checked snapshot of database and blobs; restore verifies
                              everything, then loads into an empty instance (same KMS needed)
-  audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N]
+  audit verify [--from N] [--witness PATH|s3] [--public-key BASE64] [--skip-columns] [--parallel N] [--archive DIR]
                              Verify the tamper-evident audit log offline (stop the server first when
                              using the embedded database): recomputes every leaf and tree head and
                              checks signatures and the witness file (or the S3 Object Lock witness);
+                             after a prune it starts at the first kept entry and checks the heads
+                             before it against the archive (--archive, default <dataDir>/audit/archive);
                              exits 3 on any discrepancy
   audit verify --url URL [--witness PATH|s3] [--heads N] [--sample N]
                              Verify a running server through its API only: its newest signed head
@@ -56,6 +58,11 @@ Commands:
                              the tree (inclusion proofs); exits 3 on any discrepancy
   audit archive              Export entries older than HAVEN_AUDIT_RETENTION_YEARS (default 6) to
                              encrypted blob segments with key-free manifests (nothing is deleted)
+  audit prune [--confirm] [--public-key BASE64] [--step N]
+                             Remove from PostgreSQL the audit batches past retention that archive
+                             segments hold, after checking the manifests (keyless) and every archived
+                             entry (with the keys); a dry run without --confirm; audited; resumable.
+                             HAVEN_AUDIT_PRUNE_DATABASE_URL: the role allowed to run audit_prune()
   audit report --patient ID [--format json|csv|html] [--since DATE] [--until DATE] [--out FILE]
                              Accounting of disclosures for one patient (default: the last six years),
                              read offline from the audit log like verify; also GET

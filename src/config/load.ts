@@ -53,6 +53,7 @@ export const envMap: Record<string, string[]> = {
   HAVEN_AUDIT_WITNESS_S3_PREFIX: ['audit', 'witnessS3Prefix'],
   HAVEN_AUDIT_WITNESS_S3_INTERVAL_SECONDS: ['audit', 'witnessS3IntervalSeconds'],
   HAVEN_AUDIT_RETENTION_YEARS: ['audit', 'retentionYears'],
+  HAVEN_AUDIT_PRUNE_DATABASE_URL: ['audit', 'pruneDatabaseUrl'],
   HAVEN_SHUTDOWN_GRACE_MS: ['shutdownGraceMs'],
   HAVEN_MLLP_HOST: ['mllp', 'host'],
   HAVEN_MLLP_PORT: ['mllp', 'port'],

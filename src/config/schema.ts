@@ -148,6 +148,11 @@ export const configSchema = z.object({
     witnessS3IntervalSeconds: positiveInt.default(60),
     /** Entries older than this are archived to encrypted blob segments (`haven audit archive`; HIPAA: 6 years). */
     retentionYears: positiveInt.default(6),
+    /**
+     * Connection `haven audit prune` calls audit_prune() through: a role with EXECUTE on that
+     * function and nothing else (migration 038). Unset: DATABASE_URL (the embedded role owns all).
+     */
+    pruneDatabaseUrl: z.string().min(1).optional(),
   }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

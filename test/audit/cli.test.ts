@@ -56,3 +56,30 @@ test('haven audit archive exports entries past retention to encrypted segments w
     await f.testDb.drop();
   }
 });
+
+test('haven audit prune is a dry run without --confirm, then removes the archived batches; verify starts after them', async () => {
+  const f = await auditFixture();
+  const dataDir = dirname(dirname(f.witnessPath));
+  try {
+    await f.addRound(3);
+    await f.addRound(2);
+    const env = { PATH: process.env.PATH ?? '', DATABASE_URL: f.testDb.url, HAVEN_DATA_DIR: dataDir, HAVEN_LOG_LEVEL: 'error' };
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'audit', ...args], { env, encoding: 'utf8' });
+    await asAttacker(f.testDb, [`UPDATE audit_batch SET first_at = first_at - interval '8 years', last_at = last_at - interval '8 years' WHERE batch_id IN (SELECT batch_id FROM audit_batch_log WHERE first_seq < 3)`]);
+    assert.equal(run('archive').status, 0);
+    const dry = run('prune');
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /dry run: would remove seq 0\.\.2 \(first kept seq 3\); run again with --confirm/);
+    const done = run('prune', '--confirm');
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /removed 3 batches \(3 entries\); first kept seq 3/);
+    await f.sequencer.drain();
+    const verified = run('verify');
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.match(verified.stdout, /verified seq 3\.\./);
+    assert.match(verified.stdout, /pruned: seq 0\.\.2 removed on .*tree head\(s\) up to seq 3 checked against the archive manifests/);
+  } finally {
+    await f.sequencer.stop();
+    await f.testDb.drop();
+  }
+});

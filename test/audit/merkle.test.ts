@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { appendLeaf, consistencyProof, emptyFrontier, frontierRoot, inclusionProof, leafHash, nodeHash, rootOf } from '../../src/audit/merkle.js';
+import { appendLeaf, consistencyProof, emptyFrontier, frontierRoot, inclusionProof, leafHash, nodeHash, prunedRoot, PrunedRangeError, rootOf } from '../../src/audit/merkle.js';
 import { verifyConsistency, verifyInclusion } from '../../src/audit/proof-verify.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
 
@@ -63,4 +63,19 @@ test('consistency proofs verify with the RFC 9162 §2.1.4.2 algorithm, and forge
 
 test('canonical JSON sorts keys at every level and drops undefined', () => {
   assert.equal(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: null }], c: undefined } }), '{"a":{"d":[2,{"y":null,"z":1}]},"b":1}');
+});
+
+test('after a prune, the frontier at the first kept leaf stands for the pruned ones: the same inclusion and consistency proofs', () => {
+  const leaves = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
+  for (let kept = 1; kept < 70; kept += 3) {
+    const frontier = emptyFrontier();
+    for (const l of leaves.slice(0, kept)) appendLeaf(frontier, l);
+    const mth = prunedRoot(frontier, leaves.slice(kept));
+    for (let n = kept; n <= 70; n += 5) {
+      for (let m = kept; m < n; m++) assert.deepEqual(inclusionProof(mth, m, n), inclusionProof(leaves, m, n), `inclusion of ${m} in ${n}, kept from ${kept}`);
+      for (let m = kept; m <= n; m++) assert.deepEqual(consistencyProof(mth, m, n), consistencyProof(leaves, m, n), `consistency ${m}→${n}, kept from ${kept}`);
+    }
+    // A proof that needs a pruned subtree which is not one of the frontier's cannot be made.
+    if (kept > 1) assert.throws(() => inclusionProof(mth, 0, 70), PrunedRangeError);
+  }
 });
