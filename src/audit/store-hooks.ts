@@ -54,7 +54,8 @@ export function writeFacts(results: WriteResult[]): EntryFacts[] {
     const resource: AuditResourceRef = {
       type: s.resourceType,
       id: s.id,
-      ...(r.noop ? {} : { version: s.versionId }),
+      // An update that changed nothing names the version it kept; a delete of nothing names none.
+      ...(r.noop && r.operation === 'delete' ? {} : { version: s.versionId }),
       ...(patient ? { patient } : {}),
     };
     return { action: writeActions[s.method ?? (r.operation === 'delete' ? 'DELETE' : 'PUT')] ?? 'update', outcome: 'success', resources: [resource] };

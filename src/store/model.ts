@@ -31,7 +31,12 @@ export interface WriteResult {
   operation: WriteOperation['kind'];
   /** True when an update created the resource (update-as-create): 201, not 200. */
   created: boolean;
-  /** For deletes of something that did not exist (or was already deleted). */
+  /**
+   * Nothing was written: a delete of something that did not exist (or was
+   * already deleted), or an update whose content equals the current version's
+   * (meta.versionId and meta.lastUpdated aside). For such an update `stored`
+   * is the current version, kept, with the attempted method.
+   */
   noop: boolean;
   stored: StoredResource;
   /** The resource as stored (undefined for deletes). */
@@ -42,7 +47,11 @@ export interface WriteResult {
 export interface StoreHooks {
   /** Before a resource is written (validation, authorization, consent); may throw. */
   beforeWrite: ((ctx: RequestContext, op: WriteOperation) => void | Promise<void>)[];
-  /** Inside the write's database transaction, after the rows are written (audit entry, outbox event). */
+  /**
+   * Inside the write's database transaction, after the rows are written (audit entry, outbox event).
+   * Results flagged `noop` wrote nothing: audit them as attempts; anything that reacts to a change
+   * (outbox, subscriptions, derived state) must skip them.
+   */
   afterWrite: ((ctx: RequestContext, tx: Queryable, results: WriteResult[]) => Promise<void>)[];
   /** After PHI is read, before it is returned (audit, masking). */
   afterRead: ((ctx: RequestContext, resources: StoredResource[]) => void | Promise<void>)[];

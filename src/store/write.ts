@@ -4,6 +4,8 @@ import type { IndexValue } from '../fhir/index-values.js';
 import type { BodyCodec } from './body-codec.js';
 import type { Queryable } from './db.js';
 import type { IndexOwner, IndexWrite, IndexWriter, IndexedResource } from './index-writer.js';
+import { decodeRow, type VersionRow } from './read.js';
+import { sameContent } from './same-content.js';
 import { withEntries } from './statement-batch.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 
@@ -18,6 +20,8 @@ export interface WriteDeps {
 interface CurrentRow {
   version: number;
   deleted: boolean;
+  /** The current version, body decoded: fetched only when an update targets the resource (no-op check). */
+  stored?: StoredResource;
 }
 
 const key = (type: string, id: string) => `${type}/${id}`;
@@ -28,19 +32,38 @@ function targetOf(op: WriteOperation): { type: string; id: string } {
   return { type: op.resource.resourceType, id: op.id ?? randomUUID() };
 }
 
-/** Locks the current rows of every target, so concurrent writers of one resource serialize. */
-async function lockCurrent(tx: Queryable, tenant: string, targets: { type: string; id: string }[]) {
-  const res = await tx.query<{ resource_type: string; id: string; version_id: string; deleted: boolean }>(
+/**
+ * Locks the current rows of every target, so concurrent writers of one
+ * resource serialize. The targets of updates also get their current body,
+ * decoded, so that an update that changes nothing can be told (plan); creates
+ * and deletes read no body (`CASE` leaves it unread, out-of-line TOAST too).
+ */
+async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[], targets: { type: string; id: string }[], codec: BodyCodec) {
+  const wanted = new Map<string, { type: string; id: string; body: boolean }>();
+  for (const [i, t] of targets.entries()) {
+    const k = key(t.type, t.id);
+    const body = ops[i]!.kind === 'update' || (wanted.get(k)?.body ?? false);
+    wanted.set(k, { ...t, body });
+  }
+  const list = [...wanted.values()];
+  const res = await tx.query<VersionRow>(
     {
       name: 'store.lock-current',
-      text: `SELECT resource_type, id, version_id, deleted FROM resource
-             WHERE tenant_id = $1 AND (resource_type, id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))
-             ORDER BY resource_type, id FOR UPDATE`,
+      text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, CASE WHEN t.body AND NOT r.deleted THEN r.content END AS content
+             FROM UNNEST($2::text[], $3::text[], $4::boolean[]) AS t(resource_type, id, body)
+             JOIN resource r ON r.tenant_id = $1 AND r.resource_type = t.resource_type AND r.id = t.id
+             ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
     },
-    [tenant, targets.map((t) => t.type), targets.map((t) => t.id)],
+    [tenant, list.map((t) => t.type), list.map((t) => t.id), list.map((t) => t.body)],
   );
   const map = new Map<string, CurrentRow>();
-  for (const r of res.rows) map.set(key(r.resource_type, r.id), { version: Number(r.version_id), deleted: r.deleted });
+  await Promise.all(
+    res.rows.map(async (r) => {
+      const row: CurrentRow = { version: Number(r.version_id), deleted: r.deleted };
+      if (r.content !== null) row.stored = await decodeRow(tenant, r, codec);
+      map.set(key(r.resource_type, r.id), row);
+    }),
+  );
   return map;
 }
 
@@ -88,8 +111,29 @@ function plan(op: WriteOperation, target: { type: string; id: string }, current:
   if (op.kind === 'update') checkIfMatch(op.ifMatch, current, label);
   const resource = stamp(op.resource, target.id, next, now);
   const method = op.kind === 'create' ? 'POST' : (op.method ?? 'PUT');
+  if (op.kind === 'update' && live) {
+    const unchanged = unchangedVersion(current, resource, method);
+    if (unchanged) return { result: unchanged, ...target, existedLive: live };
+  }
   const stored: StoredResource = { resourceType: target.type, id: target.id, versionId: next, lastUpdated: now, deleted: false, json: JSON.stringify(resource), method };
   return { result: { operation: op.kind, created: !live, noop: false, stored, resource }, ...target, existedLive: live };
+}
+
+/**
+ * An update whose content equals the current version's (sameContent: the
+ * server's versionId and lastUpdated aside) writes nothing: no version, no
+ * current row, no index rows. Its result is the current version, flagged
+ * `noop`, with the attempted method (the audit records an update attempt).
+ * HL7 v2 feeds re-send whole patients (A08, A31), and a version per resend
+ * would fill history with copies and cost two encrypted bodies and the index
+ * sync each time.
+ */
+function unchangedVersion(current: CurrentRow, resource: FhirResource, method: StoredResource['method']): WriteResult | undefined {
+  const s = current.stored;
+  if (!s || s.json === null) return undefined;
+  const was = JSON.parse(s.json) as FhirResource;
+  if (!sameContent(was, resource)) return undefined;
+  return { operation: 'update', created: false, noop: true, stored: { ...s, method }, resource: was };
 }
 
 /**
@@ -100,17 +144,16 @@ function plan(op: WriteOperation, target: { type: string; id: string }, current:
 export async function applyWrites(tx: Queryable, ctx: RequestContext, ops: WriteOperation[], deps: WriteDeps): Promise<WriteResult[]> {
   for (const op of ops) for (const hook of deps.hooks.beforeWrite) await hook(ctx, op);
   const targets = ops.map(targetOf);
-  const current = await lockCurrent(tx, ctx.tenant, targets);
+  const current = await lockCurrent(tx, ctx.tenant, ops, targets, deps.codec);
   const planned: Planned[] = [];
   for (const [i, op] of ops.entries()) {
     const t = targets[i]!;
     const p = plan(op, t, current.get(key(t.type, t.id)), deps.clock.now());
-    if (p.result.noop) {
-      planned.push(p);
-      continue;
-    }
-    current.set(key(t.type, t.id), { version: p.result.stored.versionId, deleted: p.result.stored.deleted });
     planned.push(p);
+    if (p.result.noop) continue;
+    // A later write of the same resource in this batch builds on (and compares with) this one.
+    const s = p.result.stored;
+    current.set(key(t.type, t.id), { version: s.versionId, deleted: s.deleted, ...(s.deleted ? {} : { stored: s }) });
   }
   const effective = planned.filter((p) => !p.result.noop);
   // The index rows are not sent on their own: they join the row statement below.

@@ -39,11 +39,11 @@ after(async () => {
 
 const patientId = (i: number) => `blob-${String(i).padStart(5, '0')}`;
 
-async function load(baseUrl: string, token: string): Promise<void> {
+async function load(baseUrl: string, token: string, family: (i: number) => string): Promise<void> {
   for (let from = 0; from < N; from += 500) {
     const entry = Array.from({ length: Math.min(500, N - from) }, (_, k) => {
       const id = patientId(from + k);
-      return { resource: { resourceType: 'Patient', id, name: [{ family: `Blob${from + k}` }] }, request: { method: 'PUT', url: `Patient/${id}` } };
+      return { resource: { resourceType: 'Patient', id, name: [{ family: family(from + k) }] }, request: { method: 'PUT', url: `Patient/${id}` } };
     });
     const res = await fetch(`${baseUrl}/fhir`, {
       method: 'POST',
@@ -54,16 +54,16 @@ async function load(baseUrl: string, token: string): Promise<void> {
   }
 }
 
-/** Resources the import has written so far: their second version (the first is the load's). */
+/** Resources the import has written so far: their third version (the first two are the loads'). */
 async function imported(): Promise<string[]> {
-  const res = await testDb.db.query<{ id: string }>(`SELECT id FROM resource_version WHERE resource_type = 'Patient' AND id LIKE 'blob-%' AND version_id = 2 ORDER BY id`);
+  const res = await testDb.db.query<{ id: string }>(`SELECT id FROM resource_version WHERE resource_type = 'Patient' AND id LIKE 'blob-%' AND version_id = 3 ORDER BY id`);
   return res.rows.map((r) => r.id);
 }
 
 test('a server killed mid-$import from the blob store resumes after restart; no line written twice', async (t) => {
   haven = await spawnHaven(env);
   let token = await adminToken(dataDir, haven.baseUrl);
-  await load(haven.baseUrl, token);
+  await load(haven.baseUrl, token, (i) => `Blob${i}`);
   const exported = await kickoff(`${haven.baseUrl}/fhir`, token, '$export?_type=Patient');
   assert.equal(exported.status, 202);
   const manifest = await waitForManifest(exported.headers.get('content-location')!, token, 60_000);
@@ -72,6 +72,8 @@ test('a server killed mid-$import from the blob store resumes after restart; no 
   const fileText = await (await fetch(fileUrl, { headers: { authorization: `Bearer ${token}` } })).text();
   const lines = fileText.split(/(?<=\n)/);
   assert.equal(lines.length, N);
+  // Changed after the export, so that each imported line is a change (an update equal to the current version writes none).
+  await load(haven.baseUrl, token, (i) => `Later${i}`);
 
   const body = { resourceType: 'Parameters', parameter: [{ name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUrl: fileUrl }] }] };
   const k = await kickoff(`${haven.baseUrl}/fhir`, token, '$import', { method: 'POST', body });
@@ -101,7 +103,7 @@ test('a server killed mid-$import from the blob store resumes after restart; no 
   const versions = await testDb.db.query<{ n: number; min: number; max: number }>(
     `SELECT count(*)::int AS n, min(v)::int AS min, max(v)::int AS max FROM (SELECT count(*) AS v FROM resource_version WHERE resource_type = 'Patient' AND id LIKE 'blob-%' GROUP BY id) s`,
   );
-  assert.deepEqual(versions.rows[0], { n: N, min: 2, max: 2 }, 'the load and the import: two versions of each resource, no more');
+  assert.deepEqual(versions.rows[0], { n: N, min: 3, max: 3 }, 'the two loads and the import: three versions of each resource, no more');
   const audit = await testDb.db.query<{ entries: number; resources: number }>(
     `SELECT count(*)::int AS entries, count(DISTINCT patient_ids)::int AS resources FROM audit_entry WHERE request_id = $1`,
     [`bulk/${jobId}/1`],

@@ -179,3 +179,14 @@ test('audited as any write: the create names the new resource; the refusal is a 
   assert.deepEqual(entries.map((e) => [e.outcome, e.outcomeCode]), [['success', undefined], ['failure', 'AUTH_PATIENT_COMPARTMENT']]);
   assert.deepEqual(entries[0]!.resources.map((r) => `${r.type}/${r.id}`), [`Observation/${ok.body.id}`]);
 });
+
+test('an update that would change nothing is still judged by the guard: another patient\'s resource, sent back unchanged, is 403', async () => {
+  const t = await tok(['patient/Observation.cru']);
+  const o3 = (await s.fhir('/Observation/o3')).body;
+  const other = await call(s, 'PUT', '/fhir/Observation/o3', t, o3);
+  assert.equal(other.status, 403, JSON.stringify(other.body));
+  const o1 = (await s.fhir('/Observation/o1')).body;
+  const own = await call(s, 'PUT', '/fhir/Observation/o1', t, o1);
+  assert.equal(own.status, 200, JSON.stringify(own.body));
+  assert.equal(own.body.meta.versionId, o1.meta.versionId, 'its own, unchanged: no new version');
+});

@@ -2,6 +2,7 @@ import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction, WriteOperation, WriteResult } from '../../store/index.js';
 import type { Step } from './bundle-plan.js';
 import { atEntry, deletedEntry, writtenEntry } from './bundle-response.js';
+import { writtenMessage } from './respond.js';
 
 /** A create, update or delete whose target is known: it can join a multi-resource tx.write. */
 export type WriteStep = Extract<Step, { kind: 'create' | 'update' | 'delete' }> & { id: string };
@@ -29,7 +30,7 @@ function resultEntry(step: WriteStep, result: WriteResult): string {
     case 'create':
       return writtenEntry(req, s, 201, `Created ${s.resourceType}/${s.id}`);
     case 'update':
-      return writtenEntry(req, s, result.created ? 201 : 200, `${result.created ? 'Created' : 'Updated'} ${s.resourceType}/${s.id}`);
+      return writtenEntry(req, s, result.created ? 201 : 200, writtenMessage(result, result.created ? 'Created' : 'Updated'));
     case 'delete':
       return deletedEntry(result.noop ? undefined : s.versionId);
   }

@@ -4,7 +4,7 @@ import type { FhirResource } from '../../store/index.js';
 import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
 import { resolveConditional } from './conditional.js';
 import type { FhirDeps } from './deps.js';
-import { parseETag, respondStored, respondWritten, outcome } from './respond.js';
+import { parseETag, respondStored, respondWritten, outcome, writtenMessage } from './respond.js';
 import { header, type FhirRequest, type FhirResponse } from './types.js';
 import type { RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction } from '../../store/index.js';
@@ -79,7 +79,7 @@ export async function update(deps: FhirDeps, ctx: RequestContext, req: FhirReque
     }
     const [result] = await t.write(ctx, [{ kind: 'update', resource, id: id!, ...(ifMatch !== undefined ? { ifMatch } : {}) }]);
     const s = result!.stored;
-    return respondWritten(req, s, result!.created ? 201 : 200, `${result!.created ? 'Created' : 'Updated'} ${type}/${s.id}`);
+    return respondWritten(req, s, result!.created ? 201 : 200, writtenMessage(result!, result!.created ? 'Created' : 'Updated'));
   });
 }
 
@@ -97,7 +97,7 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
     }
     validateForWrite(deps, patched);
     const [result] = await t.write(ctx, [{ kind: 'update', resource: patched, id, method: 'PATCH', ifMatch: ifMatch ?? current.versionId }]);
-    return respondWritten(req, result!.stored, 200, `Patched ${type}/${id}`);
+    return respondWritten(req, result!.stored, 200, writtenMessage(result!, 'Patched'));
   });
 }
 

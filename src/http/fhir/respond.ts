@@ -1,5 +1,5 @@
 import { HavenError, type Issue } from '../../kernel/index.js';
-import type { FhirResource, StoredResource } from '../../store/index.js';
+import type { FhirResource, StoredResource, WriteResult } from '../../store/index.js';
 import { outcomeOf } from '../errors.js';
 import { header, queryValue, type FhirRequest, type FhirResponse } from './types.js';
 import type { FhirDeps } from './deps.js';
@@ -66,6 +66,12 @@ export function respondWritten(req: FhirRequest, s: StoredResource, status: numb
     case 'representation':
       return { status, headers, body: s.json ?? undefined };
   }
+}
+
+/** The diagnostics of a write's OperationOutcome (Prefer: return=OperationOutcome); an update that changed nothing says so. */
+export function writtenMessage(result: WriteResult, verb: string): string {
+  const s = result.stored;
+  return result.noop ? `No change to ${s.resourceType}/${s.id}; version ${s.versionId} kept` : `${verb} ${s.resourceType}/${s.id}`;
 }
 
 export function outcome(issues: Issue[]): FhirResource {
