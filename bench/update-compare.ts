@@ -17,32 +17,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createEnvelopeCodec, createKeyring, createLocalKms, type SqlDb } from '../src/crypto/index.js';
+import { createEnvelopeCodec, createKeyring, createLocalKms } from '../src/crypto/index.js';
 import { silentLogger } from '../src/kernel/index.js';
 import type { FhirResource } from '../src/store/index.js';
 import { sameContent } from '../src/store/same-content.js';
 import { synthesize } from '../src/synth/index.js';
 import { machineFacts } from './machine.js';
+import { memoryKeyTable } from './memory-key-table.js';
 import { adminQuery, freshDatabase } from './pg-admin.js';
 import { round } from './stats.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 1;
-
-/** Just enough of the data_key table, in memory, so the key ring runs without a database (as bench/crypto.ts). */
-function memoryKeyTable(): SqlDb {
-  const rows: Record<string, unknown>[] = [];
-  const db: SqlDb = {
-    async query<R extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
-      if (sql.trimStart().startsWith('INSERT')) {
-        if (rows.length === 0) rows.push({ tenant_id: params[0], purpose: params[1], version: 1, status: 'active', kek_id: params[2], wrapped: params[3] });
-        return { rows: [] as R[] };
-      }
-      return { rows: rows.filter((r) => r.tenant_id === params[0] && r.purpose === params[1]) as R[] };
-    },
-    transaction: (work) => work(db),
-  };
-  return db;
-}
 
 /** Microseconds of this process's CPU per call of fn over every doc, repeated for `seconds`. */
 async function cpuUs(n: number, fn: (i: number) => unknown): Promise<number> {
