@@ -70,7 +70,13 @@ function findAppend(node: PlanNode): PlanNode | null {
   return null;
 }
 
-/** True when the planner estimates the candidates at no more rows than the smallest `_has` set. */
+/**
+ * True when the planner estimates the candidates at no more rows than the
+ * smallest `_has` set. A branch PostgreSQL proves empty (a constant-false
+ * policy filter) is left out of the Append, and the estimates then shift: the
+ * choice may be the worse form, never a different result, since both forms
+ * return the same rows.
+ */
 export function readHasLastChoice(rows: Record<string, unknown>[]): boolean {
   const raw = rows[0]?.['QUERY PLAN'] as [{ Plan: PlanNode }] | string | undefined;
   const parsed = typeof raw === 'string' ? (JSON.parse(raw) as [{ Plan: PlanNode }]) : raw;
