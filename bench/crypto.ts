@@ -9,14 +9,10 @@
  *   node dist/bench/crypto.js [--seconds 1]
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createEnvelopeCodec, createKeyring, createLocalKms } from '../src/crypto/index.js';
-import { silentLogger } from '../src/kernel/index.js';
+import { loadavg } from 'node:os';
 import { synthesize } from '../src/synth/index.js';
 import { machineFacts } from './machine.js';
-import { memoryKeyTable } from './memory-key-table.js';
+import { benchCodec } from './memory-key-table.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 1;
 
@@ -53,10 +49,7 @@ function rawGcm(size: number): { mibPerSecond: number; opsPerSecond: number; mib
 }
 
 async function codecCost() {
-  const dir = mkdtempSync(join(tmpdir(), 'haven-bench-crypto-'));
-  const kms = createLocalKms({ dataDir: dir, env: 'test', logger: silentLogger });
-  const keyring = createKeyring({ db: memoryKeyTable(), kms });
-  const codec = createEnvelopeCodec({ keyring });
+  const { codec, close } = benchCodec('haven-bench-crypto-');
   const docs: string[] = [];
   for (const bundle of synthesize({ patients: 40, seed: 7 })) for (const e of bundle.entry) docs.push(JSON.stringify(e.resource));
   const bytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0);
@@ -72,9 +65,7 @@ async function codecCost() {
   const encodeUs = await time((i) => codec.encode(ids[i]!, docs[i]!), rounds);
   const decodeUs = await time((i) => codec.decode(ids[i]!, sealed[i]!), rounds);
   const jsonUs = await time((i) => JSON.stringify(JSON.parse(docs[i]!)), rounds);
-  await keyring.close();
-  await kms.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
   return { resources: docs.length, meanBytes: Math.round(bytes / docs.length), encodeUs: +encodeUs.toFixed(2), decodeUs: +decodeUs.toFixed(2), jsonParseStringifyUs: +jsonUs.toFixed(2) };
 }
 

@@ -1,4 +1,8 @@
-import type { SqlDb } from '../src/crypto/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEnvelopeCodec, createKeyring, createLocalKms, type EnvelopeCodec, type SqlDb } from '../src/crypto/index.js';
+import { silentLogger } from '../src/kernel/index.js';
 
 /**
  * Just enough of the data_key table, in memory, so the key ring runs without a
@@ -18,4 +22,22 @@ export function memoryKeyTable(): SqlDb {
     transaction: (work) => work(db),
   };
   return db;
+}
+
+/**
+ * An envelope codec on a throwaway local KMS and the in-memory key table;
+ * `close` releases the keys and removes the KMS directory.
+ */
+export function benchCodec(prefix: string): { codec: EnvelopeCodec; close(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const kms = createLocalKms({ dataDir: dir, env: 'test', logger: silentLogger });
+  const keyring = createKeyring({ db: memoryKeyTable(), kms });
+  return {
+    codec: createEnvelopeCodec({ keyring }),
+    async close() {
+      await keyring.close();
+      await kms.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -13,17 +13,14 @@
  *   node dist/bench/update-compare.js [--seconds 1] [--label TEXT]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import pg from 'pg';
-import { createEnvelopeCodec, createKeyring, createLocalKms } from '../src/crypto/index.js';
-import { silentLogger } from '../src/kernel/index.js';
 import type { FhirResource } from '../src/store/index.js';
 import { sameContent } from '../src/store/same-content.js';
 import { synthesize } from '../src/synth/index.js';
 import { machineFacts } from './machine.js';
-import { memoryKeyTable } from './memory-key-table.js';
+import { benchCodec } from './memory-key-table.js';
 import { adminQuery, freshDatabase } from './pg-admin.js';
 import { round } from './stats.js';
 
@@ -43,10 +40,7 @@ async function cpuUs(n: number, fn: (i: number) => unknown): Promise<number> {
 }
 
 async function inProcess() {
-  const dir = mkdtempSync(join(tmpdir(), 'haven-bench-compare-'));
-  const kms = createLocalKms({ dataDir: dir, env: 'test', logger: silentLogger });
-  const keyring = createKeyring({ db: memoryKeyTable(), kms });
-  const codec = createEnvelopeCodec({ keyring });
+  const { codec, close } = benchCodec('haven-bench-compare-');
   const stored: string[] = [];
   for (const bundle of synthesize({ patients: 40, seed: 7 })) {
     for (const e of bundle.entry) {
@@ -70,9 +64,7 @@ async function inProcess() {
     parseAndCompareUs: await cpuUs(n, (i) => sameContent(JSON.parse(stored[i]!) as FhirResource, changed[i]!)),
     versionWriteUs: await cpuUs(n, (i) => codec.encode({ ...ids[i]!, versionId: 2 }, JSON.stringify(changed[i]!))),
   };
-  await keyring.close();
-  await kms.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
   return { ...result, addedPerChangingUpdateUs: round(result.decodeUs + result.parseAndCompareUs) };
 }
 
