@@ -41,7 +41,41 @@ function backendsOf(raw: string): Backend[] {
   throw new Error(`--backend must be embedded, external or both, got ${raw}`);
 }
 
+/** Flags `bench/run.ts` understands; anything else is refused before a long run starts. */
+const VALUE_FLAGS = ['backend', 'patients', 'duration', 'seed', 'measure-patients', 'ingest-concurrency', 'limit-rows', 'data-root', 'port', 'results-dir'];
+const SWITCH_FLAGS = ['cpu-prof', 'reuse', 'help'];
+
+export const USAGE = `usage: node dist/bench/run.js [options]   (see bench/README.md)
+  --backend embedded|external|both   default both
+  --patients N             synthetic patients (~50 resources each), default 20000
+  --duration S             seconds per load phase, default 20
+  --measure-patients N     patients whose ingest is timed
+  --ingest-concurrency L   transactions in flight to try, default 2,3,4
+  --limit-rows N           resources for the COPY and JSON limits, default 200000
+  --seed N                 synthesis seed, default 42
+  --data-root DIR          default /tmp/haven-bench
+  --port P                 server port, default 18473
+  --results-dir DIR        default bench/results
+  --reuse                  keep an earlier run's store (no wipe, no ingest)
+  --cpu-prof               run the server under node --cpu-prof
+env: BENCH_<OPTION> for each option, BENCH_DATABASE (external database name), DATABASE_URL`;
+
+/** Throws naming the first argument that is not a known flag (or a flag's value). */
+export function checkArgs(argv: string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0] ?? '' : '';
+    if (VALUE_FLAGS.includes(name)) {
+      if (!arg.includes('=')) i++;
+      continue;
+    }
+    if (SWITCH_FLAGS.includes(name) && !arg.includes('=')) continue;
+    throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+  }
+}
+
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  checkArgs(argv);
   const get = (name: string) => argValue(argv, name) ?? env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
   const patients = intOf('patients', get('patients'), 20_000);
   return {

@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineFacts } from './machine.js';
-import { parseOptions, type BenchOptions } from './options.js';
+import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { runBackend, type BackendRun } from './phases.js';
 import { round } from './stats.js';
 import { atLeast, atMost, TARGETS, type Verdict } from './targets.js';
@@ -60,6 +60,10 @@ function writeResult(opts: BenchOptions, run: BackendRun, other: BackendRun | un
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
   const opts = parseOptions(process.argv.slice(2), process.env);
   const started = new Date();
   const runs: BackendRun[] = [];
