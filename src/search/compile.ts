@@ -5,7 +5,7 @@
 import type { Criterion, SearchQuery } from './query.js';
 import { criterionCondition, scopeOf } from './compile-criterion.js';
 import { drivenSort, sortKeyExpression } from './compile-sort.js';
-import { hasLastSplit } from './has-last.js';
+import { candidateIds, hasLastSplit } from './has-last.js';
 import { whereClause } from './compile-where.js';
 import { createSqlParams } from './sql-params.js';
 
@@ -65,13 +65,13 @@ LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')
  */
 function compileHasLast(query: SearchQuery, split: { has: Criterion[]; rest: Criterion[] }, tenant: string): CompiledSql {
   const p = createSqlParams([tenant, query.resourceType]);
-  const candidates = whereClause({ ...query, criteria: split.rest }, p);
+  const candidates = candidateIds(query, split.rest, p);
   const scope = scopeOf(query);
   const probes = split.has.map((c) => criterionCondition(c, p, scope));
   const sql = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
-FROM (SELECT r.id FROM resource r WHERE ${candidates} ORDER BY r.id OFFSET 0) c
+FROM (${candidates}) c
 CROSS JOIN LATERAL (SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resource r
-  WHERE r.tenant_id = $1 AND r.resource_type = $2 AND r.id = c.id
+  WHERE r.tenant_id = $1 AND r.resource_type = $2 AND r.id = c.id AND NOT r.deleted
   AND ${probes.join('\n  AND ')} OFFSET 0) r
 ORDER BY c.id ASC
 LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')}`;

@@ -19,7 +19,7 @@ import type { Criterion, SearchQuery } from './query.js';
 import type { CompiledSql } from './compile.js';
 import { idSet, scopeOf } from './compile-criterion.js';
 import { whereClause } from './compile-where.js';
-import { createSqlParams } from './sql-params.js';
+import { createSqlParams, type SqlParams } from './sql-params.js';
 
 export interface HasLastSplit {
   has: Criterion[];
@@ -53,6 +53,32 @@ export function compileHasLastEstimate(query: SearchQuery, tenant: string): Comp
   const scope = scopeOf(query);
   const sets = split.has.map((c, k) => `SELECT 1 FROM (${idSet(c, p, scope) ?? 'SELECT NULL::text WHERE FALSE'}) has${k}`);
   return { sql: `EXPLAIN (FORMAT JSON) ${[candidates, ...sets].join('\nUNION ALL\n')}`, params: p.values };
+}
+
+/**
+ * The has-last form's candidates, ids sorted, fenced (`OFFSET 0`). When every
+ * other criterion is an index set and nothing else (compartment, policy) needs
+ * the resource row, the ids come from the index tables alone: index rows exist
+ * only for live resources, and the LATERAL reads each probed candidate's row
+ * anyway (and checks it is live), so the other candidates' rows are never read.
+ * At 1M resources that is ~170 primary-key lookups fewer for
+ * `Patient?family=X&_has:…` (2.0 → 0.7 ms, warm). Otherwise the candidates are
+ * `resource` rows filtered by the shared WHERE clause.
+ */
+export function candidateIds(query: SearchQuery, rest: Criterion[], p: SqlParams): string {
+  const scope = scopeOf(query);
+  if (!query.compartment && !query.alsoIn && !query.restrict && rest.length > 0) {
+    // Compiled on a copy: a criterion without an index set (idSet null) must leave no unused parameter behind.
+    const trial = createSqlParams(p.values);
+    const sets = rest.map((c) => idSet(c, trial, scope));
+    if (sets.every((s): s is string => s !== null)) {
+      p.values.push(...trial.values.slice(p.values.length));
+      const [first, ...others] = sets;
+      const also = others.map((s) => `\n  AND c.id IN (${s})`).join('');
+      return `SELECT DISTINCT c.id FROM (${first}) c(id) WHERE TRUE${also} ORDER BY c.id OFFSET 0`;
+    }
+  }
+  return `SELECT r.id FROM resource r WHERE ${whereClause({ ...query, criteria: rest }, p)} ORDER BY r.id OFFSET 0`;
 }
 
 interface PlanNode {

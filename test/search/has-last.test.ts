@@ -57,21 +57,34 @@ async function chooses(query: SearchQuery): Promise<boolean> {
 interface AnalyzedNode {
   'Node Type': string;
   'Index Name'?: string;
+  'Relation Name'?: string;
   'Actual Loops'?: number;
+  'Actual Rows'?: number;
   Plans?: AnalyzedNode[];
+}
+
+async function analyzed(query: SearchQuery, hasLast: boolean): Promise<AnalyzedNode[]> {
+  const { sql, params } = compileSearch(query, 'default', { hasLast });
+  const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  const nodes: AnalyzedNode[] = [];
+  const walk = (n: AnalyzedNode) => {
+    nodes.push(n);
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(res.rows[0]!['QUERY PLAN'][0].Plan);
+  return nodes;
 }
 
 /** How many times the `_has` probe (the token index, inside the semi-join) ran. */
 async function probes(query: SearchQuery, hasLast: boolean): Promise<number> {
-  const { sql, params } = compileSearch(query, 'default', { hasLast });
-  const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-  let loops = 0;
-  const walk = (n: AnalyzedNode) => {
-    if (n['Index Name']?.startsWith('idx_token')) loops += n['Actual Loops'] ?? 0;
-    for (const c of n.Plans ?? []) walk(c);
-  };
-  walk(res.rows[0]!['QUERY PLAN'][0].Plan);
-  return loops;
+  const nodes = await analyzed(query, hasLast);
+  return nodes.reduce((sum, n) => sum + (n['Index Name']?.startsWith('idx_token') ? (n['Actual Loops'] ?? 0) : 0), 0);
+}
+
+/** Rows read from `resource`, by any scan (rows per loop × loops). */
+async function resourceRowsRead(query: SearchQuery, hasLast: boolean): Promise<number> {
+  const nodes = await analyzed(query, hasLast);
+  return nodes.reduce((sum, n) => sum + (n['Relation Name'] === 'resource' ? (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 0) : 0), 0);
 }
 
 test('a broad _has behind a narrow criterion is probed last, and stops after one page', async () => {
@@ -85,6 +98,29 @@ test('a broad _has behind a narrow criterion is probed last, and stops after one
   const first = await probes(query, false);
   assert.ok(last <= query.count + 1, `has-last probed ${last} times`);
   assert.ok(first >= 600, `the default statement probed ${first} times`);
+});
+
+test('has-last candidates come from the index rows alone: only probed candidates read their resource row', async () => {
+  const query = parse('Patient', 'family=common&_has:Observation:patient:code=http://loinc.org|every');
+  const rowReads = await resourceRowsRead(query, true);
+  assert.ok(rowReads <= query.count + 1, `has-last read ${rowReads} resource rows for a page of ${query.count + 1}`);
+  // A criterion that needs the row (_lastUpdated) keeps the row-filtered candidates, with the same page.
+  const withRow = parse('Patient', 'family=common&_lastUpdated=gt2000-01-01&_has:Observation:patient:code=http://loinc.org|every');
+  assert.deepEqual(await ids(withRow, true), await ids(withRow, false));
+  assert.deepEqual(await ids(withRow, true), await ids(query, true));
+});
+
+test('a deleted resource is never a has-last match, even if index rows outlived it', async () => {
+  // The store removes a deleted resource's index rows; this keeps them, so only the row's `deleted` flag can exclude it.
+  await t.db.query("UPDATE resource SET deleted = true WHERE resource_type = 'Patient' AND id = 'p00005'");
+  try {
+    const query = parse('Patient', 'family=common&_has:Observation:patient:code=http://loinc.org|every');
+    const page = await ids(query, true);
+    assert.ok(!page.includes('p00005'), 'the deleted patient is left out');
+    assert.deepEqual(page, await ids(query, false));
+  } finally {
+    await t.db.query("UPDATE resource SET deleted = false WHERE resource_type = 'Patient' AND id = 'p00005'");
+  }
 });
 
 test('has-last pages agree with the default statement at every offset, also when few candidates match', async () => {
