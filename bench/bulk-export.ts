@@ -16,7 +16,7 @@
  * run itself stays well under a minute.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -24,6 +24,7 @@ import { createFhirClient, readBootstrap } from '../src/cli/client.js';
 import { runSynth } from '../src/cli/synth.js';
 import { createCpuMeter } from './cpu-meter.js';
 import { machineFacts } from './machine.js';
+import { memoryBreakdown } from './mem-breakdown.js';
 import { createTokenHolder, rssMb, sampleRss, startServerChild } from './server-process.js';
 import { round } from './stats.js';
 
@@ -84,35 +85,6 @@ async function runExport(baseUrl: string, token: string, pid: number, query = ''
     }
     if (s.status !== 202 && s.status !== 429) throw new Error(`status answered ${s.status}`);
   }
-}
-
-interface MemSample {
-  t: number;
-  rss: number;
-  heapTotal: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
-  spaces: Record<string, number>;
-}
-
-/**
- * What the RSS growth of one export is made of (--mem-trace): the server's own
- * samples (bench/mem-trace.ts) at the export's start and at its RSS peak, and
- * each figure's own peak growth over the export.
- */
-function memoryBreakdown(file: string, from: number, to: number) {
-  const samples = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MemSample);
-  const before = samples.filter((s) => s.t <= from).at(-1);
-  const during = samples.filter((s) => s.t > from && s.t <= to);
-  if (!before || during.length === 0) return undefined;
-  const peak = during.reduce((a, s) => (s.rss > a.rss ? s : a));
-  const flat = (s: MemSample) => ({ rss: s.rss, heapTotal: s.heapTotal, heapUsed: s.heapUsed, external: s.external, arrayBuffers: s.arrayBuffers, ...s.spaces });
-  const start = flat(before);
-  const atPeak = flat(peak);
-  const growthAtRssPeak = Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, round(v - (start[k as keyof typeof start] ?? 0), 1)]));
-  const maxGrowth = Object.fromEntries(Object.keys(start).map((k) => [k, round(Math.max(...during.map((s) => (flat(s) as Record<string, number>)[k] ?? 0)) - (start as Record<string, number>)[k]!, 1)]));
-  return { unit: 'MB', samples: during.length, start, growthAtRssPeak, maxGrowth };
 }
 
 async function download(manifest: { output: { url: string; count: number }[] }, token: string) {

@@ -16,6 +16,8 @@ export interface BenchOptions {
   dataRoot: string;
   port: number;
   cpuProf: boolean;
+  /** Sample the server's memory every 50 ms (bench/mem-trace.ts) and break the read phase's RSS down. */
+  memTrace: boolean;
   /** Keep the store of an earlier run with the same --patients and --seed: no wipe, no ingest. */
   reuse: boolean;
   resultsDir: string;
@@ -43,7 +45,7 @@ function backendsOf(raw: string): Backend[] {
 
 /** Flags `bench/run.ts` understands; anything else is refused before a long run starts. */
 const VALUE_FLAGS = ['backend', 'patients', 'duration', 'seed', 'measure-patients', 'ingest-concurrency', 'limit-rows', 'data-root', 'port', 'results-dir'];
-const SWITCH_FLAGS = ['cpu-prof', 'reuse', 'help'];
+const SWITCH_FLAGS = ['cpu-prof', 'mem-trace', 'reuse', 'help'];
 
 export const USAGE = `usage: node dist/bench/run.js [options]   (see bench/README.md)
   --backend embedded|external|both   default both
@@ -58,6 +60,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (see bench/READM
   --results-dir DIR        default bench/results
   --reuse                  keep an earlier run's store (no wipe, no ingest)
   --cpu-prof               run the server under node --cpu-prof
+  --mem-trace              sample the server's memory (heap, Buffers) and break the read phase's RSS down
 env: BENCH_<OPTION> for each option, BENCH_DATABASE (external database name), DATABASE_URL`;
 
 /** Throws naming the first argument that is not a known flag (or a flag's value). */
@@ -90,6 +93,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     dataRoot: get('data-root') ?? '/tmp/haven-bench',
     port: intOf('port', get('port'), 18_473),
     cpuProf: argv.includes('--cpu-prof') || env.BENCH_CPU_PROF === '1',
+    memTrace: argv.includes('--mem-trace') || env.BENCH_MEM_TRACE_PHASES === '1',
     reuse: argv.includes('--reuse') || env.BENCH_REUSE === '1',
     resultsDir: get('results-dir') ?? 'bench/results',
   };

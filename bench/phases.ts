@@ -11,6 +11,7 @@ import { createQueryBlinder } from './blind-tags.js';
 import { createCpuMeter } from './cpu-meter.js';
 import { runMixedLoad, runPaging, type MixedLoad, type PagingResult } from './search-mixed.js';
 import { explainSearches, pagingFirstPage, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
+import { memoryBreakdown } from './mem-breakdown.js';
 import { createTokenHolder, rssMb, sampleRss, startServerChild, type ServerChild } from './server-process.js';
 
 export interface BackendRun {
@@ -19,7 +20,7 @@ export interface BackendRun {
   startup: { freshMs?: number; existingMs?: number };
   store?: StoreFacts;
   ingest?: IngestResult;
-  read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number } };
+  read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number; memory?: ReturnType<typeof memoryBreakdown> } };
   rssIdleMb?: number;
   searches?: SearchLoad[];
   /** The whole search set interleaved at concurrency 16 (search-mixed.ts). */
@@ -47,16 +48,21 @@ function startSpec(opts: BenchOptions, dataDir: string, databaseUrl: string | un
     port: opts.port,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(opts.cpuProf ? { cpuProfDir: resolve(join(opts.resultsDir, 'prof')) } : {}),
+    ...(opts.memTrace ? { memTrace: memTraceFile(dataDir) } : {}),
   };
 }
 
+const memTraceFile = (dataDir: string) => join(dataDir, 'mem-trace.jsonl');
+
 type ReadResult = NonNullable<BackendRun['read']>;
 
-async function readPhase(server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, seconds: number): Promise<ReadResult> {
+async function readPhase(server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, seconds: number, memTrace?: string): Promise<ReadResult> {
   const ids = [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
   const rss = sampleRss(server.pid);
+  const startedAt = Date.now();
   const load = await runLoad({ client, concurrency: 16, seconds, maxRequests: 5_000_000, path: () => ids[Math.floor(Math.random() * ids.length)]! });
-  return { ...load, rss: rss.stop() };
+  const memory = memTrace ? memoryBreakdown(memTrace, startedAt, Date.now()) : undefined;
+  return { ...load, rss: { ...rss.stop(), ...(memory ? { memory } : {}) } };
 }
 
 /** The set mixed at c16, then paging with RSS: issue 6's throughput and memory figures. */
@@ -107,7 +113,7 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
     run.store = await storeFacts(db);
     log(`${run.backend}: store holds ${run.store.totalResources} resources, ${run.store.databaseSizeMb} MB`);
     await tokens.renew();
-    const read = await readPhase(server, client, drawn, opts.duration);
+    const read = await readPhase(server, client, drawn, opts.duration, opts.memTrace ? memTraceFile(dataDir) : undefined);
     run.read = read;
     log(`${run.backend}: read ${read.perSecond}/s p50 ${read.latency.p50Ms} ms p99 ${read.latency.p99Ms} ms, RSS max ${read.rss.maxMb} MB, ${read.errors} errors`);
     noteLoad(run, 'afterRead');
