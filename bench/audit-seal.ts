@@ -9,10 +9,18 @@
  * Then the PostgreSQL side: CPU of the one backend (/proc/<pid>/stat, 10-ms ticks) per entry inserted
  * by insertEntries in batches of BENCH_SEAL_BATCH (default 16, a group commit under load), v1 vs v2
  * alternating, BENCH_SEAL_PG_ENTRIES per round (default 16000). Needs the database on this host.
+ *
+ *   node dist/bench/audit-seal.js --before /tmp/base
+ * A/B of two builds instead: that build's audit modules are loaded into this process beside this
+ * one's, and v2 entries (same keys, same tag cache state) of both alternate in every round, which
+ * goes first alternating between rounds; per-round differences pair up under the same load. Process
+ * CPU runs between builds differed by more than the change (load 5-10), so this is the A/B to use.
+ * No PostgreSQL side in this mode (the INSERT is the same code and bytes).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createAuditEntryCrypto } from '../src/audit/entry-crypto.js';
 import { entryOf, toRow, type AuditedContext, type EntryFacts, type EntryRow } from '../src/audit/entry.js';
 import { insertEntries } from '../src/audit/insert.js';
@@ -48,6 +56,81 @@ function cpuMicros(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start);
   return d.user + d.system;
 }
+
+const beforeArg = process.argv.indexOf('--before');
+const BEFORE = beforeArg >= 0 ? process.argv[beforeArg + 1] : undefined;
+
+/** Seals and encodes one v2 entry with a build's own modules (this one's, or another build's under dist/src/). */
+type SealRun = (facts: EntryFacts) => Promise<void>;
+
+async function buildRun(srcUrl: string, keyring: ReturnType<typeof createKeyring>, now: Date): Promise<SealRun> {
+  const load = async (path: string) => (await import(new URL(path, srcUrl).href)) as Record<string, unknown>;
+  const [entryCrypto, entry] = await Promise.all(['audit/entry-crypto.js', 'audit/entry.js'].map(load));
+  /* eslint-disable @typescript-eslint/no-explicit-any -- another build's modules, typed as this build's would be wrong */
+  const m = { ...entryCrypto, ...entry } as any;
+  const crypto = m.createAuditEntryCrypto(keyring);
+  return async (facts) => {
+    const [sealed] = await crypto.seal('default', [m.entryOf(ctx, 'bench-node', now, facts)], false);
+    m.toRow(sealed);
+  };
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+}
+
+/** `--before`: v2 entries of this build and another, alternating in every round. */
+async function compareBuilds(before: string): Promise<void> {
+  const load0 = loadavg();
+  const testDb = await createTestDb();
+  const keyDir = mkdtempSync(join(tmpdir(), 'haven-bench-seal-'));
+  const kms = createLocalKms({ dataDir: keyDir, env: 'test', logger: silentLogger });
+  const keyring = createKeyring({ db: testDb.db, kms, refreshMs: 3_600_000 });
+  const now = new Date();
+  try {
+    const runs: Record<'after' | 'before', SealRun> = {
+      after: await buildRun(new URL('../src/', import.meta.url).href, keyring, now),
+      before: await buildRun(pathToFileURL(`${resolve(before)}/dist/src/`).href, keyring, now),
+    };
+    const results: Record<string, unknown> = {};
+    for (const [name, shape] of Object.entries(shapes)) {
+      const calls = name === 'read' ? CALLS : Math.max(1, Math.floor(CALLS / 10));
+      for (const run of Object.values(runs)) for (let i = 0; i < 2000; i++) await run(shape(i)); // warm-up (JIT, tag cache)
+      const s = { after: [] as number[], before: [] as number[] };
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const which of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
+          const t0 = process.cpuUsage();
+          for (let i = 0; i < calls; i++) await runs[which](shape(i));
+          s[which].push(cpuMicros(t0) / calls);
+        }
+      }
+      const diffs = s.after.map((x, i) => x - s.before[i]!);
+      results[name] = {
+        callsPerRound: calls,
+        beforeMicrosPerEntry: +median(s.before).toFixed(2),
+        afterMicrosPerEntry: +median(s.after).toFixed(2),
+        afterMinusBeforeMedian: +median(diffs).toFixed(2),
+        afterMinusBeforePerRound: diffs.map((x) => +x.toFixed(2)),
+        roundsBefore: s.before.map((x) => +x.toFixed(2)),
+        roundsAfter: s.after.map((x) => +x.toFixed(2)),
+      };
+    }
+    const out = {
+      bench: 'audit-seal --before',
+      what: 'Node CPU (process.cpuUsage user+system) per v2 audit entry (build, seal, canonical bytes, leaf hash) of two builds in one process, alternating in every round; medians of rounds and of per-round differences',
+      rounds: ROUNDS,
+      builds: { after: resolve('.'), before: resolve(before) },
+      machine: { ...machineFacts(), loadavgStart: load0, loadavgEnd: loadavg() },
+      results,
+    };
+    console.log(JSON.stringify(out, null, 2));
+    if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, `${JSON.stringify(out, null, 2)}\n`);
+  } finally {
+    await keyring.close();
+    await kms.close();
+    await testDb.drop();
+    rmSync(keyDir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const load0 = loadavg();
@@ -85,7 +168,6 @@ async function main(): Promise<void> {
       }
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pgSide = await pgCpuPerEntry(testDb.url, crypto, now);
   const results = Object.fromEntries(
     Object.entries(samples).map(([name, s]) => [
@@ -155,4 +237,4 @@ async function pgCpuPerEntry(url: string, crypto: ReturnType<typeof createAuditE
   }
 }
 
-await main();
+await (BEFORE ? compareBuilds(BEFORE) : main());
