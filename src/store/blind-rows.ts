@@ -18,14 +18,10 @@ import { BLIND_PREFIX_MAX, BLIND_PREFIX_MIN, blindCover, blindDomain, type Prote
 export interface BlindRow {
   type: 'string' | 'token' | 'reference';
   param: string;
-  group: number | undefined;
-  /** The table's columns in index-writer layout order, `blind` last. */
-  columns: (string | null)[];
-}
-
-/** The tag of a string row (prefix or exact form, its last column): what dropCoveredTags compares. */
-function stringTagOf(r: BlindRow): string | undefined {
-  return r.type === 'string' ? (r.columns[r.columns.length - 1] ?? undefined) : undefined;
+  /** The index-writer row: the parameter, the table's columns in layout order with `blind` last, the group. */
+  row: (string | null)[];
+  /** The tag of a string row (prefix or exact form): what dropCoveredTags compares. */
+  stringTag: string | undefined;
 }
 
 export interface BlindRowOptions {
@@ -33,10 +29,20 @@ export interface BlindRowOptions {
   normalize: (s: string) => string;
 }
 
+/** A UTF-16 surrogate: the value has a character outside the BMP, so prefixes are cut by code point. */
+const SURROGATE = /[\ud800-\udfff]/;
+
 /** Code-point prefixes (a character outside the BMP is never split in two), and the whole value. */
 function prefixes(norm: string): string[] {
-  const chars = Array.from(norm);
   const out: string[] = [];
+  if (!SURROGATE.test(norm)) {
+    // One code unit per character (nearly every name and address): slices, without an array of characters.
+    const n = norm.length;
+    for (let i = BLIND_PREFIX_MIN; i <= n && i <= BLIND_PREFIX_MAX; i++) out.push(norm.slice(0, i));
+    if (n > BLIND_PREFIX_MAX || n < BLIND_PREFIX_MIN) out.push(norm);
+    return out;
+  }
+  const chars = Array.from(norm);
   let acc = '';
   for (let i = 0; i < chars.length && i < BLIND_PREFIX_MAX; i++) {
     acc += chars[i];
@@ -62,26 +68,31 @@ export type BlindSeen = Map<string, Set<string>>;
 export function blindRows(resourceType: string, v: IndexValue, tag: BlindTagger, o: BlindRowOptions, seen: BlindSeen): BlindRow[] | null {
   if (v.type === 'reference') return blindReference(resourceType, v, tag, o);
   if ((v.type !== 'string' && v.type !== 'token') || !o.policy.isProtected(resourceType, v.param)) return null;
-  const out: BlindRow[] = [];
   const system = v.type === 'token' ? v.system : null;
   const scope = `${v.param}\u0000${v.group ?? ''}\u0000${system ?? ''}`;
   let tags = seen.get(scope);
   if (!tags) seen.set(scope, (tags = new Set()));
-  const add = (t: string | null) => {
-    const key = t ?? '';
-    if (tags.has(key)) return;
-    tags.add(key);
-    const columns = v.type === 'token' ? [system, null, null, t] : [null, null, t];
-    out.push({ type: v.type, param: v.param, group: v.group, columns });
-  };
+  const group = v.group === undefined ? null : String(v.group);
   const domain = blindDomain(v.param);
+  const out: BlindRow[] = [];
   if (v.type === 'token') {
-    add(v.code === null ? null : tag('code', domain, v.code));
+    const t = v.code === null ? null : tag('code', domain, v.code);
+    if (!tags.has(t ?? '')) {
+      tags.add(t ?? '');
+      out.push({ type: 'token', param: v.param, row: [v.param, system, null, null, t, group], stringTag: undefined });
+    }
     return out;
   }
-  add(tag('exact', domain, v.value));
-  for (const p of prefixes(o.normalize(v.value))) add(tag('prefix', domain, p));
+  addString(out, tags, v.param, group, tag('exact', domain, v.value));
+  for (const p of prefixes(o.normalize(v.value))) addString(out, tags, v.param, group, tag('prefix', domain, p));
   return out;
+}
+
+/** A string row for tag `t`, unless the resource already has it. */
+function addString(out: BlindRow[], tags: Set<string>, param: string, group: string | null, t: string): void {
+  if (tags.has(t)) return;
+  tags.add(t);
+  out.push({ type: 'string', param, row: [param, null, null, t, group], stringTag: t });
 }
 
 /**
@@ -98,7 +109,7 @@ export function dropCoveredTags(resourceType: string, rows: BlindRow[]): BlindRo
   let byParam: Map<string, Set<string>> | undefined;
   const keep: BlindRow[] = [];
   rows: for (const r of rows) {
-    const tag = stringTagOf(r);
+    const tag = r.stringTag;
     const cover = tag === undefined ? NO_COVER : blindCover(resourceType, r.param);
     if (cover.length > 0) {
       byParam ??= stringTagsByParam(rows);
@@ -114,7 +125,7 @@ const NO_COVER: readonly string[] = [];
 function stringTagsByParam(rows: BlindRow[]): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const r of rows) {
-    const tag = stringTagOf(r);
+    const tag = r.stringTag;
     if (tag === undefined) continue;
     let set = out.get(r.param);
     if (!set) out.set(r.param, (set = new Set()));
@@ -131,6 +142,6 @@ function stringTagsByParam(rows: BlindRow[]): Map<string, Set<string>> {
 function blindReference(resourceType: string, v: Extract<IndexValue, { type: 'reference' }>, tag: BlindTagger, o: BlindRowOptions): BlindRow[] | null {
   if (v.identifierValue === null || !o.policy.isProtected(resourceType, 'identifier')) return null;
   const t = tag('code', `${v.param}:identifier`, v.identifierValue);
-  const columns = [v.targetType, v.targetId, v.url, v.version, v.identifierSystem, null, t];
-  return [{ type: 'reference', param: v.param, group: v.group, columns }];
+  const row = [v.param, v.targetType, v.targetId, v.url, v.version, v.identifierSystem, null, t, v.group === undefined ? null : String(v.group)];
+  return [{ type: 'reference', param: v.param, row, stringTag: undefined }];
 }

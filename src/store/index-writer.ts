@@ -125,12 +125,7 @@ export function createIndexWriter(options: IndexWriterOptions) {
         push(buckets, mine, r, v.type, rowOf(v, normalize), rows);
       }
       // Only after every value of the resource: whether a narrower parameter holds a tag depends on all of them.
-      for (const b of dropCoveredTags(r.resourceType, blinded)) {
-        const row: (string | null)[] = [b.param];
-        for (const c of b.columns) row.push(c);
-        row.push(b.group === undefined ? null : String(b.group));
-        push(buckets, mine, r, b.type, row, b.type === 'reference' ? rows : null);
-      }
+      for (const b of dropCoveredTags(r.resourceType, blinded)) push(buckets, mine, r, b.type, b.row, b.type === 'reference' ? rows : null);
     }
     return buckets;
   }

@@ -58,29 +58,37 @@ function codingIn(set: CodeSet, coding: Obj): boolean | undefined {
   return set.pairs.has(`${coding.system}|${coding.code}`);
 }
 
+/** The value set's URL without its version, for messages (built only when one is reported). */
+function vsName(valueSet: string): string {
+  return valueSet.split('|')[0] ?? '';
+}
+
 /** Required bindings on code, Coding and CodeableConcept (when the value set is expandable). */
 export function checkBinding(svc: Services, el: ElementModel, type: string, value: unknown, expr: string, issues: Issue[]): void {
   if (el.binding?.strength !== 'required') return;
   const set = svc.codes(el.binding.valueSet);
   if (!set) return;
-  const vs = el.binding.valueSet.split('|')[0] ?? '';
   if (type === 'code') {
     if (typeof value === 'string' && !set.codes.has(value)) {
-      error(issues, 'code-invalid', `Code '${value}' is not in the required value set ${vs}`, expr);
+      error(issues, 'code-invalid', `Code '${value}' is not in the required value set ${vsName(el.binding.valueSet)}`, expr);
     }
   } else if (type === 'Coding') {
     if (codingIn(set, value as Obj) === false) {
       const c = value as Obj;
-      error(issues, 'code-invalid', `Code '${String(c.system)}|${String(c.code)}' is not in the required value set ${vs}`, expr);
+      error(issues, 'code-invalid', `Code '${String(c.system)}|${String(c.code)}' is not in the required value set ${vsName(el.binding.valueSet)}`, expr);
     }
   } else if (type === 'CodeableConcept') {
     const codings = (value as Obj).coding;
     if (!Array.isArray(codings)) return;
     // Codings without system/code cannot be judged; the concept passes if any judged coding is in the set.
-    const judged = codings.map((c) => codingIn(set, c as Obj)).filter((r) => r !== undefined);
-    if (judged.length > 0 && !judged.includes(true)) {
-      error(issues, 'code-invalid', `None of the codings is in the required value set ${vs}`, expr);
+    let judged = false;
+    let anyIn = false;
+    for (const c of codings) {
+      const inSet = codingIn(set, c as Obj);
+      if (inSet !== undefined) judged = true;
+      if (inSet === true) anyIn = true;
     }
+    if (judged && !anyIn) error(issues, 'code-invalid', `None of the codings is in the required value set ${vsName(el.binding.valueSet)}`, expr);
   }
 }
 

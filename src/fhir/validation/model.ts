@@ -1,4 +1,5 @@
 import type { DefinitionSource, Json } from './definitions.js';
+import { isPrimitive } from './primitives.js';
 
 /** One type an element may take, e.g. `Reference` with its allowed targets. */
 export interface TypeRef {
@@ -10,6 +11,8 @@ export interface TypeRef {
   profile?: string;
   /** Allowed reference target types; undefined = any. */
   targets?: Set<string>;
+  /** `code` is a primitive type: the JSON may carry `_name` beside `name` (decided once, not per value). */
+  primitive: boolean;
 }
 
 export interface ConstraintDef {
@@ -30,12 +33,16 @@ export interface ElementModel {
   isArray: boolean;
   choice: boolean;
   types: TypeRef[];
+  /** One of `types` is Resource (contained, Bundle.entry.resource): the value is walked as a resource. */
+  holdsResource: boolean;
   binding?: { strength: string; valueSet: string };
   constraints: ConstraintDef[];
   /** Inline children (backbone elements, or the root of a type). */
   children?: ChildIndex;
-  /** Distinct child elements, and those with min > 0, for cardinality checks. */
+  /** Distinct child elements, for cardinality checks. */
   childElements?: ElementModel[];
+  /** The child elements with min > 0: the only ones a missing-element check can fail on. */
+  requiredChildren?: ElementModel[];
   /** `#Questionnaire.item`-style reuse of another element's children. */
   contentReference?: string;
 }
@@ -66,7 +73,7 @@ function typeCode(raw: Json, basePath: string): string {
 
 function toTypeRef(raw: Json, basePath: string): TypeRef {
   const code = typeCode(raw, basePath);
-  const ref: TypeRef = { code, suffix: code.charAt(0).toUpperCase() + code.slice(1) };
+  const ref: TypeRef = { code, suffix: code.charAt(0).toUpperCase() + code.slice(1), primitive: isPrimitive(code) };
   const profile = (raw.profile as string[] | undefined)?.[0];
   if (profile) ref.profile = profile.slice(profile.lastIndexOf('/') + 1);
   const targets = raw.targetProfile as string[] | undefined;
@@ -87,6 +94,7 @@ function toElement(raw: Json): ElementModel {
   const base = (raw.base as Json | undefined) ?? {};
   const basePath = typeof base.path === 'string' ? base.path : path;
   const choice = last.endsWith('[x]');
+  const types = ((raw.type as Json[] | undefined) ?? []).map((t) => toTypeRef(t, basePath));
   const el: ElementModel = {
     path,
     name: choice ? last.slice(0, -3) : last,
@@ -94,7 +102,8 @@ function toElement(raw: Json): ElementModel {
     max: parseMax(raw.max),
     isArray: parseMax(base.max ?? raw.max) > 1,
     choice,
-    types: ((raw.type as Json[] | undefined) ?? []).map((t) => toTypeRef(t, basePath)),
+    types,
+    holdsResource: types.some((t) => t.code === 'Resource'),
     constraints: ((raw.constraint as Json[] | undefined) ?? [])
       .filter((c) => c.severity === 'error' && typeof c.expression === 'string')
       .map((c) => ({ key: String(c.key), human: String(c.human ?? ''), expression: String(c.expression) })),
@@ -110,8 +119,9 @@ function toElement(raw: Json): ElementModel {
 function addChild(parent: ElementModel, child: ElementModel): void {
   parent.children ??= new Map();
   (parent.childElements ??= []).push(child);
+  if (child.min > 0) (parent.requiredChildren ??= []).push(child);
   // contentReference elements carry no type; they are backbone elements.
-  const types = child.types.length > 0 ? child.types : [{ code: 'BackboneElement', suffix: '' }];
+  const types = child.types.length > 0 ? child.types : [{ code: 'BackboneElement', suffix: '', primitive: false }];
   for (const type of types) {
     const key = child.choice ? child.name + type.suffix : child.name;
     parent.children.set(key, { element: child, type });
@@ -135,6 +145,7 @@ export function buildTypeModel(sd: Json): TypeModel {
       if (target?.children) {
         el.children = target.children;
         el.childElements = target.childElements;
+        el.requiredChildren = target.requiredChildren;
       }
     }
   }

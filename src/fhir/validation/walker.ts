@@ -2,7 +2,7 @@ import type { Issue } from '../../kernel/errors.js';
 import { checkBinding, checkContained, checkExtension, checkReference, type Services } from './checks.js';
 import type { InvariantScope, createInvariantEngine } from './invariants.js';
 import type { ElementModel, TypeRef } from './model.js';
-import { checkPrimitive, isPrimitive } from './primitives.js';
+import { checkPrimitive } from './primitives.js';
 
 type Obj = Record<string, unknown>;
 
@@ -41,34 +41,58 @@ export function walkResource(svc: WalkServices, issues: Issue[], value: unknown,
   svc.invariants.check(model.root, value, w.scope, at, issues);
 }
 
+/**
+ * The per-object bookkeeping (which names were walked, which choice was
+ * taken, how often a required element occurs) is allocated only when an
+ * object needs it: a converted HL7 message walks ~200 objects, most with
+ * neither a `_name` key, a choice, nor a required child.
+ */
 function walkObject(w: Walk, obj: Obj, el: ElementModel, expr: string, isResource = false): void {
   const children = el.children;
   if (!children) return fail(w, 'structure', `Element has no defined children`, expr);
-  const handled = new Set<string>();
-  const choices = new Map<ElementModel, string>();
-  const counts = new Map<ElementModel, number>();
+  const keys = Object.keys(obj);
+  // `name` and `_name` are one entry, walked once; without a `_` key every name is distinct.
+  let handled: Set<string> | null = null;
+  for (const key of keys) {
+    if (key.charCodeAt(0) === 95) {
+      handled = new Set();
+      break;
+    }
+  }
+  let choices: Map<ElementModel, string> | null = null;
+  let counts: Map<ElementModel, number> | null = null;
   let content = false;
-  for (const key of Object.keys(obj)) {
+  for (const key of keys) {
     if (isResource && key === 'resourceType') continue;
     const name = key.startsWith('_') ? key.slice(1) : key;
     const entry = children.get(name);
-    if (!entry || (key !== name && !isPrimitive(entry.type.code))) {
+    if (!entry || (key !== name && !entry.type.primitive)) {
       fail(w, 'structure', `Unknown element '${key}'`, `${expr}.${key}`);
       continue;
     }
     if (name !== 'id') content = true;
-    if (handled.has(name)) continue;
-    handled.add(name);
-    const previous = choices.get(entry.element);
-    if (previous !== undefined) {
-      fail(w, 'structure', `Only one of the choices for ${entry.element.name}[x] is allowed (found ${previous} and ${name})`, `${expr}.${name}`);
+    if (handled) {
+      if (handled.has(name)) continue;
+      handled.add(name);
     }
-    if (entry.element.choice) choices.set(entry.element, name);
-    counts.set(entry.element, (counts.get(entry.element) ?? 0) + walkEntry(w, obj, name, entry.element, entry.type, expr));
+    const element = entry.element;
+    if (element.choice) {
+      choices ??= new Map();
+      const previous = choices.get(element);
+      if (previous !== undefined) {
+        fail(w, 'structure', `Only one of the choices for ${element.name}[x] is allowed (found ${previous} and ${name})`, `${expr}.${name}`);
+      }
+      choices.set(element, name);
+    }
+    const n = walkEntry(w, obj, name, element, entry.type, expr);
+    if (element.min > 0) {
+      counts ??= new Map();
+      counts.set(element, (counts.get(element) ?? 0) + n);
+    }
   }
   if (!isResource && !content) fail(w, 'invariant', 'Constraint ele-1 failed: All FHIR elements must have a @value or children', expr);
-  for (const child of el.childElements ?? []) {
-    if (child.min > 0 && (counts.get(child) ?? 0) < child.min) {
+  for (const child of el.requiredChildren ?? []) {
+    if ((counts?.get(child) ?? 0) < child.min) {
       fail(w, 'required', `Missing required element ${child.name}${child.choice ? '[x]' : ''} (min ${child.min})`, `${expr}.${child.name}`);
     }
   }
@@ -77,7 +101,7 @@ function walkObject(w: Walk, obj: Obj, el: ElementModel, expr: string, isResourc
 /** Validates obj[name] (and obj[_name]); returns how many occurrences it holds. */
 function walkEntry(w: Walk, obj: Obj, name: string, el: ElementModel, type: TypeRef, expr: string): number {
   const value = obj[name];
-  const ext = isPrimitive(type.code) ? obj[`_${name}`] : undefined;
+  const ext = type.primitive ? obj[`_${name}`] : undefined;
   const at = el.choice ? `${expr}.${el.name}.ofType(${type.code})` : `${expr}.${name}`;
   if (!el.isArray) {
     if (Array.isArray(value) || Array.isArray(ext)) {
@@ -125,9 +149,9 @@ function walkPrimitive(w: Walk, value: unknown, ext: unknown, el: ElementModel, 
 }
 
 function walkItem(w: Walk, value: unknown, ext: unknown, el: ElementModel, type: TypeRef, at: string): void {
-  if (isPrimitive(type.code)) return walkPrimitive(w, value, ext, el, type, at);
+  if (type.primitive) return walkPrimitive(w, value, ext, el, type, at);
   if (!isObject(value)) return fail(w, 'structure', `Element must be a JSON object (type ${type.code})`, at);
-  if (type.code === 'Resource' || el.types.some((t) => t.code === 'Resource')) {
+  if (type.code === 'Resource' || el.holdsResource) {
     // Contained resources share the container's %rootResource; Bundle entries are roots of their own.
     const root = el.name === 'contained' ? w.scope.rootResource : undefined;
     return walkResource(w.svc, w.issues, value, at, root);
