@@ -52,6 +52,25 @@ describe('validation: invariants', () => {
     assert.deepEqual(keys(q({ answerString: 'x' })), ['que-7']);
   });
 
+  it('answers an invariant fhirpath.js cannot evaluate on this data with a warning, and keeps checking it for the next resource', () => {
+    const ucum = (value: number | undefined) => ({ ...(value === undefined ? {} : { value }), unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' });
+    const goal = (low: number | undefined, high: number | undefined) => ({
+      resourceType: 'Goal',
+      lifecycleStatus: 'active',
+      description: { text: 'x' },
+      subject: { reference: 'Patient/1' },
+      target: [{ measure: { text: 'm' }, detailRange: { low: ucum(low), high: ucum(high) } }],
+    });
+    // rng-2 compares low and high; fhirpath.js throws (not an Error) on a Quantity with a unit but no value.
+    const fresh = createValidator();
+    const issues = fresh.validate(goal(1, undefined));
+    assert.deepEqual(issues.map((i) => [i.severity, i.code, i.details]), [['warning', 'processing', 'rng-2']]);
+    assert.match(issues[0]!.diagnostics ?? '', /could not be evaluated/);
+    // The rule still applies afterwards: one such resource must not exempt every later one.
+    assert.deepEqual(fresh.validate(goal(5, 2)).map((i) => i.details), ['rng-2']);
+    assert.ok(!fresh.skippedInvariants().some((s) => s.key === 'rng-2'));
+  });
+
   it('lists invariants it skips, with reasons', () => {
     const team = { resourceType: 'CareTeam', participant: [{ member: { reference: 'Practitioner/1' }, onBehalfOf: { reference: 'Organization/1' } }] };
     assert.deepEqual(keys(team), []);
