@@ -6,6 +6,7 @@ import { ensureBootstrapClient } from '../auth/index.js';
 import { createDb, createEmbeddedPostgres, migrate, startMaintenance, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { buildApp } from './build.js';
 import { buildMllpListener, type Hl7Parts } from './hl7v2.js';
+import { tuneRuntime } from './runtime-tuning.js';
 
 /** Roles of `haven serve --roles` (DESIGN §1): `api` = HTTP, `mllp` = the HL7 v2 listener. */
 export type ServerRole = 'api' | 'mllp';
@@ -39,6 +40,7 @@ export function publicBaseUrl(config: HavenConfig, port: number): string {
  * admin client, HTTP listener. Security is always on: there is no switch.
  */
 export async function startServer(config: HavenConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  tuneRuntime();
   const roles = new Set(options.roles ?? SERVER_ROLES);
   const dataDir = resolve(config.dataDir);
   let embedded: EmbeddedPostgres | undefined;
