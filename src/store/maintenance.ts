@@ -15,10 +15,20 @@ export const ANALYZE_SQL = `
     AND (relname IN ('resource', 'resource_version') OR relname LIKE 'idx\\_%')
     AND n_mod_since_analyze > greatest(1000, 0.1 * n_live_tup)`;
 
+/**
+ * ANALYZEs the stale tables, one at a time (ANALYZE of a large table reads a
+ * sample and must not pile up). SKIP_LOCKED: a table another process holds
+ * (autovacuum vacuuming or analysing it) is left to that process. Without
+ * it this ANALYZE queued behind autovacuum's lock, and after
+ * `deadlock_timeout` PostgreSQL cancelled the autovacuum task ("canceling
+ * autovacuum task") to let it through: during a bulk load on the embedded
+ * server (autovacuum on) that threw away vacuum work on the growing tables
+ * every 30 s, to be redone from the start. Returns the stale tables; one
+ * skipped is stale again at the next round unless autovacuum analysed it.
+ */
 export async function analyzeStaleTables(db: Db): Promise<string[]> {
   const stale = (await db.query<{ relname: string }>(ANALYZE_SQL)).rows.map((r) => r.relname);
-  // One at a time: ANALYZE of a large table reads a sample and must not pile up.
-  for (const table of stale) await db.query(`ANALYZE ${table.replace(/[^a-z_]/g, '')}`);
+  for (const table of stale) await db.query(`ANALYZE (SKIP_LOCKED) ${table.replace(/[^a-z_]/g, '')}`);
   return stale;
 }
 

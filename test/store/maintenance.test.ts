@@ -1,28 +1,60 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { analyzeStaleTables } from '../../src/store/index.js';
-import { createTestDb } from '../support/db.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+
+/** Inserts 5,000 idx_token rows and waits until the statistics counters show them. */
+async function makeIdxTokenStale(t: TestDb): Promise<void> {
+  await t.db.query(
+    `INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, system, code)
+     SELECT 'default', 'Observation', 'o' || g, 'code', 'http://loinc.org', (g % 50)::text FROM generate_series(1, 5000) g`,
+  );
+  // Statistics counters are updated asynchronously by the backend; wait until they show the inserts.
+  for (let i = 0; i < 100; i++) {
+    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+    const r = await t.db.query<{ n: string }>("SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'idx_token'");
+    if (Number(r.rows[0]?.n) >= 5000) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+const statsRows = async (t: TestDb) => Number((await t.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stats WHERE tablename = 'idx_token'")).rows[0]?.n);
 
 test('tables changed a lot since their last ANALYZE get fresh statistics', async () => {
   const t = await createTestDb();
   try {
     await t.db.query('ANALYZE');
-    await t.db.query(
-      `INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, system, code)
-       SELECT 'default', 'Observation', 'o' || g, 'code', 'http://loinc.org', (g % 50)::text FROM generate_series(1, 5000) g`,
-    );
-    // Statistics counters are updated asynchronously by the backend; wait until they show the inserts.
-    for (let i = 0; i < 100; i++) {
-      await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
-      const r = await t.db.query<{ n: string }>("SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'idx_token'");
-      if (Number(r.rows[0]?.n) >= 5000) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await makeIdxTokenStale(t);
     const analysed = await analyzeStaleTables(t.db);
     assert.ok(analysed.includes('idx_token'), `analysed: ${analysed.join(', ')}`);
-    const stats = await t.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stats WHERE tablename = 'idx_token'");
-    assert.ok(Number(stats.rows[0]?.n) > 0);
+    assert.ok((await statsRows(t)) > 0);
   } finally {
+    await t.drop();
+  }
+});
+
+test('a table another process holds (autovacuum) is skipped, not waited for', async () => {
+  const t = await createTestDb();
+  const holder = new pg.Client({ connectionString: t.url });
+  await holder.connect();
+  try {
+    await makeIdxTokenStale(t);
+    // The lock autovacuum takes to vacuum or analyse a table; ANALYZE needs the same one.
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE idx_token IN SHARE UPDATE EXCLUSIVE MODE');
+    const outcome = await Promise.race([
+      analyzeStaleTables(t.db).then(() => 'done'),
+      new Promise((res) => setTimeout(() => res('still waiting for the lock after 5 s'), 5_000)),
+    ]);
+    assert.equal(outcome, 'done');
+    assert.equal(await statsRows(t), 0, 'the held table was left alone');
+    await holder.query('COMMIT');
+    // Released: the next round analyses it.
+    assert.ok((await analyzeStaleTables(t.db)).includes('idx_token'));
+    assert.ok((await statsRows(t)) > 0);
+  } finally {
+    await holder.end().catch(() => undefined);
     await t.drop();
   }
 });
