@@ -16,9 +16,9 @@ import { setFlagsFromString } from 'node:v8';
  * ≈ 50,000 → 84,000-93,000; a 256 KiB blob segment sealed and opened 832 →
  * 1,047 MiB per CPU second; the encrypted read path in process
  * (bench/enc-read-path.ts) 35.5 → 23.7 µs, what encryption adds to it
- * 24.5 → 15.7 µs; the HL7 v2 stages
- * unchanged (ratio 1.009, 10 rounds). The flag is read at every sweep, so setting it
- * after V8 has started takes effect from the next one.
+ * 24.5 → 15.7 µs; the HL7 v2 stages unchanged (ratio 1.009, 10 rounds).
+ * The flag is read at every sweep, so setting it after V8 has started takes
+ * effect from the next one.
  */
 const FLAGS = ['--no-concurrent-array-buffer-sweeping'];
 
