@@ -7,7 +7,7 @@
  * round, and the build that goes first alternates between rounds, so machine
  * load and drift fall on all four alike.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--compare encryption|audit] [--audit-off] [--out name]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/overhead-ab.js --before /tmp/base [--after .] [--rounds 3] [--patients 150] [--reads 15000] [--compare encryption|audit] [--audit-off] [--paired [S]] [--out name]
  *
  * `--compare encryption` (default): encryption on vs HAVEN_ENCRYPTION=off
  * (issue 4). `--audit-off` runs both configurations with HAVEN_AUDIT=off:
@@ -19,12 +19,23 @@
  * `--compare audit`: the audit log on vs HAVEN_AUDIT=off (issue 3: audited
  * reads >= 0.85 and audited ingest >= 0.90 of unaudited), encryption on in
  * both; the read batches' mean size is recorded per run.
+ *
+ * `--paired [S]` (default 10 s): the two configurations of a build run at the
+ * same time, each against its own server and database, their timed ingest and
+ * reads started together and the reads stopped together after S seconds. Run
+ * one after the other, the per-round ratio of two identical builds spread
+ * 0.78-1.06 on a noisy host, because the machine changed between the runs;
+ * paired, both see the same minute. The two share the cores, so the absolute
+ * CPU per read is that of a loaded machine; compare the ratios. The ingest
+ * phases start together but the faster one ends first, so its partner's tail
+ * runs on a quieter machine: the read ratio is the paired figure to quote.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { machineFacts } from './machine.js';
 import { positiveArg } from './options.js';
+import { createPairSync } from './pair-sync.js';
 import { measurePathCpu } from './path-cpu.js';
 import { round } from './stats.js';
 
@@ -49,6 +60,13 @@ const configs: Record<string, Record<string, string>> =
     ? { audited: {}, unaudited: { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } }
     : { encrypted: { ...audit }, plain: { ...audit, HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } };
 const [on, off] = Object.keys(configs) as [string, string];
+// `--paired S`: the two configurations of a build run at the same time, reads for S seconds each.
+const pairedSeconds = (() => {
+  const i = process.argv.indexOf('--paired');
+  if (i < 0) return undefined;
+  const next = process.argv[i + 1];
+  return next === undefined || next.startsWith('--') ? 10 : positiveArg('paired', 10);
+})();
 
 interface Sample {
   readCpuMs: number;
@@ -64,25 +82,41 @@ interface Sample {
 type Field = Exclude<keyof Sample, 'load1m' | 'readPerSecond'>;
 type Key = `${keyof typeof builds}/${string}`;
 const samples: Record<string, Sample[]> = {};
+const sampleOf = (m: Awaited<ReturnType<typeof measurePathCpu>>): Sample => ({
+  readCpuMs: round(m.perRead.nodeCpuMsPerUnit + m.perRead.pgCpuMsPerUnit, 3),
+  nodeCpuMs: m.perRead.nodeCpuMsPerUnit,
+  pgCpuMs: m.perRead.pgCpuMsPerUnit,
+  ingestCpuMs: round(m.perResource.nodeCpuMsPerUnit + m.perResource.pgCpuMsPerUnit, 3),
+  ingestNodeCpuMs: m.perResource.nodeCpuMsPerUnit,
+  ingestPgCpuMs: m.perResource.pgCpuMsPerUnit,
+  readPerSecond: m.read.perSecond,
+  readBatchMeanEntries: m.readAuditBatches.meanEntries,
+  load1m: round(loadavg()[0]!),
+});
+const keep = (r: number, key: Key, s: Sample) => {
+  (samples[key] ??= []).push(s);
+  console.error(`[overhead-ab] round ${r + 1} ${key}: ${JSON.stringify(s)}`);
+};
 for (let r = 0; r < rounds; r++) {
   const order = (r % 2 === 0 ? ['before', 'after'] : ['after', 'before']) as (keyof typeof builds)[];
   for (const build of order) {
+    if (pairedSeconds) {
+      // Both configurations at once, their timed phases started together (and the reads ended
+      // together): whatever else the machine does in that window falls on both alike.
+      const pair = createPairSync();
+      const runs = await Promise.all(
+        [on, off].map((config) =>
+          measurePathCpu({ ...spec, env: { ...configs[config] }, cwd: builds[build], sync: pair.sync, readSeconds: pairedSeconds }).catch((err: unknown) => {
+            pair.fail(err);
+            throw err;
+          }),
+        ),
+      );
+      runs.forEach((m, i) => keep(r, `${build}/${[on, off][i]!}`, sampleOf(m)));
+      continue;
+    }
     for (const config of r % 2 === 0 ? [on, off] : [off, on]) {
-      const m = await measurePathCpu({ ...spec, env: { ...configs[config] }, cwd: builds[build] });
-      const key: Key = `${build}/${config}`;
-      const s: Sample = {
-        readCpuMs: round(m.perRead.nodeCpuMsPerUnit + m.perRead.pgCpuMsPerUnit, 3),
-        nodeCpuMs: m.perRead.nodeCpuMsPerUnit,
-        pgCpuMs: m.perRead.pgCpuMsPerUnit,
-        ingestCpuMs: round(m.perResource.nodeCpuMsPerUnit + m.perResource.pgCpuMsPerUnit, 3),
-        ingestNodeCpuMs: m.perResource.nodeCpuMsPerUnit,
-        ingestPgCpuMs: m.perResource.pgCpuMsPerUnit,
-        readPerSecond: m.read.perSecond,
-        readBatchMeanEntries: m.readAuditBatches.meanEntries,
-        load1m: round(loadavg()[0]!),
-      };
-      (samples[key] ??= []).push(s);
-      console.error(`[overhead-ab] round ${r + 1} ${key}: ${JSON.stringify(s)}`);
+      keep(r, `${build}/${config}`, sampleOf(await measurePathCpu({ ...spec, env: { ...configs[config] }, cwd: builds[build] })));
     }
   }
 }
@@ -109,7 +143,15 @@ const result = {
   benchmark: 'overhead-ab',
   at: new Date().toISOString(),
   machine: machineFacts(),
-  spec: { patients: spec.patients, reads: spec.reads, rounds, readConcurrency: spec.readConcurrency, compare, configs, audit: auditOff ? 'off (both configurations)' : 'on' },
+  spec: {
+    patients: spec.patients,
+    ...(pairedSeconds ? { paired: `both configurations at once, reads for ${pairedSeconds} s each` } : { reads: spec.reads }),
+    rounds,
+    readConcurrency: spec.readConcurrency,
+    compare,
+    configs,
+    audit: auditOff ? 'off (both configurations)' : 'on',
+  },
   loadAverage1m: { min: round(Math.min(...Object.values(samples).flat().map((s) => s.load1m))), max: round(Math.max(...Object.values(samples).flat().map((s) => s.load1m))) },
   target:
     compare === 'audit'

@@ -32,6 +32,14 @@ export interface PathCpuSpec {
   shapes?: boolean;
   /** Another build of Haven to run (its bin/haven.js and dist/), for an A/B run; this checkout when absent. */
   cwd?: string;
+  /**
+   * Awaited just before the timed ingest and again before the timed reads: a
+   * barrier shared with a measurement running at the same time (overhead-ab
+   * --paired), so both time the same stretch of the machine's weather.
+   */
+  sync?: (phase: 'ingest' | 'reads') => Promise<void>;
+  /** Reads for this many seconds instead of `reads` requests (paired runs end their windows together). */
+  readSeconds?: number;
 }
 
 /** Group-commit batches written during the reads: how many entries each carried (from audit_batch, so any build can be measured). */
@@ -109,16 +117,23 @@ export async function measurePathCpu(spec: PathCpuSpec) {
     const seed = 7;
     await ingestSlice({ client, seed, startIndex: 0, patients: 20, concurrency: spec.concurrency, drawn: emptyDrawn() }); // warm-up
     const drawn = emptyDrawn();
+    await spec.sync?.('ingest');
     const beforeIngest = await meter.snapshot();
     const ingest = await ingestSlice({ client, seed, startIndex: 20, patients: spec.patients, concurrency: spec.concurrency, drawn });
     const perResource = perUnit(beforeIngest, await meter.snapshot(), ingest.resources);
     const paths = readPaths(drawn);
     const batchMark = await lastBatchId(dbUrl);
+    await spec.sync?.('reads');
     const beforeReads = await meter.snapshot();
     // Monotonic clock in µs, the clock a --cpu-prof profile's sample times use: profile-phases --window.
     const shapesBefore = spec.shapes ? shapesOf(countFile) : undefined;
     const readFromUs = Number(process.hrtime.bigint() / 1000n);
-    const read = await runLoad({ client, concurrency: spec.readConcurrency ?? 16, seconds: 120, maxRequests: spec.reads, path: (i) => paths[(i * 7919) % paths.length]! });
+    const read = await runLoad({
+      client,
+      concurrency: spec.readConcurrency ?? 16,
+      ...(spec.readSeconds ? { seconds: spec.readSeconds, maxRequests: Number.POSITIVE_INFINITY } : { seconds: 120, maxRequests: spec.reads }),
+      path: (i) => paths[(i * 7919) % paths.length]!,
+    });
     const readToUs = Number(process.hrtime.bigint() / 1000n);
     const perRead = perUnit(beforeReads, await meter.snapshot(), read.requests);
     const readShapes = shapesBefore ? shapeDelta(shapesBefore, shapesOf(countFile), read.requests) : undefined;
