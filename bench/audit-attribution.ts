@@ -10,7 +10,10 @@
  * The profiler itself costs CPU: compare shares and differences, and take
  * absolute CPU per read from overhead-ab.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/audit-attribution.js [--build dir] [--rounds 1] [--no-prof] [--keep-prof DIR] [--patients 40] [--reads 20000] [--out name]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node dist/bench/audit-attribution.js [--build dir] [--rounds 1] [--no-prof] [--keep-prof DIR] [--patients 40] [--reads 20000] [--compare audit|encryption] [--out name]
+ *
+ * `--compare encryption` splits encryption's cost the same way (encrypted vs
+ * HAVEN_ENCRYPTION=off, the audit on in both).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,13 +31,18 @@ const rounds = positiveArg('rounds', 1);
 const spec = { adminUrl, patients: positiveArg('patients', 40), concurrency: 3, reads: positiveArg('reads', 20000), readConcurrency: 16 };
 // `--no-prof`: the same figures without the profiler's own cost (no phase split).
 const profiled = !process.argv.includes('--no-prof');
-const configs: Record<string, Record<string, string>> = { audited: {}, unaudited: { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } };
+// `--compare encryption`: the same split for encryption on vs HAVEN_ENCRYPTION=off (audit on in both).
+const compare = stringArg('compare') ?? 'audit';
+if (compare !== 'audit' && compare !== 'encryption') throw new Error('--compare is audit or encryption');
+const configs: Record<string, Record<string, string>> =
+  compare === 'audit' ? { audited: {}, unaudited: { HAVEN_ENV: 'test', HAVEN_AUDIT: 'off' } } : { encrypted: {}, plain: { HAVEN_ENV: 'test', HAVEN_ENCRYPTION: 'off' } };
+const [on, off] = Object.keys(configs) as [string, string];
 
 const perRead = (us: number, reads: number) => round(us / reads, 1);
-const runs: Record<string, unknown[]> = { audited: [], unaudited: [] };
-const phaseUs: Record<string, Map<string, number[]>> = { audited: new Map(), unaudited: new Map() };
+const runs: Record<string, unknown[]> = { [on]: [], [off]: [] };
+const phaseUs: Record<string, Map<string, number[]>> = { [on]: new Map(), [off]: new Map() };
 for (let r = 0; r < rounds; r++) {
-  for (const config of r % 2 === 0 ? ['audited', 'unaudited'] : ['unaudited', 'audited']) {
+  for (const config of r % 2 === 0 ? [on, off] : [off, on]) {
     // `--keep-prof DIR`: the profiles stay in DIR/<config>-<round> (for profile-summary); a temporary directory otherwise.
     const keep = stringArg('keep-prof');
     const profDir = keep ? resolve(keep, `${config}-${r + 1}`) : mkdtempSync(join(tmpdir(), 'haven-aread-prof-'));
@@ -71,11 +79,11 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const names = new Set([...phaseUs.audited!.keys(), ...phaseUs.unaudited!.keys()]);
-// Median profile µs per read by phase, audited minus unaudited: what the audit adds in each.
+const names = new Set([...phaseUs[on]!.keys(), ...phaseUs[off]!.keys()]);
+// Median profile µs per read by phase, on minus off: what the audit (or encryption) adds in each.
 const phaseDelta = Object.fromEntries(
   [...names]
-    .map((k) => [k, round(median(phaseUs.audited!.get(k) ?? [0]) - median(phaseUs.unaudited!.get(k) ?? [0]), 1)] as const)
+    .map((k) => [k, round(median(phaseUs[on]!.get(k) ?? [0]) - median(phaseUs[off]!.get(k) ?? [0]), 1)] as const)
     .sort((a, b) => b[1] - a[1]),
 );
 const result = {
@@ -83,7 +91,7 @@ const result = {
   at: new Date().toISOString(),
   machine: machineFacts(),
   build,
-  spec: { ...spec, adminUrl: undefined, rounds, profiled },
+  spec: { ...spec, adminUrl: undefined, rounds, profiled, compare, configs },
   phaseDeltaUsPerRead: phaseDelta,
   runs,
 };
