@@ -205,6 +205,7 @@ export function buildApp(parts: AppParts) {
     db, txScope, tenant, baseUrl, clock, logger, codec: encryption.codec ?? plaintextCodec, keyring: encryption.keyring, bundle,
     ...(auditConfig.enabled ? { recordRead: (ctx, facts) => audit.recorder.record(ctx, facts) } : {}),
     ...(parts.hl7 ? { parts: parts.hl7 } : {}),
+    groupLimits: { maxMessages: config.hl7v2.groupMessages, maxInFlight: config.hl7v2.groupsInFlight },
     moveReferences: createMoveReferences({
       patientParams: () => [...fhir.resourceTypes].map((t): [string, readonly string[]] => [t, fhir.compartments.paramsFor('Patient', t)]).filter(([, p]) => p.length > 0),
       search: (ctx, reader, type, params) => searchRunner.search(ctx, reader, type, params, { strict: false }),

@@ -32,6 +32,8 @@ export interface Hl7Wiring {
   clock: Clock;
   logger: Logger;
   parts?: Hl7Parts;
+  /** Group-commit limits from the configuration; `parts.groupCommit` (embedding code, tests) wins over them. */
+  groupLimits?: Partial<GroupLimits>;
   /** A40 merges: moves the retired patient's references (src/app/hl7v2-merge.ts). */
   moveReferences?: MoveReferences;
   /** The converter when `parts` gives none. */
@@ -79,7 +81,7 @@ export function buildHl7(w: Hl7Wiring): Hl7Service {
     converter: w.parts?.converter ?? w.defaultConverter,
     applyTransaction,
     ...(w.moveReferences ? { moveReferences: w.moveReferences } : {}),
-    ...(w.parts?.groupCommit !== undefined ? { groupCommit: w.parts.groupCommit } : {}),
+    ...(w.parts?.groupCommit !== undefined ? { groupCommit: w.parts.groupCommit } : w.groupLimits ? { groupCommit: w.groupLimits } : {}),
     blindIndex: blindIndexer(w.keyring),
     audit,
     clock: w.clock,

@@ -63,6 +63,8 @@ export const envMap: Record<string, string[]> = {
   HAVEN_MLLP_TLS_KEY: ['mllp', 'tlsKey'],
   HAVEN_MLLP_TLS_CA: ['mllp', 'tlsCa'],
   HAVEN_HL7_TEMPLATES_DIR: ['hl7v2', 'templatesDir'],
+  HAVEN_HL7_GROUP_MESSAGES: ['hl7v2', 'groupMessages'],
+  HAVEN_HL7_GROUPS_IN_FLIGHT: ['hl7v2', 'groupsInFlight'],
   HAVEN_BULK_FILE_TTL_HOURS: ['bulk', 'fileTtlHours'],
   HAVEN_BULK_MAX_FILE_RESOURCES: ['bulk', 'maxFileResources'],
   HAVEN_BULK_LEASE_SECONDS: ['bulk', 'leaseSeconds'],

@@ -191,8 +191,12 @@ export const configSchema = z.object({
     .object({
       /** Override directory for the HL7 v2 → FHIR mapping templates (docs/hl7v2.md, Templates); built-ins otherwise. */
       templatesDir: z.string().min(1).optional(),
+      /** Original-mode messages written in one shared transaction (group commit; docs/hl7v2.md). */
+      groupMessages: positiveInt.max(256).default(32),
+      /** Group transactions written at once: one converts and validates while another waits for the database. */
+      groupsInFlight: positiveInt.max(16).default(2),
     })
-    .default({}),
+    .prefault({}),
   /** Directory of the local blob store (export files); default <dataDir>/blobs. */
   blobDir: z.string().min(1).optional(),
   /** `haven backup` / `haven restore` with an S3-compatible bucket (docs/security/encryption.md, Backups). */

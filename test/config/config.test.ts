@@ -30,6 +30,14 @@ test('values are coerced and applied', () => {
   assert.equal(c.database.url, 'postgres://u@h/db');
 });
 
+test('HL7 v2 group-commit limits: defaults, overrides, bounds', () => {
+  assert.deepEqual([loadConfig({}).hl7v2.groupMessages, loadConfig({}).hl7v2.groupsInFlight], [32, 2]);
+  const c = loadConfig({ HAVEN_HL7_GROUP_MESSAGES: '8', HAVEN_HL7_GROUPS_IN_FLIGHT: '3' });
+  assert.deepEqual([c.hl7v2.groupMessages, c.hl7v2.groupsInFlight], [8, 3]);
+  assert.throws(() => loadConfig({ HAVEN_HL7_GROUPS_IN_FLIGHT: '0' }), /HAVEN_HL7_GROUPS_IN_FLIGHT/);
+  assert.throws(() => loadConfig({ HAVEN_HL7_GROUP_MESSAGES: '1000' }), /HAVEN_HL7_GROUP_MESSAGES/);
+});
+
 test('docs/configuration.md documents every variable', () => {
   const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
   for (const name of Object.keys(envMap)) assert.match(doc, new RegExp(`\`${name}\``), `${name} is not documented`);

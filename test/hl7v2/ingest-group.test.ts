@@ -102,3 +102,20 @@ describe('group commit switched off', () => {
     assert.equal(Number(r.rows[0]!.n), 3);
   });
 });
+
+describe('group limits from the configuration', () => {
+  let h: Hl7Harness;
+  before(async () => {
+    // One message per group, one group at a time: concurrent messages queue behind each other's commit.
+    h = await startHl7Harness(testConverter(), { HAVEN_HL7_GROUP_MESSAGES: '1', HAVEN_HL7_GROUPS_IN_FLIGHT: '1' });
+  });
+  after(async () => h.close());
+
+  it('HAVEN_HL7_GROUP_MESSAGES=1 writes every message in a transaction of its own', async () => {
+    const ctx = channelContext(DEFAULT_TENANT, { remoteAddress: '127.0.0.1' });
+    const results = await Promise.all(['CFG-1', 'CFG-2', 'CFG-3', 'CFG-4'].map((id, i) => h.app.hl7.ingester.ingest(Buffer.from(variant(A08, id, `P-CFG-${i}`)), { channel: 'mllp', ctx })));
+    assert.ok(results.every((r) => r.ackCode === 'AA'));
+    const r = await h.testDb.db.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM hl7v2_message WHERE tenant_id = $1', [DEFAULT_TENANT]);
+    assert.equal(Number(r.rows[0]!.n), 4);
+  });
+});

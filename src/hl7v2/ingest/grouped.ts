@@ -7,10 +7,12 @@ import { PATIENT_LOCK_SPACE, type ProcessInput } from './process.js';
 import type { GroupLimits, IngestDeps, IngestResult } from './types.js';
 
 // A transaction of 32 messages (~300 entries) stays well under the Bundle entry limit and
-// holds its patient locks for a few tens of milliseconds at most. One group in flight: on the
-// loaded 2-core bench machine two in flight halved the groups and cost more CPU per message
-// (docs/hl7v2.md, Benchmarks); raise it where Node waits on a remote database.
-const DEFAULTS: GroupLimits = { maxMessages: 32, maxEntries: 400, maxInFlight: 1 };
+// holds its patient locks for a few tens of milliseconds at most. Two groups in flight, so Node
+// converts, validates and encrypts one while PostgreSQL writes the other: on a quiet 2-core
+// machine 102-111 messages/s against 73-83 with one, at the same CPU per message; three or four
+// cost more CPU per message and gained nothing (docs/hl7v2.md, Benchmarks). The service's
+// defaults; the server takes its limits from HAVEN_HL7_GROUP_MESSAGES / HAVEN_HL7_GROUPS_IN_FLIGHT.
+const DEFAULTS: GroupLimits = { maxMessages: 32, maxEntries: 400, maxInFlight: 2 };
 
 /**
  * The fast path of original-mode messages: convert at once, then store the
