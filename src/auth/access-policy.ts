@@ -62,9 +62,22 @@ export function criteriaPairs(resourceType: string, criteria: string | undefined
   return [...new URLSearchParams(q).entries()];
 }
 
+const ROLE_MEMBERS = new Set(['name', 'policies', 'breakGlass', 'approver']);
+const POLICY_MEMBERS = new Set(['resourceType', 'interactions', 'criteria', 'compartment', 'hide']);
+
+/**
+ * A member the parser does not know is refused, not dropped: a misspelt `criteria` or `hide` would
+ * otherwise leave a policy broader than its author wrote, silently.
+ */
+function rejectUnknownMembers(o: Record<string, unknown>, known: Set<string>, at: string): void {
+  const unknown = Object.keys(o).find((k) => !known.has(k));
+  if (unknown !== undefined) throw bad(`unknown member "${unknown}" (expected ${[...known].join(', ')})`, at === '' ? unknown : `${at}.${unknown}`);
+}
+
 function parsePolicy(raw: unknown, at: string, checkCriteria: (type: string, pairs: Array<readonly [string, string]>) => void): AccessPolicy {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('each policy must be an object', at);
   const p = raw as Record<string, unknown>;
+  rejectUnknownMembers(p, POLICY_MEMBERS, at);
   const type = p['resourceType'];
   if (typeof type !== 'string' || !TYPE.test(type)) throw bad('resourceType must be a resource type or "*"', `${at}.resourceType`);
   const interactions = p['interactions'];
@@ -105,6 +118,12 @@ export function parseRoleDefinition(
   if (!isRoleName(name)) throw bad('role names are [a-z][a-z0-9-]*', 'name');
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('the role must be a JSON object', 'role');
   const b = body as Record<string, unknown>;
+  rejectUnknownMembers(b, ROLE_MEMBERS, '');
+  // `name` is accepted so that what GET returns can be sent back as it is; it must be this role's.
+  if (b['name'] !== undefined && b['name'] !== name) throw bad(`name "${String(b['name'])}" differs from the role in the URL (${name})`, 'name');
+  for (const flag of ['breakGlass', 'approver'] as const) {
+    if (b[flag] !== undefined && typeof b[flag] !== 'boolean') throw bad(`${flag} must be true or false`, flag);
+  }
   const policies = b['policies'] ?? [];
   if (!Array.isArray(policies) || policies.length > 200) throw bad('policies must be an array (at most 200)', 'policies');
   return {

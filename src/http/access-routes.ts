@@ -87,7 +87,9 @@ function registerBreakGlass(app: FastifyInstance, deps: AccessRoutesDeps, audit:
   });
   app.get('/auth/admin/alerts', async (req, reply) => {
     requireApprover(req);
-    const open = (req.query as Record<string, string>)['status'] !== 'all';
+    const status = (req.query as Record<string, string | undefined>)['status'];
+    if (status !== undefined && status !== 'open' && status !== 'all') throw badQuery('status takes open (the default) or all', 'status');
+    const open = status !== 'all';
     return reply.header('cache-control', 'no-store').send({ alerts: await deps.elevations.alerts(tenant, open) });
   });
   app.post('/auth/admin/alerts/:id/review', async (req, reply) => {
@@ -115,7 +117,8 @@ function registerElevations(app: FastifyInstance, deps: AccessRoutesDeps, audit:
   });
   app.get('/auth/elevations', async (req, reply) => {
     requireApprover(req);
-    const status = (req.query as Record<string, string>)['status'];
+    const status = (req.query as Record<string, string | undefined>)['status'];
+    if (status !== undefined && !ELEVATION_STATUSES.has(status)) throw badQuery(`status takes ${[...ELEVATION_STATUSES].join(', ')}`, 'status');
     return reply.header('cache-control', 'no-store').send({ elevations: await deps.elevations.list(tenant, status) });
   });
   for (const action of ['approve', 'deny'] as const) {
@@ -136,4 +139,11 @@ function registerElevations(app: FastifyInstance, deps: AccessRoutesDeps, audit:
       return reply.header('cache-control', 'no-store').send(decided);
     });
   }
+}
+
+const ELEVATION_STATUSES = new Set(['pending', 'approved', 'denied']);
+
+/** A filter value the route does not know is refused: ignoring it would answer a different question. */
+function badQuery(message: string, parameter: string): HavenError {
+  return new HavenError('incorrect', 'AUTH_QUERY_INVALID', message, { expression: [parameter] });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hl7Api } from '../hl7v2/ingest/index.js';
+import { HavenError } from '../kernel/index.js';
 
 /** Media types of an HL7 v2 message body (ER7, the pipe-and-hat encoding). */
 const HL7_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'text/plain'];
@@ -32,8 +33,12 @@ export function registerHl7Routes(app: FastifyInstance, deps: Hl7HttpDeps): void
   });
   app.post('/hl7v2/messages/:id/$replay', async (req, reply) => reply.type('application/json').send(await api.replay(ctxOf(req), (req.params as { id: string }).id)));
   app.post('/hl7v2/$replay', async (req, reply) => {
-    const limit = Number((req.query as Record<string, string | undefined>)['_count'] ?? 10000);
-    return reply.type('application/json').send(await api.replayFailed(ctxOf(req), Number.isInteger(limit) && limit > 0 ? Math.min(limit, 100000) : 10000));
+    const count = (req.query as Record<string, string | undefined>)['_count'];
+    const limit = count === undefined ? 10000 : Number(count);
+    if (!/^\d+$/.test(count ?? '10000') || limit < 1 || limit > 100000) {
+      throw new HavenError('incorrect', 'HL7_QUERY_INVALID', '_count must be an integer from 1 to 100000', { expression: ['_count'] });
+    }
+    return reply.type('application/json').send(await api.replayFailed(ctxOf(req), limit));
   });
   // Prometheus text format; no PHI, but still only for authenticated callers.
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(deps.metrics.render()));

@@ -22,6 +22,16 @@ describe('role definitions', () => {
     ] as const;
     for (const [name, body] of bad) assert.throws(() => parseRoleDefinition(name, body, ok), { code: 'AUTH_ROLE_INVALID' }, JSON.stringify(body));
   });
+  it('refuses members it does not know instead of dropping them (a misspelt restriction would widen the policy)', () => {
+    const misspelt = { policies: [{ resourceType: 'Observation', interactions: ['read'], critera: 'category=laboratory' }] };
+    assert.throws(() => parseRoleDefinition('clerk', misspelt, ok), (e: Error & { code?: string }) => e.code === 'AUTH_ROLE_INVALID' && /critera/.test(e.message));
+    assert.throws(() => parseRoleDefinition('clerk', { scopes: ['system/*.r'] }, ok), (e: Error & { code?: string }) => e.code === 'AUTH_ROLE_INVALID' && /scopes/.test(e.message));
+    assert.throws(() => parseRoleDefinition('clerk', { breakGlass: 'yes' }, ok), { code: 'AUTH_ROLE_INVALID' });
+    assert.throws(() => parseRoleDefinition('clerk', { name: 'other' }, ok), { code: 'AUTH_ROLE_INVALID' });
+    // What GET answers round-trips through PUT.
+    const role = parseRoleDefinition('clerk', { policies: [{ resourceType: 'Observation', interactions: ['read'], criteria: 'category=laboratory' }], breakGlass: true }, ok);
+    assert.deepEqual(parseRoleDefinition('clerk', JSON.parse(JSON.stringify(role)), ok), role);
+  });
   it('passes criteria to the checker (the search parser in the app)', () => {
     assert.throws(() => parseRoleDefinition('r', { policies: [{ resourceType: 'Patient', interactions: ['read'], criteria: 'a=1' }] }, () => {
       throw new Error('checked');

@@ -113,6 +113,11 @@ describe('HL7 v2 message store API, dead letter and replay', () => {
     assert.equal(one.status, 200);
     assert.equal(one.body.status, 'processed');
     assert.equal(one.body.replays, 2);
+    for (const bad of ['abc', '0', '1.5', '100001']) {
+      const refused = await call('POST', `/hl7v2/$replay?_count=${bad}`);
+      assert.equal(refused.status, 400, `_count=${bad}`);
+      assert.equal(refused.body.issue[0].details.coding[0].code, 'HL7_QUERY_INVALID');
+    }
     const rest = await call('POST', '/hl7v2/$replay');
     assert.equal(rest.body.replayed, 2);
     assert.equal(rest.body.processed, 2);

@@ -59,6 +59,7 @@ test('break-glass: refused without the capability or a reason; then time-boxed a
   assert.equal(alert.severity, 'high');
   assert.equal(alert.userId, doctorId);
   assert.equal((await call(s, 'GET', '/auth/admin/alerts', plain)).status, 403);
+  assert.equal(code(await call(s, 'GET', '/auth/admin/alerts?status=closed', await s.token())), 'AUTH_QUERY_INVALID');
   assert.deepEqual(await authAudit(started.body.id), ['auth.break-glass'], 'the start of break-glass is audited');
 
   // Every access under break-glass is audited with purpose of use ETREAT.
@@ -107,6 +108,9 @@ test('JIT elevation: request, four-eyes approval, effective at once, expires by 
 
   const denied = await call(s, 'POST', '/auth/elevations', nurse, { role: 'lab', minutes: 5, reason: 'once more please' });
   assert.equal((await call(s, 'POST', `/auth/elevations/${denied.body.id}/deny`, approver, { note: 'no' })).body.status, 'denied');
+  const deniedOnes = await call(s, 'GET', '/auth/elevations?status=denied', approver);
+  assert.deepEqual(deniedOnes.body.elevations.map((e: any) => e.id), [denied.body.id]);
+  assert.equal(code(await call(s, 'GET', '/auth/elevations?status=refused', approver)), 'AUTH_QUERY_INVALID', 'an unknown status is refused, not ignored');
   assert.equal((await call(s, 'GET', '/fhir/Observation/o1', nurse)).status, 403);
   const listed = await call(s, 'GET', '/auth/elevations?status=denied', approver);
   assert.ok(listed.body.elevations.some((e: any) => e.id === denied.body.id));

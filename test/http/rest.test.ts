@@ -121,6 +121,10 @@ describe('CRUD', () => {
 });
 
 describe('bad input answers with OperationOutcome and changes nothing', () => {
+  before(async () => {
+    assert.equal((await s.fhir('/Patient/patch-target', { method: 'PUT', json: { resourceType: 'Patient', id: 'patch-target' } })).status, 201);
+  });
+  const jsonPatch = (ops: unknown[]) => s.fhir('/Patient/patch-target', { method: 'PATCH', body: JSON.stringify(ops), headers: { 'content-type': 'application/json-patch+json' } });
   const cases: [string, () => Promise<{ status: number; body: any }>, number][] = [
     ['malformed JSON', () => s.fhir('/Patient', { method: 'POST', body: '{"resourceType": "Patient",', headers: { 'content-type': 'application/fhir+json' } }), 400],
     ['wrong resourceType', () => s.fhir('/Patient', { method: 'POST', json: { resourceType: 'Observation' } }), 400],
@@ -131,6 +135,11 @@ describe('bad input answers with OperationOutcome and changes nothing', () => {
     ['bad search value', () => s.fhir('/Patient?birthdate=notadate'), 400],
     ['XML body', () => s.fhir('/Patient', { method: 'POST', body: '<Patient/>', headers: { 'content-type': 'application/fhir+xml' } }), 415],
     ['strict unknown parameter', () => s.fhir('/Patient?foo=bar', { headers: { prefer: 'handling=strict' } }), 400],
+    ['JSON Patch through __proto__', () => jsonPatch([{ op: 'add', path: '/__proto__/polluted', value: 'yes' }]), 422],
+    ['JSON Patch copying from constructor', () => jsonPatch([{ op: 'copy', from: '/constructor/prototype', path: '/gender' }]), 422],
+    ['an operation Haven does not have (type level)', () => s.fhir('/ValueSet/$expand?url=http://example.org/vs'), 405],
+    ['an operation Haven does not have (instance level)', () => s.fhir('/Patient/patch-target/$frobnicate'), 405],
+    ['metadata in a mode Haven does not publish', () => s.fhir('/metadata?mode=terminology'), 400],
   ];
   for (const [name, run, status] of cases) {
     test(name, async () => {
@@ -143,6 +152,15 @@ describe('bad input answers with OperationOutcome and changes nothing', () => {
       assert.equal(afterCount.rows[0]?.n, before.rows[0]?.n);
     });
   }
+  test('a JSON Patch through __proto__ is refused by name and pollutes nothing', async () => {
+    const res = await jsonPatch([{ op: 'add', path: '/__proto__/polluted', value: 'yes' }]);
+    assert.equal(res.body.issue[0].details.coding[0].code, 'PATCH_INVALID');
+    assert.match(res.body.issue[0].diagnostics, /__proto__/);
+    assert.equal((Object.prototype as Record<string, unknown>)['polluted'], undefined);
+  });
+  test('metadata answers the full and normative modes', async () => {
+    for (const mode of ['full', 'normative']) assert.equal((await s.fhir(`/metadata?mode=${mode}`)).body.resourceType, 'CapabilityStatement');
+  });
   test('oversized body → 413', async () => {
     const small = await startTestServer({ HAVEN_MAX_BODY_BYTES: '1000' });
     try {

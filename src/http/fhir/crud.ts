@@ -101,8 +101,30 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
   });
 }
 
+/** Path segments no FHIR element has and that would reach an object's prototype in JavaScript. */
+const PROTOTYPE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The index of the first operation whose `path` or `from` names a prototype segment, or -1. */
+function prototypePathAt(ops: unknown[]): number {
+  return ops.findIndex((op) => {
+    if (!op || typeof op !== 'object') return false;
+    const { path, from } = op as { path?: unknown; from?: unknown };
+    return [path, from].some((p) => typeof p === 'string' && p.split('/').some((seg) => PROTOTYPE_SEGMENTS.has(seg.replaceAll('~1', '/').replaceAll('~0', '~'))));
+  });
+}
+
 function applyJsonPatch(doc: FhirResource, ops: jsonPatch.Operation[]): FhirResource {
-  const error = jsonPatch.validate(ops, doc);
+  // Refused before the library sees them: fast-json-patch throws a bare TypeError for `__proto__`
+  // (a 500), and `constructor`/`prototype` are not elements of any FHIR resource.
+  const prototypeAt = prototypePathAt(ops);
+  if (prototypeAt >= 0) throw new HavenError('unprocessable', 'PATCH_INVALID', `JSON Patch failed: operation ${prototypeAt} names __proto__, constructor or prototype, which no FHIR element is`);
+  let error: ReturnType<typeof jsonPatch.validate>;
+  try {
+    error = jsonPatch.validate(ops, doc);
+  } catch (err) {
+    // The document is a stored resource, so anything the library throws here comes from the patch.
+    throw new HavenError('unprocessable', 'PATCH_INVALID', `JSON Patch failed: ${err instanceof Error ? err.name : 'error'}`);
+  }
   if (error) throw new HavenError('unprocessable', 'PATCH_INVALID', `JSON Patch failed: ${error.name} at operation ${error.index ?? '?'}`);
   try {
     return jsonPatch.applyPatch(doc, ops, false, false).newDocument;

@@ -5,7 +5,7 @@ import type { FhirDeps } from './deps.js';
 import { history } from './history.js';
 import { search, searchCompartment, searchSystem } from './search.js';
 import { validateOperation } from './validate-operation.js';
-import type { FhirRequest, FhirResponse } from './types.js';
+import { queryValue, type FhirRequest, type FhirResponse } from './types.js';
 
 export interface RouterOptions {
   defaultPageSize: number;
@@ -45,7 +45,10 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
       if (m === 'POST') return options.system.bundle(ctx, req);
       if (m === 'GET') return searchSystem(deps, ctx, req, tx);
     }
-    if (n === 1 && a === 'metadata' && m === 'GET') return options.system.metadata(req);
+    if (n === 1 && a === 'metadata' && m === 'GET') {
+      requireCapabilityMode(req);
+      return options.system.metadata(req);
+    }
     const ops = options.operations;
     const isExport = (n === 1 && a === '$export') || (n === 2 && a === 'Patient' && b === '$export') || (n === 3 && a === 'Group' && c === '$export');
     if (ops && isExport && (m === 'GET' || m === 'POST')) return ops.export(ctx, req);
@@ -57,6 +60,11 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
     if (a === 'AuditEvent' && options.system.auditEvents && b !== '$validate') return options.system.auditEvents(ctx, req);
     if (a === '_history' && n === 1 && m === 'GET') return history(deps, ctx, req, options.defaultPageSize, options.maxPageSize);
     if (n === 1 && a === '_search' && m === 'POST') return searchSystem(deps, ctx, req, tx);
+    // Any other `$name` where an operation goes is an operation Haven does not have (not an id or a type).
+    const operation = [a, b, c][n - 1];
+    if (n <= 3 && operation?.startsWith('$') && !(operation === '$validate' && m === 'POST')) {
+      throw unsupported(`Operation ${operation} is not supported here (${req.method} /${req.path.join('/')}); the CapabilityStatement (GET /fhir/metadata) lists the operations Haven has`);
+    }
     if (n === 1) {
       if (m === 'GET') return search(deps, ctx, req, tx);
       if (m === 'POST') return create(deps, ctx, req, tx);
@@ -79,6 +87,17 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
     if (n === 4 && d === '_search' && m === 'POST') return searchCompartment(deps, ctx, req, tx);
     throw unsupported(`${req.method} /${req.path.join('/')} is not a supported FHIR interaction`);
   };
+}
+
+/**
+ * `metadata?mode=`: `full` (the default) and `normative` are answered with the whole
+ * CapabilityStatement; `terminology` asks for a TerminologyCapabilities, which Haven does
+ * not publish, so it is refused rather than answered with a resource of another type.
+ */
+function requireCapabilityMode(req: FhirRequest): void {
+  const mode = queryValue(req, 'mode');
+  if (mode === undefined || mode === 'full' || mode === 'normative') return;
+  throw new HavenError('incorrect', 'METADATA_MODE_UNSUPPORTED', `metadata mode=${mode} is not supported; use full or normative (TerminologyCapabilities is not published)`, { expression: ['mode'] });
 }
 
 function unsupported(message: string): HavenError {
