@@ -88,6 +88,9 @@ function charsetField(line: string, d: Delimiters): string {
 }
 
 function parseText(text: string, delimiters: Delimiters, declared: string, encoding: TextEncoding, bom: boolean): ParsedMessage {
+  // No HL7 v2 data type carries a NUL (binary data travels Base64-encoded), and none could be stored as text.
+  const nul = text.indexOf('\u0000');
+  if (nul >= 0) throw malformed(`The message contains a NUL character (0x00) at offset ${nul}; HL7 v2 text may not hold one`);
   const { raws, separators } = splitSegments(text);
   const ctx = { delimiters, encoding };
   const fieldSep = delimiters.field.charCodeAt(0);

@@ -56,6 +56,7 @@ declare module 'fastify' {
 // Endpoints reachable without a token: the spec allows metadata; health probes carry no PHI.
 // The break-glass page authenticates by the authorization server's session cookie, not a bearer token.
 const PUBLIC_ROUTES = new Set(['/fhir/metadata', '/healthz', '/readyz', '/auth/token', '/.well-known/jwks.json', '/fhir/.well-known/smart-configuration', '/.well-known/smart-configuration', ...PUBLIC_AUTH_ROUTES, BREAK_GLASS_PAGE]);
+const ENCODED_NUL = /%00/i;
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const basePath = basePathOf(deps.baseUrl);
@@ -91,6 +92,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const fhirBase = `${deps.baseUrl}/fhir`;
 
   app.addHook('onRequest', async (req) => {
+    // An encoded NUL can reach an id, a search value or a route parameter only to fail in PostgreSQL (a 500).
+    if (ENCODED_NUL.test(req.url)) throw new HavenError('incorrect', 'URL_MALFORMED', 'The request URL holds %00 (NUL), which no id, parameter or search value may contain');
     const path = req.url.split('?')[0]!;
     // Parametric public routes (the per-provider federation callbacks) are matched by their route pattern.
     if (PUBLIC_ROUTES.has(path) || PUBLIC_ROUTES.has(req.routeOptions.url ?? '') || (path === '/fhir' && req.method === 'OPTIONS')) return;

@@ -3,6 +3,17 @@ import { HavenError } from '../kernel/index.js';
 
 const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json', 'application/merge-patch+json'];
 
+/** `\u0000` as a JSON escape: preceded by an even number of backslashes (an odd one would escape its `\`). */
+const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * U+0000 is refused at the door: PostgreSQL text cannot hold it, so it would fail deep in a write
+ * or a query (a 500) instead of here, with a reason.
+ */
+export function nulRefused(where: string): HavenError {
+  return new HavenError('incorrect', 'BODY_NUL_CHARACTER', `The request holds the character U+0000 (NUL) in ${where}; no value Haven stores or searches may contain it`);
+}
+
 /**
  * Body parsers: FHIR JSON (and plain JSON / JSON Patch) parsed once here;
  * form bodies for POST _search. Malformed input is a precise 400.
@@ -12,6 +23,7 @@ export function registerContentParsers(app: FastifyInstance): void {
   app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
+    if (text.includes('\\u0000') && ESCAPED_NUL.test(text)) return done(nulRefused('a JSON string'), undefined);
     try {
       done(null, JSON.parse(text) as unknown);
     } catch (err) {
@@ -21,7 +33,10 @@ export function registerContentParsers(app: FastifyInstance): void {
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     const form: Record<string, string[]> = {};
-    for (const [k, v] of new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))) (form[k] ??= []).push(v);
+    for (const [k, v] of new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))) {
+      if (k.includes('\u0000') || v.includes('\u0000')) return done(nulRefused('a form field'), undefined);
+      (form[k] ??= []).push(v);
+    }
     done(null, form);
   });
   app.addContentTypeParser(['application/fhir+xml', 'application/xml', 'text/xml'], (_req, _payload, done) => {

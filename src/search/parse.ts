@@ -90,6 +90,9 @@ export function parseSearch(
   for (const [rawName, value] of params) {
     // R4: a parameter without a value is ignored.
     if (value === '' || ignored.has(rawName)) continue;
+    // Every way in (URL, form, If-None-Exist, Bundle entry URLs, conditional references, policy
+    // criteria) comes through here; PostgreSQL text cannot hold U+0000, so it would fail as a 500.
+    if (value.includes('\u0000') || rawName.includes('\u0000')) throw invalidValue(rawName.replaceAll('\u0000', '\\0'), 'holds the character U+0000 (NUL), which no search value may contain');
     if (applyResultParam(result, rawName, value, resourceType, registry)) continue;
     const criterion = parseNamed(resourceType, rawName, value, registry, ctx);
     if (criterion === null) {

@@ -165,7 +165,14 @@ export async function applyWrites(tx: Queryable, ctx: RequestContext, ops: Write
 }
 
 /**
- * Version rows, current rows and index rows in ONE statement: the versions
+ * Rows per statement: PostgreSQL's protocol takes at most 65,535 parameters, and a row takes 7
+ * (a 10,000-entry transaction Bundle sent 70,001 and was refused). Batches this large are rare
+ * (bulk loads of large Bundles); the usual batch stays one statement.
+ */
+const ROWS_PER_STATEMENT = 4096;
+
+/**
+ * Version rows, current rows and index rows in ONE statement (per 4,096 rows): the versions
  * are inserted from a VALUES list whose bodies travel as binary parameters
  * (arrays of buffers would be hex-encoded by the driver, doubling the bytes),
  * and the current table is upserted from what that insert returned, so each
@@ -177,6 +184,14 @@ export async function applyWrites(tx: Queryable, ctx: RequestContext, ops: Write
  */
 async function persistRows(tx: Queryable, tenant: string, rows: Planned[], deps: WriteDeps, index: IndexWrite): Promise<void> {
   if (rows.length === 0) return;
+  // The index rows ride with the first part; every part runs in the caller's transaction, in order,
+  // so a resource written twice across parts still ends with its last version current.
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    await persistPart(tx, tenant, rows.slice(start, start + ROWS_PER_STATEMENT), deps, start === 0 ? index : { entries: [], params: [] });
+  }
+}
+
+async function persistPart(tx: Queryable, tenant: string, rows: Planned[], deps: WriteDeps, index: IndexWrite): Promise<void> {
   const params: unknown[] = [tenant];
   const tuples: string[] = [];
   for (const { result } of rows) {

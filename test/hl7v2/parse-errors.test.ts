@@ -21,6 +21,8 @@ function rejects(input: string | Buffer, code: string, reason: RegExp): void {
 
 test('malformed messages are rejected with an actionable reason', () => {
   rejects('', 'HL7_MALFORMED', /empty/);
+  rejects(`${MSH}\rPID|1||12\u00003^^^H\r`, 'HL7_MALFORMED', /NUL character \(0x00\) at offset 52/);
+  rejects(Buffer.from(`${MSH}\rPID|1||12\u00003^^^H\r`, 'latin1'), 'HL7_MALFORMED', /NUL character/);
   rejects('\rMSH|^~\\&|A', 'HL7_MALFORMED', /empty or starts with a blank line/);
   rejects('PID|1||7\r', 'HL7_MALFORMED', /^Message does not start with MSH \(found 'PID'\)$/);
   rejects('BHS|^~\\&\rMSH|^~\\&|A\r', 'HL7_MALFORMED', /is a batch \(starts with BHS\)/);

@@ -140,6 +140,18 @@ describe('bad input answers with OperationOutcome and changes nothing', () => {
     ['an operation Haven does not have (type level)', () => s.fhir('/ValueSet/$expand?url=http://example.org/vs'), 405],
     ['an operation Haven does not have (instance level)', () => s.fhir('/Patient/patch-target/$frobnicate'), 405],
     ['metadata in a mode Haven does not publish', () => s.fhir('/metadata?mode=terminology'), 400],
+    // U+0000 cannot be stored in PostgreSQL text: each of these was a 500.
+    ['an encoded NUL in the URL', () => s.fhir('/Patient?_tag=a%00b'), 400],
+    ['a NUL in a JSON string', () => s.fhir('/Basic', { method: 'POST', body: '{"resourceType":"Basic","code":{"coding":[{"system":"http://x","code":"a\\u0000b"}]}}', headers: { 'content-type': 'application/fhir+json' } }), 400],
+    ['a NUL in a form field', () => s.fhir('/Patient/_search', { method: 'POST', body: '_tag=a%00b', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400],
+    ['a NUL in If-None-Exist', () => s.fhir('/Basic', { method: 'POST', json: { resourceType: 'Basic', code: { text: 'x' } }, headers: { 'if-none-exist': '_tag=a%00b' } }), 400],
+    ['a NUL in a conditional reference', () => s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient?_tag=a%00b' } }, request: { method: 'POST', url: 'Observation' } }] } }), 400],
+    ['a lone surrogate in a string', () => s.fhir('/Basic', { method: 'POST', body: '{"resourceType":"Basic","code":{"text":"a\\ud800"}}', headers: { 'content-type': 'application/fhir+json' } }), 422],
+    ['extensions nested 5,000 deep', () => {
+      let ext = '{"url":"http://x","valueString":"y"}';
+      for (let i = 0; i < 5000; i++) ext = `{"url":"http://x","extension":[${ext}]}`;
+      return s.fhir('/Basic', { method: 'POST', body: `{"resourceType":"Basic","code":{"text":"x"},"extension":[${ext}]}`, headers: { 'content-type': 'application/fhir+json' } });
+    }, 422],
   ];
   for (const [name, run, status] of cases) {
     test(name, async () => {
@@ -160,6 +172,11 @@ describe('bad input answers with OperationOutcome and changes nothing', () => {
   });
   test('metadata answers the full and normative modes', async () => {
     for (const mode of ['full', 'normative']) assert.equal((await s.fhir(`/metadata?mode=${mode}`)).body.resourceType, 'CapabilityStatement');
+  });
+  test('a JSON string holding the six characters \\u0000 (an escaped backslash) is not a NUL', async () => {
+    const res = await s.fhir('/Basic', { method: 'POST', body: '{"resourceType":"Basic","code":{"text":"a\\\\u0000b"}}', headers: { 'content-type': 'application/fhir+json' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.code.text, 'a\\u0000b');
   });
   test('oversized body → 413', async () => {
     const small = await startTestServer({ HAVEN_MAX_BODY_BYTES: '1000' });
@@ -234,4 +251,18 @@ test('a path with an invalid percent-escape → 400 OperationOutcome', async () 
   assert.equal(res.status, 400);
   assert.equal(res.body.resourceType, 'OperationOutcome');
   assert.equal(res.body.issue[0].details.coding[0].code, 'URL_MALFORMED');
+});
+
+describe('large batches', () => {
+  test('a transaction of 10,000 entries (more rows than one statement takes parameters for) is stored and indexed', async () => {
+    const code = `bulk-${Date.now()}`;
+    const entry = Array.from({ length: 10000 }, () => ({ resource: { resourceType: 'Basic', code: { coding: [{ system: 'http://example.org/t', code }] } }, request: { method: 'POST', url: 'Basic' } }));
+    const res = await s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } });
+    assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 500));
+    assert.equal(res.body.entry.length, 10000);
+    const count = await s.fhir(`/Basic?code=http://example.org/t|${code}&_summary=count`);
+    assert.equal(count.body.total, 10000);
+    const last = res.body.entry[9999].response.location.split('/')[1];
+    assert.equal((await s.fhir(`/Basic/${last}`)).status, 200);
+  });
 });

@@ -54,6 +54,8 @@ export function isPrimitive(type: string): boolean {
   return PRIMITIVE_TYPES.has(type);
 }
 
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/u;
+
 // Checked without the spec's regex, whose nested quantifiers backtrack badly on long invalid input.
 function isBase64(value: string): boolean {
   const compact = value.replace(/[ \t\n\r]+/g, '');
@@ -65,6 +67,9 @@ export function checkPrimitive(type: string, value: unknown): string | undefined
   if (type === 'boolean') return typeof value === 'boolean' ? undefined : 'must be a JSON boolean';
   if (NUMERIC.has(type)) return checkNumber(type, value);
   if (typeof value !== 'string') return `must be a JSON string for ${type}`;
+  // U+0000 cannot be stored in PostgreSQL text (index values), and a lone surrogate is not Unicode:
+  // it would come back as U+FFFD, not as what was sent.
+  if (UNSTORABLE.test(value)) return value.includes('\u0000') ? 'contains the character U+0000 (NUL), which Haven cannot store' : 'contains an unpaired surrogate (not valid Unicode)';
   if (type === 'base64Binary') return isBase64(value) ? undefined : 'is not a valid base64Binary';
   const pattern = STRING_PATTERNS[type];
   if (pattern && !pattern.test(value)) return `is not a valid ${type}`;

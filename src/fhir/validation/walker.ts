@@ -14,7 +14,16 @@ interface Walk {
   svc: WalkServices;
   issues: Issue[];
   scope: InvariantScope;
+  /** Objects entered above this one, across contained resources and Bundle entries. */
+  depth: number;
 }
+
+/**
+ * Deeper than any real resource (nested extensions, Questionnaire items, Bundles in Bundles reach a
+ * few dozen), shallow enough that neither this walk nor the FHIRPath and index walks after it can
+ * exhaust the stack: 5,000 nested extensions overflowed it (a 500 instead of an issue).
+ */
+export const MAX_ELEMENT_DEPTH = 128;
 
 function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -25,9 +34,9 @@ function fail(w: Walk, code: Issue['code'], diagnostics: string, expr: string): 
 }
 
 /** Validates a resource (top-level, contained or in a Bundle entry) against its type's snapshot. */
-export function walkResource(svc: WalkServices, issues: Issue[], value: unknown, expr: string, root?: unknown): void {
+export function walkResource(svc: WalkServices, issues: Issue[], value: unknown, expr: string, root?: unknown, depth = 0): void {
   const scope = { resource: value, rootResource: root ?? value };
-  const w: Walk = { svc, issues, scope };
+  const w: Walk = { svc, issues, scope, depth };
   if (!isObject(value)) return fail(w, 'structure', 'A resource must be a JSON object', expr || 'Resource');
   const rt = value.resourceType;
   if (typeof rt !== 'string') return fail(w, 'required', 'Missing resourceType', expr || 'Resource');
@@ -36,6 +45,7 @@ export function walkResource(svc: WalkServices, issues: Issue[], value: unknown,
     return fail(w, 'structure', `Unknown resourceType '${rt}'`, expr || rt);
   }
   const at = expr === '' ? rt : expr;
+  if (depth >= MAX_ELEMENT_DEPTH) return fail(w, 'structure', `Elements nest deeper than ${MAX_ELEMENT_DEPTH} levels`, at);
   walkObject(w, value, model.root, at, true);
   if (model.root.constraints.some((c) => c.key === 'dom-2')) checkContained(value, at, issues);
   svc.invariants.check(model.root, value, w.scope, at, issues);
@@ -50,6 +60,16 @@ export function walkResource(svc: WalkServices, issues: Issue[], value: unknown,
 function walkObject(w: Walk, obj: Obj, el: ElementModel, expr: string, isResource = false): void {
   const children = el.children;
   if (!children) return fail(w, 'structure', `Element has no defined children`, expr);
+  if (w.depth >= MAX_ELEMENT_DEPTH) return fail(w, 'structure', `Elements nest deeper than ${MAX_ELEMENT_DEPTH} levels`, expr);
+  w.depth++;
+  try {
+    walkChildren(w, obj, el, children, expr, isResource);
+  } finally {
+    w.depth--;
+  }
+}
+
+function walkChildren(w: Walk, obj: Obj, el: ElementModel, children: NonNullable<ElementModel['children']>, expr: string, isResource: boolean): void {
   const keys = Object.keys(obj);
   // `name` and `_name` are one entry, walked once; without a `_` key every name is distinct.
   let handled: Set<string> | null = null;
@@ -154,7 +174,7 @@ function walkItem(w: Walk, value: unknown, ext: unknown, el: ElementModel, type:
   if (type.code === 'Resource' || el.holdsResource) {
     // Contained resources share the container's %rootResource; Bundle entries are roots of their own.
     const root = el.name === 'contained' ? w.scope.rootResource : undefined;
-    return walkResource(w.svc, w.issues, value, at, root);
+    return walkResource(w.svc, w.issues, value, at, root, w.depth);
   }
   if (el.children && (type.code === 'BackboneElement' || type.code === 'Element')) {
     walkObject(w, value, el, at);

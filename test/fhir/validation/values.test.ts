@@ -11,7 +11,7 @@ const valid: Array<[string, unknown]> = [
   ['instant', '2020-01-01T10:00:00.123Z'], ['time', '23:59:60'], ['decimal', 1.5], ['integer', -3],
   ['positiveInt', 1], ['unsignedInt', 0], ['uri', 'urn:x'], ['code', 'a b'], ['oid', 'urn:oid:1.2.3'],
   ['uuid', 'urn:uuid:c757873d-ec9a-4326-a141-556f43239520'], ['base64Binary', 'aGk/+A==\n'], ['boolean', false],
-  ['string', 'a\u00a0b'], ['markdown', '# x'],
+  ['string', 'a\u00a0b'], ['markdown', '# x'], ['string', 'emoji \u{1F600} is a surrogate pair'],
 ];
 const invalid: Array<[string, unknown]> = [
   ['id', 'a_b'], ['id', 'x'.repeat(65)], ['date', '2020-13'], ['date', '20'], ['dateTime', '2020-01-01T10:00:00'],
@@ -19,6 +19,8 @@ const invalid: Array<[string, unknown]> = [
   ['positiveInt', 0], ['unsignedInt', -1], ['uri', 'a b'], ['code', ' a'], ['code', 'a  b'], ['oid', '1.2.3'],
   ['uuid', 'urn:uuid:C757873D-EC9A-4326-A141-556F43239520'], ['base64Binary', 'abc'], ['boolean', 'true'],
   ['string', ''], ['markdown', ''], ['string', 1],
+  // Not storable: PostgreSQL text has no U+0000, and a lone surrogate would come back as U+FFFD.
+  ['string', 'a\u0000b'], ['code', 'a\u0000'], ['uri', 'http://x/\u0000'], ['string', 'a\ud800b'], ['markdown', '\udc00'],
 ];
 
 describe('validation: primitives', () => {
@@ -34,6 +36,26 @@ describe('validation: primitives', () => {
     const bad = validator.validate({ resourceType: 'Patient', birthDate: '1970-13-01' });
     assert.deepEqual(bad.map((i) => [i.code, i.expression?.[0]]), [['value', 'Patient.birthDate']]);
     assert.equal(validator.validate({ resourceType: 'Patient', id: 'a_b' })[0]?.code, 'value');
+  });
+});
+
+describe('validation: nesting depth', () => {
+  const nested = (levels: number): unknown => {
+    let ext: Record<string, unknown> = { url: 'http://example.org/leaf', valueString: 'x' };
+    for (let i = 1; i < levels; i++) ext = { url: `http://example.org/level${i}`, extension: [ext] };
+    return { resourceType: 'Patient', extension: [ext] };
+  };
+  it('walks real depths and refuses absurd ones with an issue, not a stack overflow', () => {
+    assert.deepEqual(validator.validate(nested(40)), []);
+    const deep = validator.validate(nested(5000));
+    assert.equal(deep.length, 1);
+    assert.equal(deep[0]?.code, 'structure');
+    assert.match(deep[0]?.diagnostics ?? '', /nest deeper than 128 levels/);
+  });
+  it('counts depth across Bundle entries and contained resources', () => {
+    let bundle: Record<string, unknown> = { resourceType: 'Basic', code: { text: 'x' } };
+    for (let i = 0; i < 200; i++) bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: bundle }] };
+    assert.match(validator.validate(bundle)[0]?.diagnostics ?? '', /nest deeper than 128 levels/);
   });
 });
 
