@@ -28,7 +28,7 @@ import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, typ
 import { createSearchRunner } from '../store/search-runner.js';
 import { createBodyEncryption, createBlindIndexer } from '../crypto/index.js';
 import { parseProtectedParams } from '../search/index.js';
-import { auditSettings, createAuditService, s3WitnessSettings, type AuditSettingsInput } from '../audit/index.js';
+import { AUDIT_EVENT_SEARCH_PARAMS, auditSettings, createAuditService, s3WitnessSettings, type AuditSettingsInput } from '../audit/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { buildBulk } from './bulk.js';
 import { createReencryptService } from '../store/reencrypt/service.js';
@@ -172,7 +172,10 @@ export function buildApp(parts: AppParts) {
         version: packageVersion(),
         resourceTypes: [...fhir.resourceTypes].sort(),
         searchParams: (t) => fhir.registry.forType(t),
+        searchParamByUrl: (url) => fhir.registry.byUrl?.(url),
         startedAt,
+        ...(auditConfig.enabled ? { auditEventSearchParams: AUDIT_EVENT_SEARCH_PARAMS } : {}),
+        reindex: true,
       });
       capability = { generation, json: JSON.stringify(statement) };
     }

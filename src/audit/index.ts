@@ -14,6 +14,7 @@ export { createSequencer, type Sequencer } from './sequencer.js';
 export { verifyTreeHead, publicKeyFromRaw, type SignedTreeHead } from './tree-head.js';
 export { toAuditEvent, SEQ_EXTENSION, REQUEST_EXTENSION, DETAILS_UNAVAILABLE_EXTENSION, type StoredAuditEntry } from './audit-event.js';
 export type { AuditSearchPage } from './query.js';
+export { AUDIT_EVENT_SEARCH_PARAMS } from './query.js';
 export { disclosureReport, type DisclosureReport, type DisclosureAccess, type DisclosureRecipient } from './disclosures.js';
 export { renderDisclosures, DISCLOSURE_MEDIA, type DisclosureFormat } from './disclosure-render.js';
 export { recordKeyOperation, type KeyOperation } from './key-events.js';

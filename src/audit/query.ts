@@ -37,6 +37,10 @@ export interface AuditSearchPage {
   applied: [string, string][];
 }
 
+/** The search parameters `GET /fhir/AuditEvent` implements (also what the CapabilityStatement lists). */
+export const AUDIT_EVENT_SEARCH_PARAMS = ['_id', 'patient', 'agent', 'date', 'action', 'subtype', 'type', 'outcome', 'entity', 'entity-type'] as const;
+const AUDIT_EVENT_RESULT_PARAMS = ['_count', '_offset', '_sort', '_total'] as const;
+
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
 const ACTIONS = Object.keys(ACTION_CODE) as AuditAction[];
@@ -136,7 +140,7 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
         s.total = raw === 'accurate';
         break;
       default:
-        throw bad(`Unknown AuditEvent search parameter ${name}; supported: _id, patient, agent, date, action, subtype, type, outcome, entity, entity-type, _count, _offset, _sort, _total`);
+        throw bad(`Unknown AuditEvent search parameter ${name}; supported: ${[...AUDIT_EVENT_SEARCH_PARAMS, ...AUDIT_EVENT_RESULT_PARAMS].join(', ')}`);
     }
   }
   return s;

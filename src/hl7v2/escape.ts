@@ -37,7 +37,9 @@ function decodeSequence(seq: string, d: Delimiters, encoding: TextEncoding): str
     const hex = seq.slice(1);
     if (!HEX.test(hex)) return undefined;
     // One latin1 byte is one character: no Buffer needed for the common \X0D\-style escape.
-    return encoding === 'latin1' || hex.length === 2 ? latin1Hex(hex, encoding) : Buffer.from(hex, 'hex').toString(encoding);
+    const text = encoding === 'latin1' || hex.length === 2 ? latin1Hex(hex, encoding) : Buffer.from(hex, 'hex').toString(encoding);
+    // A NUL is no text (and PostgreSQL text cannot hold one): such an escape stays as it was written.
+    return text.includes('\u0000') ? undefined : text;
   }
   if (kind === 0x2e /* . */) return formatting(seq.slice(1));
   return undefined;

@@ -32,6 +32,9 @@ test('hex escapes are bytes in the message charset', () => {
   assert.equal(decode('\\Xabc\\'), '\\Xabc\\', 'odd hex digits stay literal');
   assert.equal(decode('\\XZZ\\'), '\\XZZ\\');
   assert.equal(decode('\\X\\'), '\\X\\');
+  // A NUL is no text and could not be stored: the escape stays as written, in both charsets.
+  assert.equal(decode('D\\X00\\oe'), 'D\\X00\\oe');
+  assert.equal(decode('\\X410042\\', d, 'utf8'), '\\X410042\\');
 });
 
 test('highlighting is dropped, formatting becomes plain text', () => {

@@ -19,6 +19,22 @@ describe('authentication', () => {
     assert.equal(res.body.resourceType, 'CapabilityStatement');
     assert.equal(res.body.fhirVersion, '4.0.1');
   });
+  test('the CapabilityStatement is valid and states what is served: AuditEvent read and search only, composites, $reindex', async () => {
+    const cap = (await s.fhir('/metadata', { token: null })).body;
+    const checked = await s.fhir('/CapabilityStatement/$validate', { method: 'POST', json: cap });
+    assert.deepEqual(checked.body.issue.filter((i: any) => i.severity === 'error'), []);
+    const rest = cap.rest[0];
+    const of = (type: string) => rest.resource.find((r: any) => r.type === type);
+    assert.deepEqual(of('AuditEvent').interaction.map((i: any) => i.code), ['read', 'search-type']);
+    assert.deepEqual(of('AuditEvent').searchParam.map((p: any) => p.name).sort(), ['_id', 'action', 'agent', 'date', 'entity', 'entity-type', 'outcome', 'patient', 'subtype', 'type']);
+    assert.ok(of('Observation').searchParam.some((p: any) => p.name === 'component-code-value-quantity' && p.type === 'composite'));
+    assert.ok(rest.operation.some((o: any) => o.name === 'reindex'));
+    // A composite it lists works.
+    const composite = await s.fhir('/Observation?component-code-value-quantity=http://loinc.org|8480-6$gt100');
+    assert.equal(composite.status, 200);
+    // AuditEvent really is read-only, as stated.
+    assert.equal((await s.fhir('/AuditEvent', { method: 'POST', json: { resourceType: 'AuditEvent' } })).status, 405);
+  });
   test('no token → 401 with WWW-Authenticate', async () => {
     const res = await s.fhir('/Patient', { token: null });
     assert.equal(res.status, 401);

@@ -54,7 +54,7 @@ export function createProcessor(deps: IngestDeps) {
 
   async function fail(input: ProcessInput, channel: string, err: HavenError, pid: string[]): Promise<Processed> {
     const header = sniffHeader(input.message.segments[0]?.raw ?? '');
-    const reason = `${err.code}: ${err.message}`;
+    const reason = reasonOf(err);
     const ack = buildAck({ original: header, code: 'AE', text: reason, condition: conditionFor[err.code] ?? 'internal', now: deps.clock.now() });
     await store.markFailed(tenant, input.id, { ack, errorCode: err.code, error: reason.slice(0, 2000), patientKeys: await keysOf(searchForms(pid, [])), now: deps.clock.now() });
     metrics.inc('failed', channel);
@@ -122,6 +122,21 @@ async function lockMessageAndPatient(tx: Queryable, tenant: string, input: Proce
     [tenant, input.id, PATIENT_LOCK_SPACE, lockKey === undefined ? null : `${tenant}|${lockKey}`, input.from],
   );
   return res.rows[0]?.status;
+}
+
+/**
+ * The reason sent in the AE and kept in the message row's `error` column, which is not encrypted.
+ * Validation diagnostics quote the offending value (a birth date, a name): for those only the
+ * issue's kind and FHIRPath location are kept — the value is in the encrypted message. The
+ * converter's own reasons name fields, not values. A NUL (from wherever) never reaches a text column.
+ */
+export function reasonOf(err: HavenError): string {
+  if (err.code === 'VALIDATION_FAILED') {
+    const issue = err.issues[0];
+    const where = issue?.expression?.[0] ?? 'an element';
+    return `${err.code}: a converted resource is invalid (${issue?.code ?? 'invalid'} at ${where}); the template or the message must change`;
+  }
+  return `${err.code}: ${err.message}`.replaceAll('\u0000', '\\0');
 }
 
 /** Anything not a HavenError is a fault: logged by class only, answered with a generic reason. */

@@ -72,7 +72,9 @@ export function createMllpServer(options: MllpServerOptions): MllpServer {
       }
     } catch (err) {
       // No ACK: the sender times out and resends; the message store deduplicates.
-      logger.error({ err: err instanceof Error ? err.name : typeof err, remote: conn.info.remoteAddress }, 'MLLP message handling failed; connection closed without ACK');
+      // The class and, for a database error, its SQLSTATE: enough to diagnose, never message content.
+      const code = (err as { code?: unknown } | null)?.code;
+      logger.error({ err: err instanceof Error ? err.name : typeof err, ...(typeof code === 'string' ? { code } : {}), remote: conn.info.remoteAddress }, 'MLLP message handling failed; connection closed without ACK');
       conn.socket.destroy();
     } finally {
       conn.busy = false;

@@ -6,8 +6,16 @@ export interface CapabilityInputs {
   version: string;
   resourceTypes: string[];
   searchParams(type: string): SearchParamDef[];
+  /** A composite's component by canonical url (composites whose components do not resolve are not listed). */
+  searchParamByUrl?(url: string): SearchParamDef | undefined;
   startedAt: Date;
+  /** When the audit log serves AuditEvent: read and search only, with these parameters. */
+  auditEventSearchParams?: readonly string[];
+  /** `$reindex` at system and type level (docs/search.md). */
+  reindex?: boolean;
 }
+
+const HAVEN_OPERATION = 'https://haven.health/fhir/OperationDefinition';
 
 // Bulk Data Access 2.0 operations (docs/bulk.md) and Patient/$everything.
 const BULK_TYPE_OPERATIONS: Record<string, { name: string; definition: string }[]> = {
@@ -18,8 +26,18 @@ const BULK_TYPE_OPERATIONS: Record<string, { name: string; definition: string }[
   Group: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' }],
 };
 
-// Parameter types the search foundation implements; the others are not advertised.
+// Parameter types the search implements; `special` (e.g. Location.near) is not advertised.
 const SUPPORTED_TYPES = new Set(['string', 'token', 'date', 'reference', 'number', 'quantity', 'uri']);
+
+function isSearchable(input: CapabilityInputs, p: SearchParamDef): boolean {
+  if (SUPPORTED_TYPES.has(p.type)) return true;
+  // Composites (ADR 0003) are searched by their components, each of a supported type.
+  if (p.type !== 'composite' || p.expression === null || p.component.length === 0 || !input.searchParamByUrl) return false;
+  return p.component.every((c) => {
+    const def = input.searchParamByUrl!(c.definition);
+    return def !== undefined && SUPPORTED_TYPES.has(def.type);
+  });
+}
 
 // R4 compartments served by `GET /fhir/[Compartment]/[id]/[type|*]` (ids of the official CompartmentDefinitions).
 const COMPARTMENTS = ['patient', 'encounter', 'relatedPerson', 'practitioner', 'device'];
@@ -38,9 +56,11 @@ function revIncludeTable(input: CapabilityInputs): Map<string, string[]> {
   return out;
 }
 
-function includesOf(input: CapabilityInputs, type: string, rev: Map<string, string[]>): { searchInclude: string[]; searchRevInclude: string[] } {
+function includesOf(input: CapabilityInputs, type: string, rev: Map<string, string[]>): { searchInclude: string[]; searchRevInclude?: string[] } {
   const own = referenceParams(input, type).map((p) => `${type}:${p.code}`);
-  return { searchInclude: [...own, `${type}:*`], searchRevInclude: [...new Set(rev.get(type) ?? [])].sort() };
+  const revIncludes = [...new Set(rev.get(type) ?? [])].sort();
+  // FHIR JSON has no empty arrays: a type nothing references has no searchRevInclude at all.
+  return { searchInclude: [...own, `${type}:*`], ...(revIncludes.length > 0 ? { searchRevInclude: revIncludes } : {}) };
 }
 
 /**
@@ -78,29 +98,55 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
             },
           ],
         },
-        resource: input.resourceTypes.map((type) => ({
-          type,
-          interaction: interactions.map((code) => ({ code })),
-          versioning: 'versioned-update',
-          operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }, ...(BULK_TYPE_OPERATIONS[type] ?? [])],
-          readHistory: true,
-          updateCreate: true,
-          conditionalCreate: true,
-          conditionalUpdate: true,
-          conditionalDelete: 'single',
-          searchParam: input
-            .searchParams(type)
-            .filter((p) => SUPPORTED_TYPES.has(p.type))
-            .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
-          ...includesOf(input, type, revIncludes),
-        })),
+        resource: input.resourceTypes.map((type) =>
+          type === 'AuditEvent' && input.auditEventSearchParams
+            ? auditEventCapability(input, input.auditEventSearchParams)
+            : {
+                type,
+                interaction: interactions.map((code) => ({ code })),
+                versioning: 'versioned-update',
+                operation: [validate, ...(BULK_TYPE_OPERATIONS[type] ?? []), ...(input.reindex ? [reindex] : [])],
+                readHistory: true,
+                updateCreate: true,
+                conditionalCreate: true,
+                conditionalUpdate: true,
+                conditionalDelete: 'single',
+                searchParam: input
+                  .searchParams(type)
+                  .filter((p) => isSearchable(input, p))
+                  .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
+                ...includesOf(input, type, revIncludes),
+              },
+        ),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         compartment: COMPARTMENTS.map((c) => `http://hl7.org/fhir/CompartmentDefinition/${c}`),
         operation: [
           { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
           { name: 'import', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import' },
+          ...(input.reindex ? [reindex] : []),
         ],
       },
     ],
+  };
+}
+
+const validate = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
+const reindex = { name: 'reindex', definition: `${HAVEN_OPERATION}/reindex` };
+
+/**
+ * AuditEvent is served from the tamper-evident audit log (src/http/fhir/audit-events.ts): read and
+ * search, nothing written through the API, no history of its own, and only the parameters the audit
+ * query implements.
+ */
+function auditEventCapability(input: CapabilityInputs, supported: readonly string[]): Record<string, unknown> {
+  const byCode = new Map(input.searchParams('AuditEvent').map((p) => [p.code, p]));
+  return {
+    type: 'AuditEvent',
+    interaction: [{ code: 'read' }, { code: 'search-type' }],
+    operation: [validate],
+    searchParam: supported.flatMap((code) => {
+      const def = byCode.get(code);
+      return def ? [{ name: code, definition: def.url, type: def.type }] : [];
+    }),
   };
 }
