@@ -91,7 +91,8 @@ export function buildApp(parts: AppParts) {
     ...parts.audit,
   });
   // Resource bodies are envelope-encrypted at rest (HAVEN_ENCRYPTION=off only in tests).
-  const encryption = createBodyEncryption(config, { db, logger, clock });
+  // Key look-ups happen inside write transactions: on the control connections (Db.control).
+  const encryption = createBodyEncryption(config, { db: db.control, logger, clock });
   // The tree-head signing key is wrapped by the same KMS; heads also go to an S3 Object Lock bucket when configured.
   const witnessS3 = s3WitnessSettings(config.audit);
   const audit = createAuditService({

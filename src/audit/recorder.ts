@@ -59,7 +59,10 @@ export function createAuditRecorder(options: RecorderOptions): AuditRecorder {
   // flight gave ~3 entries per batch; end-of-turn with 2 in flight ~5.5, with 1 in flight ~7 and
   // fewer statements per read; CPU per read 1 vs 2 in flight was within the noise
   // (bench/results/audit-reads-2026-11-29*.json).
-  const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db, rows), timeoutMs), maxInFlight: 1 });
+  // On the control connections (Db.control): a read inside a write transaction (a conditional
+  // create's search) waits for its entry, and from the main pool that entry could wait for a
+  // connection only such transactions hold.
+  const group = createGroupCommit({ flush: (rows) => withTimeout(insertEntries(db.control, rows), timeoutMs), maxInFlight: 1 });
   return {
     async inTransaction(ctx, tx, facts) {
       let rows: EntryRow[];

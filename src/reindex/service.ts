@@ -16,7 +16,8 @@ const codeOf = (param: string): string => param.split(/[:.]/, 1)[0]!;
  * and answers their status. One per app (its tenant).
  */
 export function createReindexService(deps: ReindexDeps) {
-  const sync = createParamSync(deps.db, deps.registry, deps.tenant, deps.settings.ttlMs);
+  // The version check runs inside write transactions too (a conditional create searches): its own connections.
+  const sync = createParamSync(deps.db.control, deps.registry, deps.tenant, deps.settings.ttlMs);
   const workers = createReindexWorkers(deps, sync);
   const jobDelayMs = deps.settings.ttlMs * 2;
 

@@ -30,6 +30,15 @@ export interface Db extends Queryable {
   readonly pool: pg.Pool;
   /** Where search statements run (search-connections.ts); absent when the pool is too small to share. */
   readonly search?: Queryable;
+  /**
+   * Connections of their own for the short statements that code inside a write transaction waits
+   * for on the side: the read-audit group commit (a conditional create's search is a read), the key
+   * ring's status checks, the custom search parameters' version check. From the main pool, such a
+   * statement waits for a connection that only a transaction holding one can free: with as many
+   * concurrent write transactions as connections, every one of them waited out the connect timeout
+   * (503). The same Db when the pool is too small to spare any (under 4 besides the search share).
+   */
+  readonly control: Pick<Db, 'query' | 'transaction' | 'pool'>;
 }
 
 // Error classes from PostgreSQL that mean "the database is not there right now".
@@ -58,6 +67,15 @@ export function translateDbError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * Connections for `Db.control`, from what the search share leaves: 3 (the read-audit group commit
+ * with its one batch in flight, the key ring, the search parameter check) from 8, 1 from 4, none
+ * below (the CLI's pools of 1-2, which run one thing at a time).
+ */
+function controlShare(rest: number): number {
+  return rest >= 8 ? 3 : rest >= 4 ? 1 : 0;
+}
+
 export interface DbOptions {
   connectionString: string;
   maxConnections?: number;
@@ -78,15 +96,21 @@ function searchShare(max: number, asked: number | undefined): number {
 export function createDb(options: DbOptions): Db {
   const max = options.maxConnections ?? 20;
   const searchMax = searchShare(max, options.searchConnections);
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: max - searchMax,
-    connectionTimeoutMillis: 5000,
-    idleTimeoutMillis: 30000,
-    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
-  });
-  // An idle client losing its connection (database restart) must not crash the process.
-  pool.on('error', () => undefined);
+  const controlMax = controlShare(max - searchMax);
+  const newPool = (size: number) => {
+    const p = new pg.Pool({
+      connectionString: options.connectionString,
+      max: size,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30000,
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    });
+    // An idle client losing its connection (database restart) must not crash the process.
+    p.on('error', () => undefined);
+    return p;
+  };
+  const pool = newPool(max - searchMax - controlMax);
+  const controlPool = controlMax > 0 ? newPool(controlMax) : undefined;
   const search: SearchConnections | undefined =
     searchMax > 0
       ? createSearchConnections({
@@ -95,7 +119,28 @@ export function createDb(options: DbOptions): Db {
           ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         })
       : undefined;
+  const main = poolBacked(pool);
 
+  return {
+    ...main,
+    ...(search ? { search } : {}),
+    control: controlPool ? poolBacked(controlPool) : main,
+    async ping() {
+      try {
+        await pool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await Promise.all([pool.end(), controlPool?.end(), search?.close()]);
+    },
+  };
+}
+
+/** Queries and transactions on one pool, with driver errors translated (translateDbError). */
+function poolBacked(pool: pg.Pool): Pick<Db, 'query' | 'transaction' | 'pool'> {
   const query: Db['query'] = async (sql, params) => {
     try {
       return await pool.query(toConfig(sql, params));
@@ -103,11 +148,9 @@ export function createDb(options: DbOptions): Db {
       throw translateDbError(err);
     }
   };
-
   return {
     pool,
     query,
-    ...(search ? { search } : {}),
     async transaction(work) {
       let client: pg.PoolClient;
       try {
@@ -140,17 +183,6 @@ export function createDb(options: DbOptions): Db {
       } finally {
         client.release(broken);
       }
-    },
-    async ping() {
-      try {
-        await pool.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async close() {
-      await Promise.all([pool.end(), search?.close()]);
     },
   };
 }

@@ -38,6 +38,29 @@ export interface ResourceReader {
 
 export interface StoreTransaction extends ResourceReader {
   write(ctx: RequestContext, ops: WriteOperation[]): Promise<WriteResult[]>;
+  /**
+   * Waits until no other transaction holds any of `keys`, then holds them until this one ends
+   * (PostgreSQL advisory transaction locks, taken in sorted order so two callers cannot deadlock
+   * on them). Conditional creates serialize on their criteria with it: two "create if none exists"
+   * for the same criteria would otherwise both see none and both create.
+   */
+  serialize(keys: string[]): Promise<void>;
+}
+
+// Namespace of the application locks of StoreTransaction.serialize (pg_advisory_xact_lock(int, int)).
+const SERIALIZE_LOCK_SPACE = 7_421_009;
+
+async function serializeOn(tx: Queryable, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const sorted = [...new Set(keys)].sort();
+  await tx.query(
+    {
+      name: 'store.serialize',
+      text: `SELECT count(pg_advisory_xact_lock($1::int, hashtext(k)))
+               FROM (SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS u(k, o) ORDER BY o) s`,
+    },
+    [SERIALIZE_LOCK_SPACE, sorted],
+  );
 }
 
 export interface ResourceStore extends ResourceReader {
@@ -148,7 +171,7 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
     },
     transaction(ctx, work) {
       return deps.db.transaction((tx) =>
-        work({ ...reader(tx), write: (c, ops) => applyWrites(tx, c, ops, writeDeps) }),
+        work({ ...reader(tx), write: (c, ops) => applyWrites(tx, c, ops, writeDeps), serialize: (keys) => serializeOn(tx, keys) }),
       );
     },
   };

@@ -52,17 +52,20 @@ test('a statement run on the search connections is prepared once and planned wit
   }
 });
 
-test('the search connections come out of the pool size, never on top of it', async () => {
+test('the search and control connections come out of the pool size, never on top of it', async () => {
+  // [main, search, control]
   const sizes = (max: number, search?: number) => {
     const db = createDb({ connectionString: t.url, maxConnections: max, ...(search === undefined ? {} : { searchConnections: search }) });
-    const out = [db.pool.options.max, (db.search as { pool?: { options: { max: number } } } | undefined)?.pool?.options.max ?? 0];
+    const control = db.control.pool === db.pool ? 0 : db.control.pool.options.max;
+    const out = [db.pool.options.max, (db.search as { pool?: { options: { max: number } } } | undefined)?.pool?.options.max ?? 0, control];
     void db.close();
     return out;
   };
-  assert.deepEqual(sizes(20), [15, 5]);
-  assert.deepEqual(sizes(10), [8, 2]);
-  assert.deepEqual(sizes(3), [3, 0]);
-  assert.deepEqual(sizes(2, 5), [1, 1]);
+  assert.deepEqual(sizes(20), [12, 5, 3]);
+  assert.deepEqual(sizes(10), [5, 2, 3]);
+  assert.deepEqual(sizes(6), [4, 1, 1]);
+  assert.deepEqual(sizes(3), [3, 0, 0]);
+  assert.deepEqual(sizes(2, 5), [1, 1, 0]);
 });
 
 test('only the first shapes are named: later ones run unnamed, so prepared statements stay bounded', () => {

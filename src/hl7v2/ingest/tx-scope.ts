@@ -29,6 +29,7 @@ export function createTxScope(db: Db): TxScope {
     query: (sql, params) => db.query(sql, params),
     ping: () => db.ping(),
     close: () => db.close(),
+    control: db.control,
     transaction(work) {
       const scope = als.getStore();
       if (!scope || scope.used) return db.transaction(work);

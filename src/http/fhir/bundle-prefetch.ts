@@ -2,7 +2,7 @@ import type { RequestContext } from '../../kernel/index.js';
 import type { StoreTransaction } from '../../store/index.js';
 import type { Step } from './bundle-plan.js';
 import { conditionalReferences, splitConditionalReference } from './bundle-refs.js';
-import { prefetchConditionals, type ConditionalCache } from './conditional.js';
+import { prefetchConditionals, serializeConditions, type ConditionalCache } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 
 /** The body whose references may be conditional: the resource, or a PATCH document. */
@@ -33,9 +33,13 @@ function allowed(deps: FhirDeps, ctx: RequestContext, type: string): boolean {
  */
 export async function prefetchBundleConditions(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, steps: Step[]): Promise<ConditionalCache> {
   const wanted: { type: string; criteria: string }[] = [];
+  const creating: { type: string; criteria: string }[] = [];
   for (const step of steps) {
     if ((step.kind === 'create' || step.kind === 'update' || step.kind === 'delete') && step.criteria !== undefined) {
       if (allowed(deps, ctx, step.type)) wanted.push({ type: step.type, criteria: step.criteria });
+      // Creates and updates (which create when nothing matches) serialize on their criteria, all
+      // at once and before any search, so the searches below already see concurrent commits.
+      if (step.kind !== 'delete') creating.push({ type: step.type, criteria: step.criteria });
     }
     const body = bodyOf(step);
     if (body === undefined) continue;
@@ -44,5 +48,6 @@ export async function prefetchBundleConditions(deps: FhirDeps, ctx: RequestConte
       if (target && allowed(deps, ctx, target.type)) wanted.push(target);
     }
   }
+  await serializeConditions(tx, ctx, creating);
   return prefetchConditionals(deps, ctx, tx, wanted);
 }

@@ -10,6 +10,26 @@ const cacheKey = (type: string, criteria: string) => `${type}?${bare(criteria)}`
 const searchParams = (criteria: string): [string, string][] => [...new URLSearchParams(bare(criteria)), ['_count', '2']];
 
 /**
+ * The lock key of a conditional create's (or update's) criteria: tenant, type and the parameters
+ * in a fixed order, so that `a=1&b=2` and `b=2&a=1` serialize on the same key.
+ */
+export function conditionKey(tenant: string, type: string, criteria: string): string {
+  const pairs = [...new URLSearchParams(bare(criteria))].map(([k, v]) => `${k}=${v}`).sort();
+  return `${tenant}|${type}?${pairs.join('&')}`;
+}
+
+/**
+ * Serializes conditional creates (and conditional updates, which create when nothing matches) on
+ * their criteria until the transaction ends, then lets the caller search: a second request with the
+ * same criteria waits for the first to commit and then finds what it created (READ COMMITTED: each
+ * statement after the lock sees it), where both used to find nothing and both create.
+ */
+export async function serializeConditions(tx: StoreTransaction, ctx: RequestContext, conditions: { type: string; criteria: string }[]): Promise<void> {
+  const keys = conditions.filter((c) => bare(c.criteria) !== '').map((c) => conditionKey(ctx.tenant, c.type, c.criteria));
+  await tx.serialize(keys);
+}
+
+/**
  * Resolves the criteria of a conditional interaction (If-None-Exist, conditional
  * update/delete, conditional references) to at most one resource.
  * Several matches → 412, as the spec requires.

@@ -2,7 +2,7 @@ import jsonPatch from 'fast-json-patch';
 import { HavenError } from '../../kernel/index.js';
 import type { FhirResource } from '../../store/index.js';
 import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
-import { resolveConditional } from './conditional.js';
+import { resolveConditional, serializeConditions } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag, respondStored, respondWritten, outcome, writtenMessage } from './respond.js';
 import { header, type FhirRequest, type FhirResponse } from './types.js';
@@ -42,6 +42,7 @@ export async function create(deps: FhirDeps, ctx: RequestContext, req: FhirReque
   return inTx(deps, ctx, tx, async (t) => {
     if (ifNoneExist !== undefined) {
       deps.authorize(ctx, type, 'search');
+      await serializeConditions(t, ctx, [{ type, criteria: ifNoneExist }]);
       const match = await resolveConditional(deps, ctx, t, type, ifNoneExist, 'If-None-Exist');
       if (match) return respondWritten(req, match, 200, `${type}/${match.id} already exists; nothing created`);
     }
@@ -67,6 +68,7 @@ export async function update(deps: FhirDeps, ctx: RequestContext, req: FhirReque
     let id = req.path[1];
     if (conditional) {
       deps.authorize(ctx, type, 'search');
+      await serializeConditions(t, ctx, [{ type, criteria: searchString(req) }]);
       const match = await resolveConditional(deps, ctx, t, type, searchString(req), 'conditional update');
       if (match && resource.id !== undefined && resource.id !== match.id) {
         throw new HavenError('incorrect', 'ID_MISMATCH', `The body's id (${resource.id}) differs from the matched resource (${match.id})`);

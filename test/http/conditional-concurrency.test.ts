@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+// More requests at once than the pool has connections (20 by default): each holds a transaction
+// while it waits, for the criteria's lock and for its read's audit entry.
+const AT_ONCE = 24;
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.close();
+});
+
+const patientWith = (value: string) => ({ resourceType: 'Patient', identifier: [{ system: 'http://example.org/mrn', value }] });
+const count = async (value: string) => (await s.fhir(`/Patient?identifier=http://example.org/mrn|${value}&_summary=count`)).body.total as number;
+const statuses = (all: { status: number }[]) => all.map((r) => r.status).sort((a, b) => a - b);
+
+test('concurrent conditional creates with the same criteria create one resource; the others find it', async () => {
+  const value = `cc-${Date.now()}`;
+  const all = await Promise.all(
+    Array.from({ length: AT_ONCE }, () => s.fhir('/Patient', { method: 'POST', json: patientWith(value), headers: { 'if-none-exist': `identifier=http://example.org/mrn|${value}` } })),
+  );
+  assert.deepEqual(statuses(all), [...Array(AT_ONCE - 1).fill(200), 201]);
+  assert.equal(new Set(all.map((r) => r.body.id)).size, 1, 'every answer names the one resource');
+  assert.equal(await count(value), 1);
+});
+
+test('concurrent conditional updates that create (nothing matches yet) create one resource', async () => {
+  const value = `cu-${Date.now()}`;
+  const all = await Promise.all(
+    Array.from({ length: AT_ONCE }, () => s.fhir(`/Patient?identifier=http://example.org/mrn|${value}`, { method: 'PUT', json: patientWith(value) })),
+  );
+  assert.equal(all.filter((r) => r.status === 201).length, 1);
+  assert.deepEqual(all.filter((r) => r.status !== 201).map((r) => r.status), Array(AT_ONCE - 1).fill(200));
+  assert.equal(await count(value), 1);
+});
+
+test('concurrent transactions with the same ifNoneExist create one resource, whatever the parameter order', async () => {
+  const value = `tx-${Date.now()}`;
+  const criteria = [`identifier=http://example.org/mrn|${value}&active=true`, `active=true&identifier=http://example.org/mrn|${value}`];
+  const all = await Promise.all(
+    Array.from({ length: AT_ONCE }, (_, i) =>
+      s.fhir('', {
+        method: 'POST',
+        json: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ fullUrl: 'urn:uuid:0b5e3c1e-7c0a-4a53-9f3e-2b8f0d6c1a11', resource: { ...patientWith(value), active: true }, request: { method: 'POST', url: 'Patient', ifNoneExist: criteria[i % 2] } }],
+        },
+      }),
+    ),
+  );
+  assert.deepEqual(statuses(all), Array(AT_ONCE).fill(200), JSON.stringify(all.find((r) => r.status !== 200)?.body));
+  const created = all.filter((r) => r.body.entry[0].response.status.startsWith('201'));
+  assert.equal(created.length, 1);
+  assert.equal(await count(value), 1);
+});
