@@ -49,6 +49,12 @@ const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFO
 export function translateDbError(err: unknown): unknown {
   if (err instanceof HavenError) return err;
   const e = err as { code?: string; message?: string };
+  // Two transactions wanting the same thing at once: the one PostgreSQL stopped can simply retry.
+  if (e.code === '40P01' || e.code === '40001' || e.code === '23505') {
+    return new HavenError('conflict', 'DB_CONCURRENT_CONFLICT', 'A concurrent request changed the same data at the same moment; nothing of this one was written. Retry it', {
+      cause: err,
+    });
+  }
   if (e.code === '57014') {
     return new HavenError('unavailable', 'DB_STATEMENT_TIMEOUT', 'The database cancelled the query because it ran too long; narrow the request or try again', {
       cause: err,

@@ -6,6 +6,7 @@ import { readHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import type { IndexWriter } from './index-writer.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 import { decodeRow, readCurrent, readVersion, type VersionRow } from './read.js';
+import { serializeOn } from './serialize.js';
 import { applyWrites } from './write.js';
 
 /** A compiled query selecting resource rows (resource_type, id, version_id, last_updated, deleted, content). */
@@ -47,21 +48,6 @@ export interface StoreTransaction extends ResourceReader {
   serialize(keys: string[]): Promise<void>;
 }
 
-// Namespace of the application locks of StoreTransaction.serialize (pg_advisory_xact_lock(int, int)).
-const SERIALIZE_LOCK_SPACE = 7_421_009;
-
-async function serializeOn(tx: Queryable, keys: string[]): Promise<void> {
-  if (keys.length === 0) return;
-  const sorted = [...new Set(keys)].sort();
-  await tx.query(
-    {
-      name: 'store.serialize',
-      text: `SELECT count(pg_advisory_xact_lock($1::int, hashtext(k)))
-               FROM (SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS u(k, o) ORDER BY o) s`,
-    },
-    [SERIALIZE_LOCK_SPACE, sorted],
-  );
-}
 
 export interface ResourceStore extends ResourceReader {
   /** One write in its own transaction. */

@@ -6,6 +6,7 @@ import type { Queryable } from './db.js';
 import type { IndexOwner, IndexWrite, IndexWriter, IndexedResource } from './index-writer.js';
 import { decodeRow, type VersionRow } from './read.js';
 import { sameContent } from './same-content.js';
+import { serializeOn } from './serialize.js';
 import { withEntries } from './statement-batch.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 
@@ -46,6 +47,30 @@ async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[],
     wanted.set(k, { ...t, body });
   }
   const list = [...wanted.values()];
+  const rows = await selectForUpdate(tx, tenant, list);
+  // An update of a resource that does not exist yet creates it, and there is no row to lock: two
+  // transactions creating the same id would both write version 1 (a unique violation, once a 500).
+  // Such ids are serialized with advisory locks, then looked up again in a new statement, which
+  // sees what a transaction that held the lock committed meanwhile.
+  const found = new Set(rows.map((r) => key(r.resource_type, r.id)));
+  const creating = new Set(ops.flatMap((op, i) => (op.kind === 'update' ? [key(targets[i]!.type, targets[i]!.id)] : [])));
+  const missing = list.filter((t) => !found.has(key(t.type, t.id)) && creating.has(key(t.type, t.id)));
+  if (missing.length > 0) {
+    await serializeOn(tx, missing.map((t) => `${tenant}|${t.type}/${t.id}`));
+    rows.push(...(await selectForUpdate(tx, tenant, missing)));
+  }
+  const map = new Map<string, CurrentRow>();
+  await Promise.all(
+    rows.map(async (r) => {
+      const row: CurrentRow = { version: Number(r.version_id), deleted: r.deleted };
+      if (r.content !== null) row.stored = await decodeRow(tenant, r, codec);
+      map.set(key(r.resource_type, r.id), row);
+    }),
+  );
+  return map;
+}
+
+async function selectForUpdate(tx: Queryable, tenant: string, list: { type: string; id: string; body: boolean }[]): Promise<VersionRow[]> {
   const res = await tx.query<VersionRow>(
     {
       name: 'store.lock-current',
@@ -56,15 +81,7 @@ async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[],
     },
     [tenant, list.map((t) => t.type), list.map((t) => t.id), list.map((t) => t.body)],
   );
-  const map = new Map<string, CurrentRow>();
-  await Promise.all(
-    res.rows.map(async (r) => {
-      const row: CurrentRow = { version: Number(r.version_id), deleted: r.deleted };
-      if (r.content !== null) row.stored = await decodeRow(tenant, r, codec);
-      map.set(key(r.resource_type, r.id), row);
-    }),
-  );
-  return map;
+  return res.rows;
 }
 
 function checkIfMatch(ifMatch: number | undefined, current: CurrentRow | undefined, label: string): void {

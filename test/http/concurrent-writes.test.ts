@@ -58,3 +58,32 @@ test('concurrent transactions with the same ifNoneExist create one resource, wha
   assert.equal(created.length, 1);
   assert.equal(await count(value), 1);
 });
+
+test('concurrent PUTs that create the same id: one creates, the others update, versions stay contiguous', async () => {
+  const id = `put-${Date.now()}`;
+  const all = await Promise.all(
+    Array.from({ length: AT_ONCE }, (_, i) => s.fhir(`/Patient/${id}`, { method: 'PUT', json: { resourceType: 'Patient', id, birthDate: `19${10 + i}-01-01` } })),
+  );
+  assert.deepEqual(statuses(all), [...Array(AT_ONCE - 1).fill(200), 201]);
+  const history = await s.fhir(`/Patient/${id}/_history?_count=100`);
+  assert.deepEqual(history.body.entry.map((e: any) => Number(e.resource.meta.versionId)).sort((a: number, b: number) => a - b), Array.from({ length: AT_ONCE }, (_, i) => i + 1));
+});
+
+test('concurrent transactions creating the same ids by PUT, in either order, all succeed', async () => {
+  const [x, y] = [`tx-x-${Date.now()}`, `tx-y-${Date.now()}`];
+  const all = await Promise.all(
+    Array.from({ length: AT_ONCE }, (_, i) =>
+      s.fhir('', {
+        method: 'POST',
+        json: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: (i % 2 ? [x, y] : [y, x]).map((id) => ({ resource: { resourceType: 'Patient', id, active: i % 3 === 0 }, request: { method: 'PUT', url: `Patient/${id}` } })),
+        },
+      }),
+    ),
+  );
+  assert.deepEqual(statuses(all), Array(AT_ONCE).fill(200), JSON.stringify(all.find((r) => r.status !== 200)?.body));
+  const createdX = all.filter((r) => r.body.entry.some((e: any) => e.response.status.startsWith('201') && e.response.location.includes(x)));
+  assert.equal(createdX.length, 1);
+});
