@@ -6,7 +6,6 @@ import type { Queryable } from './db.js';
 import type { IndexOwner, IndexWrite, IndexWriter, IndexedResource } from './index-writer.js';
 import { decodeRow, type VersionRow } from './read.js';
 import { sameContent } from './same-content.js';
-import { serializeOn } from './serialize.js';
 import { withEntries } from './statement-batch.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 
@@ -47,18 +46,13 @@ async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[],
     wanted.set(k, { ...t, body });
   }
   const list = [...wanted.values()];
+  // An update of a resource that does not exist yet creates it, and there is no row to lock: of
+  // two transactions creating the same id at once, the second fails on the primary key, which the
+  // API answers 409 DB_CONCURRENT_CONFLICT (retry). Serializing such ids with advisory locks and a
+  // second look-up was correct but cost up to a third of timed ingest throughput (every new resource of a PUT
+  // Bundle; bench/results/ingest-create-lock-2026-11-30.json), for a race between clients writing
+  // the same new id at the same moment.
   const rows = await selectForUpdate(tx, tenant, list);
-  // An update of a resource that does not exist yet creates it, and there is no row to lock: two
-  // transactions creating the same id would both write version 1 (a unique violation, once a 500).
-  // Such ids are serialized with advisory locks, then looked up again in a new statement, which
-  // sees what a transaction that held the lock committed meanwhile.
-  const found = new Set(rows.map((r) => key(r.resource_type, r.id)));
-  const creating = new Set(ops.flatMap((op, i) => (op.kind === 'update' ? [key(targets[i]!.type, targets[i]!.id)] : [])));
-  const missing = list.filter((t) => !found.has(key(t.type, t.id)) && creating.has(key(t.type, t.id)));
-  if (missing.length > 0) {
-    await serializeOn(tx, missing.map((t) => `${tenant}|${t.type}/${t.id}`));
-    rows.push(...(await selectForUpdate(tx, tenant, missing)));
-  }
   const map = new Map<string, CurrentRow>();
   await Promise.all(
     rows.map(async (r) => {
