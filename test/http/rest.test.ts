@@ -93,6 +93,17 @@ describe('CRUD', () => {
     assert.equal(hist.body.entry[0].request.method, 'DELETE');
   });
 
+  test('conditional read: If-None-Match, and If-Modified-Since in whole seconds', async () => {
+    const created = await s.fhir('/Patient', { method: 'POST', json: patient });
+    const id = created.body.id as string;
+    const lastModified = created.headers.get('last-modified')!;
+    assert.equal((await s.fhir(`/Patient/${id}`, { headers: { 'if-none-match': 'W/"1"' } })).status, 304);
+    assert.equal((await s.fhir(`/Patient/${id}`, { headers: { 'if-modified-since': lastModified } })).status, 304);
+    assert.equal((await s.fhir(`/Patient/${id}`, { headers: { 'if-modified-since': 'Sat, 01 Jan 2000 00:00:00 GMT' } })).status, 200);
+    assert.equal((await s.fhir(`/Patient/${id}`, { headers: { 'if-modified-since': 'not a date' } })).status, 200);
+    // If-None-Match wins: a stale ETag is answered in full even when the date says unchanged.
+    assert.equal((await s.fhir(`/Patient/${id}`, { headers: { 'if-none-match': 'W/"7"', 'if-modified-since': lastModified } })).status, 200);
+  });
   test('update as create with a client id; Prefer return=minimal', async () => {
     const res = await s.fhir('/Patient/client-id-1', { method: 'PUT', json: { ...patient, id: 'client-id-1' }, headers: { prefer: 'return=minimal' } });
     assert.equal(res.status, 201);

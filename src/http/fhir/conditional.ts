@@ -15,7 +15,8 @@ const searchParams = (criteria: string): [string, string][] => [...new URLSearch
  */
 export function conditionKey(tenant: string, type: string, criteria: string): string {
   const pairs = [...new URLSearchParams(bare(criteria))].map(([k, v]) => `${k}=${v}`).sort();
-  return `${tenant}|${type}?${pairs.join('&')}`;
+  // Only hashed, but in PostgreSQL text: a NUL (refused by the search that follows) must not fail here first.
+  return `${tenant}|${type}?${pairs.join('&')}`.replaceAll('\u0000', '\\0');
 }
 
 /**

@@ -15,8 +15,23 @@ export async function read(deps: FhirDeps, ctx: RequestContext, req: FhirRequest
   deps.authorize(ctx, type, 'read');
   const found = await (tx ?? deps.store).read(ctx, type, id);
   const ifNoneMatch = header(req, 'if-none-match');
-  if (ifNoneMatch && parseETag(ifNoneMatch, 'If-None-Match') === found.versionId) return { status: 304, headers: {} };
+  if (ifNoneMatch) {
+    if (parseETag(ifNoneMatch, 'If-None-Match') === found.versionId) return { status: 304, headers: {} };
+  } else if (notModifiedSince(header(req, 'if-modified-since'), found.lastUpdated)) {
+    return { status: 304, headers: {} };
+  }
   return respondStored(deps, req, found);
+}
+
+/**
+ * Conditional read by date (RFC 9110 §13.1.3): not modified when the version is no newer than the
+ * given HTTP date, compared in whole seconds as HTTP dates are. Ignored when If-None-Match is
+ * present (it takes precedence) or the date does not parse, as HTTP prescribes.
+ */
+function notModifiedSince(value: string | undefined, lastUpdated: Date): boolean {
+  if (value === undefined) return false;
+  const since = Date.parse(value);
+  return Number.isFinite(since) && Math.floor(lastUpdated.getTime() / 1000) <= Math.floor(since / 1000);
 }
 
 export async function vread(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
