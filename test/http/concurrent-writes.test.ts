@@ -17,6 +17,9 @@ after(async () => {
 const patientWith = (value: string) => ({ resourceType: 'Patient', identifier: [{ system: 'http://example.org/mrn', value }] });
 const count = async (value: string) => (await s.fhir(`/Patient?identifier=http://example.org/mrn|${value}&_summary=count`)).body.total as number;
 const statuses = (all: { status: number }[]) => all.map((r) => r.status).sort((a, b) => a - b);
+/** AT_ONCE transaction Bundles at the same time; the i-th has the entries `entries(i)`. */
+const transactionsAtOnce = (entries: (i: number) => unknown[]) =>
+  Promise.all(Array.from({ length: AT_ONCE }, (_, i) => s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: entries(i) } })));
 
 test('concurrent conditional creates with the same criteria create one resource; the others find it', async () => {
   const value = `cc-${Date.now()}`;
@@ -41,18 +44,9 @@ test('concurrent conditional updates that create (nothing matches yet) create on
 test('concurrent transactions with the same ifNoneExist create one resource, whatever the parameter order', async () => {
   const value = `tx-${Date.now()}`;
   const criteria = [`identifier=http://example.org/mrn|${value}&active=true`, `active=true&identifier=http://example.org/mrn|${value}`];
-  const all = await Promise.all(
-    Array.from({ length: AT_ONCE }, (_, i) =>
-      s.fhir('', {
-        method: 'POST',
-        json: {
-          resourceType: 'Bundle',
-          type: 'transaction',
-          entry: [{ fullUrl: 'urn:uuid:0b5e3c1e-7c0a-4a53-9f3e-2b8f0d6c1a11', resource: { ...patientWith(value), active: true }, request: { method: 'POST', url: 'Patient', ifNoneExist: criteria[i % 2] } }],
-        },
-      }),
-    ),
-  );
+  const all = await transactionsAtOnce((i) => [
+    { fullUrl: 'urn:uuid:0b5e3c1e-7c0a-4a53-9f3e-2b8f0d6c1a11', resource: { ...patientWith(value), active: true }, request: { method: 'POST', url: 'Patient', ifNoneExist: criteria[i % 2] } },
+  ]);
   assert.deepEqual(statuses(all), Array(AT_ONCE).fill(200), JSON.stringify(all.find((r) => r.status !== 200)?.body));
   const created = all.filter((r) => r.body.entry[0].response.status.startsWith('201'));
   assert.equal(created.length, 1);
@@ -79,17 +73,8 @@ test('concurrent PUTs that create the same id: one creates, others update or get
 
 test('concurrent transactions creating the same ids by PUT, in either order: each commits whole or answers 409, never a 500', async () => {
   const [x, y] = [`tx-x-${Date.now()}`, `tx-y-${Date.now()}`];
-  const all = await Promise.all(
-    Array.from({ length: AT_ONCE }, (_, i) =>
-      s.fhir('', {
-        method: 'POST',
-        json: {
-          resourceType: 'Bundle',
-          type: 'transaction',
-          entry: (i % 2 ? [x, y] : [y, x]).map((id) => ({ resource: { resourceType: 'Patient', id, active: i % 3 === 0 }, request: { method: 'PUT', url: `Patient/${id}` } })),
-        },
-      }),
-    ),
+  const all = await transactionsAtOnce((i) =>
+    (i % 2 ? [x, y] : [y, x]).map((id) => ({ resource: { resourceType: 'Patient', id, active: i % 3 === 0 }, request: { method: 'PUT', url: `Patient/${id}` } })),
   );
   for (const r of all.filter((a) => a.status !== 200)) {
     assert.equal(r.status, 409, JSON.stringify(r.body));
