@@ -104,7 +104,8 @@ function missingCondition(kind: IndexKind, c: Criterion, p: SqlParams, s: Scope)
 function idCondition(c: Criterion, p: SqlParams, s: Scope): string {
   if (c.modifier === 'missing') return c.values.some((v) => v.kind === 'missing' && !v.missing) ? 'TRUE' : 'FALSE';
   const ids = c.values.flatMap((v) => (v.kind === 'token' && v.code !== null ? [v.code] : []));
-  return `${s.alias}.id = ANY(${p.add(ids, 'text[]')})`;
+  const any = `${s.alias}.id = ANY(${p.add(ids, 'text[]')})`;
+  return c.modifier === 'not' ? `NOT (${any})` : any;
 }
 
 const compilers: Compilers = { condition: (c, p, s) => criterionCondition(c, p, s), idSet: (c, p, s) => idSet(c, p, s) };

@@ -31,13 +31,14 @@ function splitName(raw: string): [string, string | null] {
 
 function parseIdCriterion(modifier: string | null, value: string, ctx: ValueContext): Criterion {
   if (modifier === 'missing') return { param: '_id', kind: 'id', modifier, values: [parseMissingValue(value, ctx)] };
-  if (modifier !== null) throw unsupportedModifier('_id', modifier);
+  // `_id` is a token: besides :missing, :not (none of these ids) is the one token modifier that applies.
+  if (modifier !== null && modifier !== 'not') throw unsupportedModifier('_id', modifier);
   const values = splitUnescaped(value, ',').map((v) => {
     const code = unescapeValue(v);
     if (!/^[A-Za-z0-9\-.]{1,64}$/.test(code)) throw invalidValue('_id', 'expected a resource id');
     return { kind: 'token' as const, system: { match: 'any' as const }, code };
   });
-  return { param: '_id', kind: 'id', modifier: null, values };
+  return { param: '_id', kind: 'id', modifier, values };
 }
 
 function parseLastUpdated(modifier: string | null, value: string, ctx: ValueContext): Criterion {

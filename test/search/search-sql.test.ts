@@ -183,6 +183,7 @@ test('uri: equality, :below, :above; _id; _lastUpdated at microsecond boundaries
     ['Patient', '_profile:below=http://x.org/fhir', ['p1', 'p2']],
     ['Patient', '_profile:above=http://x.org/fhir/StructureDefinition/us-core-patient/extra', ['p1']],
     ['Patient', '_id=p1,p3,p5', ['p1', 'p3']],
+    ['Patient', '_id:not=p1,p3', ['p2', 'p4']],
     ['Patient', '_id=p1&family=jon', []],
     ['Patient', '_lastUpdated=2024-01-01', ['p1']],
     ['Patient', '_lastUpdated=2024-01-01T00:00:00.000Z', ['p1']],
