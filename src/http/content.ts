@@ -10,7 +10,7 @@ const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
  * U+0000 is refused at the door: PostgreSQL text cannot hold it, so it would fail deep in a write
  * or a query (a 500) instead of here, with a reason.
  */
-export function nulRefused(where: string): HavenError {
+function nulRefused(where: string): HavenError {
   return new HavenError('incorrect', 'BODY_NUL_CHARACTER', `The request holds the character U+0000 (NUL) in ${where}; no value Haven stores or searches may contain it`);
 }
 

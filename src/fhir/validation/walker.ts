@@ -23,7 +23,7 @@ interface Walk {
  * few dozen), shallow enough that neither this walk nor the FHIRPath and index walks after it can
  * exhaust the stack: 5,000 nested extensions overflowed it (a 500 instead of an issue).
  */
-export const MAX_ELEMENT_DEPTH = 128;
+const MAX_ELEMENT_DEPTH = 128;
 
 function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

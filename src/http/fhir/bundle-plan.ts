@@ -3,7 +3,7 @@ import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { FhirResource, StoredResource, StoreTransaction } from '../../store/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
 import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
-import { resolveConditional, serializeConditions, type ConditionalCache } from './conditional.js';
+import { resolveConditional, type ConditionalCache } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag } from './respond.js';
 import { header } from './types.js';
@@ -102,13 +102,12 @@ export function isPlainWrite(step: Step): boolean {
 /**
  * Resolves the conditions of one step inside the transaction (conditional
  * create, update and delete), against the database as it was before the
- * transaction wrote anything.
+ * transaction wrote anything. The caller has serialized the Bundle's conditional
+ * creates and updates on their criteria first (prefetchBundleConditions).
  */
 export async function resolveStep(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction, step: Step, cache?: ConditionalCache): Promise<Step> {
   if (step.kind === 'routed' || step.kind === 'matched' || step.criteria === undefined) return step;
   deps.authorize(ctx, step.type, 'search');
-  // With a cache, prefetchBundleConditions has already serialized the Bundle's conditions.
-  if (!cache && step.kind !== 'delete') await serializeConditions(tx, ctx, [{ type: step.type, criteria: step.criteria }]);
   if (step.kind === 'create') {
     const found = await resolveConditional(deps, ctx, tx, step.type, step.criteria, 'If-None-Exist', cache);
     if (found) return { entry: step.entry, phase: step.phase, kind: 'matched', type: step.type, stored: found };

@@ -13,7 +13,7 @@ const searchParams = (criteria: string): [string, string][] => [...new URLSearch
  * The lock key of a conditional create's (or update's) criteria: tenant, type and the parameters
  * in a fixed order, so that `a=1&b=2` and `b=2&a=1` serialize on the same key.
  */
-export function conditionKey(tenant: string, type: string, criteria: string): string {
+function conditionKey(tenant: string, type: string, criteria: string): string {
   const pairs = [...new URLSearchParams(bare(criteria))].map(([k, v]) => `${k}=${v}`).sort();
   // Only hashed, but in PostgreSQL text: a NUL (refused by the search that follows) must not fail here first.
   return `${tenant}|${type}?${pairs.join('&')}`.replaceAll('\u0000', '\\0');
