@@ -50,7 +50,16 @@ const SAMPLES_DIR = resolve(process.cwd(), '../shared/data/hl7v2-fhir-converter/
 
 const arg = (name: string, fallback: number) => positiveArg(name, fallback);
 
-/** A sample with its own MSH-10 and first PID-3 value, in original acknowledgment mode. */
+/** Now as an HL7 v2 DTM with its zone (UTC), to the second, as a live feed stamps MSH-7. */
+function hl7Now(): string {
+  return `${new Date().toISOString().slice(0, 19).replace(/[-T:]/g, '')}+0000`;
+}
+
+/**
+ * A sample with its own MSH-10 and first PID-3 value, in original acknowledgment mode, sent now
+ * (MSH-7): the samples' own times are years apart, and a patient's older message would leave the
+ * newer one's updates in place (docs/hl7v2.md, "Out-of-order messages") where a live feed's do not.
+ */
 function variant(text: string, controlId: string, patientId: string): string {
   return text
     .split(/\r\n|\r|\n/)
@@ -59,6 +68,7 @@ function variant(text: string, controlId: string, patientId: string): string {
       const f = line.split('|');
       if (line.startsWith('MSH')) {
         while (f.length < 16) f.push('');
+        f[6] = hl7Now();
         f[9] = controlId;
         f[14] = '';
         f[15] = '';

@@ -95,6 +95,11 @@ export interface ConversionResult {
   patientIdentifiers: string[];
   /** A40-style merge: the surviving and the retired patient identifiers, for the ingester to move references. */
   merge?: { survivor: string; retired: string };
+  /**
+   * MSH-7 as an instant (its zone, else the settings' default zone): the time the ingester orders
+   * updates by. Absent when MSH-7 has no time or no known zone, or the settings say `staleUpdates: apply`.
+   */
+  sentAt?: string;
   /** Mapping notes that did not stop the conversion (unknown code systems, dropped fields). No PHI values. */
   warnings: string[];
 }

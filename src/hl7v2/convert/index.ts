@@ -9,7 +9,7 @@ import { RunState, type Produced } from './run-state.js';
 import { runRules } from './engine.js';
 import { BUILTIN_TEMPLATES_DIR, compose, failOnProblems, readLayer, senderDirName, senderDirs, type Layer } from './template-loader.js';
 import { candidates, pickTemplate, type TemplateSet } from './template-set.js';
-import { toFhirDateTime } from './datetime.js';
+import { toFhirDateTime, toFhirInstant } from './datetime.js';
 
 export { BUILTIN_TEMPLATES_DIR, senderDirName } from './template-loader.js';
 export { MESSAGE_SYSTEM, SENDER_SYSTEM } from './bundle.js';
@@ -67,7 +67,24 @@ function convertWith(set: TemplateSet, input: ConversionInput): ConversionResult
   }
   const occurred = msh7 === undefined ? undefined : toFhirDateTime(msh7, zone)?.value;
   const entry = [...run.produced.map(entryOf), provenanceEntry(input, run.produced, occurred)];
-  return { bundle: { resourceType: 'Bundle', type: 'transaction', entry }, patientIdentifiers: patientIdentifiers(run.produced), warnings: [...notes], ...merge(run) };
+  return {
+    bundle: { resourceType: 'Bundle', type: 'transaction', entry },
+    patientIdentifiers: patientIdentifiers(run.produced),
+    warnings: [...notes],
+    ...sentAt(set, msh7, zone),
+    ...merge(run),
+  };
+}
+
+/**
+ * The instant updates are ordered by. A time without a zone (none in MSH-7, no `defaultTimezone`)
+ * orders nothing: read as UTC it would put one sender's local times hours away from another's
+ * zoned ones and leave real updates out.
+ */
+function sentAt(set: TemplateSet, msh7: string | undefined, zone: string | undefined): { sentAt?: string } {
+  if (set.settings.staleUpdates === 'apply' || msh7 === undefined || zone === undefined) return {};
+  const instant = toFhirInstant(msh7, zone);
+  return instant === undefined ? {} : { sentAt: instant };
 }
 
 function patientIdentifiers(produced: Produced[]): string[] {

@@ -135,5 +135,10 @@ export const settingsSchema = z.strictObject({
   localIdentifierSystem: z.string().default('urn:haven:hl7v2:{sender}:id'),
   /** System for an assigning authority known only by its namespace id (CX-4.1) and not in tables/assigning-authorities.json. */
   namespaceSystem: z.string().default('urn:haven:hl7v2:{sender}:{namespace}'),
+  /**
+   * A message older (MSH-7) than the newest one that already updated a resource: `skip` leaves that
+   * resource as the newer message made it (docs/hl7v2.md, "Out-of-order messages"); `apply` writes it anyway.
+   */
+  staleUpdates: z.enum(['skip', 'apply']).default('skip'),
 });
 export type Settings = z.infer<typeof settingsSchema>;

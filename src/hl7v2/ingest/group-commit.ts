@@ -2,6 +2,7 @@ import { isHavenError, type RequestContext } from '../../kernel/index.js';
 import type { Queryable } from '../../store/index.js';
 import type { ConversionResult } from '../model.js';
 import type { ProcessedRow } from './message-store.js';
+import { StaleUpdates, type MessageClock } from './stale-guard.js';
 import type { ApplyTransaction } from './types.js';
 
 /** One converted message waiting for a shared transaction. */
@@ -13,6 +14,8 @@ export interface GroupItem {
   lockKey?: string;
   /** What the message touches: two messages sharing one never go into the same group. */
   keys: string[];
+  /** Its updates' clocks (stale-guard.ts); a message with an out-of-date update leaves the group. */
+  clock?: MessageClock;
 }
 
 /** `committed`: durable with its FHIR result, answer AA. `alone`: run it on the per-message path. */
@@ -22,6 +25,8 @@ export interface GroupCommitOptions {
   apply: ApplyTransaction;
   /** Takes the patient locks, inserts the rows as processed; returns the ids inserted (a missing one is a duplicate). */
   insert(tx: Queryable, lockKeys: string[], rows: ProcessedRow[]): Promise<Set<string>>;
+  /** Moves the messages' clocks forward after the patient locks; returns the out-of-date updates by message id. */
+  advanceClocks(tx: Queryable, clocks: MessageClock[]): Promise<Map<string, number[]>>;
   maxMessages: number;
   maxEntries: number;
   /** Groups written at once (each its own transaction and connection). */
@@ -119,6 +124,8 @@ export function createGroupCommitter(options: GroupCommitOptions) {
         before: async (tx) => {
           const inserted = await options.insert(tx, lockKeys, group.map((p) => p.item.row));
           if (inserted.size !== group.length) throw new Duplicates(new Set(group.map((p) => p.item.row.id).filter((id) => !inserted.has(id))));
+          const stale = await options.advanceClocks(tx, group.flatMap((p) => (p.item.clock ? [p.item.clock] : [])));
+          if (stale.size > 0) throw new StaleUpdates(stale);
         },
         after: async () => undefined,
       });
@@ -145,6 +152,8 @@ export function createGroupCommitter(options: GroupCommitOptions) {
 /** Which messages the error names: the duplicates, or the one whose Bundle entry failed; undefined when unknown. */
 function culprits(group: Pending[], err: unknown): Set<Pending> | undefined {
   if (err instanceof Duplicates) return new Set(group.filter((p) => err.ids.has(p.item.row.id)));
+  // Out of date: the per-message path demotes its older updates and writes the rest.
+  if (err instanceof StaleUpdates) return new Set(group.filter((p) => err.stale.has(p.item.row.id)));
   if (!isHavenError(err) || err.category === 'unavailable') return undefined;
   const indexes = new Set(err.issues.map((i) => /^Bundle\.entry\[(\d+)\]/.exec(i.expression?.[0] ?? '')?.[1]));
   if (indexes.size !== 1) return undefined;

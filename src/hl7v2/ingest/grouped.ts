@@ -3,7 +3,8 @@ import type { ConversionResult } from '../model.js';
 import { buildAck, type MshHeader } from './ack.js';
 import { createGroupCommitter, touchedKeys } from './group-commit.js';
 import { pidIdentifiers, searchForms } from './patient-keys.js';
-import { PATIENT_LOCK_SPACE, type ProcessInput } from './process.js';
+import { entryKey, PATIENT_LOCK_SPACE, type ProcessInput } from './process.js';
+import { advanceClocks, clockOf } from './stale-guard.js';
 import type { GroupLimits, IngestDeps, IngestResult } from './types.js';
 
 // A transaction of 32 messages (~300 entries) stays well under the Bundle entry limit and
@@ -28,6 +29,7 @@ export function createGroupedPath(deps: IngestDeps, limits: Partial<GroupLimits>
   const committer = createGroupCommitter({
     apply: deps.applyTransaction,
     insert: (tx, keys, rows) => deps.store.insertProcessed(tx, tenant, { space: PATIENT_LOCK_SPACE, keys }, rows, deps.clock.now()),
+    advanceClocks: (tx, clocks) => advanceClocks(tx, tenant, clocks),
     ...DEFAULTS,
     ...limits,
   });
@@ -48,6 +50,7 @@ export function createGroupedPath(deps: IngestDeps, limits: Partial<GroupLimits>
     const lockKey = pid[0] ?? result.patientIdentifiers[0];
     const patientKeys = await Promise.all(searchForms(pid, result.patientIdentifiers).map((v) => deps.blindIndex(tenant, v)));
     const ack = buildAck({ original: h, code: 'AA', now: deps.clock.now() });
+    const clock = await clockOf(result, id, (url) => entryKey(deps, url));
     const outcome = await committer.submit({
       ctx,
       row: {
@@ -57,6 +60,7 @@ export function createGroupedPath(deps: IngestDeps, limits: Partial<GroupLimits>
       bundle: result.bundle,
       ...(lockKey !== undefined ? { lockKey: `${tenant}|${lockKey}` } : {}),
       keys: [...touchedKeys(result.bundle), `message|${sender}|${message.controlId}`, ...(lockKey !== undefined ? [`patient|${lockKey}`] : [])],
+      ...(clock ? { clock } : {}),
     });
     if (outcome !== 'committed') return undefined;
     return { ack, ackCode: 'AA', messageId: id, status: 'processed', duplicate: false };

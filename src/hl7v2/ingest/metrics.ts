@@ -3,7 +3,7 @@
  * (exposition format 0.0.4). Labels are channel names and ACK codes only:
  * nothing from a message reaches a label.
  */
-export type Counter = 'received' | 'acked' | 'failed' | 'rejected' | 'duplicates' | 'replayed';
+export type Counter = 'received' | 'acked' | 'failed' | 'rejected' | 'duplicates' | 'replayed' | 'stale_updates';
 
 const HELP: Record<Counter, string> = {
   received: 'HL7 v2 messages received (framed and read, before parsing)',
@@ -12,6 +12,7 @@ const HELP: Record<Counter, string> = {
   rejected: 'Malformed or oversized messages rejected (AR)',
   duplicates: 'Messages whose sender and MSH-10 were already stored (answered with the original ACK)',
   replayed: 'Dead-letter messages reprocessed',
+  stale_updates: 'Resource updates not applied because a newer message (MSH-7) had already updated the resource',
 };
 
 // Seconds; ACK latency from the last byte of the frame to the ACK being written.

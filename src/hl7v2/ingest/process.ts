@@ -4,6 +4,7 @@ import type { Hl7Message } from '../model.js';
 import { buildAck, sniffHeader, type ErrorCondition } from './ack.js';
 import type { MessageMeta, MessageStatus } from './message-store.js';
 import { pidIdentifiers, searchForms } from './patient-keys.js';
+import { advanceClocks, clockOf, demote, StaleUpdates, withoutEntries, type MessageClock } from './stale-guard.js';
 import type { IngestDeps } from './types.js';
 
 /** The outcome of processing one stored message. */
@@ -79,29 +80,56 @@ export function createProcessor(deps: IngestDeps) {
     const ack = buildAck({ original: header, code: 'AA', now: deps.clock.now() });
     const patientKeys = await keysOf(searchForms(pid, result.patientIdentifiers));
     const lockKey = pid[0] ?? result.patientIdentifiers[0];
-    try {
-      await deps.applyTransaction(ctx, result.bundle, {
-        before: async (tx: Queryable) => {
-          const status = await lockMessageAndPatient(tx, tenant, input, lockKey);
-          if (status === undefined || !input.from.includes(status)) throw new AlreadyDone(status);
-        },
-        after: async (tx: Queryable, stx?: StoreTransaction) => {
-          if (result.merge && deps.moveReferences) {
-            if (!stx) throw new HavenError('fault', 'HL7_PROCESSING_FAULT', 'Merge without the store transaction');
-            await deps.moveReferences(ctx, stx, result.merge);
-          }
-          await store.markProcessed(tx, tenant, input.id, { ack, patientKeys, now: deps.clock.now() });
-        },
-      });
-    } catch (err) {
-      if (err instanceof AlreadyDone) return finished(input.id);
-      if (isHavenError(err) && err.category === 'unavailable') throw err; // stays `received`: retried, never dead-lettered
-      return fail(input, channel, asProcessingError(err, deps), pid);
+    let bundle = result.bundle;
+    let clock = await clockOf(result, input.id, (url) => entryKey(deps, url));
+    // Each round either commits or demotes at least one more update to a create, so it ends.
+    for (;;) {
+      const clocks: MessageClock[] = clock ? [clock] : [];
+      try {
+        await deps.applyTransaction(ctx, bundle, {
+          before: async (tx: Queryable) => {
+            const status = await lockMessageAndPatient(tx, tenant, input, lockKey);
+            if (status === undefined || !input.from.includes(status)) throw new AlreadyDone(status);
+            const stale = await advanceClocks(tx, tenant, clocks);
+            if (stale.size > 0) throw new StaleUpdates(stale);
+          },
+          after: async (tx: Queryable, stx?: StoreTransaction) => {
+            if (result.merge && deps.moveReferences) {
+              if (!stx) throw new HavenError('fault', 'HL7_PROCESSING_FAULT', 'Merge without the store transaction');
+              await deps.moveReferences(ctx, stx, result.merge);
+            }
+            await store.markProcessed(tx, tenant, input.id, { ack, patientKeys, now: deps.clock.now() });
+          },
+        });
+      } catch (err) {
+        if (err instanceof StaleUpdates) {
+          const indexes = err.stale.get(input.id) ?? [];
+          if (indexes.length === 0) return fail(input, channel, asProcessingError(err, deps), pid);
+          notStale(channel, input.id, indexes.length);
+          bundle = demote(bundle, indexes);
+          clock = withoutEntries(clock, indexes);
+          continue;
+        }
+        if (err instanceof AlreadyDone) return finished(input.id);
+        if (isHavenError(err) && err.category === 'unavailable') throw err; // stays `received`: retried, never dead-lettered
+        return fail(input, channel, asProcessingError(err, deps), pid);
+      }
+      return { status: 'processed', ackCode: 'AA', ack, already: false };
     }
-    return { status: 'processed', ackCode: 'AA', ack, already: false };
+  }
+
+  /** Counts and logs updates left out as older than the stored data (ids and counts only). */
+  function notStale(channel: string, messageId: string, count: number): void {
+    for (let i = 0; i < count; i++) metrics.inc('stale_updates', channel);
+    deps.logger.warn({ messageId, updatesSkipped: count }, 'HL7 v2 message older than the data it updates: those resources were left as newer messages made them');
   }
 
   return { process, finished };
+}
+
+/** The keyed hash a resource's clock is stored under (no identifier in clear). */
+export function entryKey(deps: Pick<IngestDeps, 'blindIndex' | 'tenant'>, url: string): Promise<string> {
+  return deps.blindIndex(deps.tenant, `entry-clock|${url}`);
 }
 
 /**
