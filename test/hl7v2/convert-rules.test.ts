@@ -30,6 +30,15 @@ describe('hl7v2 convert: identity and idempotency', () => {
     }
   });
 
+  it('an identifier sent twice (SSN in PID-3 and PID-19) appears once, with its type', () => {
+    const pid = 'PID|1||123456^^^HOSP&2.16.840.1.113883.19.5&ISO^MR~999-88-7777^^^SSA^SS||DOE^JANE||19800215|F|||||||||||999-88-7777';
+    const patient = byType(convertText(converter, hl7(MSH('ADT^A04^ADT_A01'), 'EVN|A04', pid, PV1())), 'Patient');
+    const ssn = (patient.identifier as { system?: string; value: string; type?: unknown }[]).filter((i) => i.value === '999-88-7777');
+    assert.equal(ssn.length, 1, JSON.stringify(ssn));
+    assert.equal(ssn[0]!.system, 'http://hl7.org/fhir/sid/us-ssn');
+    assert.ok(ssn[0]!.type, 'the PID-3 one, typed SS, is kept');
+  });
+
   it('matches the patient by the identifier with an assigning authority (conditional update)', () => {
     const r = convertText(converter, adt('A01'));
     const e = entryOf(r, 'Patient');

@@ -51,11 +51,20 @@ export function setPath(target: Obj, path: string, value: unknown): void {
   const last = all[all.length - 1]!;
   if (last.append) {
     const arr = (node[last.key] ??= []) as unknown[];
-    if (Array.isArray(value)) arr.push(...(value as unknown[]));
-    else arr.push(value);
+    for (const v of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      // One identifier sent twice (the SSN in PID-3 and PID-19) is one identifier: the first, typed one stays.
+      if (last.key === 'identifier' && arr.some((a) => sameIdentifier(a, v))) continue;
+      arr.push(v);
+    }
   } else {
     node[last.key] = value;
   }
+}
+
+function sameIdentifier(a: unknown, b: unknown): boolean {
+  const x = a as { system?: unknown; value?: unknown } | null;
+  const y = b as { system?: unknown; value?: unknown } | null;
+  return x?.value !== undefined && x.value === y?.value && x.system === y?.system;
 }
 
 /** Replaces every "$value" string in `shape` by `value` (deep). */
