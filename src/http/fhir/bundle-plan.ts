@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { HavenError, type RequestContext } from '../../kernel/index.js';
 import type { FhirResource, StoredResource, StoreTransaction } from '../../store/index.js';
 import type { ParsedEntry } from './bundle-entries.js';
-import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
+import { refuseCreateQuery, requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
 import { resolveConditional, type ConditionalCache } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag } from './respond.js';
@@ -55,6 +55,7 @@ export function prepareStep(deps: FhirDeps, ctx: RequestContext, entry: ParsedEn
   if (req.method === 'POST' && n === 1) {
     const type = requireType(deps, first);
     deps.authorize(ctx, type, 'create');
+    refuseCreateQuery(req.query);
     const resource = requireResourceBody(req.body, type);
     validateForWrite(deps, resource);
     const ifNoneExist = header(req, 'if-none-exist');

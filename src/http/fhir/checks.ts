@@ -15,6 +15,24 @@ export function requireId(id: string | undefined): string {
   return id;
 }
 
+// What a create's URL may carry besides the type: the response format only.
+const CREATE_QUERY_ALLOWED = new Set(['_format', '_pretty']);
+
+/**
+ * `POST [type]?identifier=…` reads like a conditional create but is not one (R4 http.html#create):
+ * the criteria belong in If-None-Exist (`request.ifNoneExist` in a Bundle). Creating anyway would
+ * ignore conditions the client meant, so the request is refused. Names parameters, never values.
+ */
+export function refuseCreateQuery(query: [string, string][]): void {
+  const names = [...new Set(query.map(([k]) => k).filter((k) => !CREATE_QUERY_ALLOWED.has(k)))];
+  if (names.length === 0) return;
+  throw new HavenError(
+    'incorrect',
+    'CREATE_QUERY_UNSUPPORTED',
+    `A create takes no search parameters in its URL (${names.join(', ')}); for a conditional create send them in If-None-Exist (request.ifNoneExist in a Bundle)`,
+  );
+}
+
 /** The body must be a JSON object of the expected resourceType. */
 export function requireResourceBody(body: unknown, type: string): FhirResource {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {

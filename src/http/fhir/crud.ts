@@ -1,7 +1,7 @@
 import jsonPatch from 'fast-json-patch';
 import { HavenError } from '../../kernel/index.js';
 import type { FhirResource } from '../../store/index.js';
-import { requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
+import { refuseCreateQuery, requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
 import { resolveConditional, serializeConditions } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag, respondStored, respondWritten, outcome, writtenMessage } from './respond.js';
@@ -51,6 +51,7 @@ function inTx<T>(deps: FhirDeps, ctx: RequestContext, tx: StoreTransaction | und
 export async function create(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
   const type = requireType(deps, req.path[0]);
   deps.authorize(ctx, type, 'create');
+  refuseCreateQuery(req.query);
   const resource = requireResourceBody(req.body, type);
   validateForWrite(deps, resource);
   const ifNoneExist = header(req, 'if-none-exist');
