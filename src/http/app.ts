@@ -12,6 +12,7 @@ import { toHttpError } from './errors.js';
 import { registerHl7Routes, type Hl7HttpDeps } from './hl7v2-routes.js';
 import { registerAccessRoutes, type AccessRoutesDeps } from './access-routes.js';
 import { basePathOf, stripBasePath } from './base-path.js';
+import { answerClientError } from './client-error.js';
 import { BREAK_GLASS_PAGE } from './break-glass-page.js';
 import { addHsts, httpsOptions, type TlsOptions } from './tls.js';
 import type { FhirRouter } from './fhir/router.js';
@@ -71,6 +72,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     ...(deps.trustedProxies && deps.trustedProxies.length > 0 ? { trustProxy: [...deps.trustedProxies] } : {}),
     // On shutdown, idle keep-alive connections close at once; busy ones finish their request first.
     forceCloseConnections: 'idle',
+    // Requests the HTTP parser refuses (headers over 16 KB, not HTTP) get an OperationOutcome too.
+    clientErrorHandler: answerClientError,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();

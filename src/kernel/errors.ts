@@ -45,6 +45,7 @@ export type IssueCode =
   | 'code-invalid'
   | 'extension'
   | 'too-long'
+  | 'timeout'
   | 'incomplete';
 
 export type Severity = 'fatal' | 'error' | 'warning' | 'information';

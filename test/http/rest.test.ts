@@ -280,6 +280,41 @@ test('a path with an invalid percent-escape → 400 OperationOutcome', async () 
   assert.equal(res.body.issue[0].details.coding[0].code, 'URL_MALFORMED');
 });
 
+test('a create with search parameters in its URL is refused, not taken as a plain create', async () => {
+  const value = `cq-${Date.now()}`;
+  const patient = { resourceType: 'Patient', identifier: [{ system: 'http://example.org/mrn', value }] };
+  const plain = await s.fhir(`/Patient?identifier=http://example.org/mrn|${value}`, { method: 'POST', json: patient });
+  assert.equal(plain.status, 400);
+  assert.equal(plain.body.issue[0].details.coding[0].code, 'CREATE_QUERY_UNSUPPORTED');
+  assert.doesNotMatch(plain.body.issue[0].diagnostics, new RegExp(value), 'names the parameter, not its value');
+  for (const type of ['transaction', 'batch']) {
+    const res = await s.fhir('', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type, entry: [{ resource: patient, request: { method: 'POST', url: `Patient?identifier=http://example.org/mrn|${value}` } }] },
+    });
+    const outcome = type === 'transaction' ? res.body : res.body.entry[0].response.outcome;
+    assert.equal(type === 'transaction' ? res.status : res.body.entry[0].response.status.slice(0, 3), type === 'transaction' ? 400 : '400', type);
+    assert.equal(outcome.issue[0].details.coding[0].code, 'CREATE_QUERY_UNSUPPORTED', type);
+  }
+  assert.equal((await s.fhir(`/Patient?identifier=http://example.org/mrn|${value}&_summary=count`)).body.total, 0, 'nothing was created');
+  // The response-format parameters are not search parameters.
+  const formatted = await s.fhir('/Patient?_format=json&_pretty=true', { method: 'POST', json: patient });
+  assert.equal(formatted.status, 201);
+});
+
+test('a request line over 16 KB (a GET search with very many ids) → 431 OperationOutcome that points to POST _search', async () => {
+  const ids = Array.from({ length: 1500 }, (_, i) => `id-${i}-padding`).join(',');
+  const res = await s.fhir(`/Patient?_id=${ids}`);
+  assert.equal(res.status, 431);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].details.coding[0].code, 'REQUEST_HEADERS_TOO_LARGE');
+  assert.match(res.body.issue[0].diagnostics, /_search/);
+  // The same search as a form body works.
+  const post = await s.fhir('/Patient/_search', { method: 'POST', body: new URLSearchParams({ _id: ids }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(post.status, 200);
+  assert.equal(post.body.resourceType, 'Bundle');
+});
+
 describe('large batches', () => {
   test('a transaction of 10,000 entries (more rows than one statement takes parameters for) is stored and indexed', async () => {
     const code = `bulk-${Date.now()}`;
