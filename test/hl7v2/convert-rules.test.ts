@@ -122,6 +122,21 @@ describe('hl7v2 convert: results', () => {
     assert.equal(order.resource.status, 'completed');
   });
 
+  it('OBX-8 flags become v3 ObservationInterpretation codings; a code outside table 0078 is kept as sent', () => {
+    const flagged = hl7(
+      MSH('ORU^R01^ORU_R01'), PID, PV1(),
+      'OBR|1|ORD2^EPIC|FIL2^LAB|24323-8^Metabolic panel^LN',
+      'OBX|1|NM|2345-7^Glucose^LN||250|mg/dL^mg/dL^UCUM|70-99|HH|||F',
+      'OBX|2|NM|2345-7^Glucose^LN||95|mg/dL^mg/dL^UCUM|70-99|N^Normal^HL70078|||F',
+      'OBX|3|NM|2345-7^Glucose^LN||95|mg/dL^mg/dL^UCUM|70-99|QQ^Local flag^L|||F',
+    );
+    const obs = ofType(resources(convertText(converter, flagged)), 'Observation');
+    const v3 = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
+    assert.deepEqual(obs[0]!.interpretation, [{ coding: [{ system: v3, code: 'HH', display: 'Critical high' }] }]);
+    assert.deepEqual(obs[1]!.interpretation, [{ coding: [{ system: v3, code: 'N', display: 'Normal' }] }]);
+    assert.deepEqual(obs[2]!.interpretation, [{ coding: [{ code: 'QQ', display: 'Local flag' }] }]);
+  });
+
   it('keeps the Observation ids when a corrected result arrives in a new message', () => {
     const first = convertText(converter, oru, 'm-1');
     const corrected = convertText(converter, oru.replace('|95|', '|96|').replace('||N|||F', '||N|||C'), 'm-2');
