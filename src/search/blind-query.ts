@@ -73,7 +73,8 @@ const refusedModifier: Record<string, string> = {
 
 function protectCriterion(type: string, c: Criterion, ctx: Ctx): Criterion {
   if ((c.kind === 'chain' || c.kind === 'has') && c.link) {
-    return { ...c, link: { ...c.link, inner: protectCriterion(c.link.targetType, c.link.inner, ctx) } };
+    const protect = (l: { targetType: string; inner: Criterion }) => ({ ...l, inner: protectCriterion(l.targetType, l.inner, ctx) });
+    return { ...c, link: protect(c.link), ...(c.otherLinks ? { otherLinks: c.otherLinks.map(protect) } : {}) };
   }
   if (c.kind === 'reference' && c.modifier === 'identifier' && ctx.policy.isProtected(type, 'identifier')) return referenceIdentifier(c, ctx);
   if ((c.kind !== 'string' && c.kind !== 'token') || !ctx.policy.isProtected(type, c.param)) return c;

@@ -56,11 +56,16 @@ function inside(column: string, type: string, typeRef: string, p: SqlParams, s: 
   return s.within ? ` AND ${column} IN (${limitIdSet(s.within, type, typeRef, p, `w${s.depth}`)})` : '';
 }
 
+/** A chain: references to a matching target; over several target types (`otherLinks`), a UNION ALL of one such select per type. */
 export function chainSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): string {
-  const link = c.link!;
-  const target = p.add(link.targetType);
   const h = `h${s.depth}`;
-  return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, target, p, s, k)})${inside(`${h}.target_id`, link.targetType, target, p, s)}`;
+  const param = p.add(c.param);
+  return [c.link!, ...(c.otherLinks ?? [])]
+    .map((link) => {
+      const target = p.add(link.targetType);
+      return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${param} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, target, p, s, k)})${inside(`${h}.target_id`, link.targetType, target, p, s)}`;
+    })
+    .join(' UNION ALL ');
 }
 
 export function hasSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): string {

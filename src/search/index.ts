@@ -4,7 +4,7 @@
  */
 export { parseSearch } from './parse.js';
 export type { ParseOptions } from './parse.js';
-export { linkedTypes } from './parse-link.js';
+export { linkedTypes, permittedLinks } from './parse-link.js';
 export { compileSearch, compileCount, compileEstimate, readEstimate } from './compile.js';
 export type { CompiledSql, CompileOptions, SearchRow } from './compile.js';
 export { compileHasLastEstimate, readHasLastChoice } from './has-last.js';

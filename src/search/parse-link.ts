@@ -69,21 +69,33 @@ function hasParamNamed(registry: SearchParamRegistry, type: string, rawName: str
   return name === '_id' || name === '_lastUpdated' || name === '_has' || registry.get(type, name) !== undefined;
 }
 
-/** The target type of one chain link: `:Type` given, or the only target on which the rest can be searched. */
-function chainTarget(def: SearchParamDef, explicit: string | null, rest: string, registry: SearchParamRegistry, whole: string): string {
+/**
+ * The target types of one chain link: `:Type` given, else every target on which the rest can be
+ * searched. Several are searched together when the next parameter means the same on each (same
+ * name and type, e.g. `identifier`, a token, on Patient, Group, Device and Location: R4 asks servers
+ * to refuse only where the meanings differ); otherwise the client must name one.
+ */
+function chainTargets(def: SearchParamDef, explicit: string | null, rest: string, registry: SearchParamRegistry, whole: string): string[] {
   if (explicit !== null) {
     if (!TYPE.test(explicit) || (def.target.length > 0 && !def.target.includes(explicit))) throw unsupportedModifier(def.code, explicit);
-    return explicit;
+    return [explicit];
   }
   const candidates = def.target.filter((t) => hasParamNamed(registry, t, rest));
-  if (candidates.length === 1) return candidates[0]!;
   if (candidates.length === 0) throw unknownParam(whole);
+  if (candidates.length === 1 || sameMeaning(registry, candidates, rest)) return candidates;
   throw new HavenError(
     'incorrect',
     'SEARCH_CHAIN_AMBIGUOUS',
-    `Chained parameter '${whole}' could refer to ${candidates.join(', ')}: name one with ${def.code}:[type].…`,
+    `Chained parameter '${whole}' could refer to ${candidates.join(', ')}, where it means different things: name one with ${def.code}:[type].…`,
     { expression: [whole] },
   );
+}
+
+/** Whether the first parameter of `rest` has one type on every candidate (the special ones always do). */
+function sameMeaning(registry: SearchParamRegistry, types: string[], rest: string): boolean {
+  const [name] = splitName(rest.split('.')[0]!);
+  if (name === '_id' || name === '_lastUpdated' || name === '_has') return true;
+  return new Set(types.map((t) => registry.get(t, name)?.type)).size === 1;
 }
 
 function parseChain(type: string, rawName: string, value: string, registry: SearchParamRegistry, ctx: BaseContext, depth: number): Criterion {
@@ -91,9 +103,11 @@ function parseChain(type: string, rawName: string, value: string, registry: Sear
   const [code, explicit] = splitName(rawName.slice(0, dot));
   const rest = rawName.slice(dot + 1);
   const def = referenceDef(registry, type, code, rawName);
-  const targetType = chainTarget(def, explicit, rest, registry, rawName);
-  const inner = parseInner(targetType, rest, value, registry, ctx, depth + 1);
-  return { param: def.code, kind: 'chain', modifier: null, values: [], link: { targetType, inner } };
+  const [first, ...others] = chainTargets(def, explicit, rest, registry, rawName).map((targetType) => ({
+    targetType,
+    inner: parseInner(targetType, rest, value, registry, ctx, depth + 1),
+  }));
+  return { param: def.code, kind: 'chain', modifier: null, values: [], link: first!, ...(others.length > 0 ? { otherLinks: others } : {}) };
 }
 
 /** `_has:Type:param:rest` — resources of Type referring to this one through `param` and matching `rest`. */
@@ -142,6 +156,29 @@ export function parseNamed(
   return parseCriterion(def, modifier, value, ctx, registry);
 }
 
+/** A chain's or _has's links: the one, plus a chain's other target types. */
+export function linksOf(c: Criterion): { targetType: string; inner: Criterion }[] {
+  return c.link === undefined ? [] : [c.link, ...(c.otherLinks ?? [])];
+}
+
+/**
+ * Chains over several target types keep the types `permits` allows (a type the caller may not
+ * search is not searched, as a system search leaves out types it may not read); when it allows
+ * none, the first stays, so authorization refuses the search with that type's reason.
+ */
+export function permittedLinks(criteria: readonly Criterion[], permits: (type: string) => boolean): Criterion[] {
+  const prune = (c: Criterion): Criterion => {
+    if (c.link === undefined) return c;
+    const links = linksOf(c).map((l) => ({ ...l, inner: prune(l.inner) }));
+    if (c.otherLinks === undefined) return { ...c, link: links[0]! };
+    const allowed = links.filter((l) => permits(l.targetType));
+    const [first, ...others] = allowed.length > 0 ? allowed : [links[0]!];
+    const { otherLinks: _dropped, ...rest } = c;
+    return { ...rest, link: first!, ...(others.length > 0 ? { otherLinks: others } : {}) };
+  };
+  return criteria.map(prune);
+}
+
 /**
  * Resource types a query reads besides its own, through chains and _has (e.g.
  * `Observation?subject:Patient.name=x` reads Patient names). Authorization
@@ -150,9 +187,10 @@ export function parseNamed(
 export function linkedTypes(criteria: readonly Criterion[]): string[] {
   const out = new Set<string>();
   const visit = (c: Criterion): void => {
-    if (c.link === undefined) return;
-    out.add(c.link.targetType);
-    visit(c.link.inner);
+    for (const link of linksOf(c)) {
+      out.add(link.targetType);
+      visit(link.inner);
+    }
   };
   for (const c of criteria) visit(c);
   if (criteria.some((c) => c.kind === 'list')) out.add('List');

@@ -162,6 +162,12 @@ export interface Criterion {
    */
   link?: { targetType: string; inner: Criterion };
   /**
+   * chain without `:[type]` whose parameter targets several types that all have the next
+   * parameter with the same meaning (`Observation?subject.identifier=…`: Patient, Group, Device,
+   * Location): the same condition on each of the other types; a target matching any of them counts.
+   */
+  otherLinks?: { targetType: string; inner: Criterion }[];
+  /**
    * A search on a blind-indexed string parameter: every parameter whose tag
    * rows answer it, `param` first. Narrower parameters hold some of
    * `param`'s tags in its stead (src/search/protected-params.ts blindCover).

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../kernel/index.js';
+import { isHavenError, type RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';
 import {
   compileCount,
@@ -8,6 +8,7 @@ import {
   compileSystemCount,
   compileSystemSearch,
   linkedTypes,
+  permittedLinks,
   parseInclude,
   parseSearch,
   readEstimate,
@@ -105,6 +106,9 @@ export function createSearchRunner(options: SearchRunnerOptions) {
       queries = types.map((t) => ({ ...parseSearch(t, rest, options.registry, parseOptions(opts.strict)), unknown: [...unknown] }));
     }
     // A chain or _has reads other types' index values: the caller must be allowed to search them too.
+    // A chain without a type searches only the target types the caller may search.
+    const authorizeLinked = opts.authorizeLinked;
+    if (authorizeLinked) queries = queries.map((q) => ({ ...q, criteria: permittedLinks(q.criteria, (t) => permitted(authorizeLinked, t)) }));
     const linked = [...new Set(queries.flatMap((q) => linkedTypes(q.criteria)))];
     if (linked.length > 0) opts.authorizeLinked?.(linked);
     const restrict = opts.restrict;
@@ -119,6 +123,17 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     const within = opts.within;
     if (within) queries = queries.map((q) => ({ ...q, within }));
     return { queries, includes, params };
+  }
+
+  /** Whether the caller may search `type` through a chain: `authorize` refuses with a forbidden error. */
+  function permitted(authorize: (types: readonly string[]) => void, type: string): boolean {
+    try {
+      authorize([type]);
+      return true;
+    } catch (err) {
+      if (isHavenError(err) && err.category === 'forbidden') return false;
+      throw err;
+    }
   }
 
   /** Whether to page a `_has` search with the probes last (src/search/has-last.ts): one planning-only EXPLAIN, only for such searches. */

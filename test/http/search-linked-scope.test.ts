@@ -29,3 +29,15 @@ test('a chain or _has into a type the token may not search is refused', async ()
   assert.equal(admin.status, 200);
   assert.equal(admin.body.entry.length, 1);
 });
+
+test('a chain without a type searches only the target types the token may search', async () => {
+  const withPatients = await limitedClientToken(s, 'lab-app-patients', 'system/Observation.rs system/Patient.rs');
+  // subject targets Patient, Group, Device and Location; `name` is on Patient and Location: only Patient is searched here.
+  const untyped = await s.fhir('/Observation?subject.name=Linkedscope', { token: withPatients });
+  assert.equal(untyped.status, 200, JSON.stringify(untyped.body));
+  assert.equal(untyped.body.entry.length, 1);
+  // With none of the target types allowed, the refusal names the type as before.
+  const none = await s.fhir('/Observation?subject.name=Linkedscope', { token: observationsOnly });
+  assert.equal(none.status, 403);
+  assert.equal(none.body.issue[0].details.coding[0].code, 'AUTH_SCOPE_INSUFFICIENT');
+});

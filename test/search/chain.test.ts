@@ -38,11 +38,18 @@ test('chain with an explicit type: subject:Patient.name (HL7 examples and accent
   assert.deepEqual(await c.ids('Observation', 'subject:Patient.name=nobody'), []);
 });
 
-test('chain without a type: unambiguous targets resolve, ambiguous ones are a clear error', async () => {
+test('chain without a type: every target type with the parameter is searched; types that disagree are a clear error', async () => {
   // patient has the single target Patient.
   assert.deepEqual(await c.ids('Observation', 'patient.name=odegaard'), ['cf-o1', 'cf-o2', 'cf-o3', 'cf-o4', 'cf-o6', 'cf-o9']);
-  // subject targets Patient, Group, Device, Location: `name` exists on Patient and Location.
-  await rejectsWith('Observation', 'subject.name=odegaard', 'SEARCH_CHAIN_AMBIGUOUS');
+  // subject targets Patient, Group, Device, Location: `name` is a string on Patient and Location, so both are searched.
+  assert.deepEqual(await c.ids('Observation', 'subject.name=odegaard'), await c.ids('Observation', 'subject:Patient.name=odegaard'));
+  // `identifier` is a token on all four: a Group's (HL7 example herd1, jq: Group-herd1 .identifier) and a Patient's.
+  assert.deepEqual(await c.ids('Observation', 'subject.identifier=https://vetmed.iastate.edu/vdl|20171120-1234'), ['herd1']);
+  assert.deepEqual(await c.ids('Observation', 'subject:Patient.identifier=https://vetmed.iastate.edu/vdl|20171120-1234'), []);
+  assert.deepEqual(await c.ids('Observation', 'subject.identifier=urn:oid:1.2.36.146.595.217.0.1|12345'), await c.ids('Observation', 'subject:Patient.identifier=urn:oid:1.2.36.146.595.217.0.1|12345'));
+  assert.ok((await c.ids('Observation', 'subject.identifier=urn:oid:1.2.36.146.595.217.0.1|12345')).includes('blood-pressure'));
+  // focus targets any type: `type` is a token on most and a uri on StructureDefinition — different meanings.
+  await rejectsWith('Observation', 'focus.type=x', 'SEARCH_CHAIN_AMBIGUOUS');
   // Only Patient has `family` among subject's targets.
   assert.deepEqual(await c.ids('Observation', 'subject.family=chalmers'), exampleObservations);
   await rejectsWith('Observation', 'subject:Organization.name=x', 'SEARCH_UNSUPPORTED_MODIFIER');

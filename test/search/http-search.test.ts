@@ -31,7 +31,8 @@ test('chain, _has and :identifier over HTTP', async () => {
   assert.deepEqual(await ids('/Observation?subject:Patient.organization.partof.name=regional'), ['cf-o1', 'cf-o3', 'cf-o6', 'cf-o9']);
   assert.deepEqual(await ids('/Patient?_has:Observation:patient:code=2345-7'), ['cf-p1', 'cf-p2', 'cf-p3']);
   assert.deepEqual(await ids('/Observation?subject:identifier=urn:mrn%7CM1'), ['cf-o7']);
-  const ambiguous = await s.fhir('/Observation?subject.name=x');
+  assert.deepEqual(await ids('/Observation?subject.name=regional'), await ids('/Observation?subject:Patient.name=regional'));
+  const ambiguous = await s.fhir('/Observation?focus.type=x');
   assert.equal(ambiguous.status, 400);
   assert.equal(ambiguous.body.resourceType, 'OperationOutcome');
   assert.match(JSON.stringify(ambiguous.body), /SEARCH_CHAIN_AMBIGUOUS/);
