@@ -191,3 +191,45 @@ describe('hl7v2 convert: merge, failures, time zones', () => {
     }
   });
 });
+
+describe('hl7v2 convert: immunizations (VXU)', () => {
+  // RXA-1..21: sub-id, admin sub-id, start, end, vaccine, amount, units, dosage form, information source (9),
+  // … lot (15), expiry (16), manufacturer (17), refusal reason (18), indication (19), completion (20), action (21).
+  const rxa = (fields: Record<number, string>): string => {
+    const f = Array.from({ length: 22 }, (_, i) => fields[i] ?? '');
+    f[0] = 'RXA';
+    return f.join('|');
+  };
+  const vxu = (...rxas: string[]): string =>
+    hl7(MSH('VXU^V04^VXU_V04'), PID, ...rxas.flatMap((r, i) => [`ORC|RE||IZ-${i}^CLINIC`, r]));
+  const immunizations = (msg: string) => ofType(resources(convertText(converter, msg)), 'Immunization');
+
+  it('a new record is a primary source; a historical one is not, and says where it came from', () => {
+    const [given, historical] = immunizations(vxu(
+      rxa({ 1: '0', 2: '1', 3: '20240101100000', 5: '08^Hep B^CVX', 6: '0.5', 7: 'mL^mL^UCUM', 9: '00^New record^NIP001', 20: 'CP' }),
+      rxa({ 1: '0', 2: '1', 3: '20200601', 5: '20^DTaP^CVX', 6: '999', 9: '01^Historical^NIP001', 20: 'CP' }),
+    ));
+    assert.equal(given!.primarySource, true);
+    assert.equal(given!.reportOrigin, undefined);
+    assert.deepEqual(given!.doseQuantity, { value: 0.5, unit: 'mL' });
+    assert.equal(historical!.primarySource, false);
+    assert.equal(historical!.reportOrigin.coding[0].code, '01');
+    // 999: the amount is not known (CDC IIS guide): no doseQuantity rather than 999 of nothing.
+    assert.equal(historical!.doseQuantity, undefined);
+  });
+
+  it('a refusal is not-done with its reason; a deletion (RXA-21 D) is entered-in-error', () => {
+    const [refused, deleted] = immunizations(vxu(
+      rxa({ 1: '0', 2: '1', 3: '20240101100000', 5: '03^MMR^CVX', 6: '999', 18: '00^Parental decision^NIP002', 20: 'RE' }),
+      rxa({ 1: '0', 2: '1', 3: '20240101100000', 5: '08^Hep B^CVX', 6: '0.5', 7: 'mL^mL^UCUM', 20: 'CP', 21: 'D' }),
+    ));
+    assert.equal(refused!.status, 'not-done');
+    assert.equal(refused!.statusReason.coding[0].code, '00');
+    assert.equal(deleted!.status, 'entered-in-error');
+  });
+
+  it('NCIT route codes carry the NCI Thesaurus URI', () => {
+    const msg = vxu(rxa({ 1: '0', 2: '1', 3: '20240101100000', 5: '08^Hep B^CVX', 20: 'CP' })) + '\rRXR|C28161^Intramuscular^NCIT';
+    assert.equal(immunizations(msg)[0]!.route.coding[0].system, 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl');
+  });
+});

@@ -27,6 +27,7 @@ function conditionHolds(run: RunState, seg: Hl7Segment, when: NonNullable<FieldR
   const v = firstText(run, seg, when.from);
   if (when.absent) return v === undefined;
   if (when.in) return v !== undefined && when.in.includes(v);
+  if (when.notIn) return v !== undefined && !when.notIn.includes(v);
   return v !== undefined;
 }
 

@@ -48,8 +48,10 @@ export const fieldRuleSchema = z.strictObject({
   /** Read `from` in the segments named here that follow this one (NTE after OBR/OBX), skipping `skip`. */
   following: z.string().regex(/^[A-Z][A-Z0-9]{2}$/).optional(),
   skip: z.array(z.string()).optional(),
-  /** Apply only when the field at `when.from` is present, or has one of `when.in`. */
-  when: z.strictObject({ from: fieldPath, in: z.array(z.string()).optional(), absent: z.boolean().optional() }).optional(),
+  /** Apply only when the field at `when.from` is present, has one of `when.in`, is present with none of `when.notIn`, or is absent (`absent`). */
+  when: z
+    .strictObject({ from: fieldPath, in: z.array(z.string()).optional(), notIn: z.array(z.string()).optional(), absent: z.boolean().optional() })
+    .optional(),
 });
 export type FieldRule = z.infer<typeof fieldRuleSchema>;
 

@@ -94,7 +94,7 @@ export function uniformField(f: FieldRule): FieldRule {
     unitFrom: f.unitFrom,
     following: f.following,
     skip: f.skip,
-    when: f.when === undefined ? undefined : { from: f.when.from, in: f.when.in, absent: f.when.absent },
+    when: f.when === undefined ? undefined : { from: f.when.from, in: f.when.in, notIn: f.when.notIn, absent: f.when.absent },
   };
 }
 
