@@ -25,6 +25,8 @@ export interface AuditSearch {
   offset: number;
   ascending: boolean;
   total: boolean;
+  /** `_summary=count`: the total alone, no entries read. */
+  countOnly: boolean;
 }
 
 export interface AuditSearchPage {
@@ -39,7 +41,7 @@ export interface AuditSearchPage {
 
 /** The search parameters `GET /fhir/AuditEvent` implements (also what the CapabilityStatement lists). */
 export const AUDIT_EVENT_SEARCH_PARAMS = ['_id', 'patient', 'agent', 'date', 'action', 'subtype', 'type', 'outcome', 'entity', 'entity-type'] as const;
-const AUDIT_EVENT_RESULT_PARAMS = ['_count', '_offset', '_sort', '_total'] as const;
+const AUDIT_EVENT_RESULT_PARAMS = ['_count', '_offset', '_sort', '_total', '_summary'] as const;
 
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
@@ -72,7 +74,7 @@ function bad(message: string): HavenError {
  * entries its tag (sealed-entry.ts), and one search must find both.
  */
 export function compileAuditSearch(tenant: string, query: [string, string][], tag?: AuditTagger): AuditSearch {
-  const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false };
+  const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false, countOnly: false };
   const bind = (v: unknown) => `$${s.params.push(v)}`;
   for (const [name, raw] of query) {
     const values = raw.split(',').filter((v) => v !== '');
@@ -139,6 +141,11 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
       case '_total':
         s.total = raw === 'accurate';
         break;
+      case '_summary':
+        // How many accesses match is an auditor's first question; the other summaries have nothing to leave out here.
+        if (raw !== 'count') throw bad('AuditEvent supports _summary=count only');
+        s.countOnly = true;
+        break;
       default:
         throw bad(`Unknown AuditEvent search parameter ${name}; supported: ${[...AUDIT_EVENT_SEARCH_PARAMS, ...AUDIT_EVENT_RESULT_PARAMS].join(', ')}`);
     }
@@ -178,23 +185,26 @@ function dateCondition(raw: string, bind: (v: unknown) => string): { entry: stri
   const value = raw.startsWith(prefix) ? raw.slice(2) : raw;
   const range = dateRange(value);
   if (!range?.low || !range.high) throw bad('date must be a FHIR date or dateTime, optionally with a prefix such as ge or lt');
-  const low = `${bind(range.low)}::timestamptz`;
-  const high = `${bind(range.high)}::timestamptz`;
+  // Bound only when used: a parameter the statement never mentions has no type, and PostgreSQL refuses it.
+  let lowRef: string | undefined;
+  let highRef: string | undefined;
+  const low = () => (lowRef ??= `${bind(range.low)}::timestamptz`);
+  const high = () => (highRef ??= `${bind(range.high)}::timestamptz`);
   switch (prefix) {
     case 'eq':
-      return { entry: `e.recorded_at BETWEEN ${low} AND ${high}`, batch: `@last_at >= ${low} AND @first_at <= ${high}` };
+      return { entry: `e.recorded_at BETWEEN ${low()} AND ${high()}`, batch: `@last_at >= ${low()} AND @first_at <= ${high()}` };
     case 'ne':
-      return { entry: `NOT (e.recorded_at BETWEEN ${low} AND ${high})` };
+      return { entry: `NOT (e.recorded_at BETWEEN ${low()} AND ${high()})` };
     case 'gt':
     case 'sa':
-      return { entry: `e.recorded_at > ${high}`, batch: `@last_at > ${high}` };
+      return { entry: `e.recorded_at > ${high()}`, batch: `@last_at > ${high()}` };
     case 'lt':
     case 'eb':
-      return { entry: `e.recorded_at < ${low}`, batch: `@first_at < ${low}` };
+      return { entry: `e.recorded_at < ${low()}`, batch: `@first_at < ${low()}` };
     case 'ge':
-      return { entry: `e.recorded_at >= ${low}`, batch: `@last_at >= ${low}` };
+      return { entry: `e.recorded_at >= ${low()}`, batch: `@last_at >= ${low()}` };
     case 'le':
-      return { entry: `e.recorded_at <= ${high}`, batch: `@first_at <= ${high}` };
+      return { entry: `e.recorded_at <= ${high()}`, batch: `@first_at <= ${high()}` };
   }
 }
 
@@ -241,6 +251,10 @@ export const ENTRY_FROM = 'audit_entry e LEFT JOIN audit_batch_log l ON l.batch_
  */
 export async function runAuditSearch(q: Queryable, search: AuditSearch, applied: [string, string][]): Promise<AuditSearchPage> {
   const where = entryWhere(search);
+  const pageApplied = applied.filter(([k]) => k !== '_offset' && k !== '_count');
+  if (search.countOnly) {
+    return { entries: [], hasMore: false, count: 0, offset: 0, applied: pageApplied, total: await countEntries(q, where, search.params) };
+  }
   const order = search.ascending ? 'ASC' : 'DESC';
   const edgeColumn = search.ascending ? 'first_at' : 'last_at';
   let rows: EntryRowOut[] = [];
@@ -269,13 +283,15 @@ export async function runAuditSearch(q: Queryable, search: AuditSearch, applied:
     hasMore: rows.length > search.count,
     count: search.count,
     offset: search.offset,
-    applied: applied.filter(([k]) => k !== '_offset' && k !== '_count'),
+    applied: pageApplied,
   };
-  if (search.total) {
-    const total = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM audit_entry e WHERE ${where}`, search.params);
-    page.total = Number(total.rows[0]!.n);
-  }
+  if (search.total) page.total = await countEntries(q, where, search.params);
   return page;
+}
+
+async function countEntries(q: Queryable, where: string, params: unknown[]): Promise<number> {
+  const total = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM audit_entry e WHERE ${where}`, params);
+  return Number(total.rows[0]!.n);
 }
 
 /**

@@ -68,8 +68,29 @@ test('AuditEvent search filters by agent, outcome, action, entity, date and page
   assert.equal(creates.length, 1);
   const entity = events((await s.fhir(`/AuditEvent?entity=Patient/${bob}`)).body);
   assert.deepEqual(entity.map((e) => e.subtype[0].code).sort(), ['create', 'read']);
+  // How many accesses match, without the entries.
+  const counted = await s.fhir('/AuditEvent?agent=ward-app&_summary=count');
+  assert.equal(counted.status, 200);
+  assert.equal(counted.body.total, byAgent.length);
+  assert.equal(counted.body.entry, undefined);
+  assert.ok(!counted.body.link.some((l: any) => l.relation === 'next'));
   const future = events((await s.fhir('/AuditEvent?date=gt2999-01-01')).body);
   assert.equal(future.length, 0);
+  // Every prefix, with the single-sided ones (which use one end of the date's range) in between.
+  const count = async (q: string) => {
+    const res = await s.fhir(`/AuditEvent?agent=ward-app&${q}`);
+    assert.equal(res.status, 200, `${q}: ${JSON.stringify(res.body).slice(0, 300)}`);
+    return events(res.body).length;
+  };
+  const day = new Date().toISOString().slice(0, 10);
+  const all = byAgent.length;
+  for (const [q, n] of [
+    [`date=${day}`, all], [`date=eq${day}`, all], [`date=ne${day}`, 0], [`date=ge${day}`, all], [`date=le${day}`, all],
+    [`date=gt${day}`, 0], [`date=lt${day}`, 0], [`date=sa${day}`, 0], [`date=eb${day}`, 0],
+    ['date=ge2000-01-01&date=lt2999-01-01', all], ['date=le2000-01-01', 0],
+  ] as const) {
+    assert.equal(await count(q), n, q);
+  }
   const today = new Date().toISOString().slice(0, 10);
   const page = await s.fhir(`/AuditEvent?date=${today}&_count=2&_total=accurate`);
   assert.equal(events(page.body).length, 2);
@@ -91,6 +112,7 @@ test('AuditEvent read by id, bad parameters and writes are refused clearly', asy
   assert.equal(unknown.status, 400);
   assert.equal(unknown.body.issue[0].details.coding[0].code, 'AUDIT_SEARCH_INVALID');
   assert.equal((await s.fhir('/AuditEvent?date=yesterday')).status, 400);
+  assert.equal((await s.fhir('/AuditEvent?_summary=true')).status, 400);
   const write = await s.fhir('/AuditEvent', { method: 'POST', json: { resourceType: 'AuditEvent' } });
   assert.equal(write.status, 405);
 });
