@@ -70,6 +70,7 @@ export async function disclosureReport(q: Queryable, query: DisclosureQuery, cry
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(query.patientId)) throw new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', 'The patient id is not a valid FHIR id');
   const start = bound(query.since, 'low') ?? new Date(query.now.getTime() - SIX_YEARS_MS).toISOString();
   const end = bound(query.until, 'high') ?? query.now.toISOString();
+  if (Date.parse(start) > Date.parse(end)) throw new HavenError('incorrect', 'AUDIT_SEARCH_INVALID', '_since is after _until: the period is empty');
   const patient = `Patient/${query.patientId}`;
   const values = crypto ? await crypto.withTagger(query.tenant, (tag) => (tag ? [patient, tag('patient', patient)] : [patient])) : [patient];
   const res = await q.query<{ entry_id: string; seq: string | null; canonical: Buffer }>(

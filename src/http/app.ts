@@ -204,21 +204,36 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
 function registerAuditRoutes(app: FastifyInstance, audit: { hooks: AuditHttpHooks; api: AuditApi }): void {
   const { api } = audit;
   const ctxOf = (req: FastifyRequest) => req.havenCtx!;
-  const query = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
+  const query = (req: FastifyRequest) => req.query as Record<string, string | string[] | undefined>;
   app.get('/audit/tree-head', async (req) => api.treeHead(ctxOf(req)));
-  app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), query(req)));
-  app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), query(req)));
+  app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), onlyParams(query(req), ['seq', 'treeSize'], 'AUDIT_BAD_PROOF_REQUEST')));
+  app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), onlyParams(query(req), ['from', 'to'], 'AUDIT_BAD_PROOF_REQUEST')));
   // The accounting of disclosures is a report (JSON, CSV or HTML), not a FHIR resource: its own route.
   app.get('/fhir/Patient/:id/$disclosures', async (req, reply) => {
-    const q = query(req);
+    const q = onlyParams(query(req), ['_since', '_until', '_format', '_pretty'], 'AUDIT_SEARCH_INVALID');
     const format = disclosureFormat(q['_format'], req.headers.accept);
     const report = await api.disclosures(ctxOf(req), (req.params as { id: string }).id, {
-      ...(q['_since'] ? { since: q['_since'] } : {}),
-      ...(q['_until'] ? { until: q['_until'] } : {}),
+      ...(q['_since'] !== undefined ? { since: q['_since'] } : {}),
+      ...(q['_until'] !== undefined ? { until: q['_until'] } : {}),
     });
     await audit.hooks.completed(ctxOf(req), 200);
     return reply.type(DISCLOSURE_MEDIA[format]).header('cache-control', 'no-store').send(renderDisclosures(report, format));
   });
+}
+
+/**
+ * The audit routes' query, each parameter once and known: an auditor who misspells a bound
+ * (`since` for `_since`) or asks for a proof by a name it does not take (`size` for
+ * `treeSize`) must not get a wider report or another tree's proof as if it had been understood.
+ */
+function onlyParams(q: Record<string, string | string[] | undefined>, allowed: string[], code: string): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (!allowed.includes(k)) throw new HavenError('incorrect', code, `Unknown parameter ${k}; this endpoint takes ${allowed.join(', ')}`, { expression: [k] });
+    if (Array.isArray(v)) throw new HavenError('incorrect', code, `Parameter ${k} is given more than once`, { expression: [k] });
+    out[k] = v;
+  }
+  return out;
 }
 
 function disclosureFormat(format: string | undefined, accept: string | undefined): DisclosureFormat {

@@ -204,6 +204,9 @@ test('the audit API serves signed heads and RFC 9162 proofs a third party can ch
     const path = cons.consistencyPath.map((h) => Buffer.from(h, 'base64'));
     assert.ok(verifyConsistency(first.treeSize, second.treeSize, path, Buffer.from(first.rootHash, 'base64'), Buffer.from(second.rootHash, 'base64')));
     assert.equal((await get('/audit/proof/inclusion?treeSize=1')).status, 400);
+    // A size under another name is refused, not answered with a proof for the newest tree.
+    assert.equal((await get(`/audit/proof/inclusion?seq=0&size=${first.treeSize}`)).status, 400);
+    assert.equal((await get('/audit/proof/consistency?first=1&second=2')).status, 400);
     assert.equal((await get('/audit/proof/consistency?from=1&to=999999')).status, 404);
     const noToken = await fetch(`${s.baseUrl}/audit/tree-head`);
     assert.equal(noToken.status, 401);

@@ -147,6 +147,12 @@ test('$disclosures answers JSON, CSV and HTML naming each recipient', async () =
   assert.match(html.headers.get('content-type')!, /text\/html/);
   assert.match(html.body as string, /<table>[\s\S]*ward-app/);
   assert.equal((await s.fhir(`/Patient/${alice}/$disclosures?_format=xml`)).status, 406);
+  // A misspelt, repeated, empty or backwards bound is refused, never read as "the last six years".
+  for (const q of ['since=2026-01-01', '_since=2026&_since=2027', '_since=', '_since=2026-01-01&_until=2020-01-01']) {
+    const refused = await s.fhir(`/Patient/${alice}/$disclosures?${q}`);
+    assert.equal(refused.status, 400, q);
+    assert.equal(refused.body.issue[0].details.coding[0].code, 'AUDIT_SEARCH_INVALID', q);
+  }
   // The report request is recorded against the patient, so the next report lists it.
   const audited = events((await s.fhir(`/AuditEvent?patient=${alice}&subtype=operation`)).body);
   assert.ok(audited.some((e) => e.extension.some((x: any) => x.valueString === 'disclosure-1')));
