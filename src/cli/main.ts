@@ -2,7 +2,7 @@ import { loadConfig } from '../config/index.js';
 import { createLogger } from '../app/logger.js';
 import { publicBaseUrl, startServer } from '../app/server.js';
 import { isHavenError } from '../kernel/index.js';
-import { intOption, parseArgs, stringOption, type ParsedArgs } from './args.js';
+import { checkOptions, intOption, parseArgs, stringOption, type ParsedArgs } from './args.js';
 import { createFhirClient, fetchToken, readBootstrap } from './client.js';
 import { runImport } from './import.js';
 import { auditCommand } from './audit.js';
@@ -155,6 +155,12 @@ async function synthCommand(args: ParsedArgs): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const command = args.options.has('help') ? 'help' : (args.positionals[0] ?? 'help');
+  try {
+    checkOptions(command, args);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 64; // EX_USAGE, as for an unknown command
+  }
   try {
     switch (command) {
       case 'serve':
