@@ -9,20 +9,20 @@ import { serializeMessage } from './serialize.js';
 import { segmentOffsets, splitSegments, type SegmentTexts } from './split.js';
 
 /** One BHS…BTS group (or the messages of an input without batch envelope). */
-export interface Hl7BatchGroup {
+export interface Hl7BatchGroup<M = Hl7Message> {
   header?: Hl7Segment;
   trailer?: Hl7Segment;
-  messages: Hl7Message[];
+  messages: M[];
 }
 
-export interface Hl7Batch {
+export interface Hl7Batch<M = Hl7Message> {
   /** The input started with a UTF-8 byte order mark (kept for serializeBatch). */
   byteOrderMark?: boolean;
   fileHeader?: Hl7Segment;
   fileTrailer?: Hl7Segment;
-  batches: Hl7BatchGroup[];
+  batches: Hl7BatchGroup<M>[];
   /** Every message of every batch, in order. */
-  messages: Hl7Message[];
+  messages: M[];
 }
 
 const ENVELOPE = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
@@ -42,6 +42,28 @@ interface Cursor {
  * when given, must match. Also accepts bare concatenated messages.
  */
 export function parseBatch(input: Buffer | string): Hl7Batch {
+  return read(input, (c, start, end, ordinal) => parseOne(c, start, end, ordinal));
+}
+
+/**
+ * The envelope of a batch checked as parseBatch does (order of FHS, BHS, BTS, FTS and their
+ * counts), each message left as its own bytes, unparsed: a receiver takes the messages one by
+ * one, answering a malformed one with its own AR while the others go through.
+ */
+export function splitBatch(input: Buffer): Hl7Batch<Buffer> {
+  return read(input, (c, start, end) => {
+    const bytes = c.input as Buffer;
+    return bytes.subarray(c.offsets[start]!, c.offsets[end - 1]! + c.parts.raws[end - 1]!.length + c.parts.separators[end - 1]!.length);
+  });
+}
+
+/** Whether the input is a batch file or batch (starts with FHS or BHS, after a byte order mark). */
+export function isBatch(input: Buffer): boolean {
+  const head = stripBomBytes(input).subarray(0, 3).toString('latin1');
+  return head === 'FHS' || head === 'BHS';
+}
+
+function read<M>(input: Buffer | string, take: Take<M>): Hl7Batch<M> {
   const bytes = typeof input === 'string' ? undefined : stripBomBytes(input);
   const text = bytes ? bytes.toString('latin1') : (input as string).replace(/^\uFEFF/, '');
   const parts = splitSegments(text);
@@ -50,10 +72,13 @@ export function parseBatch(input: Buffer | string): Hl7Batch {
   const id = first.slice(0, 3);
   if (id !== 'FHS' && id !== 'BHS' && id !== 'MSH') throw malformed(`A batch starts with FHS, BHS or MSH (found segment id ${JSON.stringify(id)})`);
   const cursor: Cursor = { input: bytes ?? text, text, parts, offsets: segmentOffsets(parts), delimiters: readDelimiters(first, id) };
-  const batch = walk(cursor);
+  const batch = walk(cursor, take);
   const bom = typeof input === 'string' ? input.startsWith('\uFEFF') : bytes !== input;
   return bom ? { byteOrderMark: true, ...batch } : batch;
 }
+
+/** Makes one message of segments [start, end). */
+type Take<M> = (c: Cursor, start: number, end: number, ordinal: number) => M;
 
 /** An envelope segment (FHS, BHS, BTS, FTS) that remembers its exact source, terminator included. */
 class EnvelopeSegment extends ParsedSegment {
@@ -88,10 +113,10 @@ function stripBomBytes(b: Buffer): Buffer {
   return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? b.subarray(3) : b;
 }
 
-function walk(c: Cursor): Hl7Batch {
-  const out: Hl7Batch = { batches: [], messages: [] };
+function walk<M>(c: Cursor, take: Take<M>): Hl7Batch<M> {
+  const out: Hl7Batch<M> = { batches: [], messages: [] };
   const { raws } = c.parts;
-  let group: Hl7BatchGroup | undefined;
+  let group: Hl7BatchGroup<M> | undefined;
   const fieldSep = c.delimiters.field.charCodeAt(0);
   let i = 0;
   while (i < raws.length) {
@@ -100,7 +125,7 @@ function walk(c: Cursor): Hl7Batch {
     if (name === 'MSH') {
       const end = messageEnd(raws, i);
       group ??= openGroup(out);
-      const msg = parseOne(c, i, end, out.messages.length + 1);
+      const msg = take(c, i, end, out.messages.length + 1);
       group.messages.push(msg);
       out.messages.push(msg);
       i = end;
@@ -127,8 +152,8 @@ function walk(c: Cursor): Hl7Batch {
   return out;
 }
 
-function openGroup(out: Hl7Batch): Hl7BatchGroup {
-  const group: Hl7BatchGroup = { messages: [] };
+function openGroup<M>(out: Hl7Batch<M>): Hl7BatchGroup<M> {
+  const group: Hl7BatchGroup<M> = { messages: [] };
   out.batches.push(group);
   return group;
 }

@@ -6,6 +6,6 @@ export { buildMessage, DEFAULT_DELIMITERS } from './build.js';
 export type { BuildOptions, Hl7ComponentInput, Hl7FieldInput, Hl7FieldValue, Hl7SegmentInput } from './build.js';
 export { parsePath } from './path.js';
 export type { Hl7Path } from './path.js';
-export { parseBatch, serializeBatch } from './batch.js';
+export { isBatch, parseBatch, serializeBatch, splitBatch } from './batch.js';
 export type { Hl7Batch, Hl7BatchGroup } from './batch.js';
 export * from './convert/index.js';

@@ -1,5 +1,7 @@
 import { scopeAllowsAllTypes, type Interaction } from '../../auth/index.js';
 import { HavenError, type RequestContext, type TenantId } from '../../kernel/index.js';
+import { isBatch } from '../batch.js';
+import { ackCodeOf } from './ack.js';
 import type { Ingester } from './ingester.js';
 import type { MessageMeta, MessageQuery, MessageStatus, MessageStore } from './message-store.js';
 import type { MessageAudit } from './types.js';
@@ -11,11 +13,29 @@ import type { MessageAudit } from './types.js';
  * resource type, so they need `system/*.c` and `system/*.u` (e.g. `system/*.cruds`).
  */
 export interface Hl7Api {
-  submit(ctx: RequestContext, body: Buffer): Promise<{ id?: string; status: string; ackCode: string; ack?: string; duplicate: boolean }>;
+  /** One message, or a batch (FHS/BHS … BTS/FTS): then one result per message and the batch of ACKs. */
+  submit(ctx: RequestContext, body: Buffer): Promise<SubmitResult | BatchSubmitResult>;
   list(ctx: RequestContext, query: Record<string, string | undefined>): Promise<{ messages: object[]; next?: string }>;
   read(ctx: RequestContext, id: string): Promise<object>;
   replay(ctx: RequestContext, id: string): Promise<object>;
   replayFailed(ctx: RequestContext, limit?: number): Promise<{ replayed: number; processed: number; failed: number; ids: string[] }>;
+}
+
+export interface SubmitResult {
+  id?: string;
+  status: string;
+  ackCode: string;
+  ack?: string;
+  duplicate: boolean;
+}
+
+export interface BatchSubmitResult {
+  batch: true;
+  /** How many messages got each acknowledgment code (AA, AE, AR, CA, …). */
+  ackCodes: Record<string, number>;
+  messages: SubmitResult[];
+  /** The acknowledgment batch: FHS/BHS answering the batch's, one ACK per message, BTS/FTS. */
+  ack: string;
 }
 
 export interface Hl7ApiDeps {
@@ -56,6 +76,12 @@ export function metaJson(m: MessageMeta): object {
     receivedAt: m.receivedAt.toISOString(),
     processedAt: m.processedAt?.toISOString() ?? null,
   };
+}
+
+/** MSA-3 of an ACK: the reason it gives. */
+function msaText(ack: string): string {
+  const msa = ack.split('\r').find((l) => l.startsWith('MSA')) ?? '';
+  return msa.split(msa[3] ?? '|')[3] ?? 'The batch was refused';
 }
 
 /** UTF-8 when the bytes are UTF-8 (ASCII included), else ISO 8859-1, the other charsets Haven accepts. */
@@ -107,10 +133,24 @@ async function toQuery(deps: Hl7ApiDeps, q: Record<string, string | undefined>):
 
 export function createHl7Api(deps: Hl7ApiDeps): Hl7Api {
   const { store, tenant, ingester } = deps;
+
+  async function submitBatch(ctx: RequestContext, body: Buffer): Promise<BatchSubmitResult> {
+    const out = await ingester.ingestBatch(body, { channel: 'http', ctx });
+    if (out.results.length === 0 && ackCodeOf(out.ack) === 'AR') {
+      // The envelope was refused whole: nothing was stored.
+      throw new HavenError('incorrect', 'HL7_BATCH_MALFORMED', msaText(out.ack));
+    }
+    const ackCodes: Record<string, number> = {};
+    for (const r of out.results) ackCodes[r.ackCode] = (ackCodes[r.ackCode] ?? 0) + 1;
+    const messages = out.results.map((r) => ({ ...(r.messageId ? { id: r.messageId } : {}), status: r.status, ackCode: r.ackCode, duplicate: r.duplicate }));
+    return { batch: true, ackCodes, messages, ack: out.ack };
+  }
+
   return {
     async submit(ctx, body) {
       require(ctx, ['create', 'update'], 'Submitting an HL7 v2 message');
       if (body.length === 0) throw new HavenError('incorrect', 'HL7_MALFORMED', 'The request body is empty; send one HL7 v2 message');
+      if (isBatch(body)) return submitBatch(ctx, body);
       const r = await ingester.ingest(body, { channel: 'http', ctx });
       if (!r.pending) return { ...(r.messageId ? { id: r.messageId } : {}), status: r.status, ackCode: r.ackCode, ...(r.ack !== undefined ? { ack: r.ack } : {}), duplicate: r.duplicate };
       // Enhanced mode: MLLP gets the commit ACK at once; over HTTP the answer waits for and carries the application ACK.

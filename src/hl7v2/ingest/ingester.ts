@@ -4,6 +4,7 @@ import type { Hl7Message } from '../model.js';
 import { ackModes, buildAck, firstComponent, sniffHeader, wanted, type AckModes, type ErrorCondition, type MshHeader } from './ack.js';
 import type { MessageMeta } from './message-store.js';
 import { pidIdentifiers, searchForms } from './patient-keys.js';
+import { ingestBatch, type BatchOutcome } from './batch-ingest.js';
 import { createGroupedPath } from './grouped.js';
 import { createProcessor, type ProcessInput, type Processed } from './process.js';
 import type { IngestDeps, IngestResult, IngestSource } from './types.js';
@@ -11,6 +12,12 @@ import type { IngestDeps, IngestResult, IngestSource } from './types.js';
 export interface Ingester {
   /** Stores, converts, applies and acknowledges one message (the raw bytes of one MLLP frame or HTTP body). */
   ingest(raw: Buffer, source: IngestSource): Promise<IngestResult>;
+  /**
+   * A batch (FHS/BHS … BTS/FTS): every message as `ingest` takes one, a patient's in batch order;
+   * answers a batch of their acknowledgments. An envelope that is wrong (order, counts) is refused
+   * whole: a batch AR, nothing stored.
+   */
+  ingestBatch(raw: Buffer, source: IngestSource): Promise<BatchOutcome>;
   /** Reprocesses a dead-letter (failed) message. */
   replay(ctx: RequestContext, id: string): Promise<Processed>;
   /** Processes messages left `received` by a crash (or a database outage); returns how many. */
@@ -20,6 +27,24 @@ export interface Ingester {
 /** The sender key of deduplication and templates: MSH-3^MSH-4 (first components). */
 export function senderOf(message: Hl7Message): string {
   return `${message.get('MSH-3') ?? ''}^${message.get('MSH-4') ?? ''}`;
+}
+
+/**
+ * The batch header (BHS, else FHS) read as an MSH for the batch's AR: its sender and receiver,
+ * and its control id (BHS-11 / FHS-11) where an MSH has MSH-10, so MSA-2 names the batch refused.
+ */
+function batchHeader(raw: Buffer): MshHeader {
+  const lines = raw.subarray(0, 8192).toString('latin1').split(/\r\n|\r|\n/);
+  const line = lines.find((l) => l.startsWith('BHS')) ?? lines.find((l) => l.startsWith('FHS'));
+  const field = line?.[3];
+  if (!line || !field || /[\w\r\n]/.test(field)) return sniffHeader('');
+  const parts = line.split(field);
+  const encoding = parts[1] ?? '';
+  if (encoding.length < 4 || encoding.length > 5) return sniffHeader('');
+  const fields = [...parts];
+  fields[9] = parts[10] ?? ''; // MSH-10 ← BHS-11
+  fields[8] = '';
+  return { field, encoding, fields };
 }
 
 function rejectAck(h: MshHeader, modes: AckModes, text: string, condition: ErrorCondition, now: Date): string {
@@ -143,8 +168,22 @@ export function createIngester(deps: IngestDeps): Ingester {
     return processor.process(ctx, channel, { id: meta.id, message, sender: meta.sender, receivedAt: meta.receivedAt, from });
   }
 
+  async function batch(raw: Buffer, source: IngestSource): Promise<BatchOutcome> {
+    try {
+      return await ingestBatch(ingest, raw, source, deps.clock.now());
+    } catch (err) {
+      if (!isHavenError(err) || err.code !== 'HL7_MALFORMED') throw err;
+      metrics.inc('received', source.channel);
+      metrics.inc('rejected', source.channel);
+      metrics.inc('acked', source.channel, 'AR');
+      const ack = buildAck({ original: batchHeader(raw), code: 'AR', text: `${err.code}: ${err.message}`, condition: 'segmentSequence', now: deps.clock.now() });
+      return { results: [], ack };
+    }
+  }
+
   return {
     ingest,
+    ingestBatch: batch,
     async replay(ctx, id) {
       const meta = await store.get(tenant, id);
       if (!meta) throw new HavenError('not-found', 'HL7_MESSAGE_NOT_FOUND', `HL7 v2 message ${id} is not known`);

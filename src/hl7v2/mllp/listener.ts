@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger, RequestContext, TenantId } from '../../kernel/index.js';
+import { isBatch } from '../batch.js';
 import { buildAck, sniffHeader } from '../ingest/ack.js';
 import type { Ingester } from '../ingest/ingester.js';
 import type { Hl7Metrics } from '../ingest/metrics.js';
@@ -43,6 +44,8 @@ export function createMllpListener(options: MllpListenerOptions): MllpServer {
     ...(options.tls ? { tls: options.tls } : {}),
     logger: options.logger,
     async handle(frame, info) {
+      // A batch in one frame is answered with one frame holding the batch of acknowledgments.
+      if (isBatch(frame)) return { ack: (await ingester.ingestBatch(frame, { channel: 'mllp', ctx: channelContext(tenant, info) })).ack };
       const r = await ingester.ingest(frame, { channel: 'mllp', ctx: channelContext(tenant, info) });
       return { ...(r.ack !== undefined ? { ack: r.ack } : {}), ...(r.pending ? { pending: r.pending } : {}) };
     },
