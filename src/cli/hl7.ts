@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { SERVER_ROLES, type ServerRole } from '../app/server.js';
-import { ackCodeOf } from '../hl7v2/ingest/index.js';
 import { connectMllp } from '../hl7v2/mllp/index.js';
 import { stringOption, type ParsedArgs } from './args.js';
 import { fetchToken, readBootstrap } from './client.js';
@@ -83,11 +82,17 @@ async function send(args: ParsedArgs, baseUrl: string, dataDir: string): Promise
   } else {
     const { json } = await api(baseUrl, dataDir, 'POST', '/hl7v2/messages', { type: 'x-application/hl7-v2+er7', data });
     ack = String(json['ack'] ?? '');
-    console.error(`stored as ${String(json['id'] ?? '-')} (${String(json['status'])})`);
+    if (json['batch'] === true) console.error(`batch of ${(json['messages'] as unknown[]).length} message(s): ${JSON.stringify(json['ackCodes'])}`);
+    else console.error(`stored as ${String(json['id'] ?? '-')} (${String(json['status'])})`);
   }
   console.log(ack.replace(/\r/g, '\n'));
-  const code = ackCodeOf(ack);
-  return code === 'AA' || code === 'CA' ? 0 : 2;
+  return allAccepted(ack) ? 0 : 2;
+}
+
+/** Every MSA of the answer (one, or one per message of a batch) says AA or CA. */
+function allAccepted(ack: string): boolean {
+  const codes = ack.split(/\r\n|\r|\n/).filter((l) => l.startsWith('MSA')).map((l) => l.split(l[3] ?? '|')[1]);
+  return codes.length > 0 && codes.every((c) => c === 'AA' || c === 'CA');
 }
 
 export async function hl7Command(args: ParsedArgs, baseUrl: string, dataDir: string): Promise<number> {

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { connectMllp } from '../../src/hl7v2/mllp/index.js';
 import { builtinConverter, hl7 } from './convert-support.js';
@@ -100,5 +105,28 @@ describe('HL7 v2 batches', () => {
     assert.equal(msa(ack).code, 'AR');
     assert.equal(msa(ack).controlId, 'B-1');
     assert.match(msa(ack).text, /BTS-1/);
+  });
+
+  it('haven hl7 send FILE sends a batch file and exits 0 only when every message was accepted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haven-batch-cli-'));
+    try {
+      const send = async (name: string, text: string): Promise<{ code: number; stdout: string; stderr: string }> => {
+        writeFileSync(join(dir, name), text);
+        const env = { ...process.env, HAVEN_DATA_DIR: h.dataDir };
+        return promisify(execFile)(process.execPath, ['bin/haven.js', 'hl7', 'send', join(dir, name), '--url', h.baseUrl], { env }).then(
+          (r) => ({ code: 0, ...r }),
+          (e: { code: number; stdout: string; stderr: string }) => e,
+        );
+      };
+      const good = await send('good.hl7', batchOf([adt('BC-1', 'BAT-C1', '1 CLI ST', 'A04'), adt('BC-2', 'BAT-C2', '2 CLI ST', 'A04')]));
+      assert.equal(good.code, 0, good.stderr);
+      assert.match(good.stderr, /batch of 2 message\(s\): \{"AA":2\}/);
+      assert.match(good.stdout, /^BTS\|2$/m);
+      // The first message is accepted, the second malformed: not a success.
+      const mixed = await send('mixed.hl7', batchOf([adt('BC-3', 'BAT-C3', '3 CLI ST', 'A04'), 'MSH|^~\\&|REG|HOSP|HAVEN|HAVEN||||BC-4|P|2.5.1']));
+      assert.equal(mixed.code, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
