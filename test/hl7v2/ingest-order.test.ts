@@ -110,6 +110,29 @@ describe('HL7 v2: a message older than the data it updates leaves that data alon
     });
   }
 
+  it('a merge applies even when older than the records it merges (it is an explicit correction)', async () => {
+    const reg = (id: string, mrn: string) =>
+      hl7(`MSH|^~\\&|REG|HOSP|HAVEN|HAVEN|20261130120000-0500||ADT^A04^ADT_A01|${id}|P|2.5.1`, 'EVN|A04', `PID|1||${mrn}^^^HOSP^MR||DOE^JANE||19800215|F`);
+    for (const [id, mrn] of [['MG-1', 'ORD-RET'], ['MG-2', 'ORD-SURV']] as const) {
+      const c = await connectMllp({ host: '127.0.0.1', port: h.mllpPort });
+      assert.equal(msa(await c.send(reg(id, mrn))).code, 'AA');
+      c.close();
+    }
+    const merge = hl7(
+      'MSH|^~\\&|REG|HOSP|HAVEN|HAVEN|20261130090000-0500||ADT^A40^ADT_A39|MG-3|P|2.5.1',
+      'EVN|A40|20261130090000-0500',
+      'PID|1||ORD-SURV^^^HOSP^MR||DOE^JANE||19800215|F',
+      'MRG|ORD-RET^^^HOSP^MR',
+    );
+    const c = await connectMllp({ host: '127.0.0.1', port: h.mllpPort });
+    const ack = msa(await c.send(merge));
+    c.close();
+    assert.equal(ack.code, 'AA', ack.text);
+    const retired = (await patientOf('ORD-RET')) as Res & { active?: boolean; link?: unknown[] };
+    assert.equal(retired.active, false);
+    assert.ok(retired.link?.length, 'linked to the survivor');
+  });
+
   it('the clocks hold no identifier in clear', async () => {
     const rows = await h.testDb.db.query<{ entry_key: string }>('SELECT entry_key FROM hl7v2_entry_clock');
     assert.ok(rows.rows.length >= 4, `a clock per updated resource (${rows.rows.length})`);

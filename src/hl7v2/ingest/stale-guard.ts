@@ -46,13 +46,15 @@ function updateEntries(bundle: Bundle): { index: number; url: string }[] {
   return out;
 }
 
-/** The clock of a converted message; undefined when it has no MSH-7 time, opted out, or updates nothing. */
+/** The clock of a converted message; undefined when it has no MSH-7 time, opted out, is a merge, or updates nothing. */
 export async function clockOf(
   result: ConversionResult,
   messageId: string,
   keyOf: (url: string) => Promise<string>,
 ): Promise<MessageClock | undefined> {
-  if (result.sentAt === undefined) return undefined;
+  // A merge is an explicit correction, applied whenever it arrives: skipping the retired record's
+  // link while its references move to the survivor would leave the two half merged.
+  if (result.sentAt === undefined || result.merge) return undefined;
   const updates = updateEntries(result.bundle);
   if (updates.length === 0) return undefined;
   const entries = await Promise.all(updates.map(async (u) => ({ index: u.index, key: await keyOf(u.url) })));
