@@ -50,6 +50,10 @@ export function parseKickoff(level: ExportLevel, groupId: string | undefined, pa
   if (since && since.length > 1) throw bad('BULK_BAD_PARAMETER', '_since may be given once', '_since');
   const unsupported = list(by.get('includeAssociatedData') ?? []).filter((v) => !ASSOCIATED_DATA.has(v));
   if (unsupported.length > 0 && !options.lenient) throw associatedDataUnsupported(unsupported);
+  // `_type=` (nothing listed) would otherwise read as "these types: none" and fail as a scope problem.
+  for (const k of ['_type', '_elements'] as const) {
+    if (by.has(k) && list(by.get(k)!).length === 0) throw bad('BULK_BAD_PARAMETER', `${k} is given but lists nothing; leave it out or name at least one`, k);
+  }
   const patients = by.get('patient');
   if (patients && level === 'system') throw bad('BULK_BAD_PARAMETER', 'patient applies to Patient- and Group-level exports only', 'patient');
   return {

@@ -63,6 +63,12 @@ test('_since must be a FHIR instant; _outputFormat accepts the three ndjson spel
     assert.equal(res.status, 202, format);
   }
   assert.equal((await kickoff(s.fhirUrl, token, '$export?_outputFormat=text/csv')).status, 400);
+  // A parameter given empty is a mistake to report, not "no types" (which read as a scope problem).
+  for (const empty of ['_type=', '_type=,', '_elements=']) {
+    const res = await kickoff(s.fhirUrl, token, `$export?${empty}`);
+    assert.equal(res.status, 400, empty);
+    assert.equal(res.body.issue[0].details.coding[0].code, 'BULK_BAD_PARAMETER', empty);
+  }
   assert.equal((await kickoff(s.fhirUrl, token, '$export', { headers: { prefer: '' } })).status, 400);
 });
 
