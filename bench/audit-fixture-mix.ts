@@ -51,8 +51,19 @@ export function buildBlock(spec: BlockSpec): Block {
 function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leaves: Buffer): void {
   const at = rows.map((r) => Date.parse(r.entry.recordedAt));
   const patients = [...new Set(rows.flatMap((r) => r.patients))];
+  // As src/audit/insert.ts writes them (migration 040).
+  const agents = [...new Set(rows.flatMap((r) => [r.entry.who.subject, r.entry.who.clientId]))];
   const leafList = rows.map((_, i) => leaves.subarray(i * 32, i * 32 + 32));
-  enc.tuple(7).text(rows[0]!.entry.tenant).int8(firstSeq + 1).timestamp(Math.min(...at)).timestamp(Math.max(...at)).textArray(patients).byteaArray(rows.map((r) => r.canonical)).byteaArray(leafList);
+  enc
+    .tuple(8)
+    .text(rows[0]!.entry.tenant)
+    .int8(firstSeq + 1)
+    .timestamp(Math.min(...at))
+    .timestamp(Math.max(...at))
+    .textArray(patients)
+    .textArray(agents)
+    .byteaArray(rows.map((r) => r.canonical))
+    .byteaArray(leafList);
 }
 
 /**

@@ -12,6 +12,8 @@ interface BatchColumns {
   firstAt: string[];
   lastAt: string[];
   patients: string[];
+  /** Every who.subject and who.clientId of the batch (migration 040), joined like patients. */
+  agents: string[];
   /** 1-based inclusive bounds of each batch's slice of the flat entry and leaf arrays. */
   from: number[];
   to: number[];
@@ -54,15 +56,17 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
     if (list) list.push(row);
     else byTenant.set(row.entry.tenant, [row]);
   }
-  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], from: [], to: [], entries: [], leaves: [] };
+  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], agents: [], from: [], to: [], entries: [], leaves: [] };
   for (const [tenant, list] of byTenant) {
     for (let i = 0; i < list.length; i += MAX_BATCH_ENTRIES) {
       const chunk = list.slice(i, i + MAX_BATCH_ENTRIES);
       let first = chunk[0]!.entry.recordedAt;
       let last = first;
       const patients = new Set<string>();
+      const agents = new Set<string>();
       cols.from.push(cols.entries.length + 1);
       for (const { entry, canonical, patients: ps, leaf } of chunk) {
+        agents.add(entry.who.subject).add(entry.who.clientId);
         // ISO-8601 UTC strings of one format order as the instants they name.
         if (entry.recordedAt < first) first = entry.recordedAt;
         if (entry.recordedAt > last) last = entry.recordedAt;
@@ -75,6 +79,7 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       cols.firstAt.push(first);
       cols.lastAt.push(last);
       cols.patients.push([...patients].join(SEP));
+      cols.agents.push([...agents].join(SEP));
     }
   }
   return cols;
@@ -94,13 +99,13 @@ export async function insertEntries(q: Queryable, rows: EntryRow[]): Promise<voi
     {
       name: 'audit.insert-batches',
       text: `WITH b AS (
-               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, entries, leaf_hashes)
+               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, agent_ids, entries, leaf_hashes)
                SELECT t, fa::timestamptz, la::timestamptz, CASE WHEN p = '' THEN '{}'::text[] ELSE string_to_array(p, $9) END,
-                      ($7::bytea[])[f:l], ($8::bytea[])[f:l]
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS u(t, fa, la, p, f, l)
+                      string_to_array(a, $9), ($7::bytea[])[f:l], ($8::bytea[])[f:l]
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $10::text[]) AS u(t, fa, la, p, f, l, a)
                RETURNING tenant_id, batch_id)
              INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
     },
-    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP],
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP, b.agents],
   );
 }

@@ -97,9 +97,13 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
         s.conditions.push(`(${refs.map((r) => `e.patient_ids @> ARRAY[${r}]::text[]`).join(' OR ')})`);
         break;
       }
-      case 'agent':
+      case 'agent': {
+        const forms = values.flatMap((v) => (tag ? [v, tag('subject', v)] : [v]));
+        // Batches hold their agents (migration 040; NULL in batches written before it, which are read as before).
+        s.batchConditions.push(`(@agent_ids && ${bind(forms)}::text[] OR @agent_ids IS NULL)`);
         any((v) => `(e.subject = ${bind(v)} OR e.client_id = ${bind(v)}${tag ? ` OR e.subject = ${bind(tag('subject', v))}` : ''})`);
         break;
+      }
       case 'action':
         s.conditions.push(`e.action = ANY(${bind(values.flatMap((v) => ACTIONS.filter((a) => ACTION_CODE[a] === v.toUpperCase())))})`);
         break;
@@ -211,7 +215,7 @@ function dateCondition(raw: string, bind: (v: unknown) => string): { entry: stri
 /** Batch conditions on the audit_entry view (alias e) or on audit_batch itself (alias b). */
 export function batchWhere(conditions: string[], alias: 'e' | 'b'): string {
   return conditions
-    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
+    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids|agent_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
     .join(' AND ');
 }
 

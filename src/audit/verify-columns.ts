@@ -7,21 +7,24 @@ export interface BatchColumns {
   /** first_at and last_at as epoch milliseconds. */
   firstMs: number | null;
   lastMs: number | null;
+  /** The batch's agent_ids; null for a batch written before the column existed (migration 040). */
+  agents: Set<string> | null;
 }
 
 /** A batch's columns as the verifier's query returns them: patients joined with U+001F. */
-export function batchColumns(tenant: string | null, joinedPatients: string | null, firstMs: number | null, lastMs: number | null): BatchColumns {
+export function batchColumns(tenant: string | null, joinedPatients: string | null, firstMs: number | null, lastMs: number | null, joinedAgents: string | null = null): BatchColumns {
   return {
     tenant: tenant === null ? null : Buffer.from(tenant, 'utf8'),
     patients: new Set(joinedPatients ? joinedPatients.split('\u001f') : []),
     firstMs,
     lastMs,
+    agents: joinedAgents === null ? null : new Set(joinedAgents ? joinedAgents.split('\u001f') : []),
   };
 }
 
 /**
  * Searches find entries through their batch's columns (tenant, patients,
- * time window) before reading the signed bytes, so a narrowed column would
+ * agents, time window) before reading the signed bytes, so a narrowed column would
  * hide an access from a disclosure report without touching the signed bytes.
  * Each column must therefore cover every entry of its batch: same tenant,
  * every patient the entry names, recordedAt inside [first_at, last_at].
@@ -43,6 +46,15 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
       break;
     }
   }
+  if (batch.agents !== null) {
+    for (const key of AGENT_KEYS) {
+      const agent = stringAfter(canonical, key, 0);
+      if (agent && !batch.agents.has(textOf(canonical, agent))) {
+        differs.push('agent_ids');
+        break;
+      }
+    }
+  }
   return differs.length > 0 ? `batch column ${differs.join(', ')} does not cover the signed entry (altered)` : undefined;
 }
 
@@ -61,6 +73,8 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
 const TENANT_KEY = Buffer.from('"tenant":"');
 const RECORDED_AT_KEY = Buffer.from('"recordedAt":"');
 const PATIENT_KEY = Buffer.from('"patient":"');
+// `subject` and `clientId` occur only in `who` (entry.ts), once each.
+const AGENT_KEYS = [Buffer.from('"subject":"'), Buffer.from('"clientId":"')];
 const OPEN_BRACE = 0x7b;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

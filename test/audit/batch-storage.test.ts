@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildEntry } from '../../src/audit/entry.js';
-import { byteaArray, insertEntries } from '../../src/audit/insert.js';
+import { byteaArray, insertEntries, toBatches } from '../../src/audit/insert.js';
+import type { EntryRow } from '../../src/audit/entry.js';
 import { createSequencer } from '../../src/audit/sequencer.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
@@ -26,7 +27,7 @@ test('migration 035: batch entries are LZ4-compressed where PostgreSQL has LZ4 (
   try {
     await migrate(db, { upTo: '034' });
     const before = batch(0);
-    await insertEntries(db, before);
+    await insertAsBefore040(db, before);
     await migrate(db);
     const afterRows = batch(100);
     await insertEntries(db, afterRows);
@@ -50,6 +51,20 @@ test('migration 035: batch entries are LZ4-compressed where PostgreSQL has LZ4 (
     await testDb.drop();
   }
 });
+
+/** A batch row as the insert path wrote it before migration 040 (no agent column yet). */
+async function insertAsBefore040(db: { query: (sql: string, params: unknown[]) => Promise<unknown> }, rows: EntryRow[]): Promise<void> {
+  const b = toBatches(rows);
+  await db.query(
+    `WITH b AS (
+       INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, entries, leaf_hashes)
+       SELECT t, fa::timestamptz, la::timestamptz, string_to_array(p, chr(31)), ($7::bytea[])[f:l], ($8::bytea[])[f:l]
+       FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS u(t, fa, la, p, f, l)
+       RETURNING tenant_id, batch_id)
+     INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves)],
+  );
+}
 
 test('byteaArray is a bytea[] in PostgreSQL binary format: elements of any length, empty and large included, arrive byte for byte', async () => {
   const testDb = await createTestDb({ migrate: false });

@@ -55,6 +55,17 @@ test('a changed searchable column (hiding a patient) is named', async () => {
   expectProblem(report.problems, 'seq 3 ', 'patient_ids');
 });
 
+test('a narrowed agent column (hiding an access from a search by user) is named; a batch without one is not checked', async () => {
+  const f = await log();
+  const agents = await f.testDb.db.query<{ a: string[] }>(`SELECT agent_ids AS a FROM audit_batch WHERE batch_id = ${batchAt(5)}`);
+  assert.ok(agents.rows[0]!.a.length >= 1, 'new batches carry their subjects and client ids');
+  await asAttacker(f.testDb, [`UPDATE audit_batch SET agent_ids = agent_ids[2:] WHERE batch_id = ${batchAt(5)}`]);
+  expectProblem((await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath })).problems, 'seq 5 ', 'agent_ids');
+  const g = await log();
+  await asAttacker(g.testDb, [`UPDATE audit_batch SET agent_ids = NULL WHERE batch_id = ${batchAt(5)}`]);
+  assert.deepEqual((await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath })).problems, []);
+});
+
 test('a deleted entry, and a deleted log row, are named', async () => {
   const f = await log();
   await asAttacker(f.testDb, [`DELETE FROM audit_batch WHERE batch_id = ${batchAt(4)}`]);

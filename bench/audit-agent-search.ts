@@ -1,0 +1,120 @@
+/**
+ * AuditEvent search by agent with and without the batches' agent column (migration 040):
+ *   node dist/bench/audit-agent-search.js [--entries N] [--rounds R] [--keep] [--results FILE]
+ * Builds a log of N entries (default 1,000,000; bench/audit-log-fixture.ts: 500 users, 40 client
+ * applications, 16 entries per batch) in a fresh database `haven_agent_bench` on DATABASE_URL
+ * (default postgres://postgres@127.0.0.1:5432/test). The fixture writes each batch's agent column as
+ * the insert path does (every who.subject and who.clientId): the searches are timed so ("indexed");
+ * then the column is cleared, as batches from before migration 040 have none, and they are timed
+ * again ("legacy"). Each search is the API's own (compileAuditSearch + runAuditSearch), run
+ * R times (default 3, median reported); both states must return the same entries and totals.
+ * Writes bench/results/audit-agent-search-<date>.json.
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { adminQuery } from './pg-admin.js';
+import { compileAuditSearch, runAuditSearch } from '../src/audit/query.js';
+import { createDb, migrate, type Db } from '../src/store/index.js';
+import { withDatabase } from '../test/support/db.js';
+import { buildAuditLogFixture } from './audit-log-fixture.js';
+import { machineFacts } from './machine.js';
+import { positiveArg } from './options.js';
+
+const DATABASE = 'haven_agent_bench';
+
+const SEARCHES: [string, [string, string][]][] = [
+  ['one user, first page', [['agent', 'user-7']]],
+  ['one user, accurate total', [['agent', 'user-7'], ['_total', 'accurate']]],
+  ['one application, first page', [['agent', 'client-3']]],
+  ['an agent with no entries', [['agent', 'nobody']]],
+  ['one user since a date', [['agent', 'user-7'], ['date', 'ge2000-01-01']]],
+];
+
+interface Timed {
+  name: string;
+  query: string;
+  medianMs: number;
+  runsMs: number[];
+  entries: number;
+  total?: number;
+  firstEntryId?: string;
+}
+
+async function timeSearches(db: Db, tenant: string, rounds: number): Promise<Timed[]> {
+  const out: Timed[] = [];
+  for (const [name, query] of SEARCHES) {
+    const runs: number[] = [];
+    let page: Awaited<ReturnType<typeof runAuditSearch>> | undefined;
+    for (let r = 0; r < rounds; r++) {
+      const t = performance.now();
+      page = await runAuditSearch(db, compileAuditSearch(tenant, query), query);
+      runs.push(Math.round((performance.now() - t) * 10) / 10);
+    }
+    const sorted = [...runs].sort((a, b) => a - b);
+    out.push({
+      name,
+      query: query.map(([k, v]) => `${k}=${v}`).join('&'),
+      medianMs: sorted[Math.floor(sorted.length / 2)]!,
+      runsMs: runs,
+      entries: page!.entries.length,
+      ...(page!.total !== undefined ? { total: page!.total } : {}),
+      ...(page!.entries[0] ? { firstEntryId: String(page!.entries[0].entryId) } : {}),
+    });
+    console.error(`${name}: ${sorted[Math.floor(sorted.length / 2)]} ms`);
+  }
+  return out;
+}
+
+/** Batches as written before migration 040: no agent column (the append-only trigger is lifted for it). */
+async function clearAgentColumn(db: Db): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query('ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_append_only');
+    await tx.query('UPDATE audit_batch SET agent_ids = NULL');
+    await tx.query('ALTER TABLE audit_batch ENABLE TRIGGER audit_batch_append_only');
+  });
+  await db.query('VACUUM ANALYZE audit_batch');
+}
+
+async function main(): Promise<void> {
+  const entries = positiveArg('entries', 1_000_000);
+  const rounds = positiveArg('rounds', 3);
+  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const resultsArg = process.argv.indexOf('--results');
+  await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+  await adminQuery(serverUrl, `CREATE DATABASE ${DATABASE}`);
+  const db = createDb({ connectionString: withDatabase(serverUrl, DATABASE), maxConnections: 4 });
+  try {
+    await migrate(db);
+    const fixture = await buildAuditLogFixture(db, { entries, headEvery: 50_000 });
+    await db.query('VACUUM ANALYZE audit_batch');
+    const tenant = (await db.query<{ t: string }>('SELECT tenant_id AS t FROM audit_batch LIMIT 1')).rows[0]!.t;
+    const indexed = await timeSearches(db, tenant, rounds);
+    await clearAgentColumn(db);
+    const legacy = await timeSearches(db, tenant, rounds);
+    for (let i = 0; i < legacy.length; i++) {
+      const [a, b] = [legacy[i]!, indexed[i]!];
+      if (a.entries !== b.entries || a.total !== b.total || a.firstEntryId !== b.firstEntryId) throw new Error(`${a.name}: the two states disagree`);
+    }
+    const out = {
+      benchmark: 'audit-agent-search',
+      date: new Date().toISOString(),
+      machine: machineFacts(),
+      entries,
+      batches: Math.ceil(entries / 16),
+      fixture,
+      rounds,
+      loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+      searches: legacy.map((a, i) => ({ name: a.name, query: a.query, legacyMs: a.medianMs, indexedMs: indexed[i]!.medianMs, entries: a.entries, ...(a.total !== undefined ? { total: a.total } : {}) })),
+      legacy,
+      indexed,
+    };
+    const file = resultsArg > 0 ? process.argv[resultsArg + 1]! : `bench/results/audit-agent-search-${out.date.slice(0, 10)}.json`;
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    console.error(`results: ${file}`);
+  } finally {
+    await db.close();
+    if (!process.argv.includes('--keep')) await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+  }
+}
+
+await main();
