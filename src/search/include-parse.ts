@@ -1,6 +1,6 @@
 /**
  * `_include` / `_revinclude` (R4 §3.1.1.5.5): `Source:param[:Target]`,
- * `Source:*` for every reference parameter of Source, and the `:iterate`
+ * `Source:*` for every reference parameter of Source (a bare `_include=*`: of each searched type), and the `:iterate`
  * modifier (`:recurse` is its STU3 name). Parsing validates against the
  * registry so that a typo is an error, not a silently empty include.
  */
@@ -26,6 +26,19 @@ const NAMES = new Set(['_include', '_revinclude']);
 /** Whether a raw parameter name is `_include`/`_revinclude` with or without a modifier. */
 export function isIncludeParam(rawName: string): boolean {
   return NAMES.has(rawName.split(':')[0]!);
+}
+
+/**
+ * `_include=*` (a bare wildcard, as HAPI and many clients send it): every reference parameter of
+ * each searched type, i.e. `_include=Type:*` per type. `_revinclude=*` would mean every reference
+ * from every type of resource to the matches, so the referring type must be named.
+ */
+export function expandIncludeWildcard(includes: [string, string][], searchedTypes: readonly string[]): [string, string][] {
+  return includes.flatMap(([name, value]): [string, string][] => {
+    if (value !== '*') return [[name, value]];
+    if (name.startsWith('_revinclude')) throw invalidValue('_revinclude', 'a bare * would take every resource that refers to the matches; name the referring type: _revinclude=Type:*');
+    return searchedTypes.map((t): [string, string] => [name, `${t}:*`]);
+  });
 }
 
 function referenceParams(registry: SearchParamRegistry, type: string, targetType: string | null): SearchParamDef[] {

@@ -29,7 +29,7 @@ export type {
   TotalMode,
   UriValue,
 } from './query.js';
-export { parseInclude, isIncludeParam } from './include-parse.js';
+export { expandIncludeWildcard, parseInclude, isIncludeParam } from './include-parse.js';
 export type { IncludeSpec } from './include-parse.js';
 export { compileIncludeRound } from './include-compile.js';
 export type { IncludeRoundOptions } from './include-compile.js';

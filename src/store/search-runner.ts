@@ -7,6 +7,7 @@ import {
   compileSearch,
   compileSystemCount,
   compileSystemSearch,
+  expandIncludeWildcard,
   linkedTypes,
   permittedLinks,
   parseInclude,
@@ -97,7 +98,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
 
   function prepare(types: readonly string[], params: [string, string][], opts: SearchRunOptions): Prepared {
     const special = takeSpecialParams(params);
-    const includes = special.includes.map(([k, v]) => parseInclude(k, v, options.registry, isType));
+    const includes = expandIncludeWildcard(special.includes, types).map(([k, v]) => parseInclude(k, v, options.registry, isType));
     let queries = types.map((t) => parseSearch(t, special.rest, options.registry, parseOptions(opts.strict)));
     // Across types only parameters every type knows apply (R4: common parameters), or the types would disagree.
     const unknown = new Set(queries.flatMap((q) => q.unknown));

@@ -78,6 +78,13 @@ test('wildcard and target-type narrowing', async () => {
   assert.deepEqual(ids(all.included), [
     'Observation/example-genetics-1', 'Observation/example-genetics-2', 'Observation/example-genetics-3', 'Patient/example', 'Practitioner/example',
   ]);
+  // A bare `*` (as HAPI and many clients send it) is every reference parameter of the searched type.
+  const bare = await h.search('Observation', '_id=example-genetics-4&_include=*');
+  assert.deepEqual(ids(bare.included), ids(all.included));
+  // Over several types, of each of them.
+  const system = await h.system(['Observation', 'Encounter'], '_id=example-genetics-4,example&_include=*');
+  assert.ok(ids(system.included).includes('Patient/example'));
+  await assert.rejects(h.search('Encounter', '_id=example&_revinclude=*'), /name the referring type/);
   const narrowed = await h.search('Observation', '_id=656,f206,f005&_include=Observation:performer:Practitioner');
   assert.deepEqual(ids(narrowed.included), ['Practitioner/f005', 'Practitioner/f202']);
   const subjects = await h.search('Observation', '_id=bgpanel,f206&_include=Observation:subject:Patient');
