@@ -206,11 +206,11 @@ function registerAuditRoutes(app: FastifyInstance, audit: { hooks: AuditHttpHook
   const ctxOf = (req: FastifyRequest) => req.havenCtx!;
   const query = (req: FastifyRequest) => req.query as Record<string, string | string[] | undefined>;
   app.get('/audit/tree-head', async (req) => api.treeHead(ctxOf(req)));
-  app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), onlyParams(query(req), ['seq', 'treeSize'], 'AUDIT_BAD_PROOF_REQUEST')));
-  app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), onlyParams(query(req), ['from', 'to'], 'AUDIT_BAD_PROOF_REQUEST')));
+  app.get('/audit/proof/inclusion', async (req) => api.inclusion(ctxOf(req), onlyParams('AUDIT_BAD_PROOF_REQUEST', query(req), ['seq', 'treeSize'])));
+  app.get('/audit/proof/consistency', async (req) => api.consistency(ctxOf(req), onlyParams('AUDIT_BAD_PROOF_REQUEST', query(req), ['from', 'to'])));
   // The accounting of disclosures is a report (JSON, CSV or HTML), not a FHIR resource: its own route.
   app.get('/fhir/Patient/:id/$disclosures', async (req, reply) => {
-    const q = onlyParams(query(req), ['_since', '_until', '_format', '_pretty'], 'AUDIT_SEARCH_INVALID');
+    const q = onlyParams('AUDIT_SEARCH_INVALID', query(req), ['_since', '_until', '_format', '_pretty']);
     const format = disclosureFormat(q['_format'], req.headers.accept);
     const report = await api.disclosures(ctxOf(req), (req.params as { id: string }).id, {
       ...(q['_since'] !== undefined ? { since: q['_since'] } : {}),
@@ -226,7 +226,7 @@ function registerAuditRoutes(app: FastifyInstance, audit: { hooks: AuditHttpHook
  * (`since` for `_since`) or asks for a proof by a name it does not take (`size` for
  * `treeSize`) must not get a wider report or another tree's proof as if it had been understood.
  */
-function onlyParams(q: Record<string, string | string[] | undefined>, allowed: string[], code: string): Record<string, string | undefined> {
+function onlyParams(code: string, q: Record<string, string | string[] | undefined>, allowed: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(q)) {
     if (!allowed.includes(k)) throw new HavenError('incorrect', code, `Unknown parameter ${k}; this endpoint takes ${allowed.join(', ')}`, { expression: [k] });

@@ -22,7 +22,14 @@ const statusOverride: Record<string, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_ACCEPTABLE: 406,
   NOT_IMPLEMENTED: 501,
+  REQUEST_HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
 };
+
+/** The HTTP status a HavenError is answered with. */
+export function httpStatusOf(err: HavenError): number {
+  return statusOverride[err.code] ?? statusOf[err.category];
+}
 
 export interface HttpError {
   status: number;
@@ -54,7 +61,7 @@ export function toHttpError(err: unknown, logger: Logger, requestId: string): Ht
       logger.error({ requestId, code: err.code, cause: describeCause(err.cause) }, err.message);
     }
     return {
-      status: statusOverride[err.code] ?? statusOf[err.category],
+      status: httpStatusOf(err),
       headers: err.category === 'unavailable' ? { 'Retry-After': '1', ...err.headers } : err.headers,
       outcome: outcomeOf(err.issues),
     };

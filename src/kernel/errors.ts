@@ -45,7 +45,6 @@ export type IssueCode =
   | 'code-invalid'
   | 'extension'
   | 'too-long'
-  | 'timeout'
   | 'incomplete';
 
 export type Severity = 'fatal' | 'error' | 'warning' | 'information';
