@@ -105,7 +105,7 @@ export function createProcessor(deps: IngestDeps) {
         if (err instanceof StaleUpdates) {
           const indexes = err.stale.get(input.id) ?? [];
           if (indexes.length === 0) return fail(input, channel, asProcessingError(err, deps), pid);
-          notStale(channel, input.id, indexes.length);
+          noteStale(channel, input.id, indexes.length);
           bundle = demote(bundle, indexes);
           clock = withoutEntries(clock, indexes);
           continue;
@@ -119,7 +119,7 @@ export function createProcessor(deps: IngestDeps) {
   }
 
   /** Counts and logs updates left out as older than the stored data (ids and counts only). */
-  function notStale(channel: string, messageId: string, count: number): void {
+  function noteStale(channel: string, messageId: string, count: number): void {
     for (let i = 0; i < count; i++) metrics.inc('stale_updates', channel);
     deps.logger.warn({ messageId, updatesSkipped: count }, 'HL7 v2 message older than the data it updates: those resources were left as newer messages made them');
   }
