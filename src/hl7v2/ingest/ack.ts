@@ -20,9 +20,12 @@ export interface MshHeader {
 
 const STANDARD: MshHeader = { field: '|', encoding: '^~\\&', fields: [] };
 
-/** The MSH of a message (first segment), or a standard header when there is none to read. */
-export function sniffHeader(text: string): MshHeader {
-  const start = text.indexOf('MSH');
+/**
+ * The MSH of a message (first segment), or a standard header when there is none to read.
+ * `segment` reads a batch's BHS or FHS the same way (their fields 1–6 are laid out as MSH's).
+ */
+export function sniffHeader(text: string, segment: 'MSH' | 'BHS' | 'FHS' = 'MSH'): MshHeader {
+  const start = text.indexOf(segment);
   if (start < 0 || text.length < start + 8) return STANDARD;
   const field = text[start + 3]!;
   if (/[\w\r\n]/.test(field)) return STANDARD;

@@ -34,17 +34,13 @@ export function senderOf(message: Hl7Message): string {
  * and its control id (BHS-11 / FHS-11) where an MSH has MSH-10, so MSA-2 names the batch refused.
  */
 function batchHeader(raw: Buffer): MshHeader {
-  const lines = raw.subarray(0, 8192).toString('latin1').split(/\r\n|\r|\n/);
-  const line = lines.find((l) => l.startsWith('BHS')) ?? lines.find((l) => l.startsWith('FHS'));
-  const field = line?.[3];
-  if (!line || !field || /[\w\r\n]/.test(field)) return sniffHeader('');
-  const parts = line.split(field);
-  const encoding = parts[1] ?? '';
-  if (encoding.length < 4 || encoding.length > 5) return sniffHeader('');
-  const fields = [...parts];
-  fields[9] = parts[10] ?? ''; // MSH-10 ← BHS-11
+  const text = raw.subarray(0, 8192).toString('latin1');
+  const h = sniffHeader(text, /(^|[\r\n])BHS/.test(text) ? 'BHS' : 'FHS');
+  if (h.fields.length === 0) return h;
+  const fields = [...h.fields];
+  fields[9] = h.fields[10] ?? ''; // MSH-10 ← BHS-11
   fields[8] = '';
-  return { field, encoding, fields };
+  return { ...h, fields };
 }
 
 function rejectAck(h: MshHeader, modes: AckModes, text: string, condition: ErrorCondition, now: Date): string {
