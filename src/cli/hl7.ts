@@ -11,8 +11,9 @@ export const HL7_HELP = `  hl7 replay --id ID | --all-failed
                              List stored HL7 v2 messages (metadata only; status received, processed,
                              failed or rejected)
   hl7 send FILE [--mllp HOST:PORT]
-                             Send one HL7 v2 message: over MLLP when --mllp is given, else through
-                             POST /hl7v2/messages; prints the acknowledgment; exits 2 unless AA/CA`;
+                             Send one HL7 v2 message or a batch file (FHS/BHS … BTS/FTS): over MLLP
+                             when --mllp is given, else through POST /hl7v2/messages; prints the
+                             acknowledgment(s); exits 2 unless every one is AA/CA`;
 
 /** `--roles api,mllp` of `haven serve` (default: both). */
 export function parseRoles(value: string | undefined): ServerRole[] {
