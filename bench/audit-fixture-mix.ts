@@ -1,4 +1,5 @@
 import { buildEntry, type AuditedContext, type EntryFacts, type EntryRow } from '../src/audit/entry.js';
+import { entityOf } from '../src/audit/insert.js';
 import { leafHash } from '../src/audit/merkle.js';
 import { asTenantId } from '../src/kernel/index.js';
 import { TupleEncoder } from './audit-copy.js';
@@ -51,17 +52,19 @@ export function buildBlock(spec: BlockSpec): Block {
 function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leaves: Buffer): void {
   const at = rows.map((r) => Date.parse(r.entry.recordedAt));
   const patients = [...new Set(rows.flatMap((r) => r.patients))];
-  // As src/audit/insert.ts writes them (migration 040).
+  // As src/audit/insert.ts writes them (migrations 040, 041).
   const agents = [...new Set(rows.flatMap((r) => [r.entry.who.subject, r.entry.who.clientId]))];
+  const entities = [...new Set(rows.flatMap((r) => r.entry.resources.flatMap((x) => entityOf(x) ?? [])))];
   const leafList = rows.map((_, i) => leaves.subarray(i * 32, i * 32 + 32));
   enc
-    .tuple(8)
+    .tuple(9)
     .text(rows[0]!.entry.tenant)
     .int8(firstSeq + 1)
     .timestamp(Math.min(...at))
     .timestamp(Math.max(...at))
     .textArray(patients)
     .textArray(agents)
+    .textArray(entities)
     .byteaArray(rows.map((r) => r.canonical))
     .byteaArray(leafList);
 }

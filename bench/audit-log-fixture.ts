@@ -139,7 +139,7 @@ async function restoreKeysAndIndexes(db: Db, saved: SavedDefs): Promise<void> {
   }
 }
 
-const ENTRY_COPY = `COPY audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, agent_ids, entries, leaf_hashes)
+const ENTRY_COPY = `COPY audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, agent_ids, entity_ids, entries, leaf_hashes)
   FROM STDIN (FORMAT binary, FREEZE)`;
 const LOG_COPY = 'COPY audit_batch_log (first_seq, tenant_id, batch_id, count) FROM STDIN (FORMAT binary, FREEZE)';
 

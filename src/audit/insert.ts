@@ -1,5 +1,6 @@
 import type { Queryable } from '../store/index.js';
 import type { EntryRow } from './entry.js';
+import type { StoredEntryJson } from './sealed-entry.js';
 import { leafHash } from './merkle.js';
 
 // Patients of one batch travel as one text (unit-separator joined): UNNEST cannot carry ragged arrays.
@@ -14,6 +15,8 @@ interface BatchColumns {
   patients: string[];
   /** Every who.subject and who.clientId of the batch (migration 040), joined like patients. */
   agents: string[];
+  /** Every resource the batch's entries name, as signed (migration 041), joined like patients. */
+  entities: string[];
   /** 1-based inclusive bounds of each batch's slice of the flat entry and leaf arrays. */
   from: number[];
   to: number[];
@@ -56,7 +59,7 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
     if (list) list.push(row);
     else byTenant.set(row.entry.tenant, [row]);
   }
-  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], agents: [], from: [], to: [], entries: [], leaves: [] };
+  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], agents: [], entities: [], from: [], to: [], entries: [], leaves: [] };
   for (const [tenant, list] of byTenant) {
     for (let i = 0; i < list.length; i += MAX_BATCH_ENTRIES) {
       const chunk = list.slice(i, i + MAX_BATCH_ENTRIES);
@@ -64,6 +67,7 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       let last = first;
       const patients = new Set<string>();
       const agents = new Set<string>();
+      const entities = new Set<string>();
       cols.from.push(cols.entries.length + 1);
       for (const { entry, canonical, patients: ps, leaf } of chunk) {
         agents.add(entry.who.subject).add(entry.who.clientId);
@@ -71,6 +75,10 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
         if (entry.recordedAt < first) first = entry.recordedAt;
         if (entry.recordedAt > last) last = entry.recordedAt;
         for (const p of ps) patients.add(p);
+        for (const r of entry.resources) {
+          const entity = entityOf(r);
+          if (entity !== undefined) entities.add(entity);
+        }
         cols.entries.push(canonical);
         cols.leaves.push(leaf ?? leafHash(canonical));
       }
@@ -80,9 +88,19 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       cols.lastAt.push(last);
       cols.patients.push([...patients].join(SEP));
       cols.agents.push([...agents].join(SEP));
+      cols.entities.push([...entities].join(SEP));
     }
   }
   return cols;
+}
+
+/**
+ * The value an entity search matches a resource of an entry by: its blind tag
+ * in a v2 entry, `Type/id` in a v1 one; none when the entry names a type only.
+ */
+export function entityOf(r: StoredEntryJson['resources'][number]): string | undefined {
+  if ('entity' in r) return r.entity;
+  return 'id' in r && r.id !== undefined ? `${r.type}/${r.id}` : undefined;
 }
 
 /**
@@ -99,13 +117,13 @@ export async function insertEntries(q: Queryable, rows: EntryRow[]): Promise<voi
     {
       name: 'audit.insert-batches',
       text: `WITH b AS (
-               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, agent_ids, entries, leaf_hashes)
+               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, agent_ids, entity_ids, entries, leaf_hashes)
                SELECT t, fa::timestamptz, la::timestamptz, CASE WHEN p = '' THEN '{}'::text[] ELSE string_to_array(p, $9) END,
-                      string_to_array(a, $9), ($7::bytea[])[f:l], ($8::bytea[])[f:l]
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $10::text[]) AS u(t, fa, la, p, f, l, a)
+                      string_to_array(a, $9), CASE WHEN en = '' THEN '{}'::text[] ELSE string_to_array(en, $9) END, ($7::bytea[])[f:l], ($8::bytea[])[f:l]
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $10::text[], $11::text[]) AS u(t, fa, la, p, f, l, a, en)
                RETURNING tenant_id, batch_id)
              INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
     },
-    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP, b.agents],
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP, b.agents, b.entities],
   );
 }

@@ -116,13 +116,21 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
       case 'outcome':
         any((v) => (v === '0' ? `e.outcome = 'success'` : ['4', '8', '12'].includes(v) ? `e.outcome = 'failure'` : 'false'));
         break;
-      case 'entity':
+      case 'entity': {
+        const refs = values.map(entityRef);
+        // Batches hold the resources their entries name (migration 041; NULL before it, read as before).
+        // A type alone (entity=Observation) names no resource, so a value list with one narrows nothing.
+        if (refs.every((ref) => ref.id !== undefined)) {
+          const forms = refs.flatMap(({ type, id }) => (tag ? [`${type}/${id}`, tag('entity', `${type}/${id}`)] : [`${type}/${id}`]));
+          s.batchConditions.push(`(@entity_ids && ${bind(forms)}::text[] OR @entity_ids IS NULL)`);
+        }
         any((v) => {
           const ref = entityRef(v);
           const has = (r: object) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([r]))}::jsonb`;
           return tag && ref.id !== undefined ? `(${has(ref)} OR ${has({ type: ref.type, entity: tag('entity', `${ref.type}/${ref.id}`) })})` : has(ref);
         });
         break;
+      }
       case 'entity-type':
         any((v) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([{ type: v }]))}::jsonb`);
         break;
@@ -215,7 +223,7 @@ function dateCondition(raw: string, bind: (v: unknown) => string): { entry: stri
 /** Batch conditions on the audit_entry view (alias e) or on audit_batch itself (alias b). */
 export function batchWhere(conditions: string[], alias: 'e' | 'b'): string {
   return conditions
-    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids|agent_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
+    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids|agent_ids|entity_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
     .join(' AND ');
 }
 

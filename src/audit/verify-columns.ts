@@ -9,25 +9,40 @@ export interface BatchColumns {
   lastMs: number | null;
   /** The batch's agent_ids; null for a batch written before the column existed (migration 040). */
   agents: Set<string> | null;
+  /** The batch's entity_ids; null for a batch written before the column existed (migration 041). */
+  entities: Set<string> | null;
 }
 
-/** A batch's columns as the verifier's query returns them: patients joined with U+001F. */
-export function batchColumns(tenant: string | null, joinedPatients: string | null, firstMs: number | null, lastMs: number | null, joinedAgents: string | null = null): BatchColumns {
+/** A batch's columns as the verifier's query returns them: patients, agents and entities joined with U+001F. */
+export function batchColumns(
+  tenant: string | null,
+  joinedPatients: string | null,
+  firstMs: number | null,
+  lastMs: number | null,
+  joinedAgents: string | null = null,
+  joinedEntities: string | null = null,
+): BatchColumns {
   return {
     tenant: tenant === null ? null : Buffer.from(tenant, 'utf8'),
     patients: new Set(joinedPatients ? joinedPatients.split('\u001f') : []),
     firstMs,
     lastMs,
-    agents: joinedAgents === null ? null : new Set(joinedAgents ? joinedAgents.split('\u001f') : []),
+    agents: joinedSet(joinedAgents),
+    entities: joinedSet(joinedEntities),
   };
+}
+
+function joinedSet(joined: string | null): Set<string> | null {
+  return joined === null ? null : new Set(joined ? joined.split('\u001f') : []);
 }
 
 /**
  * Searches find entries through their batch's columns (tenant, patients,
- * agents, time window) before reading the signed bytes, so a narrowed column would
+ * agents, entities, time window) before reading the signed bytes, so a narrowed column would
  * hide an access from a disclosure report without touching the signed bytes.
  * Each column must therefore cover every entry of its batch: same tenant,
- * every patient the entry names, recordedAt inside [first_at, last_at].
+ * every patient, agent and resource the entry names, recordedAt inside
+ * [first_at, last_at].
  * (A wider column only costs a search some extra reading.) Returns what is
  * wrong, to be prefixed with the entry's place, or undefined.
  */
@@ -55,6 +70,7 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
       }
     }
   }
+  if (batch.entities !== null && !coversEntities(batch.entities, canonical)) differs.push('entity_ids');
   return differs.length > 0 ? `batch column ${differs.join(', ')} does not cover the signed entry (altered)` : undefined;
 }
 
@@ -75,9 +91,60 @@ const RECORDED_AT_KEY = Buffer.from('"recordedAt":"');
 const PATIENT_KEY = Buffer.from('"patient":"');
 // `subject` and `clientId` occur only in `who` (entry.ts), once each.
 const AGENT_KEYS = [Buffer.from('"subject":"'), Buffer.from('"clientId":"')];
+// `resources` occurs only at the top level; its objects are flat (strings and numbers), and `entity`
+// (v2: the resource's blind tag) and `type` occur nowhere else; `id` also names the entry itself, so
+// each is read within one resource object.
+const RESOURCES_KEY = Buffer.from('"resources":[');
+const ENTITY_KEY = Buffer.from('"entity":"');
+const ID_KEY = Buffer.from('"id":"');
+const TYPE_KEY = Buffer.from('"type":"');
 const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
 const QUOTE = 0x22;
+const COMMA = 0x2c;
 const BACKSLASH = 0x5c;
+
+/**
+ * Whether the column holds every resource the entry names as the insert path
+ * puts it there (insert.ts entityOf): the `entity` tag of a v2 resource, else
+ * `Type/id`; a resource without either names nothing.
+ */
+function coversEntities(entities: Set<string>, bytes: Buffer): boolean {
+  const at = bytes.indexOf(RESOURCES_KEY);
+  if (at === -1) return true;
+  let i = at + RESOURCES_KEY.length;
+  while (i < bytes.length && bytes[i] === OPEN_BRACE) {
+    const end = objectEnd(bytes, i);
+    if (end === -1) return false; // unterminated: not an entry the insert path wrote
+    const within = (key: Buffer) => {
+      const span = stringAfter(bytes, key, i);
+      return span && span.end < end ? span : undefined;
+    };
+    const entity = within(ENTITY_KEY);
+    const id = entity ? undefined : within(ID_KEY);
+    const type = id ? within(TYPE_KEY) : undefined;
+    if (entity && !entities.has(textOf(bytes, entity))) return false;
+    if (id && (!type || !entities.has(`${textOf(bytes, type)}/${textOf(bytes, id)}`))) return false;
+    i = end + 1;
+    if (bytes[i] === COMMA) i++;
+  }
+  return bytes[i] === CLOSE_BRACKET;
+}
+
+/** The offset of the `}` closing the flat object that opens at `from`, skipping string bodies; -1 if none. */
+function objectEnd(bytes: Buffer, from: number): number {
+  for (let i = from + 1; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === CLOSE_BRACE) return i;
+    if (b === QUOTE) {
+      const span = stringFrom(bytes, i + 1);
+      if (!span) return -1;
+      i = span.end;
+    }
+  }
+  return -1;
+}
 
 /** A JSON string's body in the bytes: [start, end), and whether it holds escapes. */
 interface StringSpan {
@@ -89,8 +156,11 @@ interface StringSpan {
 /** The string value that follows the first `key` at or after `from`, or undefined. */
 function stringAfter(bytes: Buffer, key: Buffer, from: number): StringSpan | undefined {
   const at = bytes.indexOf(key, from);
-  if (at === -1) return undefined;
-  const start = at + key.length;
+  return at === -1 ? undefined : stringFrom(bytes, at + key.length);
+}
+
+/** The string whose body starts at `start` (just after its opening quote), or undefined if unterminated. */
+function stringFrom(bytes: Buffer, start: number): StringSpan | undefined {
   let escaped = false;
   for (let i = start; i < bytes.length; i++) {
     const b = bytes[i]!;
@@ -100,7 +170,7 @@ function stringAfter(bytes: Buffer, key: Buffer, from: number): StringSpan | und
       i++; // the escaped character, a quote included, belongs to the body
     }
   }
-  return undefined; // unterminated
+  return undefined;
 }
 
 function textOf(bytes: Buffer, span: StringSpan): string {

@@ -66,6 +66,17 @@ test('a narrowed agent column (hiding an access from a search by user) is named;
   assert.deepEqual((await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath })).problems, []);
 });
 
+test('a narrowed entity column (hiding an access from a search by resource) is named; a batch without one is not checked', async () => {
+  const f = await log();
+  const entities = await f.testDb.db.query<{ e: string[] }>(`SELECT entity_ids AS e FROM audit_batch WHERE batch_id = ${batchAt(6)}`);
+  assert.ok(entities.rows[0]!.e.length >= 1, 'new batches carry the resources their entries name');
+  await asAttacker(f.testDb, [`UPDATE audit_batch SET entity_ids = entity_ids[2:] WHERE batch_id = ${batchAt(6)}`]);
+  expectProblem((await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath })).problems, 'seq 6 ', 'entity_ids');
+  const g = await log();
+  await asAttacker(g.testDb, [`UPDATE audit_batch SET entity_ids = NULL WHERE batch_id = ${batchAt(6)}`]);
+  assert.deepEqual((await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath })).problems, []);
+});
+
 test('a deleted entry, and a deleted log row, are named', async () => {
   const f = await log();
   await asAttacker(f.testDb, [`DELETE FROM audit_batch WHERE batch_id = ${batchAt(4)}`]);

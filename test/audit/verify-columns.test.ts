@@ -8,7 +8,7 @@ const BASE = Date.parse('2026-03-01T10:00:00.000Z');
 
 /** What the column check must conclude, from the parsed entry (the slow, obviously right way). */
 function oracle(
-  entry: { tenant: string; recordedAt: string; resources: { patient?: string }[]; who: { subject: string; clientId: string } },
+  entry: { tenant: string; recordedAt: string; resources: { patient?: string; type: string; id?: string; entity?: string }[]; who: { subject: string; clientId: string } },
   cols: ReturnType<typeof batchColumns>,
 ): string[] {
   const differs: string[] = [];
@@ -18,6 +18,8 @@ function oracle(
   if (cols.lastMs === null || cols.lastMs < at) differs.push('last_at');
   if (entry.resources.some((r) => r.patient !== undefined && !cols.patients.has(r.patient))) differs.push('patient_ids');
   if (cols.agents !== null && (!cols.agents.has(entry.who.subject) || !cols.agents.has(entry.who.clientId))) differs.push('agent_ids');
+  const entities = entry.resources.flatMap((r) => (r.entity !== undefined ? [r.entity] : r.id !== undefined ? [`${r.type}/${r.id}`] : []));
+  if (cols.entities !== null && entities.some((x) => !cols.entities!.has(x))) differs.push('entity_ids');
   return differs;
 }
 
@@ -36,7 +38,12 @@ test('the byte-level column check agrees with parsing the entry, escapes and non
       id: `e-${i}`,
       recordedAt,
       requestId: pick(odd),
-      resources: [...patients.map((p): { patient?: string; type: string } => ({ patient: p, type: 'Observation' })), { type: 'Organization' }],
+      resources: [
+        ...patients.map((p): { patient?: string; type: string; id?: string; entity?: string } => ({ patient: p, type: 'Observation', ...(random() < 0.5 ? { id: pick(odd) } : {}) })),
+        // v2 resources: the entity's tag in place of type/id; and a type alone.
+        ...(random() < 0.5 ? [{ type: 'Encounter', entity: pick(odd) }] : []),
+        { type: 'Organization' },
+      ],
       tenant,
       v: 1,
       who: { clientId: pick(odd), kind: 'user', subject: random() < 0.5 ? '"patient":"Patient/p-1"' : pick(odd) },
@@ -50,6 +57,10 @@ test('the byte-level column check agrees with parsing the entry, escapes and non
       BASE + 7000 + Math.floor(random() * 3000),
       // Agents: absent (a batch from before migration 040: not checked), or each of the two covered 95 % of the time.
       random() < 0.1 ? null : [...[entry.who.subject, entry.who.clientId].filter(() => random() < 0.95), pick(odd)].join('\u001f'),
+      // Entities likewise: absent (before migration 041), or each covered 95 % of the time.
+      random() < 0.1
+        ? null
+        : [...entry.resources.flatMap((r) => ('entity' in r ? [r.entity] : 'id' in r ? [`${r.type}/${r.id}`] : [])).filter(() => random() < 0.95), pick(odd)].join('\u001f'),
     );
     const expected = oracle(entry, cols);
     const got = checkColumns(cols, canonical);

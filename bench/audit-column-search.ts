@@ -1,14 +1,15 @@
 /**
- * AuditEvent search by agent with and without the batches' agent column (migration 040):
- *   node dist/bench/audit-agent-search.js [--entries N] [--rounds R] [--keep] [--results FILE]
+ * AuditEvent search by agent or by entity with and without the batches' column for it (migrations
+ * 040 agent_ids, 041 entity_ids):
+ *   node dist/bench/audit-column-search.js [--column agent|entity] [--entries N] [--rounds R] [--keep] [--results FILE]
  * Builds a log of N entries (default 1,000,000; bench/audit-log-fixture.ts: 500 users, 40 client
- * applications, 16 entries per batch) in a fresh database `haven_agent_bench` on DATABASE_URL
- * (default postgres://postgres@127.0.0.1:5432/test). The fixture writes each batch's agent column as
- * the insert path does (every who.subject and who.clientId): the searches are timed so ("indexed");
- * then the column is cleared, as batches from before migration 040 have none, and they are timed
- * again ("legacy"). Each search is the API's own (compileAuditSearch + runAuditSearch), run
+ * applications, reads, searches and writes of 200,000 patients' resources, 16 entries per batch) in a
+ * fresh database `haven_column_bench` on DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+ * The fixture writes each batch's columns as the insert path does: the searches are timed so
+ * ("indexed"); then the column is cleared, as batches from before its migration have none, and they
+ * are timed again ("legacy"). Each search is the API's own (compileAuditSearch + runAuditSearch), run
  * R times (default 3, median reported); both states must return the same entries and totals.
- * Writes bench/results/audit-agent-search-<date>.json.
+ * Writes bench/results/audit-<column>-search-<date>.json.
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -18,16 +19,27 @@ import { createDb, migrate, type Db } from '../src/store/index.js';
 import { withDatabase } from '../test/support/db.js';
 import { buildAuditLogFixture } from './audit-log-fixture.js';
 import { machineFacts } from './machine.js';
-import { positiveArg } from './options.js';
+import { positiveArg, stringArg } from './options.js';
 
-const DATABASE = 'haven_agent_bench';
+const DATABASE = 'haven_column_bench';
 
-const SEARCHES: [string, [string, string][]][] = [
+type Searches = [string, [string, string][]][];
+
+const AGENT_SEARCHES: Searches = [
   ['one user, first page', [['agent', 'user-7']]],
   ['one user, accurate total', [['agent', 'user-7'], ['_total', 'accurate']]],
   ['one application, first page', [['agent', 'client-3']]],
   ['an agent with no entries', [['agent', 'nobody']]],
   ['one user since a date', [['agent', 'user-7'], ['date', 'ge2000-01-01']]],
+];
+
+/** `seen` is a resource the log names (taken from its middle), as an auditor would ask about. */
+const entitySearches = (seen: string): Searches => [
+  ['one resource, first page', [['entity', seen]]],
+  ['one resource, accurate total', [['entity', seen], ['_total', 'accurate']]],
+  ['one resource since a date', [['entity', seen], ['date', 'ge2000-01-01']]],
+  ['a resource never accessed', [['entity', 'Observation/never-accessed']]],
+  ['one resource or one never accessed', [['entity', `${seen},Observation/never-accessed`]]],
 ];
 
 interface Timed {
@@ -40,9 +52,9 @@ interface Timed {
   firstEntryId?: string;
 }
 
-async function timeSearches(db: Db, tenant: string, rounds: number): Promise<Timed[]> {
+async function timeSearches(db: Db, tenant: string, searches: Searches, rounds: number): Promise<Timed[]> {
   const out: Timed[] = [];
-  for (const [name, query] of SEARCHES) {
+  for (const [name, query] of searches) {
     const runs: number[] = [];
     let page: Awaited<ReturnType<typeof runAuditSearch>> | undefined;
     for (let r = 0; r < rounds; r++) {
@@ -65,19 +77,28 @@ async function timeSearches(db: Db, tenant: string, rounds: number): Promise<Tim
   return out;
 }
 
-/** Batches as written before migration 040: no agent column (the append-only trigger is lifted for it). */
-async function clearAgentColumn(db: Db): Promise<void> {
+/** Batches as written before the column's migration: NULL (the append-only trigger is lifted for it). */
+async function clearColumn(db: Db, column: 'agent' | 'entity'): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_append_only');
-    await tx.query('UPDATE audit_batch SET agent_ids = NULL');
+    await tx.query(`UPDATE audit_batch SET ${column}_ids = NULL`);
     await tx.query('ALTER TABLE audit_batch ENABLE TRIGGER audit_batch_append_only');
   });
   await db.query('VACUUM ANALYZE audit_batch');
 }
 
+async function entityInTheMiddle(db: Db): Promise<string> {
+  const res = await db.query<{ e: string }>(
+    `SELECT entity_ids[1] AS e FROM audit_batch WHERE batch_id >= (SELECT (min(batch_id) + max(batch_id)) / 2 FROM audit_batch) AND cardinality(entity_ids) > 0 ORDER BY batch_id LIMIT 1`,
+  );
+  return res.rows[0]!.e;
+}
+
 async function main(): Promise<void> {
   const entries = positiveArg('entries', 1_000_000);
   const rounds = positiveArg('rounds', 3);
+  const column = stringArg('column') ?? 'agent';
+  if (column !== 'agent' && column !== 'entity') throw new Error('--column is agent or entity');
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const resultsArg = process.argv.indexOf('--results');
   await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
@@ -88,15 +109,16 @@ async function main(): Promise<void> {
     const fixture = await buildAuditLogFixture(db, { entries, headEvery: 50_000 });
     await db.query('VACUUM ANALYZE audit_batch');
     const tenant = (await db.query<{ t: string }>('SELECT tenant_id AS t FROM audit_batch LIMIT 1')).rows[0]!.t;
-    const indexed = await timeSearches(db, tenant, rounds);
-    await clearAgentColumn(db);
-    const legacy = await timeSearches(db, tenant, rounds);
+    const searches = column === 'agent' ? AGENT_SEARCHES : entitySearches(await entityInTheMiddle(db));
+    const indexed = await timeSearches(db, tenant, searches, rounds);
+    await clearColumn(db, column);
+    const legacy = await timeSearches(db, tenant, searches, rounds);
     for (let i = 0; i < legacy.length; i++) {
       const [a, b] = [legacy[i]!, indexed[i]!];
       if (a.entries !== b.entries || a.total !== b.total || a.firstEntryId !== b.firstEntryId) throw new Error(`${a.name}: the two states disagree`);
     }
     const out = {
-      benchmark: 'audit-agent-search',
+      benchmark: `audit-${column}-search`,
       date: new Date().toISOString(),
       machine: machineFacts(),
       entries,
@@ -108,7 +130,7 @@ async function main(): Promise<void> {
       legacy,
       indexed,
     };
-    const file = resultsArg > 0 ? process.argv[resultsArg + 1]! : `bench/results/audit-agent-search-${out.date.slice(0, 10)}.json`;
+    const file = resultsArg > 0 ? process.argv[resultsArg + 1]! : `bench/results/audit-${column}-search-${out.date.slice(0, 10)}.json`;
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.error(`results: ${file}`);
   } finally {
