@@ -91,59 +91,66 @@ const RECORDED_AT_KEY = Buffer.from('"recordedAt":"');
 const PATIENT_KEY = Buffer.from('"patient":"');
 // `subject` and `clientId` occur only in `who` (entry.ts), once each.
 const AGENT_KEYS = [Buffer.from('"subject":"'), Buffer.from('"clientId":"')];
-// `resources` occurs only at the top level; its objects are flat (strings and numbers), and `entity`
-// (v2: the resource's blind tag) and `type` occur nowhere else; `id` also names the entry itself, so
-// each is read within one resource object.
+// `resources` occurs only at the top level; its objects are flat (strings and numbers), each read
+// key by key (`id` also names the entry itself, so keys are not searched for).
 const RESOURCES_KEY = Buffer.from('"resources":[');
-const ENTITY_KEY = Buffer.from('"entity":"');
-const ID_KEY = Buffer.from('"id":"');
-const TYPE_KEY = Buffer.from('"type":"');
+const ENTITY = Buffer.from('entity');
+const ID = Buffer.from('id');
+const TYPE = Buffer.from('type');
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
+const COLON = 0x3a;
 const BACKSLASH = 0x5c;
 
 /**
  * Whether the column holds every resource the entry names as the insert path
  * puts it there (insert.ts entityOf): the `entity` tag of a v2 resource, else
- * `Type/id`; a resource without either names nothing.
+ * `Type/id`; a resource without either names nothing. One pass over the
+ * resources array, key by key: searching each object for its keys cost more
+ * than the rest of the column check.
  */
 function coversEntities(entities: Set<string>, bytes: Buffer): boolean {
   const at = bytes.indexOf(RESOURCES_KEY);
   if (at === -1) return true;
   let i = at + RESOURCES_KEY.length;
-  while (i < bytes.length && bytes[i] === OPEN_BRACE) {
-    const end = objectEnd(bytes, i);
-    if (end === -1) return false; // unterminated: not an entry the insert path wrote
-    const within = (key: Buffer) => {
-      const span = stringAfter(bytes, key, i);
-      return span && span.end < end ? span : undefined;
-    };
-    const entity = within(ENTITY_KEY);
-    const id = entity ? undefined : within(ID_KEY);
-    const type = id ? within(TYPE_KEY) : undefined;
-    if (entity && !entities.has(textOf(bytes, entity))) return false;
-    if (id && (!type || !entities.has(`${textOf(bytes, type)}/${textOf(bytes, id)}`))) return false;
-    i = end + 1;
+  while (bytes[i] === OPEN_BRACE) {
+    let id: StringSpan | undefined;
+    let type: StringSpan | undefined;
+    let entity: StringSpan | undefined;
+    i++;
+    while (bytes[i] === QUOTE) {
+      const key = stringFrom(bytes, i + 1);
+      if (!key || bytes[key.end + 1] !== COLON) return false;
+      i = key.end + 2;
+      if (bytes[i] === QUOTE) {
+        const value = stringFrom(bytes, i + 1);
+        if (!value) return false;
+        i = value.end + 1;
+        if (isKey(bytes, key, ENTITY)) entity = value;
+        else if (isKey(bytes, key, ID)) id = value;
+        else if (isKey(bytes, key, TYPE)) type = value;
+      } else {
+        while (i < bytes.length && bytes[i] !== COMMA && bytes[i] !== CLOSE_BRACE) i++; // a number
+      }
+      if (bytes[i] === COMMA) i++;
+    }
+    if (bytes[i] !== CLOSE_BRACE) return false; // not an entry the insert path wrote
+    i++;
+    if (entity) {
+      if (!entities.has(textOf(bytes, entity))) return false;
+    } else if (id && (!type || !entities.has(`${textOf(bytes, type)}/${textOf(bytes, id)}`))) return false;
     if (bytes[i] === COMMA) i++;
   }
   return bytes[i] === CLOSE_BRACKET;
 }
 
-/** The offset of the `}` closing the flat object that opens at `from`, skipping string bodies; -1 if none. */
-function objectEnd(bytes: Buffer, from: number): number {
-  for (let i = from + 1; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === CLOSE_BRACE) return i;
-    if (b === QUOTE) {
-      const span = stringFrom(bytes, i + 1);
-      if (!span) return -1;
-      i = span.end;
-    }
-  }
-  return -1;
+function isKey(bytes: Buffer, span: StringSpan, name: Buffer): boolean {
+  if (span.end - span.start !== name.length || span.escaped) return false;
+  for (let k = 0; k < name.length; k++) if (bytes[span.start + k] !== name[k]) return false;
+  return true;
 }
 
 /** A JSON string's body in the bytes: [start, end), and whether it holds escapes. */
