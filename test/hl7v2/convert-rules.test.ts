@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HavenError } from '../../src/kernel/errors.js';
 import { createHl7Converter, parseMessage } from '../../src/hl7v2/index.js';
+import { createValidator } from '../../src/fhir/validation/index.js';
 import { loadSamples } from './samples.js';
 import { builtinConverter, convertText, hl7, ofType, resources, type Res } from './convert-support.js';
 
@@ -231,5 +232,65 @@ describe('hl7v2 convert: immunizations (VXU)', () => {
   it('NCIT route codes carry the NCI Thesaurus URI', () => {
     const msg = vxu(rxa({ 1: '0', 2: '1', 3: '20240101100000', 5: '08^Hep B^CVX', 20: 'CP' })) + '\rRXR|C28161^Intramuscular^NCIT';
     assert.equal(immunizations(msg)[0]!.route.coding[0].system, 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl');
+  });
+});
+
+describe('hl7v2 convert: scheduling (SIU)', () => {
+  const siu = (...resourceSegments: string[]): string =>
+    hl7(MSH('SIU^S12^SIU_S12'), 'SCH|A-100|F-100||||Add|ROUTINE|Normal|30|min', PID, 'RGS|1|A', 'AIS|1|A|76164006^Biopsy of colon^SCT|20240301093000+0100', ...resourceSegments);
+  const appointment = (msg: string) => byType(convertText(converter, msg), 'Appointment');
+  const validator = createValidator();
+
+  it('each personnel segment is one participant: the person with their role and time, a role still to be filled, a person without a role', () => {
+    const a = appointment(siu(
+      'AIP|1|A|1210^GE^ROBERT|010^Gastroenterologist^L||20240301093000+0100',
+      'AIP|2|A||ANE^Anaesthetist^L',
+      'AIP|3|A|1300^NURSE^NORA',
+      'AIG|1|A|5001^Video Colonoscope^L|101^Equipment^L||||20240301093000+0100',
+      'AIL|1|A|ENDO^Room 2^^GH Clinic|C^Clinic^HL70305||20240301093000+0100',
+    ));
+    const people = a.participant.filter((p: Res) => p.actor?.identifier?.value !== undefined || p.type?.[0]?.coding?.[0]?.code === 'ANE');
+    assert.deepEqual(
+      people.map((p: Res) => [p.actor?.identifier?.value, p.type?.[0]?.coding?.[0]?.code, p.status, p.period?.start]),
+      [
+        ['1210', '010', 'accepted', '2024-03-01T09:30:00+01:00'],
+        [undefined, 'ANE', 'needs-action', undefined],
+        ['1300', undefined, 'accepted', undefined],
+      ],
+    );
+    const device = a.participant.find((p: Res) => p.actor?.display === 'Video Colonoscope');
+    assert.deepEqual([device.type[0].coding[0].code, device.status, device.period.start], ['101', 'accepted', '2024-03-01T09:30:00+01:00']);
+    const room = a.participant.find((p: Res) => p.period && p.actor?.display?.includes('Room 2'));
+    assert.ok(room, 'the location participant carries its time');
+    // Every participant has an actor or a type (R4 invariant app-1), and the Appointment validates.
+    assert.ok(a.participant.every((p: Res) => p.actor !== undefined || p.type !== undefined));
+    const errors = validator.validate(a).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    assert.deepEqual(errors, []);
+  });
+
+  it('derives the end a booked appointment needs (R4 app-2/app-3) from the start and a duration', () => {
+    // SCH-9/10: 30 min; AIS-7/8 wins when sent; TQ1-8, then TQ1-7 + TQ1-13; an unknown unit derives nothing (warned, no value shown).
+    const times = (msg: string) => {
+      const result = convertText(converter, msg);
+      const a = byType(result, 'Appointment');
+      return [a.start, a.end, result.warnings.filter((w) => w.includes('duration unit')).length];
+    };
+    assert.deepEqual(times(siu()), ['2024-03-01T09:30:00+01:00', '2024-03-01T10:00:00+01:00', 0]);
+    const withAis = (duration: string) =>
+      hl7(MSH('SIU^S12^SIU_S12'), 'SCH|A-100|F-100||||Add|ROUTINE|Normal|30|min', PID, 'RGS|1|A', `AIS|1|A|76164006^Biopsy of colon^SCT|20240301233000.5+0530|||${duration}`);
+    assert.deepEqual(times(withAis('90|min^Minutes^ISO+')), ['2024-03-01T23:30:00.5+05:30', '2024-03-02T01:00:00.500+05:30', 0]);
+    assert.deepEqual(times(withAis('2|H')), ['2024-03-01T23:30:00.5+05:30', '2024-03-02T01:30:00.500+05:30', 0]);
+    assert.deepEqual(times(withAis('2|fortnights')), ['2024-03-01T23:30:00.5+05:30', '2024-03-02T00:00:00.500+05:30', 1]);
+    // v2.3-2.4: SCH-11 carries the start; without SCH-11.5 the end is the start plus SCH-9 (here in hours).
+    assert.deepEqual(times(hl7(MSH('SIU^S12^SIU_S12'), 'SCH|A-100|F-100||||Add|ROUTINE|Normal|2|HOURS|^^^20240301080000-0500', PID, 'RGS|1|A')), ['2024-03-01T08:00:00-05:00', '2024-03-01T10:00:00-05:00', 0]);
+    const tq1 = (fields: string) => hl7(MSH('SIU^S12^SIU_S12'), 'SCH|A-100|F-100||||Add', `TQ1|${fields}`, PID, 'RGS|1|A');
+    assert.deepEqual(times(tq1('||||||20240301093000-0500|20240301094500-0500')), ['2024-03-01T09:30:00-05:00', '2024-03-01T09:45:00-05:00', 0]);
+    assert.deepEqual(times(tq1('||||||20240301093000-0500||||||45^min&&ISO+')), ['2024-03-01T09:30:00-05:00', '2024-03-01T10:15:00-05:00', 0]);
+  });
+
+  it('a personnel segment with neither person nor role adds no participant', () => {
+    const without = appointment(siu('AIP|1|A||||20240301093000+0100'));
+    const withOne = appointment(siu('AIP|1|A|1210^GE^ROBERT'));
+    assert.equal(withOne.participant.length, without.participant.length + 1);
   });
 });

@@ -67,6 +67,9 @@ describe('hl7v2 convert: templates', () => {
     rejects({ 'segments/PID.json': { resourceType: 'Patient', fields: [{ to: 'name[]', from: 'five', type: 'XPN' }] } }, /segments\/PID\.json: fields\.0\.from/);
     rejects({ 'segments/PID.json': { resourceType: 'Patient', fields: [{ to: 'name', type: 'XPNN', from: '5' }] } }, /segments\/PID\.json: fields\.0\.type/);
     rejects({ 'messages/ADT_A01.json': '{ not json' }, /messages\/ADT_A01\.json: not valid JSON/);
+    // `[=]` continues an item, so it cannot be the last step; `plus` adds to an instant only.
+    rejects({ 'segments/AIP.json': { resourceType: 'Appointment', fields: [{ to: 'participant[=]', from: '3', type: 'XCN' }] } }, /segments\/AIP\.json: fields\.0\.to/);
+    rejects({ 'segments/AIS.json': { resourceType: 'Appointment', fields: [{ to: 'end', from: '4', type: 'DTM', plus: { from: '7' } }] } }, /AIS\.json: fields\[0\]\.plus: adds a duration to an instant/);
   });
 
   it('rejects references to templates and tables that do not exist, and extends cycles', () => {

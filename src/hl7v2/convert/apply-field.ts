@@ -2,7 +2,8 @@ import type { Hl7Segment } from '../model.js';
 import type { FieldRule } from './template-schema.js';
 import type { Obj, RunState } from './run-state.js';
 import { mapObservationValue, mapRepetition, sourcePath, text } from './read-value.js';
-import { applyShape, hasPath, setPath } from './set-path.js';
+import { addSeconds, secondsPerUnit } from './datetime.js';
+import { applyShape, hasPath, setPath, type OpenedItems } from './set-path.js';
 
 /** Where a value was read, for warnings: `OBX-5 (segment 12)`. Never the value. */
 function where(seg: Hl7Segment, rule: FieldRule, index: number): string {
@@ -72,9 +73,9 @@ function readFollowing(run: RunState, rule: FieldRule, index: number): unknown[]
  * Applies one field rule to `target`. Returns whether a value from the
  * message itself (not a constant or a reference) was set.
  */
-export function applyField(run: RunState, rule: FieldRule, target: Obj, seg: Hl7Segment, index: number): boolean {
+export function applyField(run: RunState, rule: FieldRule, target: Obj, seg: Hl7Segment, index: number, opened?: OpenedItems): boolean {
   if (rule.when && !conditionHolds(run, seg, rule.when)) return false;
-  if (rule.fallback && hasPath(target, rule.to)) return false;
+  if (rule.fallback && hasPath(target, rule.to, opened)) return false;
   let to = rule.to;
   let value: unknown;
   let fromData = false;
@@ -92,13 +93,27 @@ export function applyField(run: RunState, rule: FieldRule, target: Obj, seg: Hl7
     value = rule.following ? readFollowing(run, rule, index) : src && readFrom(run, rule, src, index);
     fromData = true;
   }
+  if (rule.plus !== undefined && typeof value === 'string') value = plusDuration(run, seg, rule.plus, value, where(seg, rule, index));
   if (value === undefined) return false;
   // Several NTE into one string element (DiagnosticReport.conclusion): one paragraph each.
   if (rule.following && Array.isArray(value) && !to.endsWith('[]') && value.every((v) => typeof v === 'string')) value = value.join('\n');
   if (rule.merge !== undefined) value = Array.isArray(value) ? value.map((v) => withMembers(rule.merge!, v)) : withMembers(rule.merge, value);
   if (rule.shape !== undefined) value = Array.isArray(value) && (rule.repeat || rule.following) ? value.map((v) => applyShape(rule.shape, v)) : applyShape(rule.shape, value);
-  setPath(target, to, value);
+  setPath(target, to, value, opened);
   return fromData;
+}
+
+/** `instant` plus the duration the rule's `plus` names, or undefined (with a warning when the unit is unknown). */
+function plusDuration(run: RunState, seg: Hl7Segment, plus: NonNullable<FieldRule['plus']>, instant: string, at: string): string | undefined {
+  const amount = firstText(run, seg, plus.from);
+  if (amount === undefined || !/^\d+(\.\d+)?$/.test(amount)) return undefined;
+  const unit = plus.unit === undefined ? undefined : firstText(run, seg, plus.unit);
+  const perUnit = secondsPerUnit(unit);
+  if (perUnit === undefined) {
+    run.ctx.warn(`${at}: duration unit at ${plus.unit} is not one of s, min, h, d; no end time derived`);
+    return undefined;
+  }
+  return addSeconds(instant, Number(amount) * perUnit);
 }
 
 function withMembers(members: Record<string, unknown>, value: unknown): unknown {

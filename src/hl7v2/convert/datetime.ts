@@ -66,3 +66,36 @@ export function toFhirInstant(text: string, defaultZone: string | undefined): st
   if (p?.time === undefined || zone === undefined) return undefined;
   return `${p.date}T${p.time}${zone}`;
 }
+
+const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:\d{2}|Z)$/;
+
+/**
+ * A FHIR instant moved by `seconds`, written in the instant's own zone and
+ * precision (an end time reads like the start the sender gave). Undefined if
+ * `instant` is not one or the sum falls outside the representable range.
+ */
+export function addSeconds(instant: string, seconds: number): string | undefined {
+  const m = INSTANT.exec(instant);
+  const at = Date.parse(instant);
+  if (!m || Number.isNaN(at) || !Number.isFinite(seconds)) return undefined;
+  const zone = m[3]!;
+  const offsetMinutes = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  const local = new Date(at + seconds * 1000 + offsetMinutes * 60_000);
+  if (Number.isNaN(local.getTime()) || local.getUTCFullYear() > 9999 || local.getUTCFullYear() < 1) return undefined;
+  const iso = local.toISOString(); // the local wall time, written as if UTC
+  const fraction = m[2] === undefined ? '' : iso.slice(19, 23);
+  return `${iso.slice(0, 19)}${fraction}${zone}`;
+}
+
+/** Seconds per unit of a duration as HL7 senders write its unit (ISO+/ANSI/UCUM spellings). */
+const SECONDS_PER_UNIT: Record<string, number> = {
+  s: 1, sec: 1, second: 1, seconds: 1,
+  min: 60, minute: 60, minutes: 60, mins: 60,
+  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600,
+  d: 86_400, day: 86_400, days: 86_400,
+};
+
+/** Seconds in one `unit` (case-insensitive); minutes when none is given; undefined when unknown. */
+export function secondsPerUnit(unit: string | undefined): number | undefined {
+  return unit === undefined ? 60 : SECONDS_PER_UNIT[unit.trim().toLowerCase()];
+}

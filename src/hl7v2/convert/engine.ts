@@ -5,7 +5,7 @@ import type { Obj, Produced, RunState } from './run-state.js';
 import { applyField, firstText } from './apply-field.js';
 import { composite, sourcePath } from './read-value.js';
 import { mapCx, mapEi } from './datatypes-codes.js';
-import { applyShape, hasPath, setPath } from './set-path.js';
+import { applyShape, hasPath, setPath, type OpenedItems } from './set-path.js';
 import { deterministicUuid } from './ids.js';
 
 /** Runs every rule of the message template over the segments, in message order. */
@@ -52,9 +52,11 @@ function fire(run: RunState, rule: Rule, seg: Hl7Segment, index: number, level: 
 
 function applyAll(run: RunState, rule: Rule, tmpl: SegmentTemplate, target: Obj, seg: Hl7Segment, index: number): number {
   let mapped = 0;
-  for (const f of tmpl.fields) if (applyField(run, f, target, seg, index)) mapped++;
-  for (const f of rule.fields) if (applyField(run, f, target, seg, index)) mapped++;
-  for (const [path, value] of Object.entries(rule.set)) setPath(target, path, value);
+  // `[=]` paths reach the items this segment's rules opened, never another segment's.
+  const opened: OpenedItems = new Map();
+  for (const f of tmpl.fields) if (applyField(run, f, target, seg, index, opened)) mapped++;
+  for (const f of rule.fields) if (applyField(run, f, target, seg, index, opened)) mapped++;
+  for (const [path, value] of Object.entries(rule.set)) setPath(target, path, value, opened);
   return mapped;
 }
 

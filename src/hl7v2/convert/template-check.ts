@@ -13,6 +13,7 @@ function checkFields(fields: FieldRule[], at: string, maps: Maps, problems: stri
     const sources = [f.from, f.value, f.ref].filter((s) => s !== undefined).length;
     if (sources !== 1) problems.push(`${at}[${i}]: needs exactly one of from, value, ref`);
     if (f.type === 'ObservationValue' && !/(^|\.)value$/.test(f.to)) problems.push(`${at}[${i}].to: ObservationValue writes value[x]; use to: "value"`);
+    if (f.plus !== undefined && f.type !== 'instant') problems.push(`${at}[${i}].plus: adds a duration to an instant; use type: "instant"`);
   });
 }
 

@@ -17,7 +17,8 @@ export type DataTypeName = (typeof DATA_TYPES)[number];
 /** `3`, `3.1`, `2.1.1`: field[.component[.subcomponent]] of the current segment; `OBR-7` of the in-context OBR. */
 const fieldPath = z.string().regex(/^(?:[A-Z][A-Z0-9]{2}-)?\d{1,3}(?:\.\d{1,3}){0,2}$/, 'expected a field path like 3, 3.1, 2.1.1 or OBR-7');
 /** A FHIR element path, `[]` marking arrays appended to: `identifier[]`, `hospitalization.admitSource`. */
-const targetPath = z.string().regex(/^[a-z][A-Za-z0-9]*(?:\[\])?(?:\.[a-z][A-Za-z0-9]*(?:\[\])?)*$/, 'expected an element path like name[] or period.start');
+// `[=]` (this segment's current item) only before a further step: `participant[=].type[]`.
+const targetPath = z.string().regex(/^(?:[a-z][A-Za-z0-9]*(?:\[\]|\[=\])?\.)*[a-z][A-Za-z0-9]*(?:\[\])?$/, 'expected an element path like name[], period.start or participant[=].type[]');
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, _ or -');
 const json: z.ZodType<unknown> = z.json();
 
@@ -48,6 +49,12 @@ export const fieldRuleSchema = z.strictObject({
   /** Read `from` in the segments named here that follow this one (NTE after OBR/OBX), skipping `skip`. */
   following: z.string().regex(/^[A-Z][A-Z0-9]{2}$/).optional(),
   skip: z.array(z.string()).optional(),
+  /**
+   * For an instant: the value plus a duration read from `plus.from` (a number) in the units at
+   * `plus.unit` (s, min, h, d in their common spellings; minutes when absent). An end time from a
+   * start and a duration (AIS-4 + AIS-7/8): an unknown unit or no duration gives no value.
+   */
+  plus: z.strictObject({ from: fieldPath, unit: fieldPath.optional() }).optional(),
   /** Apply only when the field at `when.from` is present, has one of `when.in`, is present with none of `when.notIn`, or is absent (`absent`). */
   when: z
     .strictObject({ from: fieldPath, in: z.array(z.string()).optional(), notIn: z.array(z.string()).optional(), absent: z.boolean().optional() })

@@ -94,6 +94,7 @@ export function uniformField(f: FieldRule): FieldRule {
     unitFrom: f.unitFrom,
     following: f.following,
     skip: f.skip,
+    plus: f.plus === undefined ? undefined : { from: f.plus.from, unit: f.plus.unit },
     when: f.when === undefined ? undefined : { from: f.when.from, in: f.when.in, notIn: f.when.notIn, absent: f.when.absent },
   };
 }
