@@ -19,6 +19,7 @@ export { checkCustomSearchParameter, isActiveSearchParameter } from './custom-se
 export { createIndexer } from './extract.js';
 export type { Indexer, IndexerOptions } from './extract.js';
 export { normalizeString } from './normalize.js';
+export { CARE_DATE_PARAMS } from './care-dates.js';
 export { dateRange, periodRange } from './date-range.js';
 export type { DateRange } from './date-range.js';
 export { numberRange } from './number-range.js';

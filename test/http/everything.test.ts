@@ -65,3 +65,32 @@ test('$everything of an unknown patient is 404; it is audited with the patient',
   assert.equal(rows.status, 200);
   assert.ok((rows.body.total as number) > 0);
 });
+
+test('$everything start/end keep what was cared for in the range (care dates, at their precision), the undated and the dateless types', async () => {
+  const id = (await create({ resourceType: 'Patient', name: [{ family: 'Dated' }] })).split('/')[1]!;
+  const subject = { reference: `Patient/${id}` };
+  const r = {
+    patient: `Patient/${id}`,
+    enc2019: await create({ resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject, period: { start: '2019-03-01T10:00:00Z', end: '2019-03-01T11:00:00Z' } }),
+    enc2021: await create({ resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject, period: { start: '2021-06-01T10:00:00Z', end: '2021-06-01T11:00:00Z' } }),
+    // A period straddling New Year 2020 overlaps both years.
+    straddling: await create({ resourceType: 'Observation', status: 'final', code: { text: 'holter' }, subject, effectivePeriod: { start: '2019-12-31T20:00:00Z', end: '2020-01-01T08:00:00Z' } }),
+    undated: await create({ resourceType: 'Observation', status: 'final', code: { text: 'undated' }, subject }),
+    onset2021: await create({ resourceType: 'Condition', code: { text: 'c' }, subject, onsetDateTime: '2021-05' }),
+    coverage: await create({ resourceType: 'Coverage', status: 'active', beneficiary: subject, payor: [{ display: 'Payer' }] }),
+  };
+  const always = [r.patient, r.undated, r.coverage];
+  const keys = async (q: string) => (await pages(`/Patient/${id}/$everything?${q}`)).keys.sort();
+  assert.deepEqual(await keys('start=2020&end=2020'), [...always, r.straddling].sort());
+  assert.deepEqual(await keys('start=2021-01-01'), [...always, r.enc2021, r.onset2021].sort());
+  assert.deepEqual(await keys('end=2019-06'), [...always, r.enc2019].sort());
+  assert.deepEqual(await keys('end=2019'), [...always, r.enc2019, r.straddling].sort());
+  // The range holds across pages (the next links carry it).
+  assert.deepEqual(await keys('start=2021-01-01&_count=1'), [...always, r.enc2021, r.onset2021].sort());
+  assert.equal((await keys('')).length, 7);
+  for (const [q, code] of [['start=2022&end=2021', 'EVERYTHING_BAD_PARAMETER'], ['start=soon', 'EVERYTHING_BAD_PARAMETER'], ['patient=x', 'EVERYTHING_BAD_PARAMETER']] as const) {
+    const res = await s.fhir(`/Patient/${id}/$everything?${q}`);
+    assert.equal(res.status, 400, q);
+    assert.equal(res.body.issue[0].details.coding[0].code, code, q);
+  }
+});
