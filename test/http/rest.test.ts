@@ -145,6 +145,30 @@ describe('CRUD', () => {
     assert.equal(statuses.filter((x) => x === 200).length, 1, `statuses ${statuses.join(',')}`);
     assert.equal(statuses.filter((x) => x === 412).length, 7);
   });
+
+  test('conditional patch: one match is patched, none is 404, several are 412, no criteria 400', async () => {
+    const mrn = `cp-${Date.now()}`;
+    const id = (await s.fhir('/Patient', { method: 'POST', json: { ...patient, identifier: [{ system: 'urn:test:mrn', value: mrn }] } })).body.id as string;
+    await s.fhir('/Patient', { method: 'POST', json: { ...patient, identifier: [{ system: 'urn:test:twin', value: 'same' }] } });
+    await s.fhir('/Patient', { method: 'POST', json: { ...patient, identifier: [{ system: 'urn:test:twin', value: 'same' }] } });
+    const patchWhere = (query: string) =>
+      s.fhir(`/Patient?${query}`, { method: 'PATCH', body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'unknown' }]), headers: { 'content-type': 'application/json-patch+json' } });
+    const one = await patchWhere(`identifier=urn:test:mrn|${mrn}`);
+    assert.equal(one.status, 200, JSON.stringify(one.body));
+    assert.equal(one.body.id, id);
+    assert.equal((await s.fhir(`/Patient/${id}`)).body.gender, 'unknown');
+    assert.equal((await patchWhere('identifier=urn:test:mrn|nobody')).status, 404);
+    assert.equal((await patchWhere('identifier=urn:test:twin|same')).status, 412);
+    assert.equal((await s.fhir('/Patient', { method: 'PATCH', body: '[]', headers: { 'content-type': 'application/json-patch+json' } })).status, 400);
+    // In a transaction, as a Binary holding the JSON Patch.
+    const data = Buffer.from(JSON.stringify([{ op: 'replace', path: '/gender', value: 'other' }])).toString('base64');
+    const tx = await s.fhir('', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data }, request: { method: 'PATCH', url: `Patient?identifier=urn:test:mrn|${mrn}` } }] },
+    });
+    assert.equal(tx.status, 200, JSON.stringify(tx.body));
+    assert.equal((await s.fhir(`/Patient/${id}`)).body.gender, 'other');
+  });
 });
 
 describe('bad input answers with OperationOutcome and changes nothing', () => {

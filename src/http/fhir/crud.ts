@@ -101,13 +101,23 @@ export async function update(deps: FhirDeps, ctx: RequestContext, req: FhirReque
   });
 }
 
+/** `PATCH Type/id`, or conditionally `PATCH Type?criteria` (one match is patched, none is 404, several 412). */
 export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirRequest, tx?: StoreTransaction): Promise<FhirResponse> {
   const type = requireType(deps, req.path[0]);
-  const id = requireId(req.path[1]);
+  const conditional = req.path[1] === undefined;
   deps.authorize(ctx, type, 'update');
   if (!Array.isArray(req.body)) throw new HavenError('incorrect', 'PATCH_NOT_JSON_PATCH', 'PATCH needs a JSON Patch document (application/json-patch+json)');
   const ifMatch = parseETag(header(req, 'if-match'), 'If-Match');
   return inTx(deps, ctx, tx, async (t) => {
+    let id: string;
+    if (conditional) {
+      deps.authorize(ctx, type, 'search');
+      const match = await resolveConditional(deps, ctx, t, type, searchString(req), 'conditional patch');
+      if (!match) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `conditional patch: no ${type} matches the criteria`);
+      id = match.id;
+    } else {
+      id = requireId(req.path[1]);
+    }
     const current = await t.read(ctx, type, id);
     const patched = applyJsonPatch(JSON.parse(current.json!) as FhirResource, req.body as jsonPatch.Operation[]);
     if (patched.resourceType !== type || patched.id !== id) {

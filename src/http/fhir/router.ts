@@ -69,6 +69,7 @@ export function createFhirRouter(deps: FhirDeps, options: RouterOptions): FhirRo
       if (m === 'GET') return search(deps, ctx, req, tx);
       if (m === 'POST') return create(deps, ctx, req, tx);
       if (m === 'PUT') return update(deps, ctx, req, tx);
+      if (m === 'PATCH') return patch(deps, ctx, req, tx);
       if (m === 'DELETE') return remove(deps, ctx, req, tx);
     }
     if (n === 2 && b === '_search' && m === 'POST') return search(deps, ctx, req, tx);
