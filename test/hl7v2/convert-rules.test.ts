@@ -288,6 +288,14 @@ describe('hl7v2 convert: scheduling (SIU)', () => {
     assert.deepEqual(times(tq1('||||||20240301093000-0500||||||45^min&&ISO+')), ['2024-03-01T09:30:00-05:00', '2024-03-01T10:15:00-05:00', 0]);
   });
 
+  it('each booking\'s filler status (AIx-12, table 0278) becomes the participant\'s status', () => {
+    const a = appointment(siu('AIP|1|A|1210^GE^ROBERT|||||||||Cancelled', 'AIP|2|A|1300^NURSE^NORA|||||||||Pending', 'AIL|1|A|ENDO^Room 2|||||||||Waitlist'));
+    const status = (match: (p: Res) => boolean) => a.participant.find(match)?.status;
+    assert.equal(status((p) => p.actor?.identifier?.value === '1210'), 'declined');
+    assert.equal(status((p) => p.actor?.identifier?.value === '1300'), 'tentative');
+    assert.equal(status((p) => String(p.actor?.display ?? '').includes('Room 2')), 'tentative');
+  });
+
   it('a personnel segment with neither person nor role adds no participant', () => {
     const without = appointment(siu('AIP|1|A||||20240301093000+0100'));
     const withOne = appointment(siu('AIP|1|A|1210^GE^ROBERT'));
