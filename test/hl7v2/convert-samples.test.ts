@@ -48,11 +48,23 @@ describe('hl7v2 convert: the 57 samples', () => {
       compareEncounter(ofType(ours, 'Encounter')[0], ofType(theirs, 'Encounter')[0]);
       compareQuantities(ofType(ours, 'Observation'), ofType(theirs, 'Observation'));
       compareCoded(ours, theirs, 'Immunization', 'vaccineCode');
+      compareAppointment(ofType(ours, 'Appointment')[0], ofType(theirs, 'Appointment')[0]);
       // A60: they code the allergy from IAM-27 (v2.8 allergen reaction code); we take the allergen, IAM-3, as for AL1-3.
       if (sample.name !== 'ADT-A60-01.hl7') compareCoded(ours, theirs, 'AllergyIntolerance', 'code');
     });
   }
 });
+
+/** SIU: the same start and end instants (they write another zone), and the same participants by role or type and status. */
+function compareAppointment(ours: Res | undefined, theirs: Res | undefined): void {
+  if (!ours || !theirs) return;
+  assert.equal(ours.status, theirs.status, 'Appointment.status');
+  assert.equal(Date.parse(ours.start), Date.parse(theirs.start), 'Appointment.start');
+  assert.equal(Date.parse(ours.end), Date.parse(theirs.end), 'Appointment.end');
+  const participants = (a: Res) =>
+    (a.participant as Res[]).map((p) => `${codes(p.type?.[0]).join('') || '-'} ${p.status} ${p.period?.start ? Date.parse(p.period.start) : '-'}`).sort();
+  assert.deepEqual(participants(ours), participants(theirs), 'Appointment.participant (type, status, start)');
+}
 
 function comparePatient(ours: Res | undefined, theirs: Res | undefined): void {
   if (!ours || !theirs) return;
