@@ -60,6 +60,21 @@ describe('hl7v2 convert: identity and idempotency', () => {
     assert.notEqual(entryOf(discharge, 'Provenance').request.url, entryOf(admit, 'Provenance').request.url);
   });
 
+  it('each ADT trigger sets the Encounter status its event means, whatever the message structure', () => {
+    // PV1 carries an admit time (PV1-44), so a trigger without its own status reads in-progress from it.
+    const statusOf = (trigger: string, structure: string) =>
+      byType(convertText(converter, hl7(MSH(`ADT^${trigger}^${structure}`), `EVN|${trigger}`, PID, PV1())), 'Encounter').status;
+    const expected: [string, string, string][] = [
+      ['A14', 'ADT_A05', 'planned'], ['A27', 'ADT_A21', 'cancelled'], ['A38', 'ADT_A38', 'cancelled'], ['A11', 'ADT_A09', 'cancelled'],
+      ['A21', 'ADT_A21', 'onleave'], ['A53', 'ADT_A52', 'onleave'], ['A22', 'ADT_A21', 'in-progress'], ['A52', 'ADT_A52', 'in-progress'],
+      ['A06', 'ADT_A06', 'in-progress'], ['A07', 'ADT_A06', 'in-progress'], ['A12', 'ADT_A12', 'in-progress'], ['A15', 'ADT_A15', 'in-progress'],
+      ['A16', 'ADT_A16', 'in-progress'], ['A25', 'ADT_A21', 'in-progress'], ['A26', 'ADT_A21', 'in-progress'],
+      // Triggers that share the ADT_A21 structure with A21 must not fall back to its leave-of-absence status.
+      ['A23', 'ADT_A21', 'in-progress'], ['A29', 'ADT_A21', 'in-progress'], ['A32', 'ADT_A21', 'in-progress'], ['A33', 'ADT_A21', 'in-progress'],
+    ];
+    assert.deepEqual(expected.map(([t, st]) => [t, statusOf(t, st)]), expected.map(([t, , status]) => [t, status]));
+  });
+
   it('visit numbers match across senders only when their assigning authority is global', () => {
     const local = adt('A01', PV1().replace('V0001^^^HOSP&2.16.840.1.113883.19.5&ISO^VN', 'V0001^^^^VN'));
     const url = (text: string, sender: string): string => entryOf(convertText(converter, text, 'm-1', sender), 'Encounter').request.url;
