@@ -124,11 +124,9 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
           const forms = refs.flatMap(({ type, id }) => (tag ? [`${type}/${id}`, tag('entity', `${type}/${id}`)] : [`${type}/${id}`]));
           s.batchConditions.push(`(@entity_ids && ${bind(forms)}::text[] OR @entity_ids IS NULL)`);
         }
-        any((v) => {
-          const ref = entityRef(v);
-          const has = (r: object) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([r]))}::jsonb`;
-          return tag && ref.id !== undefined ? `(${has(ref)} OR ${has({ type: ref.type, entity: tag('entity', `${ref.type}/${ref.id}`) })})` : has(ref);
-        });
+        const has = (r: object) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([r]))}::jsonb`;
+        const matches = refs.map((ref) => (tag && ref.id !== undefined ? `(${has(ref)} OR ${has({ type: ref.type, entity: tag('entity', `${ref.type}/${ref.id}`) })})` : has(ref)));
+        s.conditions.push(`(${matches.join(' OR ')})`);
         break;
       }
       case 'entity-type':
