@@ -148,6 +148,7 @@ export function buildApp(parts: AppParts) {
     store: access.guard.guardStore(guardStoreForPatients(store, compartmentGuard)),
     fhir,
     validate: (r) => validator.validate(r),
+    elementsOf: (p) => validator.elementsOf(p),
     // System-level and `*` compartment searches pick their types by the scopes (http/fhir/search-scope.ts); guardSystemSearchForScopes limits them to a patient context.
     searcher: access.guardSearcher({ search: reindex.service.guardSearch(guardSearchForPatients(searchRunner.search, compartmentGuard)), searchSystem: guardSystemSearchForScopes(searchRunner.searchSystem, compartmentGuard) }),
     // Effective permission = token scopes ∩ the policies of the user's roles.

@@ -20,6 +20,8 @@ export { createIndexer } from './extract.js';
 export type { Indexer, IndexerOptions } from './extract.js';
 export { normalizeString } from './normalize.js';
 export { CARE_DATE_PARAMS } from './care-dates.js';
+export { applyFhirPathPatch } from './fhirpath-patch.js';
+export type { ElementsOf } from './fhirpath-patch.js';
 export { dateRange, periodRange } from './date-range.js';
 export type { DateRange } from './date-range.js';
 export { numberRange } from './number-range.js';

@@ -1,5 +1,6 @@
 // Shared harness of the Bundle processor tests: a real store on a throwaway database.
 import assert from 'node:assert/strict';
+import { createValidator } from '../../src/fhir/validation/index.js';
 import { DEFAULT_TENANT, HavenError, systemClock, type Issue, type RequestContext } from '../../src/kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type FhirResource, type ResourceStore } from '../../src/store/index.js';
 import { createBundleProcessor, type BundleProcessor } from '../../src/http/fhir/bundle.js';
@@ -39,6 +40,9 @@ export interface Harness {
   bundle: BundleProcessor;
 }
 
+/** Element definitions only (FHIRPath Patch); validation stays the option's. */
+const definitions = createValidator();
+
 export async function harness(options: { validate?: (r: unknown) => Issue[]; maxBundleEntries?: number } = {}): Promise<Harness> {
   const t = await createTestDb();
   const store = createResourceStore({
@@ -53,6 +57,7 @@ export async function harness(options: { validate?: (r: unknown) => Issue[]; max
     store,
     fhir: { isResourceType: (x) => TYPES.has(x), applySummary: (r) => r, applyElements: (r) => r },
     validate: options.validate ?? (() => []),
+    elementsOf: (p) => definitions.elementsOf(p),
     searcher: identifierSearcher,
     authorize: () => undefined,
     authorizeSystem: () => undefined,

@@ -169,6 +169,50 @@ describe('CRUD', () => {
     assert.equal(tx.status, 200, JSON.stringify(tx.body));
     assert.equal((await s.fhir(`/Patient/${id}`)).body.gender, 'other');
   });
+
+  test('FHIRPath Patch: a Parameters body patches, in a transaction too with its urn:uuid references resolved; a bad one changes nothing', async () => {
+    const id = (await s.fhir('/Patient', { method: 'POST', json: { ...patient, name: [{ family: 'Before', given: ['A'] }] } })).body.id as string;
+    const operation = (...part: object[]) => ({ name: 'operation', part });
+    const replaceFamily = operation({ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.name[0].family' }, { name: 'value', valueString: 'After' });
+    const res = await s.fhir(`/Patient/${id}`, { method: 'PATCH', json: { resourceType: 'Parameters', parameter: [replaceFamily] } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.name[0].family, 'After');
+    assert.equal(res.body.meta.versionId, '2');
+
+    const tx = await s.fhir('', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:0b3f6c1e-5f7a-4c59-9d0e-2f1d9c3b7a10', resource: { resourceType: 'Organization', name: 'Clinic' }, request: { method: 'POST', url: 'Organization' } },
+          {
+            resource: { resourceType: 'Parameters', parameter: [operation({ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'managingOrganization' }, { name: 'value', valueReference: { reference: 'urn:uuid:0b3f6c1e-5f7a-4c59-9d0e-2f1d9c3b7a10' } })] },
+            request: { method: 'PATCH', url: `Patient/${id}` },
+          },
+        ],
+      },
+    });
+    assert.equal(tx.status, 200, JSON.stringify(tx.body));
+    const orgId = /Organization\/([^/]+)/.exec(String(tx.body.entry[0].response.location))?.[1];
+    assert.equal((await s.fhir(`/Patient/${id}`)).body.managingOrganization.reference, `Organization/${orgId}`);
+
+    // Refused: a choice type the element does not have; the store keeps version 3.
+    const bad = await s.fhir(`/Patient/${id}`, {
+      method: 'PATCH',
+      json: { resourceType: 'Parameters', parameter: [replaceFamily, operation({ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'deceased' }, { name: 'value', valueString: 'yes' })] },
+    });
+    assert.equal(bad.status, 422, JSON.stringify(bad.body));
+    assert.equal(bad.body.issue[0].details.coding[0].code, 'PATCH_INVALID');
+    assert.equal((await s.fhir(`/Patient/${id}`)).body.meta.versionId, '3');
+    // A result that fails validation is refused like any write.
+    const invalid = await s.fhir(`/Patient/${id}`, { method: 'PATCH', json: { resourceType: 'Parameters', parameter: [operation({ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.gender' }, { name: 'value', valueCode: 'robot' })] } });
+    assert.equal(invalid.status, 422);
+    assert.deepEqual(invalid.body.issue[0].expression, ['Patient.gender']);
+    const malformed = await s.fhir(`/Patient/${id}`, { method: 'PATCH', json: { resourceType: 'Parameters', parameter: [{ name: 'op' }] } });
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.body.issue[0].details.coding[0].code, 'FHIRPATH_PATCH_MALFORMED');
+  });
 });
 
 describe('bad input answers with OperationOutcome and changes nothing', () => {

@@ -1,19 +1,26 @@
 import type { Issue } from '../../kernel/errors.js';
 import { createPackageDefinitions, type DefinitionSource } from './definitions.js';
 import { createInvariantEngine, type SkippedInvariant } from './invariants.js';
-import { createModelCache } from './model.js';
+import { createModelCache, type ChildIndex } from './model.js';
 import { createTerminology } from './terminology.js';
 import { walkResource } from './walker.js';
 
 export type { DefinitionSource } from './definitions.js';
 export { createPackageDefinitions } from './definitions.js';
 export type { SkippedInvariant } from './invariants.js';
+export type { ChildIndex, ElementModel, TypeRef } from './model.js';
+export { isPrimitive } from './primitives.js';
 
 export interface Validator {
   /** Every problem found in `resource`, checked against its core StructureDefinition; [] when valid. */
   validate(resource: unknown): Issue[];
   /** Invariants that were not evaluated so far, with the reason (grows as types are first used). */
   skippedInvariants(): SkippedInvariant[];
+  /**
+   * The child elements (JSON key → element) of a type (`HumanName`, `Patient`) or of a
+   * backbone element by its path (`Observation.component`); undefined for primitives and unknown names.
+   */
+  elementsOf(typeOrPath: string): ChildIndex | undefined;
 }
 
 export interface ValidatorOptions {
@@ -39,5 +46,11 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
       return issues;
     },
     skippedInvariants: () => svc.invariants.skipped(),
+    elementsOf(typeOrPath) {
+      const [type, ...steps] = typeOrPath.split('.');
+      let element = svc.model(type!)?.root;
+      for (const step of steps) element = element?.children?.get(step)?.element;
+      return element?.children;
+    },
   };
 }

@@ -116,10 +116,12 @@ export function parseEntryUrl(url: string, baseUrl: string, index: number): { pa
 
 /**
  * In a Bundle a JSON Patch travels as a Binary (R4 http.html#patch): its data
- * is the base64 patch document. A bare patch array is accepted too.
+ * is the base64 patch document. A bare patch array is accepted too, and a
+ * FHIRPath Patch is its Parameters resource.
  */
 function patchBody(resource: unknown, index: number): unknown {
   if (Array.isArray(resource) || resource === undefined) return resource;
+  if (isObject(resource) && resource.resourceType === 'Parameters') return resource;
   if (isObject(resource) && resource.resourceType === 'Binary' && typeof resource.data === 'string') {
     try {
       return JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8')) as unknown;
@@ -127,5 +129,5 @@ function patchBody(resource: unknown, index: number): unknown {
       throw badEntry(index, 'the Binary of a PATCH entry must hold a JSON Patch document', 'resource');
     }
   }
-  throw badEntry(index, 'a PATCH entry needs a Binary resource holding a JSON Patch document', 'resource');
+  throw badEntry(index, 'a PATCH entry needs a Binary resource holding a JSON Patch document, or a FHIRPath Patch Parameters resource', 'resource');
 }

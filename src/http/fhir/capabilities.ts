@@ -81,7 +81,7 @@ export function buildCapabilityStatement(input: CapabilityInputs): FhirResource 
     fhirVersion: '4.0.1',
     instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
         mode: 'server',

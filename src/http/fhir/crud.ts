@@ -1,5 +1,6 @@
 import jsonPatch from 'fast-json-patch';
 import { HavenError } from '../../kernel/index.js';
+import { applyFhirPathPatch } from '../../fhir/index.js';
 import type { FhirResource } from '../../store/index.js';
 import { refuseCreateQuery, requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
 import { resolveConditional, serializeConditions } from './conditional.js';
@@ -106,7 +107,11 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
   const type = requireType(deps, req.path[0]);
   const conditional = req.path[1] === undefined;
   deps.authorize(ctx, type, 'update');
-  if (!Array.isArray(req.body)) throw new HavenError('incorrect', 'PATCH_NOT_JSON_PATCH', 'PATCH needs a JSON Patch document (application/json-patch+json)');
+  const body = req.body;
+  const fhirPathPatch = isParameters(body);
+  if (!Array.isArray(body) && !fhirPathPatch) {
+    throw new HavenError('incorrect', 'PATCH_NOT_JSON_PATCH', 'PATCH needs a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource');
+  }
   const ifMatch = parseETag(header(req, 'if-match'), 'If-Match');
   return inTx(deps, ctx, tx, async (t) => {
     let id: string;
@@ -119,7 +124,8 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
       id = requireId(req.path[1]);
     }
     const current = await t.read(ctx, type, id);
-    const patched = applyJsonPatch(JSON.parse(current.json!) as FhirResource, req.body as jsonPatch.Operation[]);
+    const stored = JSON.parse(current.json!) as FhirResource;
+    const patched = fhirPathPatch ? (applyFhirPathPatch(stored, body, deps.elementsOf) as FhirResource) : applyJsonPatch(stored, body as jsonPatch.Operation[]);
     if (patched.resourceType !== type || patched.id !== id) {
       throw new HavenError('unprocessable', 'PATCH_CHANGES_IDENTITY', 'A patch may not change resourceType or id');
     }
@@ -127,6 +133,10 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
     const [result] = await t.write(ctx, [{ kind: 'update', resource: patched, id, method: 'PATCH', ifMatch: ifMatch ?? current.versionId }]);
     return respondWritten(req, result!.stored, 200, writtenMessage(result!, 'Patched'));
   });
+}
+
+function isParameters(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'Parameters';
 }
 
 /** Path segments no FHIR element has and that would reach an object's prototype in JavaScript. */

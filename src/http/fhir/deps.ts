@@ -1,6 +1,6 @@
 import type { Issue, RequestContext } from '../../kernel/index.js';
 import type { FhirResource, ResourceStore, StoreTransaction, ResourceReader, SearchResultPage, CompartmentScope } from '../../store/index.js';
-import type { Compartments } from '../../fhir/index.js';
+import type { Compartments, ElementsOf } from '../../fhir/index.js';
 import type { CompartmentLimit } from '../../search/index.js';
 
 export type Interaction = 'create' | 'read' | 'update' | 'delete' | 'search';
@@ -44,6 +44,8 @@ export interface FhirDeps {
     compartments?: Compartments;
   };
   validate(resource: unknown): Issue[];
+  /** Child elements of a type or backbone path (FHIRPath Patch decides lists and choice types by them). */
+  elementsOf: ElementsOf;
   searcher: SearchRunner;
   /** Throws forbidden when the caller's scopes do not allow the interaction. */
   authorize(ctx: RequestContext, resourceType: string, interaction: Interaction): void;
