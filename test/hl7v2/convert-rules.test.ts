@@ -317,3 +317,39 @@ describe('hl7v2 convert: scheduling (SIU)', () => {
     assert.equal(withOne.participant.length, without.participant.length + 1);
   });
 });
+
+describe('hl7v2 convert: IN1 insurance', () => {
+  const in1 = (n: number, plan: string, relationship: string, insured = '') =>
+    `IN1|${n}|${plan}^${plan} Plan|BCBS^^^^NIIP|Blue Cross||||GRP-${n}|Group ${n}|||20240101|20241231||HMO|${insured}|${relationship}|19790101|1 Main St^^Town^ST^12345|||||||||||||||||POL-${n}|||||||F||||||MEM-${n}`;
+  const message = (...segments: string[]) => hl7(MSH('ADT^A04^ADT_A01'), 'EVN|A04', PID, PV1(), ...segments);
+  it('each Coverage names its own subscriber: the Patient for SEL, else a RelatedPerson made from the insured', () => {
+    const result = convertText(converter, message(in1(1, 'P1', 'SEL^Self', 'DOE^JANE'), in1(2, 'P2', 'SPO^Spouse', 'DOE^JOHN'), in1(3, 'P3', 'CHD^Child', 'DOE^JIMMY')));
+    const list = resources(result);
+    const ref = (r: Res) => (result.bundle.entry as Res[]).find((e) => e.resource === r)!.fullUrl as string;
+    const patient = byType(result, 'Patient');
+    const [self, spouse, child] = ofType(list, 'Coverage');
+    const people = ofType(list, 'RelatedPerson');
+    assert.equal(people.length, 2, 'no RelatedPerson for the patient insuring themselves');
+    assert.equal(self!.subscriber.reference, ref(patient));
+    assert.deepEqual(self!.relationship.coding[0], { system: 'http://terminology.hl7.org/CodeSystem/subscriber-relationship', code: 'self', display: 'Self' });
+    const subscriberOf = (c: Res) => people.find((p) => ref(p) === c.subscriber.reference)!;
+    assert.equal(subscriberOf(spouse!).name[0].given[0], 'JOHN');
+    assert.equal(spouse!.relationship.coding[0].code, 'spouse');
+    assert.equal(subscriberOf(child!).name[0].given[0], 'JIMMY');
+    assert.equal(child!.relationship.coding[0].code, 'child');
+    assert.equal(subscriberOf(child!).patient.reference, ref(patient));
+    assert.equal(subscriberOf(child!).gender, 'female');
+    assert.deepEqual(child!.identifier, [{ value: 'POL-3' }]);
+    assert.equal(child!.subscriberId, 'MEM-3');
+    assert.deepEqual(child!.class.map((c: Res) => [c.type.coding[0].code, c.value, c.name]), [['group', 'GRP-3', 'Group 3'], ['plan', 'P3', 'P3 Plan']]);
+    for (const r of list) assert.deepEqual(createValidator().validate(r).filter((i) => i.severity === 'error'), [], r.resourceType);
+  });
+
+  it('an unknown relationship (UNK) gets no subscriber-relationship code (a warning says so), only its text; the insured still becomes the subscriber', () => {
+    const result = convertText(converter, message(in1(1, 'P1', 'UNK^Unknown', 'ROE^RICHARD')));
+    const coverage = byType(result, 'Coverage');
+    assert.deepEqual(coverage.relationship, { text: 'Unknown' });
+    assert.ok(result.warnings.some((w) => w.startsWith('IN1-17.1 (segment 5)')), JSON.stringify(result.warnings));
+    assert.equal(byType(result, 'RelatedPerson').name[0].family, 'ROE');
+  });
+});

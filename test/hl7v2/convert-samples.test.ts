@@ -49,6 +49,7 @@ describe('hl7v2 convert: the 57 samples', () => {
       compareQuantities(ofType(ours, 'Observation'), ofType(theirs, 'Observation'));
       compareCoded(ours, theirs, 'Immunization', 'vaccineCode');
       compareAppointment(ofType(ours, 'Appointment')[0], ofType(theirs, 'Appointment')[0]);
+      compareCoverages(ours, theirs);
       // A60: they code the allergy from IAM-27 (v2.8 allergen reaction code); we take the allergen, IAM-3, as for AL1-3.
       if (sample.name !== 'ADT-A60-01.hl7') compareCoded(ours, theirs, 'AllergyIntolerance', 'code');
     });
@@ -64,6 +65,33 @@ function compareAppointment(ours: Res | undefined, theirs: Res | undefined): voi
   const participants = (a: Res) =>
     (a.participant as Res[]).map((p) => `${codes(p.type?.[0]).join('') || '-'} ${p.status} ${p.period?.start ? Date.parse(p.period.start) : '-'}`).sort();
   assert.deepEqual(participants(ours), participants(theirs), 'Appointment.participant (type, status, start)');
+}
+
+/**
+ * IN1: each of their Coverages has ours in the same order with the same relationship code, classes (type, value,
+ * name) and subscriberId, and a subscriber of the same kind: the Patient, or a RelatedPerson with the same family
+ * name, birth date and gender.
+ */
+function compareCoverages(ours: Res[], theirs: Res[]): void {
+  const mine = ofType(ours, 'Coverage');
+  const their = ofType(theirs, 'Coverage');
+  assert.equal(mine.length, their.length, 'Coverage count');
+  const byUrl = (list: Res[], ref: string | undefined) => list.find((r) => ref === `urn:uuid:${r.id}` || ref === `${r.resourceType}/${r.id}`);
+  const classes = (c: Res) => ((c.class ?? []) as Res[]).map((k) => `${codes(k.type).join('')}=${k.value}/${k.name ?? '-'}`).sort();
+  their.forEach((t, i) => {
+    const o = mine[i]!;
+    assert.deepEqual(codes(o.relationship), codes(t.relationship), 'Coverage.relationship');
+    assert.deepEqual(classes(o), classes(t), 'Coverage.class');
+    assert.equal(o.subscriberId, t.subscriberId, 'Coverage.subscriberId');
+    const ts = byUrl(theirs, t.subscriber?.reference);
+    const os = byUrl(ours, o.subscriber?.reference);
+    assert.equal(os?.resourceType, ts?.resourceType, 'Coverage.subscriber type');
+    if (ts?.resourceType === 'RelatedPerson') {
+      assert.equal(os!.name?.[0]?.family, ts.name?.[0]?.family, 'subscriber family name');
+      assert.equal(os!.birthDate, ts.birthDate, 'subscriber birthDate');
+      assert.equal(os!.gender, ts.gender, 'subscriber gender');
+    }
+  });
 }
 
 function comparePatient(ours: Res | undefined, theirs: Res | undefined): void {

@@ -1,5 +1,5 @@
 import type { Hl7Segment } from '../model.js';
-import type { FieldRule } from './template-schema.js';
+import type { Condition, FieldRule } from './template-schema.js';
 import type { Obj, RunState } from './run-state.js';
 import { mapObservationValue, mapRepetition, sourcePath, text } from './read-value.js';
 import { addSeconds, secondsPerUnit } from './datetime.js';
@@ -24,7 +24,7 @@ export function firstText(run: RunState, seg: Hl7Segment, from: string): string 
   return t === '' ? undefined : t;
 }
 
-function conditionHolds(run: RunState, seg: Hl7Segment, when: NonNullable<FieldRule['when']>): boolean {
+export function conditionHolds(run: RunState, seg: Hl7Segment, when: Condition): boolean {
   const v = firstText(run, seg, when.from);
   if (when.absent) return v === undefined;
   if (when.in) return v !== undefined && when.in.includes(v);

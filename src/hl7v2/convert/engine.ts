@@ -2,7 +2,7 @@ import type { Hl7Segment } from '../model.js';
 import { HavenError } from '../../kernel/errors.js';
 import type { Rule, SegmentTemplate } from './template-schema.js';
 import type { Obj, Produced, RunState } from './run-state.js';
-import { applyField, firstText } from './apply-field.js';
+import { applyField, conditionHolds, firstText } from './apply-field.js';
 import { composite, sourcePath } from './read-value.js';
 import { mapCx, mapEi } from './datatypes-codes.js';
 import { applyShape, hasPath, setPath, type OpenedItems } from './set-path.js';
@@ -22,6 +22,7 @@ export function runRules(run: RunState): void {
 
 function fire(run: RunState, rule: Rule, seg: Hl7Segment, index: number, level: number): void {
   if (rule.first && run.fired.has(rule.name)) return;
+  if (rule.when && !conditionHolds(run, seg, rule.when)) return;
   const tmpl = run.set.segments.get(rule.template)!;
   const into = rule.into === undefined ? undefined : run.current.get(rule.into);
   if (rule.into !== undefined && into === undefined && rule.intoOnly) return;

@@ -22,6 +22,10 @@ const targetPath = z.string().regex(/^(?:[a-z][A-Za-z0-9]*(?:\[\]|\[=\])?\.)*[a-
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, _ or -');
 const json: z.ZodType<unknown> = z.json();
 
+/** Holds when the field at `from` is present, has one of `in`, is present with none of `notIn`, or is absent (`absent`). */
+const conditionSchema = z.strictObject({ from: fieldPath, in: z.array(z.string()).optional(), notIn: z.array(z.string()).optional(), absent: z.boolean().optional() });
+export type Condition = z.infer<typeof conditionSchema>;
+
 export const fieldRuleSchema = z.strictObject({
   /** Where the value goes in the resource. */
   to: targetPath,
@@ -55,10 +59,8 @@ export const fieldRuleSchema = z.strictObject({
    * start and a duration (AIS-4 + AIS-7/8): an unknown unit or no duration gives no value.
    */
   plus: z.strictObject({ from: fieldPath, unit: fieldPath.optional() }).optional(),
-  /** Apply only when the field at `when.from` is present, has one of `when.in`, is present with none of `when.notIn`, or is absent (`absent`). */
-  when: z
-    .strictObject({ from: fieldPath, in: z.array(z.string()).optional(), notIn: z.array(z.string()).optional(), absent: z.boolean().optional() })
-    .optional(),
+  /** Apply only when the condition holds. */
+  when: conditionSchema.optional(),
 });
 export type FieldRule = z.infer<typeof fieldRuleSchema>;
 
@@ -99,6 +101,8 @@ export const ruleSchema = z.strictObject({
   intoOnly: z.boolean().optional(),
   /** Only the first occurrence in the message. */
   first: z.boolean().optional(),
+  /** Fire only for segments where the condition holds (IN1's insured as a RelatedPerson unless IN1-17 is SEL). */
+  when: conditionSchema.optional(),
   write: writeMode.optional(),
   /** Extra field rules, applied after the template's. */
   fields: z.array(fieldRuleSchema).default([]),

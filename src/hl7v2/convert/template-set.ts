@@ -1,5 +1,5 @@
 import type { Hl7MessageType } from '../model.js';
-import type { FieldRule, MessageTemplate, Rule, SegmentTemplate, Settings, ValueTable } from './template-schema.js';
+import type { Condition, FieldRule, MessageTemplate, Rule, SegmentTemplate, Settings, ValueTable } from './template-schema.js';
 
 /** A message template with inheritance resolved and lookups precomputed. */
 export interface ResolvedMessage {
@@ -95,8 +95,12 @@ export function uniformField(f: FieldRule): FieldRule {
     following: f.following,
     skip: f.skip,
     plus: f.plus === undefined ? undefined : { from: f.plus.from, unit: f.plus.unit },
-    when: f.when === undefined ? undefined : { from: f.when.from, in: f.when.in, notIn: f.when.notIn, absent: f.when.absent },
+    when: uniformCondition(f.when),
   };
+}
+
+function uniformCondition(w: Condition | undefined): Condition | undefined {
+  return w === undefined ? undefined : { from: w.from, in: w.in, notIn: w.notIn, absent: w.absent };
 }
 
 function uniformRule(r: Rule): Rule {
@@ -107,6 +111,7 @@ function uniformRule(r: Rule): Rule {
     into: r.into,
     intoOnly: r.intoOnly,
     first: r.first,
+    when: uniformCondition(r.when),
     write: r.write,
     fields: r.fields.map(uniformField),
     set: r.set,
