@@ -339,6 +339,24 @@ describe('$validate', () => {
     const afterCount = await s.testDb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM resource_version');
     assert.equal(afterCount.rows[0]?.n, before.rows[0]?.n);
   });
+
+  test('a nominated profile Haven cannot check is an error (R4 Resource-validate); the base definition is checked; claimed profiles are reported unchecked', async () => {
+    const usCore = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
+    const refused = await s.fhir(`/Patient/$validate?profile=${encodeURIComponent(usCore)}`, { method: 'POST', json: patient });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.issue[0].details.coding[0].code, 'VALIDATE_PROFILE_UNSUPPORTED');
+    const inBody = await s.fhir('/Patient/$validate', { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient }, { name: 'profile', valueCanonical: usCore }] } });
+    assert.equal(inBody.body.issue[0].details.coding[0].code, 'VALIDATE_PROFILE_UNSUPPORTED');
+    const base = await s.fhir(`/Patient/$validate?profile=${encodeURIComponent('http://hl7.org/fhir/StructureDefinition/Patient|4.0.1')}`, { method: 'POST', json: { ...patient, gender: 'robot' } });
+    assert.equal(base.status, 200);
+    assert.deepEqual(base.body.issue.map((i: { expression: string[] }) => i.expression[0]), ['Patient.gender']);
+    const claimed = await s.fhir('/Patient/$validate', { method: 'POST', json: { ...patient, meta: { profile: [usCore] } } });
+    assert.deepEqual(claimed.body.issue.map((i: { severity: string; code: string }) => `${i.severity} ${i.code}`), ['warning not-supported']);
+    assert.match(claimed.body.issue[0].diagnostics, /us-core-patient/);
+    const update = await s.fhir('/Patient/$validate?mode=update', { method: 'POST', json: patient });
+    assert.deepEqual(update.body.issue.map((i: { expression: string[] }) => i.expression[0]), ['id']);
+    assert.equal((await s.fhir('/Patient/$validate?mode=frobnicate', { method: 'POST', json: patient })).body.issue[0].details.coding[0].code, 'VALIDATE_BAD_MODE');
+  });
 });
 
 test('a path with an invalid percent-escape → 400 OperationOutcome', async () => {
