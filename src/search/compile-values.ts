@@ -154,9 +154,11 @@ export function quantityCondition(v: QuantityValue, p: SqlParams): string {
 
 /**
  * Token `:in`: the coding is one the ValueSet with this url lists, by the
- * `_vs-code` / `_vs-system` rows its extraction wrote (src/fhir/valueset-values.ts).
+ * `_vs-code` / `_vs-system` rows its extraction wrote (src/fhir/valueset-values.ts),
+ * or, for a core value set not stored on the server, one of its expansion's codes.
  */
 export function valueSetCondition(v: ValueSetValue, p: SqlParams): string {
+  if (v.expansion) return `(i.system, i.code) IN (SELECT * FROM unnest(${p.add(v.expansion.systems, 'text[]')}, ${p.add(v.expansion.codes, 'text[]')}))`;
   const sets = `SELECT u.resource_id FROM idx_uri u WHERE u.tenant_id = $1 AND u.resource_type = 'ValueSet' AND u.param = 'url' AND u.value = ${p.add(v.url)}`;
   const codes = `SELECT c.system, c.code FROM idx_token c WHERE c.tenant_id = $1 AND c.resource_type = 'ValueSet' AND c.param = '_vs-code' AND c.resource_id IN (${sets})`;
   const systems = `SELECT s.value FROM idx_uri s WHERE s.tenant_id = $1 AND s.resource_type = 'ValueSet' AND s.param = '_vs-system' AND s.resource_id IN (${sets})`;

@@ -28,6 +28,7 @@ export type {
   TokenValue,
   TotalMode,
   UriValue,
+  ValueSetValue,
 } from './query.js';
 export { expandIncludeWildcard, parseInclude, isIncludeParam } from './include-parse.js';
 export type { IncludeSpec } from './include-parse.js';

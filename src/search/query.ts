@@ -81,6 +81,11 @@ export interface IdentifierValue {
 export interface ValueSetValue {
   kind: 'valueset';
   url: string;
+  /**
+   * The codes of an R4 core value set that is not stored on the server, set by the
+   * search runner before compiling (src/store/search-valuesets.ts); absent: the stored ValueSet's rows.
+   */
+  expansion?: { systems: string[]; codes: string[] };
 }
 
 /** Token `:below` / `:above` (system|code) in a code system hierarchy stored on the server. */

@@ -19,6 +19,7 @@ import {
 import type { CompartmentFilter, CompartmentLimit, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
 import { runIncludes } from './include-runner.js';
 import { blindPrepared, type SearchBlinding } from './search-blind.js';
+import { resolveValueSets, type ExpandValueSet } from './search-valuesets.js';
 import type { ResourceReader } from './resource-store.js';
 import type { StoredResource } from './model.js';
 
@@ -33,6 +34,8 @@ export interface SearchRunnerOptions {
   maxIncludes?: number;
   /** Blind indexes: protected parameters are searched by HMAC tag (src/store/search-blind.ts). */
   blind?: SearchBlinding;
+  /** R4 core value sets for `:in` / `:not-in` urls not stored on the server (search-valuesets.ts); absent: stored ones only. */
+  expandValueSet?: ExpandValueSet;
 }
 
 /** One page of search results. */
@@ -78,6 +81,11 @@ export interface SearchRunOptions {
   restrict?: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
   /** The caller sees only this compartment (patient-context tokens): chains, `_has`, `_list` and includes stay inside it, in SQL. */
   within?: CompartmentLimit;
+}
+
+/** Whether a parameter uses `:in` / `:not-in` (also at the end of a chain or `_has`): only then are value sets resolved. */
+function namesValueSet(params: ReadonlyArray<readonly [string, string]>): boolean {
+  return params.some(([k]) => k.endsWith(':in') || k.endsWith(':not-in'));
 }
 
 function compartmentFilter(scope: CompartmentScope, type: string): CompartmentFilter {
@@ -145,6 +153,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
 
   async function run(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {
     const { queries, includes, params } = prepared;
+    if (namesValueSet(params) || opts.restrict?.some((g) => namesValueSet(g))) await resolveValueSets(ctx, reader, queries, options.expandValueSet);
     const query = queries[0]!;
     const system = queries.length > 1;
     const countOnly = query.summary === 'count' || query.count === 0;

@@ -48,6 +48,18 @@ test('composite and UCUM over HTTP; rewriting a component moves the match', asyn
   assert.deepEqual(await ids(q), ['cf-o1', 'cf-o2']);
 });
 
+test(':in / :not-in with an R4 core value set that is not stored use its expansion; an unknown value set is refused, not an empty match', async () => {
+  const vitals = 'http://hl7.org/fhir/ValueSet/observation-vitalsignresult';
+  assert.deepEqual(await ids(`/Observation?code:in=${vitals}`), ['cf-o1', 'cf-o2']);
+  assert.deepEqual(await ids(`/Observation?code:not-in=${vitals}&subject=Patient/cf-p1`), ['cf-o3', 'cf-o6', 'cf-o9']);
+  assert.deepEqual(await ids(`/Patient?_has:Observation:patient:code:in=${vitals}`), ['cf-p1', 'cf-p2']);
+  for (const path of ['/Observation?code:in=http://example.org/fhir/ValueSet/nowhere', '/Patient?_has:Observation:patient:code:not-in=http://example.org/fhir/ValueSet/nowhere']) {
+    const res = await s.fhir(path);
+    assert.equal(res.status, 400, path);
+    assert.equal(res.body.issue[0].details.coding[0].code, 'SEARCH_VALUESET_UNKNOWN');
+  }
+});
+
 test(':in follows the stored ValueSet; :of-type; POST _search equals GET', async () => {
   const url = 'http://example.org/fhir/ValueSet/glucose-and-local';
   assert.deepEqual(await ids(`/Observation?code:in=${url}&subject=Patient/cf-p1`), ['cf-o3', 'cf-o6', 'cf-o9']);

@@ -21,6 +21,8 @@ export interface Validator {
    * backbone element by its path (`Observation.component`); undefined for primitives and unknown names.
    */
   elementsOf(typeOrPath: string): ChildIndex | undefined;
+  /** The codes of an R4 core value set (`system|code` pairs), or undefined when it is unknown or cannot be enumerated (filters, external systems). */
+  expandValueSet(url: string): { pairs: ReadonlySet<string> } | undefined;
 }
 
 export interface ValidatorOptions {
@@ -46,6 +48,7 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
       return issues;
     },
     skippedInvariants: () => svc.invariants.skipped(),
+    expandValueSet: (url) => svc.codes(url),
     elementsOf(typeOrPath) {
       const [type, ...steps] = typeOrPath.split('.');
       let element = svc.model(type!)?.root;
