@@ -41,15 +41,15 @@ function resourceOf(row: VersionRow, versionId: number, json: string | null): St
   };
 }
 
-export async function readCurrent(q: Queryable, tenant: string, type: string, id: string, codec: BodyCodec) {
-  const res = await q.query<VersionRow>(
-    {
-      name: 'store.read',
-      text: `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource
+/** The current version by id: one named statement (read-coalescer.ts sends it too; a name must keep one text). */
+export const READ_CURRENT = {
+  name: 'store.read',
+  text: `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource
              WHERE tenant_id = $1 AND resource_type = $2 AND id = $3`,
-    },
-    [tenant, type, id],
-  );
+};
+
+export async function readCurrent(q: Queryable, tenant: string, type: string, id: string, codec: BodyCodec) {
+  const res = await q.query<VersionRow>(READ_CURRENT, [tenant, type, id]);
   const row = res.rows[0];
   return row ? decodeRow(tenant, row, codec) : undefined;
 }

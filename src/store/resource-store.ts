@@ -6,6 +6,7 @@ import { readHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import type { IndexWriter } from './index-writer.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 import { decodeRow, readCurrent, readVersion, type VersionRow } from './read.js';
+import { createReadCoalescer, type ReadCoalescer } from './read-coalescer.js';
 import { serializeOn } from './serialize.js';
 import { applyWrites } from './write.js';
 
@@ -97,17 +98,26 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
     for (const hook of hooks.afterRead) await hook(ctx, found);
   }
 
-  /** `s`: where compiled searches (pages, include rounds, counts) run; reads by id stay on `q`. */
-  function reader(q: Queryable, s: Queryable = q): ResourceReader {
+  /**
+   * `s`: where compiled searches (pages, include rounds, counts) run; reads by id stay on `q`,
+   * coalesced with concurrent ones when `byId` is given (outside transactions).
+   */
+  function reader(q: Queryable, s: Queryable = q, byId?: ReadCoalescer): ResourceReader {
+    const current = byId
+      ? async (tenant: string, type: string, id: string) => {
+          const row = await byId.read(tenant, type, id);
+          return row ? decodeRow(tenant, row, codec) : undefined;
+        }
+      : (tenant: string, type: string, id: string) => readCurrent(q, tenant, type, id, codec);
     return {
       async read(ctx, type, id) {
-        const found = await readCurrent(q, ctx.tenant, type, id, codec);
+        const found = await current(ctx.tenant, type, id);
         if (!found) throw new HavenError('not-found', 'RESOURCE_NOT_FOUND', `${type}/${id} is not known`);
         if (found.deleted) throw new HavenError('gone', 'RESOURCE_DELETED', `${type}/${id} has been deleted`);
         await afterRead(ctx, [found]);
         return found;
       },
-      peek: (ctx, type, id) => readCurrent(q, ctx.tenant, type, id, codec),
+      peek: (ctx, type, id) => current(ctx.tenant, type, id),
       async vread(ctx, type, id, version) {
         const found = await readVersion(q, ctx.tenant, type, id, version, codec);
         if (!found) throw new HavenError('not-found', 'VERSION_NOT_FOUND', `${type}/${id}/_history/${version} is not known`);
@@ -149,7 +159,7 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
   const writeDeps = { extract: deps.extract, indexWriter: deps.indexWriter, codec, clock: deps.clock, hooks };
 
   return {
-    ...reader(deps.db, deps.searchDb ?? deps.db),
+    ...reader(deps.db, deps.searchDb ?? deps.db, createReadCoalescer(deps.db)),
     hooks,
     async write(ctx, op) {
       const [result] = await deps.db.transaction((tx) => applyWrites(tx, ctx, [op], writeDeps));
