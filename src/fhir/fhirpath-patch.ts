@@ -283,6 +283,9 @@ class Patcher {
       const list = holder[key];
       if (list !== undefined && !Array.isArray(list)) throw failed(op, 'the resource holds that element in a form other than a list');
       holder[key] = [...((list as unknown[] | undefined) ?? []), json];
+      // A primitive list's `_name` twin must stay as long as the list (R4 JSON).
+      const extensions = holder[`_${key}`];
+      if (Array.isArray(extensions)) extensions.push(null);
       return;
     }
     const present = Object.keys(holder).some((k) => children?.get(k)?.element === element);

@@ -106,11 +106,15 @@ describe('FHIRPath Patch: the five operations', () => {
     assert.equal('identifier' in p, false, 'an element left empty goes with its last child (ele-1)');
   });
 
-  test('delete keeps a primitive list and its extensions aligned', () => {
+  test('delete, add and insert keep a primitive list and its extensions aligned', () => {
     const p = patient();
-    (p.name as Json[])[0]!._given = [{ extension: [{ url: 'http://x', valueString: 'a' }] }, { extension: [{ url: 'http://x', valueString: 'b' }] }];
+    const ext = (v: string) => ({ extension: [{ url: 'http://x', valueString: v }] });
+    (p.name as Json[])[0]!._given = [ext('a'), ext('b')];
     apply(p, patch(op('delete', 'Patient.name[0].given[0]')));
-    assert.deepEqual((p.name as Json[])[0]!._given, [{ extension: [{ url: 'http://x', valueString: 'b' }] }]);
+    assert.deepEqual((p.name as Json[])[0]!._given, [ext('b')]);
+    apply(p, patch(op('add', 'Patient.name[0]', { name: 'given', value: { valueString: 'Z' } }), op('insert', 'Patient.name[0].given', { value: { valueString: 'Y' }, index: 0 })));
+    assert.deepEqual((p.name as Json[])[0]!.given, ['Y', 'B', 'Z']);
+    assert.deepEqual((p.name as Json[])[0]!._given, [null, ext('b'), null]);
   });
 
   test('replace changes a value in place and a choice element to another of its types', () => {
