@@ -59,3 +59,13 @@ export function validateForWrite(deps: FhirDeps, resource: FhirResource): void {
     throw new HavenError('unprocessable', 'VALIDATION_FAILED', errors[0]!.diagnostics, { issues: errors });
   }
 }
+
+/** A Parameters resource as operation inputs arrive (`$validate`, FHIRPath Patch); only the members read here are typed. */
+export interface ParametersBody {
+  resourceType: 'Parameters';
+  parameter?: { name?: string; resource?: unknown; valueUri?: unknown; valueCanonical?: unknown; valueString?: unknown; valueCode?: unknown }[];
+}
+
+export function isParameters(body: unknown): body is ParametersBody {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'Parameters';
+}

@@ -2,7 +2,7 @@ import jsonPatch from 'fast-json-patch';
 import { HavenError } from '../../kernel/index.js';
 import { applyFhirPathPatch } from '../../fhir/index.js';
 import type { FhirResource } from '../../store/index.js';
-import { refuseCreateQuery, requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
+import { isParameters, refuseCreateQuery, requireId, requireResourceBody, requireType, validateForWrite } from './checks.js';
 import { resolveConditional, serializeConditions } from './conditional.js';
 import type { FhirDeps } from './deps.js';
 import { parseETag, respondStored, respondWritten, outcome, writtenMessage } from './respond.js';
@@ -133,10 +133,6 @@ export async function patch(deps: FhirDeps, ctx: RequestContext, req: FhirReques
     const [result] = await t.write(ctx, [{ kind: 'update', resource: patched, id, method: 'PATCH', ifMatch: ifMatch ?? current.versionId }]);
     return respondWritten(req, result!.stored, 200, writtenMessage(result!, 'Patched'));
   });
-}
-
-function isParameters(body: unknown): boolean {
-  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'Parameters';
 }
 
 /** Path segments no FHIR element has and that would reach an object's prototype in JavaScript. */

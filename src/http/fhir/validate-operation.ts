@@ -1,6 +1,6 @@
 import { HavenError, type Issue, type RequestContext } from '../../kernel/index.js';
 import type { FhirResource } from '../../store/index.js';
-import { requireType } from './checks.js';
+import { isParameters, requireType } from './checks.js';
 import type { FhirDeps } from './deps.js';
 import { outcome } from './respond.js';
 import type { FhirRequest, FhirResponse } from './types.js';
@@ -8,15 +8,6 @@ import type { FhirRequest, FhirResponse } from './types.js';
 /** The resource to validate: the body itself, or Parameters.parameter[name=resource].resource. */
 function resourceOf(body: unknown): unknown {
   return isParameters(body) ? body.parameter?.find((p) => p.name === 'resource')?.resource : body;
-}
-
-interface ParametersBody {
-  resourceType: 'Parameters';
-  parameter?: { name?: string; resource?: unknown; valueUri?: unknown; valueCanonical?: unknown; valueString?: unknown; valueCode?: unknown }[];
-}
-
-function isParameters(body: unknown): body is ParametersBody {
-  return (body as { resourceType?: unknown } | undefined)?.resourceType === 'Parameters';
 }
 
 /** A scalar input of the operation, from the query or a Parameters body (R4 Resource-validate: `mode`, `profile`). */
