@@ -142,6 +142,7 @@ export function buildApp(parts: AppParts) {
       defaultCount: config.fhir.defaultPageSize,
       maxCount: config.fhir.maxPageSize,
       isResourceType: (t) => fhir.isResourceType(t),
+      resourceTypes: fhir.resourceTypes,
       expandValueSet: (url) => validator.expandValueSet(url),
       ...(blind ? { blind } : {}),
   });

@@ -138,9 +138,22 @@ function addQuantity(param: string, { data, type }: TypedValue, out: Out): void 
   });
 }
 
+/**
+ * A local reference (`#id`, to a contained resource) is kept as its url only
+ * for the store to resolve: the index key of a contained resource depends on
+ * its container's identity, which extraction does not know
+ * (src/store/contained.ts, resolveLocalReferences). Unresolved, it is dropped.
+ */
 function addReference(param: string, { data }: TypedValue, out: Out): void {
   const value = parseReference(data);
-  if (value) out.push({ type: 'reference', param, ...value });
+  if (value) {
+    out.push({ type: 'reference', param, ...value });
+    return;
+  }
+  const literal = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)['reference'] : undefined;
+  if (typeof literal === 'string' && literal.length > 1 && literal.startsWith('#')) {
+    out.push({ type: 'reference', param, targetType: null, targetId: null, url: literal, version: null, identifierSystem: null, identifierValue: null });
+  }
 }
 
 function addUri(param: string, { data }: TypedValue, out: Out): void {

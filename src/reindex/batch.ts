@@ -1,5 +1,7 @@
 import type { Queryable } from '../store/index.js';
 import type { IndexedResource } from '../store/index-writer.js';
+import { indexedWithContained, type ContainedRow } from '../store/contained.js';
+import type { FhirResource } from '../store/model.js';
 import { saveCursor } from './job-store.js';
 import type { ReindexDeps, ReindexJob } from './model.js';
 import { loadCustomParams } from './param-sync.js';
@@ -12,7 +14,13 @@ interface RowRead {
   content: Buffer;
 }
 
-/** Index rows of the job's parameters (all of them when the job names none) for these resources. */
+/**
+ * Index rows of the job's parameters (all of them when the job names none) for these resources.
+ * A full reindex also replaces the rows of the contained resources they hold, and the
+ * `contained_resource` rows themselves (migration 042): containers stored before contained
+ * resources were indexed gain them here. A job for some parameters leaves contained resources
+ * alone; their container's next write, or a full reindex, brings the new parameters to them.
+ */
 async function removeRows(tx: Queryable, tenant: string, type: string, ids: string[], params: string[] | null): Promise<void> {
   for (const t of INDEX_TABLES) {
     await tx.query(
@@ -20,7 +28,23 @@ async function removeRows(tx: Queryable, tenant: string, type: string, ids: stri
          AND ($4::text[] IS NULL OR param = ANY($4::text[]))`,
       [tenant, type, ids, params],
     );
+    if (params !== null) continue;
+    await tx.query(
+      `DELETE FROM ${t} WHERE tenant_id = $1 AND (resource_type, resource_id) IN
+         (SELECT resource_type, id FROM contained_resource WHERE tenant_id = $1 AND container_type = $2 AND container_id = ANY($3::text[]))`,
+      [tenant, type, ids],
+    );
   }
+  if (params === null) await tx.query('DELETE FROM contained_resource WHERE tenant_id = $1 AND container_type = $2 AND container_id = ANY($3::text[])', [tenant, type, ids]);
+}
+
+async function insertContained(tx: Queryable, tenant: string, rows: ContainedRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO contained_resource (tenant_id, resource_type, id, container_type, container_id, local_id)
+     SELECT $1, n->>0, n->>1, n->>2, n->>3, n->>4 FROM jsonb_array_elements($2::jsonb) n`,
+    [tenant, JSON.stringify(rows)],
+  );
 }
 
 /**
@@ -37,13 +61,25 @@ async function ensureJobParams(deps: ReindexDeps, job: ReindexJob, type: string)
   await loadCustomParams(deps.db, deps.registry, job.tenant);
 }
 
-async function extractAll(deps: ReindexDeps, job: ReindexJob, type: string, rows: RowRead[]): Promise<IndexedResource[]> {
+interface Extracted {
+  /** The container's own entry, then its contained resources' (full reindex only). */
+  indexed: IndexedResource[];
+  contained: ContainedRow[];
+}
+
+async function extractAll(deps: ReindexDeps, job: ReindexJob, type: string, rows: RowRead[]): Promise<Map<string, Extracted>> {
   const wanted = job.params === null ? null : new Set(job.params);
-  const out: IndexedResource[] = [];
+  const out = new Map<string, Extracted>();
   for (const r of rows) {
     const json = await deps.codec.decode({ tenant: job.tenant, resourceType: type, id: r.id, versionId: Number(r.version_id) }, r.content);
-    const values = deps.extract(JSON.parse(json) as object);
-    out.push({ resourceType: type, id: r.id, values: wanted ? values.filter((v) => wanted.has(v.param)) : values });
+    const resource = JSON.parse(json) as FhirResource;
+    const all = indexedWithContained(type, r.id, resource, deps.extract);
+    if (wanted) {
+      const own = all.indexed[0]!;
+      out.set(r.id, { indexed: [{ ...own, values: own.values.filter((v) => wanted.has(v.param)) }], contained: [] });
+    } else {
+      out.set(r.id, all);
+    }
   }
   return out;
 }
@@ -76,10 +112,11 @@ export async function reindexBatch(deps: ReindexDeps, job: ReindexJob, type: str
       [job.tenant, type, read.rows.map((r) => r.id)],
     );
     const unchanged = new Set(locked.rows.filter((r) => !r.deleted && readVersion.get(r.id) === r.version_id).map((r) => r.id));
-    const fresh = extracted.filter((r) => unchanged.has(r.id));
+    const fresh = [...unchanged].map((id) => extracted.get(id)!);
     if (fresh.length > 0) {
-      await removeRows(tx, job.tenant, type, fresh.map((r) => r.id), job.params);
-      await deps.indexWriter.insert(tx, job.tenant, fresh);
+      await removeRows(tx, job.tenant, type, [...unchanged], job.params);
+      await insertContained(tx, job.tenant, fresh.flatMap((r) => r.contained));
+      await deps.indexWriter.insert(tx, job.tenant, fresh.flatMap((r) => r.indexed));
     }
     await saveCursor(tx, job.tenant, job.jobId, type, lastId, read.rows.length);
   });

@@ -40,3 +40,6 @@ export { parseProtectedParams, invalidProtectedEntries, blindDomain, blindCover,
 export { takeSpecialParams } from './system-params.js';
 export type { SpecialParams } from './system-params.js';
 export { compileSystemSearch, compileSystemCount } from './system-compile.js';
+export { checkContainedQuery, compileContainedCount, compileContainedSearch } from './compile-contained.js';
+export type { ContainedMatchRow, ContainedSearch } from './compile-contained.js';
+export type { ContainedMode, ContainedType } from './system-params.js';

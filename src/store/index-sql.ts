@@ -50,6 +50,17 @@ export interface Owners {
   ids: string;
 }
 
+/**
+ * The keys whose rows the owners' write replaces: the owners' own, and those
+ * of the contained resources their stored versions hold (migration 042,
+ * src/store/contained.ts), which go or change with them.
+ */
+export function ownerKeys(tenant: string, o: Owners): string {
+  return `SELECT * FROM UNNEST(${o.types}::text[], ${o.ids}::text[])
+      UNION ALL SELECT c.resource_type, c.id FROM contained_resource c WHERE c.tenant_id = ${tenant}
+        AND (c.container_type, c.container_id) IN (SELECT * FROM UNNEST(${o.types}::text[], ${o.ids}::text[]))`;
+}
+
 const target = (c: Columns) => `${c.table} (tenant_id, resource_type, resource_id, param, ${c.names.join(', ')}, grp)`;
 
 /** Text and bytea (tags travel as `\x` hex text) arrive as stored; other types are cast. */
@@ -69,7 +80,7 @@ export function insertRows(c: Columns, tenant: string, rows: string): string {
 /** Removes every row of the owners: deletes, and tables the new versions have no rows in. */
 export function deleteRows(c: Columns, tenant: string, owners: Owners): string {
   return `DELETE FROM ${c.table} WHERE tenant_id = ${tenant}
-    AND (resource_type, resource_id) IN (SELECT * FROM UNNEST(${owners.types}::text[], ${owners.ids}::text[]))`;
+    AND (resource_type, resource_id) IN (${ownerKeys(tenant, owners)})`;
 }
 
 /**
@@ -120,11 +131,32 @@ export function syncRows(c: Columns, name: string, tenant: string, owners: Owner
     `${sent} AS MATERIALIZED (SELECT r->>0 AS rt, r->>1 AS rid, e, ${fromSent(c)} AS k
        FROM jsonb_array_elements(${rows}::jsonb) AS r, jsonb_array_elements(r->2) AS e)`,
     `${stored} AS MATERIALIZED (SELECT ctid AS at, resource_type AS rt, resource_id AS rid, ${fromStored(c)} AS k FROM ${c.table}
-       WHERE tenant_id = ${tenant} AND (resource_type, resource_id) IN (SELECT * FROM UNNEST(${owners.types}::text[], ${owners.ids}::text[])))`,
+       WHERE tenant_id = ${tenant} AND (resource_type, resource_id) IN (${ownerKeys(tenant, owners)}))`,
     `${name}_del AS (DELETE FROM ${c.table} WHERE ctid = ANY (ARRAY(
        SELECT o.at FROM ${stored} o WHERE NOT EXISTS (SELECT 1 FROM ${sent} n WHERE ${same('n', 'o')}))))`,
     `${name}_ins AS (INSERT INTO ${target(c)}
        SELECT ${tenant}, n.rt, n.rid, ${typed(c, 'n.e').join(', ')} FROM ${sent} n
        WHERE NOT EXISTS (SELECT 1 FROM ${stored} o WHERE ${same('o', 'n')}))`,
   ];
+}
+
+/**
+ * WITH entries that make the owners' `contained_resource` rows those of their
+ * new versions (`rows`: jsonb of ContainedRow, or null when none has any):
+ * the rows no new version keeps are deleted, new ones inserted. A kept row is
+ * neither deleted nor inserted twice (ON CONFLICT: it is already there).
+ */
+export function syncContained(tenant: string, owners: Owners | null, rows: string | null): string[] {
+  const entries: string[] = [];
+  if (owners) {
+    const kept = rows === null ? '' : `
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(${rows}::jsonb) n WHERE n->>0 = c.resource_type AND n->>1 = c.id)`;
+    entries.push(`contained_del AS (DELETE FROM contained_resource c WHERE c.tenant_id = ${tenant}
+       AND (c.container_type, c.container_id) IN (SELECT * FROM UNNEST(${owners.types}::text[], ${owners.ids}::text[]))${kept})`);
+  }
+  if (rows !== null) {
+    entries.push(`contained_ins AS (INSERT INTO contained_resource (tenant_id, resource_type, id, container_type, container_id, local_id)
+       SELECT ${tenant}, n->>0, n->>1, n->>2, n->>3, n->>4 FROM jsonb_array_elements(${rows}::jsonb) n ON CONFLICT DO NOTHING)`);
+  }
+  return entries;
 }

@@ -2,7 +2,8 @@ import type { IndexValue } from '../fhir/index-values.js';
 import type { Queryable } from './db.js';
 import { blindRows, dropCoveredTags, type BlindRow, type BlindRowOptions, type BlindSeen } from './blind-rows.js';
 import type { BlindIndexer, BlindTagger } from '../crypto/blind-index.js';
-import { deleteRows, insertRows, layout, params, syncRows, type Owners } from './index-sql.js';
+import { deleteRows, insertRows, layout, params, syncContained, syncRows, type Owners } from './index-sql.js';
+import type { ContainedRow } from './contained.js';
 
 /**
  * Writes the search-index rows of resources. The ONE place index values reach
@@ -161,9 +162,13 @@ export function createIndexWriter(options: IndexWriterOptions) {
    * (src/store/index-sql.ts, syncRows): an update that repeats most values
    * (an HL7 ADT^A08, a re-sent message) no longer deletes and rewrites
    * every row, each costing index descents and WAL. A table holding no fresh
-   * rows loses all of the owners' rows there, as before.
+   * rows loses all of the owners' rows there, as before. `contained` names
+   * the contained resources of the fresh containers (their index entries are
+   * in `fresh` under their keys, src/store/contained.ts): an owner's rows
+   * include its contained resources', and its `contained_resource` rows are
+   * replaced in the same statement.
    */
-  async function plan(tenant: string, fresh: IndexedResource[], owners: IndexOwner[]): Promise<IndexWrite> {
+  async function plan(tenant: string, fresh: IndexedResource[], owners: IndexOwner[], contained: ContainedRow[] = []): Promise<IndexWrite> {
     const buckets = await rowsOf(tenant, fresh);
     const p = params();
     const t = p.add(tenant);
@@ -177,6 +182,7 @@ export function createIndexWriter(options: IndexWriterOptions) {
       else if (rows) entries.push(`${name}_ins AS (${insertRows(c, t, p.add(JSON.stringify(rows)))})`);
       else if (keys) entries.push(`${name}_del AS (${deleteRows(c, t, keys)})`);
     }
+    entries.push(...syncContained(t, keys, contained.length === 0 ? null : p.add(JSON.stringify(contained))));
     // No rows and no owners: nothing may reference the tenant placeholder either.
     return entries.length === 0 ? { entries, params: [] } : { entries, params: p.list };
   }

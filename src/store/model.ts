@@ -20,6 +20,11 @@ export interface StoredResource {
   json: string | null;
   /** HTTP method that produced this version (history). */
   method?: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /**
+   * A contained resource returned alone (`_containedType=contained`): its container, whose
+   * version this is; `id` is then the local id and `json` the contained resource.
+   */
+  container?: { resourceType: string; id: string };
 }
 
 export type WriteOperation =

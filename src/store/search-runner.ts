@@ -1,4 +1,4 @@
-import { isHavenError, type RequestContext } from '../kernel/index.js';
+import { HavenError, isHavenError, type RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';
 import {
   compileCount,
@@ -15,8 +15,11 @@ import {
   readEstimate,
   readHasLastChoice,
   takeSpecialParams,
+  checkContainedQuery,
+  compileContainedCount,
 } from '../search/index.js';
-import type { CompartmentFilter, CompartmentLimit, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
+import type { CompartmentFilter, CompartmentLimit, ContainedMode, ContainedSearch, ContainedType, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
+import { runContainedPage } from './search-contained.js';
 import { runIncludes } from './include-runner.js';
 import { blindPrepared, type SearchBlinding } from './search-blind.js';
 import { resolveValueSets, type ExpandValueSet } from './search-valuesets.js';
@@ -36,6 +39,11 @@ export interface SearchRunnerOptions {
   blind?: SearchBlinding;
   /** R4 core value sets for `:in` / `:not-in` urls not stored on the server (search-valuesets.ts); absent: stored ones only. */
   expandValueSet?: ExpandValueSet;
+  /**
+   * Every resource type, for `_contained`: contained matches are returned only from containers of
+   * the types `authorizeLinked` allows (none when absent and the caller is checked).
+   */
+  resourceTypes?: Iterable<string>;
 }
 
 /** One page of search results. */
@@ -92,7 +100,24 @@ function compartmentFilter(scope: CompartmentScope, type: string): CompartmentFi
   return { compartment: scope.compartment, id: scope.id, params: scope.paramsFor(type) };
 }
 
-type Prepared = { queries: SearchQuery[]; includes: IncludeSpec[]; params: [string, string][] };
+type Prepared = {
+  queries: SearchQuery[];
+  includes: IncludeSpec[];
+  params: [string, string][];
+  contained: { mode: ContainedMode; as: ContainedType };
+};
+
+/**
+ * A contained resource is disclosed by reading its container, whose type the
+ * caller may not search, and whose rows access limits (compartments, policy
+ * and scope criteria) are written for its own type: such callers are refused
+ * rather than filtered after the fetch.
+ */
+function refuseRestrictedContained(opts: SearchRunOptions): void {
+  if (opts.alsoIn || opts.within || opts.restrict) {
+    throw new HavenError('forbidden', 'SEARCH_CONTAINED_RESTRICTED', '_contained=true|both is not available when access is limited to a compartment or by criteria', { expression: ['_contained'] });
+  }
+}
 
 /** Parses, compiles and runs one page of a search: one statement, one per include round, one for totals when asked. */
 export function createSearchRunner(options: SearchRunnerOptions) {
@@ -131,7 +156,27 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     if (alsoIn) queries = queries.map((q) => ({ ...q, alsoIn: compartmentFilter(alsoIn, q.resourceType) }));
     const within = opts.within;
     if (within) queries = queries.map((q) => ({ ...q, within }));
-    return { queries, includes, params };
+    const contained = { mode: special.contained, as: special.containedType };
+    if (contained.mode !== 'false') {
+      if (types.length > 1) throw unsupportedContained('in a search over several types');
+      if (opts.compartment) throw unsupportedContained('in a compartment search');
+      refuseRestrictedContained(opts);
+      for (const q of queries) checkContainedQuery(q, { mode: contained.mode, as: contained.as });
+    }
+    return { queries, includes, params, contained };
+  }
+
+  function unsupportedContained(why: string): HavenError {
+    return new HavenError('incorrect', 'SEARCH_UNSUPPORTED_PARAM', `Search parameter '_contained' is not supported ${why}`, { expression: ['_contained'] });
+  }
+
+  /** Container types the caller may search (as a chain would read them); null: all, unchecked. */
+  function containerTypes(opts: SearchRunOptions): readonly string[] | null {
+    const authorize = opts.authorizeLinked;
+    if (!authorize) return null;
+    const all = [...(options.resourceTypes ?? [])];
+    const allowed = all.filter((t) => permitted(authorize, t));
+    return allowed.length === all.length && all.length > 0 ? null : allowed;
   }
 
   /** Whether the caller may search `type` through a chain: `authorize` refuses with a forbidden error. */
@@ -155,6 +200,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     const { queries, includes, params } = prepared;
     if (namesValueSet(params) || opts.restrict?.some((g) => namesValueSet(g))) await resolveValueSets(ctx, reader, queries, options.expandValueSet);
     const query = queries[0]!;
+    if (prepared.contained.mode !== 'false') return runContained(ctx, reader, prepared, opts);
     const system = queries.length > 1;
     const countOnly = query.summary === 'count' || query.count === 0;
     const entries = countOnly
@@ -178,18 +224,44 @@ export function createSearchRunner(options: SearchRunnerOptions) {
             ...(opts.within ? { within: opts.within } : {}),
           })
         : { included: [], truncated: false };
+    return pageOf(prepared, { entries: page, included: inc.included, truncated: inc.truncated, total, hasMore });
+  }
+
+  /** `_contained=true|both` (src/store/search-contained.ts): keys first, then the containers they name. */
+  async function runContained(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {
+    const query = prepared.queries[0]!;
+    const c: ContainedSearch = { mode: prepared.contained.mode as ContainedSearch['mode'], as: prepared.contained.as, containerTypes: containerTypes(opts) };
+    const countOnly = query.summary === 'count' || query.count === 0;
+    const found = countOnly ? { entries: [], hasMore: false, includeSources: [] } : await runContainedPage(ctx, reader, query, c);
+    let total: number | undefined;
+    if (query.total !== 'none' || countOnly) total = await reader.scalar(ctx, compileContainedCount(query, ctx.tenant, c));
+    else if (!found.hasMore && query.offset === 0) total = found.entries.length;
+    const readable = opts.readable === undefined || opts.readable === '*' ? null : opts.readable;
+    const inc =
+      prepared.includes.length > 0 && found.includeSources.length > 0
+        ? await runIncludes(ctx, reader, found.includeSources, prepared.includes, { registry: options.registry, readable, limit: options.maxIncludes ?? options.maxCount })
+        : { included: [], truncated: false };
+    return pageOf(prepared, { entries: found.entries, included: inc.included, truncated: inc.truncated, total, hasMore: found.hasMore });
+  }
+
+  function pageOf(
+    prepared: Prepared,
+    r: { entries: StoredResource[]; included: StoredResource[]; truncated: boolean; total: number | undefined; hasMore: boolean },
+  ): SearchResultPage {
+    const { params } = prepared;
+    const query = prepared.queries[0]!;
     const unknown = query.unknown;
     return {
-      entries: page,
-      included: inc.included,
-      ...(total !== undefined ? { total } : {}),
-      hasMore,
+      entries: r.entries,
+      included: r.included,
+      ...(r.total !== undefined ? { total: r.total } : {}),
+      hasMore: r.hasMore,
       offset: query.offset,
       count: query.count,
       unknown,
-      warnings: inc.truncated ? [`Included resources were limited to ${inc.included.length}`] : [],
+      warnings: r.truncated ? [`Included resources were limited to ${r.included.length}`] : [],
       applied: params.filter(([k]) => !unknown.includes(k) && !unknown.includes(k.split(':')[0]!)),
-      countOnly,
+      countOnly: query.summary === 'count' || query.count === 0,
       ...(query.summary === undefined ? {} : { summary: query.summary }),
       ...(query.elements === undefined ? {} : { elements: query.elements }),
     };

@@ -6,6 +6,7 @@ import type { Queryable } from './db.js';
 import type { IndexOwner, IndexWrite, IndexWriter, IndexedResource } from './index-writer.js';
 import { decodeRow, type VersionRow } from './read.js';
 import { sameContent } from './same-content.js';
+import { indexedWithContained, type ContainedRow } from './contained.js';
 import { withEntries } from './statement-batch.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 
@@ -231,7 +232,7 @@ async function persistPart(tx: Queryable, tenant: string, rows: Planned[], deps:
 /** The index rows of the batch: each live resource's rows at its last version, replacing those it had before. */
 async function planIndexes(tenant: string, rows: Planned[], deps: WriteDeps): Promise<IndexWrite> {
   const owners: IndexOwner[] = [];
-  const fresh = new Map<string, IndexedResource>();
+  const live = new Map<string, Planned>();
   const seen = new Set<string>();
   for (const p of rows) {
     const k = key(p.type, p.id);
@@ -239,8 +240,15 @@ async function planIndexes(tenant: string, rows: Planned[], deps: WriteDeps): Pr
     // (later ones see the batch's own versions; all WITH entries see the snapshot from before it).
     if (!seen.has(k) && p.existedLive) owners.push({ resourceType: p.type, id: p.id });
     seen.add(k);
-    if (p.result.resource) fresh.set(k, { resourceType: p.type, id: p.id, values: deps.extract(p.result.resource) });
-    else fresh.delete(k);
+    if (p.result.resource) live.set(k, p);
+    else live.delete(k);
   }
-  return deps.indexWriter.plan(tenant, [...fresh.values()], owners);
+  const fresh: IndexedResource[] = [];
+  const contained: ContainedRow[] = [];
+  for (const p of live.values()) {
+    const own = indexedWithContained(p.type, p.id, p.result.resource!, deps.extract);
+    fresh.push(...own.indexed);
+    contained.push(...own.contained);
+  }
+  return deps.indexWriter.plan(tenant, fresh, owners, contained);
 }

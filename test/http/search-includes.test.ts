@@ -131,10 +131,10 @@ test('system-level search: _type, all readable types, and scopes', async () => {
   assert.equal((await s.fhir('?_type=Observation', { token })).status, 403);
 });
 
-test('_contained=true and unknown include parameters are answered with an OperationOutcome', async () => {
-  const contained = await s.fhir('/Patient?_contained=true');
+test('a bad _contained value and unknown include parameters are answered with an OperationOutcome', async () => {
+  const contained = await s.fhir('/Patient?_contained=yes');
   assert.equal(contained.status, 400);
-  assert.equal(contained.body.issue[0].details.coding[0].code, 'SEARCH_UNSUPPORTED_PARAM');
+  assert.equal(contained.body.issue[0].details.coding[0].code, 'SEARCH_INVALID_VALUE');
   const bad = await s.fhir('/Observation?_include=Observation:status');
   assert.equal(bad.status, 400);
   assert.equal(bad.body.issue[0].details.coding[0].code, 'SEARCH_INVALID_VALUE');

@@ -51,10 +51,10 @@ test('_include and _summary=count in a system search', async () => {
   assert.equal(counted.total, 3);
 });
 
-test('_contained: false is the default; true/both and _containedType=contained are refused', async () => {
+test('_contained: false is the default; bad values of _contained and _containedType are refused', async () => {
   assert.equal((await h.search('Patient', '_id=f001&_contained=false&_containedType=container')).entries.length, 1);
-  await assert.rejects(h.search('Patient', '_contained=true'), /not indexed separately/);
-  await assert.rejects(h.search('Patient', '_contained=both'), /not indexed separately/);
-  await assert.rejects(h.search('Patient', '_containedType=contained'), /not indexed separately/);
+  // Contained searches themselves: test/http/search-contained.test.ts.
   await assert.rejects(h.search('Patient', '_contained=maybe'), /expected true, false or both/);
+  await assert.rejects(h.search('Patient', '_containedType=inside'), /expected container or contained/);
+  await assert.rejects(h.search('Patient', '_contained=true&_id=f001'), /SEARCH_UNSUPPORTED_PARAM|not supported/);
 });

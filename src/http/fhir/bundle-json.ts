@@ -34,7 +34,9 @@ export function bundleText(type: 'searchset' | 'history' | 'batch-response' | 't
   return `${start.slice(0, -1)},"entry":[${options.entries.join(',')}]}`;
 }
 
+/** A contained resource returned alone is addressed inside its container: `…/MedicationRequest/1#med`. */
 export function fullUrl(baseUrl: string, s: StoredResource): string {
+  if (s.container) return `${baseUrl}/${s.container.resourceType}/${s.container.id}#${s.id}`;
   return `${baseUrl}/${s.resourceType}/${s.id}`;
 }
 

@@ -7,7 +7,19 @@ export type ConditionalCache = ReadonlyMap<string, StoredResource[]>;
 
 const bare = (criteria: string) => (criteria.startsWith('?') ? criteria.slice(1) : criteria);
 const cacheKey = (type: string, criteria: string) => `${type}?${bare(criteria)}`;
-const searchParams = (criteria: string): [string, string][] => [...new URLSearchParams(bare(criteria)), ['_count', '2']];
+
+/**
+ * The criteria as search parameters. `_contained=true|both` is refused: its matches are containers
+ * of other types or contained resources, neither of which is the resource of this type to create,
+ * update, delete or reference.
+ */
+function searchParams(criteria: string): [string, string][] {
+  const params = [...new URLSearchParams(bare(criteria))];
+  if (params.some(([k, v]) => k === '_contained' && v !== 'false' && v !== '')) {
+    throw new HavenError('incorrect', 'CONDITIONAL_CONTAINED', 'Conditional criteria cannot use _contained=true or both: a contained match is not a resource to act on', { expression: ['_contained'] });
+  }
+  return [...params, ['_count', '2']];
+}
 
 /**
  * The lock key of a conditional create's (or update's) criteria: tenant, type and the parameters
