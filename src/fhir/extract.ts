@@ -6,6 +6,7 @@ import type { IndexValue, SearchParamDef, SearchParamType } from './index-values
 import type { HavenSearchParamRegistry } from './search-registry.js';
 import { appendIndexValues, supportsParamType } from './to-index-values.js';
 import { valueSetIndexValues } from './valueset-values.js';
+import { withLocalTargets } from './reference.js';
 import { HavenError } from '../kernel/errors.js';
 
 export interface Indexer {
@@ -190,7 +191,11 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
       const resourceType = (resource as { resourceType?: unknown }).resourceType;
       if (typeof resourceType !== 'string') return [];
       const out: IndexValue[] = valueSetIndexValues(resource);
-      for (const p of plan(resourceType).params) evaluate(p, resource, resourceType, out);
+      const params = plan(resourceType).params;
+      // `resolve() is Patient` of a local reference (`#id`) asks the type of the contained resource it names.
+      withLocalTargets(resource, () => {
+        for (const p of params) evaluate(p, resource, resourceType, out);
+      });
       return unique(out);
     },
   };

@@ -54,15 +54,42 @@ export function parseReference(data: unknown): ReferenceParts | null {
 }
 
 /**
+ * The types of the contained resources of the resource being extracted, by
+ * local id, for `#id` references; null outside `withLocalTargets`. Extraction
+ * is synchronous, so one resource's map never meets another's.
+ */
+let localTargets: ReadonlyMap<string, string> | null = null;
+
+/** Runs `work` (synchronous extraction of `resource`) with its contained resources' types known to referenceTargetType. */
+export function withLocalTargets<T>(resource: object, work: () => T): T {
+  const contained = (resource as { contained?: unknown }).contained;
+  if (!Array.isArray(contained) || contained.length === 0) return work();
+  const types = new Map<string, string>();
+  for (const c of contained as unknown[]) {
+    const r = c as { resourceType?: unknown; id?: unknown } | null;
+    if (typeof r?.resourceType === 'string' && typeof r.id === 'string' && !types.has(r.id)) types.set(r.id, r.resourceType);
+  }
+  const outer = localTargets;
+  localTargets = types;
+  try {
+    return work();
+  } finally {
+    localTargets = outer;
+  }
+}
+
+/**
  * The resource type a Reference points to, from its literal (local or
- * absolute) or its `type` element. Stands in for `resolve() is X`, which
- * fhirpath.js cannot evaluate without fetching the target.
+ * absolute; `#id` by the contained resource it names, see withLocalTargets)
+ * or its `type` element. Stands in for `resolve() is X`, which fhirpath.js
+ * cannot evaluate without fetching the target.
  */
 export function referenceTargetType(data: unknown): string | null {
   if (typeof data !== 'object' || data === null) return null;
   const ref = data as Record<string, unknown>;
   const literal = ref['reference'];
-  if (typeof literal === 'string' && !literal.startsWith('#')) {
+  if (typeof literal === 'string' && literal.startsWith('#')) return localTargets?.get(literal.slice(1)) ?? null;
+  if (typeof literal === 'string') {
     const m = RELATIVE.exec(literal) ?? ABSOLUTE_TAIL.exec(literal);
     if (m) return m[1] ?? null;
   }

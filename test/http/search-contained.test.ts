@@ -131,6 +131,8 @@ test('chains follow local references into contained resources; _has finds contai
   assert.deepEqual((await page('/MedicationRequest?medication.code=B')).urls, [], 'm2 is contained in mr1 but is not its medication');
   assert.deepEqual((await page('/Observation?subject:Patient.name=Taylor')).urls, ['Observation/obs1']);
   assert.deepEqual((await page('/Observation?subject.name=Taylor')).urls, ['Observation/obs1']);
+  assert.deepEqual((await page('/Observation?patient.name=Taylor')).urls, ['Observation/obs1'], 'resolve() is Patient knows the contained subject\'s type');
+  assert.deepEqual((await page('/Observation?patient=Patient/p1')).urls, [], 'a contained subject is not the stored Patient/p1');
   assert.deepEqual((await page('/Patient?_has:Observation:subject:status=final&_contained=true&_containedType=contained')).urls, ['Observation/obs1#pt']);
   assert.deepEqual((await page('/Patient?_has:Observation:subject:status=final')).urls, [], 'no stored Patient is the subject');
   const local = await s.testDb.db.query("SELECT 1 FROM idx_reference WHERE url LIKE '#%'");

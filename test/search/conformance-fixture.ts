@@ -3,9 +3,11 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { createFhirDefinitions, normalizeString, readCoreResources } from '../../src/fhir/index.js';
 import type { FhirDefinitions } from '../../src/fhir/index.js';
-import { compileSearch, parseSearch } from '../../src/search/index.js';
-import type { SearchRow } from '../../src/search/index.js';
+import { compileContainedSearch, compileSearch, parseSearch } from '../../src/search/index.js';
+import type { ContainedMatchRow, ContainedType, SearchRow } from '../../src/search/index.js';
 import { createIndexWriter } from '../../src/store/index-writer.js';
+import { indexedWithContained } from '../../src/store/contained.js';
+import type { FhirResource } from '../../src/store/model.js';
 import { createTestDb } from '../support/db.js';
 import type { TestDb } from '../support/db.js';
 import { edgeCases } from './conformance-data.js';
@@ -31,6 +33,13 @@ export interface Conformance {
   t: TestDb;
   /** Sorted ids matching `query` on `type` (all pages). */
   ids(type: string, query: string): Promise<string[]>;
+  /**
+   * `_contained=true|both` (`mode`): sorted `Type/id` of the matches returned as containers, or
+   * `Type/id#local` for contained ones returned alone (`as`), stored matches as `Type/id`.
+   */
+  contained(type: string, query: string, mode: 'true' | 'both', as: ContainedType): Promise<string[]>;
+  /** The loaded resources, to compute expected sets independently of the index. */
+  resources: readonly Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -51,7 +60,10 @@ export async function openConformance(): Promise<Conformance> {
     for (const r of resources) {
       const [type, id] = [String(r['resourceType']), String(r['id'])];
       await tx.query(`INSERT INTO resource VALUES ('default', $1, $2, 1, now(), false, NULL)`, [type, id]);
-      await writer.insert(tx, 'default', [{ resourceType: type, id, values: fhir.indexer.extract(r) }]);
+      // As the store's write path indexes them: contained resources too (migration 042).
+      const own = indexedWithContained(type, id, r as FhirResource, (x) => fhir.indexer.extract(x));
+      await writer.insert(tx, 'default', own.indexed);
+      for (const c of own.contained) await tx.query(`INSERT INTO contained_resource VALUES ('default', $1, $2, $3, $4, $5)`, c);
     }
   });
   // Fresh tables have no statistics; production has autovacuum's. Without them the planner guesses one row per scan.
@@ -67,6 +79,15 @@ export async function openConformance(): Promise<Conformance> {
       const { sql, params } = compileSearch({ ...q, count: 1000 }, 'default');
       return (await t.db.query<SearchRow>(sql, params)).rows.map((r) => r.id).sort();
     },
+    async contained(type, query, mode, as) {
+      const log = process.env['SEARCH_COVERAGE_FILE'];
+      if (log) appendFileSync(log, `${JSON.stringify({ type, query: `${query}&_contained=${mode}&_containedType=${as}` })}\n`);
+      const q = parseSearch(type, [...new URLSearchParams(query)], fhir.registry, { strict: true, maxCount: 1000 });
+      const { sql, params } = compileContainedSearch({ ...q, count: 1000 }, 'default', { mode, as, containerTypes: null });
+      const rows = (await t.db.query<ContainedMatchRow>(sql, params)).rows;
+      return rows.map((r) => `${r.container_type}/${r.container_id}${r.local_id === null ? '' : `#${r.local_id}`}`).sort();
+    },
+    resources,
     close: () => t.drop(),
   };
 }
