@@ -94,6 +94,9 @@ test('_containedType=contained returns each contained resource alone, addressed 
   assert.deepEqual((await page('/Medication?code=A&_contained=both&_containedType=contained')).urls, ['Medication/own1', 'MedicationRequest/mr1#m1', 'MedicationRequest/mr2#m3']);
   const counted = await page('/Medication?_contained=true&_containedType=contained&_total=accurate');
   assert.equal(counted.body.total, 3);
+  const countOnly = await page('/Medication?_contained=both&_containedType=contained&_summary=count');
+  assert.deepEqual([countOnly.body.total, countOnly.urls], [4, []]);
+  assert.equal((await page('/Medication?_contained=true&_count=0')).body.total, 2, 'containers, each once');
   assert.deepEqual((await page('/Medication?_contained=true&_containedType=contained&_sort=-code')).urls, ['MedicationRequest/mr1#m2', 'MedicationRequest/mr1#m1', 'MedicationRequest/mr2#m3']);
 });
 
