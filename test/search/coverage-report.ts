@@ -63,7 +63,10 @@ function main(): void {
   const bump = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
   for (const line of lines) {
     const { type, query } = JSON.parse(line) as { type: string; query: string };
-    const params = [...new URLSearchParams(query)];
+    // `_contained` shapes which resources are searched (system-params.ts), not a criterion: counted on its own.
+    const all = [...new URLSearchParams(query)];
+    const params = all.filter(([k]) => k !== '_contained' && k !== '_containedType');
+    if (params.length < all.length) bump('special _contained');
     let criteria: Criterion[];
     try {
       criteria = parseSearch(type, params, fhir.registry, { strict: true }).criteria;
@@ -83,7 +86,7 @@ function main(): void {
     console.log(`| ${type} | ${row.join(' | ')} |`);
     for (const cell of row) if (cell.endsWith(' 0')) gaps.push(`${type} ${cell.slice(0, -2)}`);
   }
-  console.log(`| special | _list ${counts.get('special :none') ?? 0} |`);
+  console.log(`| special | _list ${counts.get('special :none') ?? 0} | _contained ${counts.get('special _contained') ?? 0} |`);
   console.log(gaps.length === 0 ? 'no gaps' : `gaps: ${gaps.join(', ')}`);
 }
 
