@@ -138,6 +138,17 @@ test('chains follow local references into contained resources; _has finds contai
   assert.deepEqual((await page('/Observation?patient=Patient/p1')).urls, [], 'a contained subject is not the stored Patient/p1');
   assert.deepEqual((await page('/Patient?_has:Observation:subject:status=final&_contained=true&_containedType=contained')).urls, ['Observation/obs1#pt']);
   assert.deepEqual((await page('/Patient?_has:Observation:subject:status=final')).urls, [], 'no stored Patient is the subject');
+  // A contained resource counts as a referring resource too: the report's own Observation is about Patient/p1.
+  const report = {
+    resourceType: 'DiagnosticReport', id: 'dr1', status: 'final', code: { text: 'panel' }, subject: { reference: 'Patient/p1' },
+    result: [{ reference: '#r1' }],
+    contained: [{ resourceType: 'Observation', id: 'r1', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '2345-7' }] }, subject: { reference: 'Patient/p1' } }],
+  };
+  assert.equal((await s.fhir('/DiagnosticReport/dr1', { method: 'PUT', json: report })).status, 201);
+  assert.deepEqual((await page('/Patient?_has:Observation:subject:code=2345-7')).urls, ['Patient/p1']);
+  assert.deepEqual((await page('/DiagnosticReport?result.code=2345-7')).urls, ['DiagnosticReport/dr1']);
+  assert.deepEqual((await page('/Observation?code=2345-7')).urls, [], 'but never a result of its own');
+  assert.deepEqual((await page('/Patient/p1/Observation')).urls, [], 'nor a member of the compartment');
   const local = await s.testDb.db.query("SELECT 1 FROM idx_reference WHERE url LIKE '#%'");
   assert.equal(local.rowCount, 0, 'a local reference is stored as its target\'s key, never as a url');
 });
