@@ -15,7 +15,6 @@ import {
   readEstimate,
   readHasLastChoice,
   takeSpecialParams,
-  checkContainedQuery,
   compileContainedCount,
 } from '../search/index.js';
 import type { CompartmentFilter, CompartmentLimit, ContainedMode, ContainedSearch, ContainedType, IncludeSpec, SearchQuery, SummaryMode } from '../search/index.js';
@@ -113,6 +112,11 @@ type Prepared = {
  * and scope criteria) are written for its own type: such callers are refused
  * rather than filtered after the fetch.
  */
+/** Only a count was asked for (`_summary=count` or `_count=0`). */
+function isCountOnly(query: SearchQuery): boolean {
+  return query.summary === 'count' || query.count === 0;
+}
+
 function refuseRestrictedContained(opts: SearchRunOptions): void {
   if (opts.alsoIn || opts.within || opts.restrict) {
     throw new HavenError('forbidden', 'SEARCH_CONTAINED_RESTRICTED', '_contained=true|both is not available when access is limited to a compartment or by criteria', { expression: ['_contained'] });
@@ -161,7 +165,6 @@ export function createSearchRunner(options: SearchRunnerOptions) {
       if (types.length > 1) throw unsupportedContained('in a search over several types');
       if (opts.compartment) throw unsupportedContained('in a compartment search');
       refuseRestrictedContained(opts);
-      for (const q of queries) checkContainedQuery(q, { mode: contained.mode, as: contained.as });
     }
     return { queries, includes, params, contained };
   }
@@ -202,7 +205,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     const query = queries[0]!;
     if (prepared.contained.mode !== 'false') return runContained(ctx, reader, prepared, opts);
     const system = queries.length > 1;
-    const countOnly = query.summary === 'count' || query.count === 0;
+    const countOnly = isCountOnly(query);
     const entries = countOnly
       ? []
       : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant, { hasLast: await probeHasLast(ctx, reader, query) }));
@@ -214,34 +217,31 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     } else if (query.total === 'estimate' && !system) {
       total = readEstimate(await reader.rows(ctx, compileEstimate(query, ctx.tenant)));
     } else if (!hasMore && query.offset === 0) total = page.length; // the whole result fits this page: exact for free
-    const readable = opts.readable === undefined || opts.readable === '*' ? null : opts.readable;
-    const inc =
-      includes.length > 0 && page.length > 0
-        ? await runIncludes(ctx, reader, page, includes, {
-            registry: options.registry,
-            readable,
-            limit: options.maxIncludes ?? options.maxCount,
-            ...(opts.within ? { within: opts.within } : {}),
-          })
-        : { included: [], truncated: false };
-    return pageOf(prepared, { entries: page, included: inc.included, truncated: inc.truncated, total, hasMore });
+    return pageOf(prepared, { ...(await includesOf(ctx, reader, page, includes, opts)), entries: page, total, hasMore });
   }
 
   /** `_contained=true|both` (src/store/search-contained.ts): keys first, then the containers they name. */
   async function runContained(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {
     const query = prepared.queries[0]!;
     const c: ContainedSearch = { mode: prepared.contained.mode as ContainedSearch['mode'], as: prepared.contained.as, containerTypes: containerTypes(opts) };
-    const countOnly = query.summary === 'count' || query.count === 0;
+    const countOnly = isCountOnly(query);
     const found = countOnly ? { entries: [], hasMore: false, includeSources: [] } : await runContainedPage(ctx, reader, query, c);
     let total: number | undefined;
     if (query.total !== 'none' || countOnly) total = await reader.scalar(ctx, compileContainedCount(query, ctx.tenant, c));
     else if (!found.hasMore && query.offset === 0) total = found.entries.length;
-    const readable = opts.readable === undefined || opts.readable === '*' ? null : opts.readable;
-    const inc =
-      prepared.includes.length > 0 && found.includeSources.length > 0
-        ? await runIncludes(ctx, reader, found.includeSources, prepared.includes, { registry: options.registry, readable, limit: options.maxIncludes ?? options.maxCount })
-        : { included: [], truncated: false };
-    return pageOf(prepared, { entries: found.entries, included: inc.included, truncated: inc.truncated, total, hasMore: found.hasMore });
+    const included = await includesOf(ctx, reader, found.includeSources, prepared.includes, opts);
+    return pageOf(prepared, { ...included, entries: found.entries, total, hasMore: found.hasMore });
+  }
+
+  /** `_include`/`_revinclude` from `sources`, limited to the types the caller may read (and its compartment). */
+  async function includesOf(ctx: RequestContext, reader: ResourceReader, sources: StoredResource[], includes: IncludeSpec[], opts: SearchRunOptions) {
+    if (includes.length === 0 || sources.length === 0) return { included: [], truncated: false };
+    return runIncludes(ctx, reader, sources, includes, {
+      registry: options.registry,
+      readable: opts.readable === undefined || opts.readable === '*' ? null : opts.readable,
+      limit: options.maxIncludes ?? options.maxCount,
+      ...(opts.within ? { within: opts.within } : {}),
+    });
   }
 
   function pageOf(
@@ -261,7 +261,7 @@ export function createSearchRunner(options: SearchRunnerOptions) {
       unknown,
       warnings: r.truncated ? [`Included resources were limited to ${r.included.length}`] : [],
       applied: params.filter(([k]) => !unknown.includes(k) && !unknown.includes(k.split(':')[0]!)),
-      countOnly: query.summary === 'count' || query.count === 0,
+      countOnly: isCountOnly(query),
       ...(query.summary === undefined ? {} : { summary: query.summary }),
       ...(query.elements === undefined ? {} : { elements: query.elements }),
     };
