@@ -1,7 +1,9 @@
 /**
- * `COPY … FROM STDIN` over the pg driver's own connection (pg-copy-streams is
- * not installed): a minimal "submittable" that sends pre-built copy-data
- * chunks when the server asks for them. Used only by the physical-limits phase.
+ * `COPY … FROM STDIN` and `COPY … TO STDOUT` over the pg driver's own
+ * connection (pg-copy-streams is not installed): minimal "submittables" that
+ * send pre-built copy-data chunks when the server asks for them, or collect
+ * the ones it sends. Used only by the physical-limit measurements
+ * (bench/limits.ts, bench/hl7v2-copy-limit.ts).
  */
 import type pg from 'pg';
 
@@ -47,6 +49,44 @@ export function copyFrom(client: pg.Client, text: string, chunks: Buffer[]): Pro
   return new Promise((resolve, reject) => {
     const submittable = new CopyFrom(text, chunks, (err, rows) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(rows)));
     // pg accepts any object with submit(); its types only describe Query.
+    (client as unknown as { query(s: object): void }).query(submittable);
+  });
+}
+
+/** Collects the copy-data messages of one COPY … TO STDOUT (one per row in text format). */
+class CopyTo {
+  readonly chunks: Buffer[] = [];
+  private error: unknown;
+  constructor(
+    private readonly text: string,
+    private readonly done: (err: unknown, chunks: Buffer[]) => void,
+  ) {}
+  submit(connection: CopyConnection): void {
+    connection.query(this.text);
+  }
+  handleCopyData(msg: { chunk: Buffer }): void {
+    // A view into the driver's read buffer, which the next socket read reuses: copied out.
+    this.chunks.push(Buffer.from(msg.chunk));
+  }
+  handleError(err: unknown): void {
+    this.error = err;
+  }
+  handleReadyForQuery(): void {
+    this.done(this.error, this.chunks);
+  }
+  handleCommandComplete(): void {}
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handleCopyInResponse(connection: CopyConnection): void {
+    connection.sendCopyFail('not a COPY FROM');
+  }
+}
+
+/** Runs one COPY … TO STDOUT; resolves to its copy-data chunks, in order. */
+export function copyTo(client: pg.Client, text: string): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const submittable = new CopyTo(text, (err, chunks) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(chunks)));
     (client as unknown as { query(s: object): void }).query(submittable);
   });
 }
