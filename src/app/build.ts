@@ -120,7 +120,7 @@ export function buildApp(parts: AppParts) {
     ...(db.search ? { searchDb: db.search } : {}),
     codec: encryption.codec ?? plaintextCodec,
     indexWriter,
-    extract: (r) => fhir.indexer.extract(r),
+    extract: (r, container) => fhir.indexer.extract(r, container),
     clock,
     hooks,
   }));

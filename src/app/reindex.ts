@@ -31,7 +31,7 @@ export function buildReindex(p: ReindexParts) {
     indexWriter: p.indexWriter,
     registry: p.fhir.registry,
     resourceTypes: p.fhir.resourceTypes,
-    extract: (r) => p.fhir.indexer.extract(r),
+    extract: (r, container) => p.fhir.indexer.extract(r, container),
     tenant: p.tenant,
     logger: p.logger.child({ component: 'reindex' }),
     settings: { ...defaultReindexSettings, ...p.settings },

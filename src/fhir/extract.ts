@@ -10,8 +10,12 @@ import { withLocalTargets } from './reference.js';
 import { HavenError } from '../kernel/errors.js';
 
 export interface Indexer {
-  /** Index values for every supported search parameter of the resource's type. */
-  extract(resource: object): IndexValue[];
+  /**
+   * Index values for every supported search parameter of the resource's type.
+   * `container`: the resource `resource` is contained in, whose other contained
+   * resources its `#id` references name (and `#` the container itself).
+   */
+  extract(resource: object, container?: object): IndexValue[];
 }
 
 export interface IndexerOptions {
@@ -187,13 +191,13 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
   }
 
   return {
-    extract(resource) {
+    extract(resource, container) {
       const resourceType = (resource as { resourceType?: unknown }).resourceType;
       if (typeof resourceType !== 'string') return [];
       const out: IndexValue[] = valueSetIndexValues(resource);
       const params = plan(resourceType).params;
       // `resolve() is Patient` of a local reference (`#id`) asks the type of the contained resource it names.
-      withLocalTargets(resource, () => {
+      withLocalTargets(container ?? resource, () => {
         for (const p of params) evaluate(p, resource, resourceType, out);
       });
       return unique(out);

@@ -55,16 +55,27 @@ export function parseReference(data: unknown): ReferenceParts | null {
 
 /**
  * The types of the contained resources of the resource being extracted, by
- * local id, for `#id` references; null outside `withLocalTargets`. Extraction
- * is synchronous, so one resource's map never meets another's.
+ * local id, for `#id` references, and the container's own type under '' (a
+ * contained resource's `#` names its container); null outside
+ * `withLocalTargets`. Extraction is synchronous, so one resource's map never
+ * meets another's.
  */
 let localTargets: ReadonlyMap<string, string> | null = null;
 
-/** Runs `work` (synchronous extraction of `resource`) with its contained resources' types known to referenceTargetType. */
+/**
+ * Runs `work` (synchronous extraction of `resource`, or of one of its
+ * contained resources, whose `#sibling` and `#` references point into it)
+ * with its contained resources' types known to referenceTargetType. A
+ * resource without contained resources leaves the current map in place: a
+ * contained resource has none of its own, so inside its container's call it
+ * still sees its siblings.
+ */
 export function withLocalTargets<T>(resource: object, work: () => T): T {
   const contained = (resource as { contained?: unknown }).contained;
   if (!Array.isArray(contained) || contained.length === 0) return work();
   const types = new Map<string, string>();
+  const ownType = (resource as { resourceType?: unknown }).resourceType;
+  if (typeof ownType === 'string') types.set('', ownType);
   for (const c of contained as unknown[]) {
     const r = c as { resourceType?: unknown; id?: unknown } | null;
     if (typeof r?.resourceType === 'string' && typeof r.id === 'string' && !types.has(r.id)) types.set(r.id, r.resourceType);

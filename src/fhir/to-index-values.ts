@@ -79,7 +79,7 @@ function addTokens(param: string, { data, type }: TypedValue, out: Out): void {
 /**
  * `identifier:of-type=system|code|value`: one row per Identifier.type coding under
  * `<param>:of-type`, system = the type's system, code = `<type code>|<value>`,
- * so the search is one equality lookup on idx_token_lookup.
+ * so the search is one equality lookup on idx_token_lookup_id.
  */
 function addOfType(param: string, data: Obj, out: Out): void {
   const value = str(data['value']);
@@ -139,9 +139,10 @@ function addQuantity(param: string, { data, type }: TypedValue, out: Out): void 
 }
 
 /**
- * A local reference (`#id`, to a contained resource) is kept as its url only
- * for the store to resolve: the index key of a contained resource depends on
- * its container's identity, which extraction does not know
+ * A local reference (`#id`, to a contained resource, or `#` alone, from a
+ * contained resource to its container) is kept as its url only for the store
+ * to resolve: the index key of a contained resource depends on its
+ * container's identity, which extraction does not know
  * (src/store/contained.ts, resolveLocalReferences). Unresolved, it is dropped.
  */
 function addReference(param: string, { data }: TypedValue, out: Out): void {
@@ -151,7 +152,7 @@ function addReference(param: string, { data }: TypedValue, out: Out): void {
     return;
   }
   const literal = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)['reference'] : undefined;
-  if (typeof literal === 'string' && literal.length > 1 && literal.startsWith('#')) {
+  if (typeof literal === 'string' && literal.startsWith('#')) {
     out.push({ type: 'reference', param, targetType: null, targetId: null, url: literal, version: null, identifierSystem: null, identifierValue: null });
   }
 }

@@ -30,7 +30,7 @@ export interface ReindexDeps {
   registry: HavenSearchParamRegistry;
   resourceTypes: ReadonlySet<string>;
   /** Index values of every parameter of the resource's type (the store's extraction, custom layer included). */
-  extract: (resource: object) => IndexValue[];
+  extract: (resource: object, container?: object) => IndexValue[];
   tenant: string;
   logger: Logger;
   settings: ReindexSettings;

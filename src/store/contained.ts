@@ -40,7 +40,8 @@ export function containedOf(resource: FhirResource): { resource: FhirResource; l
  * Local references (`#id`, kept by extraction as their url) made references
  * to the contained resource's index key, so a chain follows them
  * (`Observation?subject.name=…` with the subject contained) and `_has` finds
- * them; one naming no contained resource is dropped.
+ * them; one naming no contained resource is dropped. In a contained
+ * resource's values `keys` also holds '' for `#`, its container.
  */
 function resolveLocalReferences(values: IndexValue[], keys: ReadonlyMap<string, { type: string; key: string }>): IndexValue[] {
   if (!values.some((v) => v.type === 'reference' && v.url !== null && v.url.startsWith('#'))) return values;
@@ -56,20 +57,28 @@ function resolveLocalReferences(values: IndexValue[], keys: ReadonlyMap<string, 
   return out;
 }
 
-/** A container's own index entry, then one per contained resource, and the `contained_resource` rows. */
+/**
+ * A container's own index entry, then one per contained resource, and the
+ * `contained_resource` rows. A contained resource is extracted with its
+ * container at hand (`extract`'s second argument), so parameters that test a
+ * local target's type (`subject.where(resolve() is Patient)`) know the
+ * sibling a `#id` names, or the container `#` names.
+ */
 export function indexedWithContained(
   type: string,
   id: string,
   resource: FhirResource,
-  extract: (r: FhirResource) => IndexValue[],
+  extract: (r: FhirResource, container?: FhirResource) => IndexValue[],
 ): { indexed: IndexedResource[]; contained: ContainedRow[] } {
   const inside = containedOf(resource);
   const keys = new Map(inside.map((c) => [c.localId, { type: c.resource.resourceType, key: containedKey(type, id, c.localId) }]));
   const indexed: IndexedResource[] = [{ resourceType: type, id, values: resolveLocalReferences(extract(resource), keys) }];
   const contained: ContainedRow[] = [];
+  if (inside.length === 0) return { indexed, contained };
+  const keysInside = new Map(keys).set('', { type, key: id });
   for (const c of inside) {
     const key = keys.get(c.localId)!.key;
-    indexed.push({ resourceType: c.resource.resourceType, id: key, values: resolveLocalReferences(extract(c.resource), keys) });
+    indexed.push({ resourceType: c.resource.resourceType, id: key, values: resolveLocalReferences(extract(c.resource, resource), keysInside) });
     contained.push([c.resource.resourceType, key, type, id, c.localId]);
   }
   return { indexed, contained };

@@ -64,7 +64,8 @@ export interface ResourceStoreDeps {
   searchDb?: Queryable;
   codec: BodyCodec;
   indexWriter: IndexWriter;
-  extract: (resource: FhirResource) => IndexValue[];
+  /** `container`: set for a contained resource (its `#id` references point into the container). */
+  extract: (resource: FhirResource, container?: FhirResource) => IndexValue[];
   clock: Clock;
   hooks: StoreHooks;
 }

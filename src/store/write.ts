@@ -11,7 +11,8 @@ import { withEntries } from './statement-batch.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
 
 export interface WriteDeps {
-  extract: (resource: FhirResource) => IndexValue[];
+  /** `container`: set for a contained resource (its `#id` references point into the container). */
+  extract: (resource: FhirResource, container?: FhirResource) => IndexValue[];
   indexWriter: IndexWriter;
   codec: BodyCodec;
   clock: Clock;

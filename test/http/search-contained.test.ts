@@ -153,6 +153,32 @@ test('chains follow local references into contained resources; _has finds contai
   assert.equal(local.rowCount, 0, 'a local reference is stored as its target\'s key, never as a url');
 });
 
+test('a contained resource\'s references to a sibling (#id) and to its container (#) are indexed, typed ones too', async () => {
+  // The report's subject and its contained result's subject are both the contained Patient cp.
+  const report = {
+    resourceType: 'DiagnosticReport', id: 'dr2', status: 'final', code: { text: 'panel' }, subject: { reference: '#cp' },
+    result: [{ reference: '#co' }],
+    contained: [
+      { resourceType: 'Patient', id: 'cp', name: [{ family: 'Sibling' }] },
+      { resourceType: 'Observation', id: 'co', status: 'final', code: { text: 'inner' }, subject: { reference: '#cp' } },
+    ],
+  };
+  assert.equal((await s.fhir('/DiagnosticReport/dr2', { method: 'PUT', json: report })).status, 201);
+  // `patient` is Observation.subject.where(resolve() is Patient): the sibling's type must be known.
+  assert.deepEqual((await page('/Observation?patient.family=Sibling&_contained=true&_containedType=contained')).urls, ['DiagnosticReport/dr2#co']);
+  assert.deepEqual((await page('/Observation?subject:Patient.family=Sibling&_contained=true')).urls, ['DiagnosticReport/dr2']);
+  assert.deepEqual((await page('/Patient?_has:Observation:patient:code:text=inner&_contained=true&_containedType=contained')).urls, ['DiagnosticReport/dr2#cp']);
+  // `#` alone names the container (R4 "References", contained resources): dom-3 is met by the reference back.
+  const outer = {
+    resourceType: 'Observation', id: 'oc', status: 'final', code: { text: 'outer' },
+    contained: [{ resourceType: 'Observation', id: 'inner', status: 'final', code: { text: 'derived' }, derivedFrom: [{ reference: '#' }] }],
+  };
+  const put = await s.fhir('/Observation/oc', { method: 'PUT', json: outer });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  assert.deepEqual((await page('/Observation?derived-from=Observation/oc&_contained=true&_containedType=contained')).urls, ['Observation/oc#inner']);
+  assert.deepEqual((await page('/Observation?derived-from=Observation/oc')).urls, [], 'the contained one is no result of its own');
+});
+
 test('the search audit entry names the containers that were read, with their versions', async () => {
   const before = Number((await s.testDb.db.query<{ n: string }>('SELECT coalesce(max(entry_id), 0) AS n FROM audit_entry')).rows[0]!.n);
   await page('/Medication?code=B&_contained=true&_containedType=contained');
@@ -227,7 +253,9 @@ test('a full $reindex indexes the contained resources of containers stored witho
   // As if obs1 had been written before contained resources were indexed.
   await s.testDb.db.query("DELETE FROM idx_string WHERE resource_id = 'Observation/obs1#pt'");
   await s.testDb.db.query("DELETE FROM contained_resource WHERE container_id = 'obs1'");
+  await s.testDb.db.query("DELETE FROM idx_reference WHERE resource_id = 'Observation/oc#inner'");
   assert.deepEqual((await page('/Patient?name=Taylor&_contained=true')).urls, []);
+  assert.deepEqual((await page('/Observation?derived-from=Observation/oc&_contained=true')).urls, []);
   const start = await s.fhir('/Observation/$reindex', { method: 'POST' });
   assert.equal(start.status, 202);
   const location = start.headers.get('content-location')!;
@@ -241,4 +269,5 @@ test('a full $reindex indexes the contained resources of containers stored witho
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.deepEqual((await page('/Patient?name=Taylor&_contained=true')).urls, ['Observation/obs1']);
+  assert.deepEqual((await page('/Observation?derived-from=Observation/oc&_contained=true')).urls, ['Observation/oc'], 'a reindexed contained resource\'s `#` still names its container');
 });

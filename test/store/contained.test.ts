@@ -43,6 +43,23 @@ test('contained resources get entries under their own type and a key no resource
   assert.deepEqual(targets(indexed[1]!.values), ['Organization/MedicationRequest/mr1#o1 null']);
 });
 
+test('a contained resource is extracted with its container at hand, and its `#` names the container', () => {
+  const container = {
+    resourceType: 'Observation',
+    refs: ['#'],
+    contained: [{ resourceType: 'Observation', id: 'inner', refs: ['#', '#inner'] }],
+  } as unknown as FhirResource;
+  const seen: (FhirResource | undefined)[] = [];
+  const { indexed } = indexedWithContained('Observation', 'oc', container, (r, c) => {
+    seen.push(c);
+    return extract(r);
+  });
+  assert.deepEqual(seen, [undefined, container], 'the container alone, then its contained resource with the container');
+  const targets = (values: IndexValue[]) => values.map((v) => (v.type === 'reference' ? `${v.targetType}/${v.targetId}` : v.type));
+  assert.deepEqual(targets(indexed[0]!.values), [], 'the container\'s own `#` names nothing');
+  assert.deepEqual(targets(indexed[1]!.values), ['Observation/oc', 'Observation/Observation/oc#inner']);
+});
+
 test('a resource without contained resources is its own entry, its values untouched', () => {
   const values: IndexValue[] = [{ type: 'uri', param: 'url', value: 'http://x' }];
   const { indexed, contained } = indexedWithContained('ValueSet', 'v', { resourceType: 'ValueSet' }, () => values);
