@@ -22,10 +22,9 @@
  *    binary format, and measures the PostgreSQL backend's CPU (/proc), the
  *    wall time and the WAL written.
  *
- * The ceiling is 2 cores × 1,000 ms ÷ (backend CPU ms per message, the
- * cheaper format): the
- * messages/s this machine could take if Haven's own work cost nothing and
- * PostgreSQL's bulk path were as cheap as COPY. The audit tables also hold
+ * The ceiling is cores × 1,000 ms ÷ backend CPU ms per message (of the
+ * cheaper format): the messages/s this machine could take if Haven's own work
+ * cost nothing and PostgreSQL's bulk path were as cheap as COPY. The audit tables also hold
  * the few entries of the benchmark's own token requests (counted, negligible).
  * Results: bench/results/hl7v2-copy-limit-<date>.json (or `--out NAME`.json).
  */
@@ -46,7 +45,7 @@ import { adminQuery, databaseUrl } from './pg-admin.js';
 import { startServerChild } from './server-process.js';
 import { median, round } from './stats.js';
 
-/** Every table an HL7 v2 message's commit writes to (docs/hl7v2.md, "Durable ACK"). */
+/** Every table an HL7 v2 message's commit writes to (docs/hl7v2.md, "Acknowledgments"). */
 const TABLES = [
   'resource',
   'resource_version',
