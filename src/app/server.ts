@@ -3,7 +3,7 @@ import type { HavenConfig } from '../config/index.js';
 import { asTenantId, DEFAULT_TENANT, type Logger, type RequestContext, type TenantId } from '../kernel/index.js';
 import { channelContext } from '../hl7v2/mllp/index.js';
 import { ensureBootstrapClient } from '../auth/index.js';
-import { createDb, createEmbeddedPostgres, migrate, startMaintenance, type Db, type EmbeddedPostgres } from '../store/index.js';
+import { createDb, createEmbeddedPostgres, databaseCollation, isBytewise, migrate, startMaintenance, type Db, type EmbeddedPostgres } from '../store/index.js';
 import { buildApp } from './build.js';
 import { buildMllpListener, type Hl7Parts } from './hl7v2.js';
 import { tuneRuntime } from './runtime-tuning.js';
@@ -54,6 +54,13 @@ export async function startServer(config: HavenConfig, logger: Logger, options: 
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
+    const collation = await databaseCollation(db);
+    if (!isBytewise(collation)) {
+      logger.warn(
+        { collationProvider: collation.provider, collation: collation.locale },
+        'the database does not use the C collation: every index insert and lookup on text keys costs more (see docs/configuration.md, "External PostgreSQL")',
+      );
+    }
     const tenant = asTenantId(DEFAULT_TENANT);
     const port = config.http.port;
     const baseUrl = publicBaseUrl(config, port);

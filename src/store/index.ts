@@ -1,5 +1,6 @@
 export { createDb, translateDbError, type Db, type Queryable, type NamedSql, type DbOptions } from './db.js';
 export { migrate } from './migrate.js';
+export { databaseCollation, isBytewise, type DatabaseCollation } from './collation.js';
 export { createEmbeddedPostgres, type EmbeddedPostgres, HAVEN_DATABASE } from './embedded/server.js';
 export { createIndexWriter, type IndexWriter, type IndexValueTransform } from './index-writer.js';
 export { plaintextCodec, type BodyCodec, type RowIdentity } from './body-codec.js';
