@@ -22,6 +22,8 @@ export interface ServerSpec {
   memTrace?: string;
   /** Directory whose bin/haven.js (and dist/) is run: another build of Haven for an A/B run; the current directory when absent. */
   cwd?: string;
+  /** Extra `node` options for the server process (V8 flags for an A/B run). */
+  nodeArgs?: string[];
 }
 
 export interface ServerChild {
@@ -51,7 +53,7 @@ export async function startServerChild(spec: ServerSpec): Promise<ServerChild> {
   };
   delete env.DATABASE_URL;
   if (spec.databaseUrl) env.DATABASE_URL = spec.databaseUrl;
-  const nodeArgs = spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [];
+  const nodeArgs = [...(spec.nodeArgs ?? []), ...(spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [])];
   if (spec.memTrace) {
     // This build's sampler, also when another build's server runs (--server-cwd A/B).
     nodeArgs.push('--import', pathToFileURL(resolve(fileURLToPath(import.meta.url), '..', 'mem-trace.js')).href);
