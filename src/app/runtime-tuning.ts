@@ -20,20 +20,22 @@ import { setFlagsFromString } from 'node:v8';
  * The flag is read at every sweep, so setting it after V8 has started takes
  * effect from the next one.
  *
- * `--heap-growing-percent=50`: after each full collection V8 lets the old
+ * `--heap-growing-percent=100`: after each full collection V8 lets the old
  * generation grow by a factor it picks between 1.1 and 4 before the next one;
  * on this 24 GB machine it picked close to 4. An ingest promotes much
  * short-lived garbage (bundles, index rows, statements), so the heap rose to
- * 3-4x its ~45 MB of live objects and the process kept those pages: 280-320
+ * 3-4x its ~45 MB of live objects and the process kept those pages: 240-320
  * MB of RSS through the reads that followed, over the 300 MB the server is
- * held to. With the growth capped at 1.5x (bench: 1,000 synthetic patients
- * ingested then read at c16, three rounds against the default) the peak RSS
- * fell 286-324 → 175-187 MB, Node's CPU per ingested resource did not move
- * (median 257 → 260 µs, inside the round-to-round spread) and per read fell
- * 326-361 → 303-334 µs: the smaller heap is marked sooner but is also
- * smaller to scavenge into and to cache. Read at every full collection.
+ * held to. bench/server-heap-ab.ts, 1,000 synthetic patients ingested then
+ * read at c16, four rounds against the default
+ * (bench/results/server-heap-ab-2026-12-01-heap-growing-sweep.json): capped
+ * at 2x, peak RSS during the reads 205-207 MB (default 241-315) and Node's CPU
+ * per ingested resource and per read unchanged (medians 244 and 321 µs
+ * against 241.5 and 328). Capped at 1.5x it was 176-189 MB, but ingest CPU
+ * rose to a median of 270 µs: the collector then marks the live heap twice as
+ * often. Read at every full collection.
  */
-const FLAGS = ['--no-concurrent-array-buffer-sweeping', '--heap-growing-percent=50'];
+const FLAGS = ['--no-concurrent-array-buffer-sweeping', '--heap-growing-percent=100'];
 
 let applied = false;
 
