@@ -57,13 +57,13 @@ export function createSearchConnections(options: SearchConnectionOptions): Searc
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    // Run, and awaited, on each new connection before the pool hands it out. Should it fail, the pool closes
+    // the connection and the query that asked for it fails: a named search statement must never run where
+    // generic plans are allowed. (Queued from a 'connect' listener instead, the SET and that query were
+    // pipelined on one client, which pg 8.23 warns about and pg 9 removes.)
+    onConnect: (client) => client.query('SET plan_cache_mode = force_custom_plan'),
   });
   pool.on('error', () => undefined);
-  // Queued on the new connection before the query that asked for it. Should it fail, the connection is
-  // closed (that query fails too): a named search statement must never run where generic plans are allowed.
-  pool.on('connect', (client) => {
-    client.query('SET plan_cache_mode = force_custom_plan').catch(() => void client.end().catch(() => undefined));
-  });
   const shapes = createShapeNames(options.maxShapes ?? MAX_SEARCH_SHAPES);
   return {
     pool,

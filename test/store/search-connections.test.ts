@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createDb, type Queryable } from '../../src/store/db.js';
 import { createShapeNames } from '../../src/store/search-connections.js';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -50,6 +51,32 @@ test('a statement run on the search connections is prepared once and planned wit
   } finally {
     await db.close();
   }
+});
+
+/**
+ * A new search connection's SET is awaited before the pool hands the connection out, not pipelined with the
+ * query that asked for it: pg 8.23 deprecates a query on a client that is still executing one (and pg 9
+ * removes it). In a child process with --throw-deprecation, so the warning, which pg gives once per process,
+ * fails the query there whatever ran before in this one.
+ */
+test('a new search connection is set up before its first query, not pipelined with it', () => {
+  const db = new URL('../../src/store/db.js', import.meta.url).href;
+  const script = `
+    import { createDb } from '${db}';
+    const db = createDb({ connectionString: process.env.SEARCH_TEST_URL, maxConnections: 4, searchConnections: 1 });
+    try {
+      const mode = await db.search.query('SHOW plan_cache_mode');
+      process.stdout.write(mode.rows[0].plan_cache_mode);
+    } finally {
+      await db.close();
+    }`;
+  const run = spawnSync(process.execPath, ['--throw-deprecation', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, SEARCH_TEST_URL: t.url },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'force_custom_plan');
+  assert.doesNotMatch(run.stderr, /Deprecation/);
 });
 
 test('the search and control connections come out of the pool size, never on top of it', async () => {
