@@ -14,10 +14,11 @@
  * setting it already makes must run a build without it (`--cwd`, another
  * checkout built beside this one).
  */
-import { readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
+import { cpuMsOf } from './cpu-meter.js';
 import { createHttpClient, runLoad } from './http-load.js';
 import { emptyDrawn, runIngest } from './ingest.js';
 import { machineFacts } from './machine.js';
@@ -48,12 +49,6 @@ interface Run {
   readPeakRssMb: number;
 }
 
-/** User + system CPU of a process, all threads, in ms (clock ticks are 10 ms here). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 function databaseUrl(name: string): string {
   const u = new URL(adminUrl!);
   u.pathname = `/${name}`;
@@ -73,16 +68,16 @@ async function once(variant: string, roundNo: number): Promise<Run> {
     const client = createHttpClient(server.baseUrl, tokens.get, 16);
     const drawn = emptyDrawn();
     let rss = sampleRss(server.pid);
-    let cpu = processCpuMs(server.pid);
+    let cpu = cpuMsOf(server.pid);
     const ingest = await runIngest(client, { seed: 7, patients, measurePatients: Math.min(600, patients), concurrencies: [4], log: () => undefined }, drawn);
-    const ingestCpu = processCpuMs(server.pid) - cpu;
+    const ingestCpu = cpuMsOf(server.pid) - cpu;
     const ingestRss = rss.stop();
     await tokens.renew();
     const ids = [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
     rss = sampleRss(server.pid);
-    cpu = processCpuMs(server.pid);
+    cpu = cpuMsOf(server.pid);
     const load = await runLoad({ client, concurrency: 16, seconds: readSeconds, maxRequests: 5_000_000, path: () => ids[Math.floor(Math.random() * ids.length)]! });
-    const readCpu = processCpuMs(server.pid) - cpu;
+    const readCpu = cpuMsOf(server.pid) - cpu;
     const readRss = rss.stop();
     if (ingest.errors + load.errors > 0) throw new Error(`${variant}: ${ingest.errors} ingest and ${load.errors} read errors`);
     return {
