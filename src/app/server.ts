@@ -46,7 +46,12 @@ export async function startServer(config: HavenConfig, logger: Logger, options: 
   let embedded: EmbeddedPostgres | undefined;
   let connectionString = config.database.url;
   if (!connectionString) {
-    embedded = createEmbeddedPostgres({ dataDir, osUser: config.database.osUser, logger: logger.child({ component: 'embedded-postgres' }) });
+    embedded = createEmbeddedPostgres({
+      dataDir,
+      osUser: config.database.osUser,
+      ...(config.database.embeddedSharedBuffersMb ? { sharedBuffersMb: config.database.embeddedSharedBuffersMb } : {}),
+      logger: logger.child({ component: 'embedded-postgres' }),
+    });
     await embedded.start();
     connectionString = embedded.connectionString;
   }

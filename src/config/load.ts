@@ -17,6 +17,7 @@ export const envMap: Record<string, string[]> = {
   HAVEN_DB_POOL_SIZE: ['database', 'poolSize'],
   HAVEN_DB_STATEMENT_TIMEOUT_MS: ['database', 'statementTimeoutMs'],
   HAVEN_EMBEDDED_PG_PORT: ['database', 'embeddedPort'],
+  HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB: ['database', 'embeddedSharedBuffersMb'],
   HAVEN_PG_OS_USER: ['database', 'osUser'],
   HAVEN_MAX_BUNDLE_ENTRIES: ['fhir', 'maxBundleEntries'],
   HAVEN_DEFAULT_PAGE_SIZE: ['fhir', 'defaultPageSize'],

@@ -80,6 +80,8 @@ export const configSchema = z.object({
     statementTimeoutMs: positiveInt.default(30000),
     /** Port of the embedded server (only used without DATABASE_URL). */
     embeddedPort: port.default(5433),
+    /** `shared_buffers` of the embedded server in MB; absent: an eighth of the memory, 128 MB to 2 GB. */
+    embeddedSharedBuffersMb: z.coerce.number().int().min(16).max(1048576).optional(),
     /** OS account that runs the embedded PostgreSQL when Haven runs as root. */
     osUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be an OS user name').default('postgres'),
   }),

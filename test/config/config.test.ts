@@ -30,6 +30,13 @@ test('values are coerced and applied', () => {
   assert.equal(c.database.url, 'postgres://u@h/db');
 });
 
+test('embedded shared_buffers: unset by default (sized to the machine), an override in MB, bounds named', () => {
+  assert.equal(loadConfig({}).database.embeddedSharedBuffersMb, undefined);
+  assert.equal(loadConfig({ HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB: '512' }).database.embeddedSharedBuffersMb, 512);
+  assert.throws(() => loadConfig({ HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB: '8' }), /HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB/);
+  assert.throws(() => loadConfig({ HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB: '1GB' }), /HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB/);
+});
+
 test('HL7 v2 group-commit limits: defaults, overrides, bounds', () => {
   assert.deepEqual([loadConfig({}).hl7v2.groupMessages, loadConfig({}).hl7v2.groupsInFlight], [32, 2]);
   const c = loadConfig({ HAVEN_HL7_GROUP_MESSAGES: '8', HAVEN_HL7_GROUPS_IN_FLIGHT: '3' });

@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createEmbeddedPostgres } from '../../src/store/index.js';
+import { defaultSharedBuffersMb } from '../../src/store/embedded/memory.js';
+
+/** How PostgreSQL shows a size in MB: whole GB as `NGB`. */
+const sizeOf = (mb: number) => (mb % 1024 === 0 ? `${mb / 1024}GB` : `${mb}MB`);
 
 async function count(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -30,15 +34,21 @@ test('embedded PostgreSQL: initialise, restart, adopt a server left by a killed 
     await c.connect();
     assert.equal((await c.query('SHOW listen_addresses')).rows[0].listen_addresses, '');
     assert.equal((await c.query('SHOW fsync')).rows[0].fsync, 'on');
+    // Sized to the machine unless set (src/store/embedded/memory.ts).
+    assert.equal((await c.query('SHOW shared_buffers')).rows[0].shared_buffers, sizeOf(defaultSharedBuffersMb()));
     await c.end();
     await first.stop();
 
     const started = Date.now();
-    const second = createEmbeddedPostgres({ dataDir, supervise: false });
+    const second = createEmbeddedPostgres({ dataDir, supervise: false, sharedBuffersMb: 64 });
     await second.start();
     const restartMs = Date.now() - started;
     assert.ok(restartMs < 3000, `restart took ${restartMs} ms`);
     assert.equal(await count(second.connectionString), 2);
+    const c2 = new pg.Client({ connectionString: second.connectionString });
+    await c2.connect();
+    assert.equal((await c2.query('SHOW shared_buffers')).rows[0].shared_buffers, '64MB');
+    await c2.end();
     // Simulate Haven being killed: forget the handle, leave the server running.
     const orphanPid = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
     const third = createEmbeddedPostgres({ dataDir, supervise: false });

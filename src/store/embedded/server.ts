@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { silentLogger, type Logger } from '../../kernel/index.js';
 import { locateBinaries, type PgBinaries } from './binaries.js';
+import { defaultSharedBuffersMb } from './memory.js';
 import { databaseOsUser, type RunAs } from './os-user.js';
 
 const execFileAsync = promisify(execFile);
@@ -17,6 +18,8 @@ export interface EmbeddedPostgresOptions {
   supervise?: boolean;
   /** OS account for the server when Haven runs as root (default `postgres`). */
   osUser?: string;
+  /** `shared_buffers` in MB (default: an eighth of the memory, 128 MB to 2 GB; see memory.ts). */
+  sharedBuffersMb?: number;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
 }
@@ -100,7 +103,7 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
       synchronous_commit: 'on',
       full_page_writes: 'on',
       max_connections: '100',
-      shared_buffers: '128MB',
+      shared_buffers: `${options.sharedBuffersMb ?? defaultSharedBuffersMb()}MB`,
       // Fewer checkpoints during bulk loads; crash recovery replays at most this much WAL.
       max_wal_size: '2GB',
       ...options.settings,
