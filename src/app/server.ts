@@ -49,7 +49,7 @@ export async function startServer(config: HavenConfig, logger: Logger, options: 
     embedded = createEmbeddedPostgres({
       dataDir,
       osUser: config.database.osUser,
-      ...(config.database.embeddedSharedBuffersMb ? { sharedBuffersMb: config.database.embeddedSharedBuffersMb } : {}),
+      sharedBuffersMb: config.database.embeddedSharedBuffersMb,
       logger: logger.child({ component: 'embedded-postgres' }),
     });
     await embedded.start();

@@ -44,7 +44,12 @@ async function withAuditDb(run: (db: Db, config: HavenConfig) => Promise<number>
   let embedded: EmbeddedPostgres | undefined;
   let connectionString = config.database.url;
   if (!connectionString) {
-    embedded = createEmbeddedPostgres({ dataDir: resolve(config.dataDir), osUser: config.database.osUser, supervise: false });
+    embedded = createEmbeddedPostgres({
+      dataDir: resolve(config.dataDir),
+      osUser: config.database.osUser,
+      sharedBuffersMb: config.database.embeddedSharedBuffersMb,
+      supervise: false,
+    });
     await embedded.start();
     connectionString = embedded.connectionString;
   }

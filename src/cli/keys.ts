@@ -52,7 +52,13 @@ export async function withDatabase<T>(config: HavenConfig, logger: Logger, work:
   if (!url) {
     const dataDir = resolve(config.dataDir);
     assertEmbeddedIdle(dataDir);
-    embedded = createEmbeddedPostgres({ dataDir, osUser: config.database.osUser, supervise: false, logger: logger.child({ component: 'embedded-postgres' }) });
+    embedded = createEmbeddedPostgres({
+      dataDir,
+      osUser: config.database.osUser,
+      sharedBuffersMb: config.database.embeddedSharedBuffersMb,
+      supervise: false,
+      logger: logger.child({ component: 'embedded-postgres' }),
+    });
     await embedded.start();
     url = embedded.connectionString;
   }

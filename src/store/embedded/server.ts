@@ -19,7 +19,7 @@ export interface EmbeddedPostgresOptions {
   /** OS account for the server when Haven runs as root (default `postgres`). */
   osUser?: string;
   /** `shared_buffers` in MB (default: an eighth of the memory, 128 MB to 2 GB; see memory.ts). */
-  sharedBuffersMb?: number;
+  sharedBuffersMb?: number | undefined;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
 }
