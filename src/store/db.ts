@@ -99,6 +99,21 @@ function searchShare(max: number, asked: number | undefined): number {
   return Math.max(0, Math.min(share, max - 1));
 }
 
+/**
+ * A connection the database drops (restart, kill, `pg_terminate_backend`)
+ * must not crash the process. The pool's own listener covers idle clients
+ * only: it is removed while a client is checked out, and a client emits
+ * `error` on an unexpected end even when its query has already failed with
+ * it, so a transaction in flight at that moment threw an uncaught error.
+ * Every client gets a listener of its own for its whole life; the failure
+ * still reaches the query (rejected, answered 503) and the pool drops the
+ * client when it is released.
+ */
+export function survivesConnectionLoss(pool: pg.Pool): void {
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+}
+
 export function createDb(options: DbOptions): Db {
   const max = options.maxConnections ?? 20;
   const searchMax = searchShare(max, options.searchConnections);
@@ -111,8 +126,7 @@ export function createDb(options: DbOptions): Db {
       idleTimeoutMillis: 30000,
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     });
-    // An idle client losing its connection (database restart) must not crash the process.
-    p.on('error', () => undefined);
+    survivesConnectionLoss(p);
     return p;
   };
   const pool = newPool(max - searchMax - controlMax);

@@ -14,7 +14,7 @@
  * grow every backend's prepared statements without limit.
  */
 import pg from 'pg';
-import { translateDbError, type Queryable } from './db.js';
+import { survivesConnectionLoss, translateDbError, type Queryable } from './db.js';
 
 /** Distinct statements a process names (each connection prepares at most these). */
 export const MAX_SEARCH_SHAPES = 200;
@@ -63,7 +63,7 @@ export function createSearchConnections(options: SearchConnectionOptions): Searc
     // pipelined on one client, which pg 8.23 warns about and pg 9 removes.)
     onConnect: (client) => client.query('SET plan_cache_mode = force_custom_plan'),
   });
-  pool.on('error', () => undefined);
+  survivesConnectionLoss(pool);
   const shapes = createShapeNames(options.maxShapes ?? MAX_SEARCH_SHAPES);
   return {
     pool,
