@@ -7,7 +7,8 @@
  * - `named-custom`: a named statement with `plan_cache_mode = force_custom_plan`
  *   (parsed once per connection, still planned with the actual values);
  * - `named-generic`: a named statement with `force_generic_plan` (neither parsed nor planned again)
- *   — shown to say what planning costs, not as an option (ADR 0002).
+ *   — how plan-stable statements run (src/search/plan-stability.ts); for the others it is shown to say
+ *   what planning costs, and whether the generic plan differs (ADR 0002).
  * Also each statement's plan (node list) per mode, so a rewrite can be checked family by family.
  *
  *   node dist/bench/search-statement-cpu.js --data-dir DIR --database-url URL --patients N [--values 4] [--runs 100]
@@ -61,6 +62,34 @@ function nodesOf(plan: PlanNode): string[] {
   return outList;
 }
 
+/** A bind value as an SQL literal of unknown type (text, number or array). */
+function literal(db: pg.Client, v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v instanceof Date) return db.escapeLiteral(v.toISOString());
+  if (Array.isArray(v)) return db.escapeLiteral(`{${v.map((e) => (e === null ? 'NULL' : `"${String(e).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`);
+  return db.escapeLiteral(String(v));
+}
+
+/**
+ * The plan the statement gets in `mode`. A generic plan is shown by EXPLAIN EXECUTE of a prepared statement
+ * under force_generic_plan (plan_cache_mode is in effect): EXPLAIN's GENERIC_PLAN option needs PostgreSQL 16.
+ */
+async function explainAs(db: pg.Client, mode: Mode, sql: string, params: unknown[]): Promise<PlanNode> {
+  if (mode !== 'named-generic') {
+    return (await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows[0]!['QUERY PLAN'][0].Plan;
+  }
+  await db.query(`PREPARE explained_generic AS ${sql}`);
+  try {
+    // EXPLAIN takes no bind parameters: the values go in as literals, typed by the PREPARE.
+    const args = params.map((v) => literal(db, v)).join(', ');
+    const res = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) EXECUTE explained_generic${args ? `(${args})` : ''}`);
+    return res.rows[0]!['QUERY PLAN'][0].Plan;
+  } finally {
+    await db.query('DEALLOCATE explained_generic');
+  }
+}
+
 async function main(): Promise<void> {
   const loadAverageStart = os.loadavg().map((v) => round(v));
   const fhir = createFhirDefinitions();
@@ -95,11 +124,8 @@ async function main(): Promise<void> {
           for (let i = 0; i < runs; i++) await db.query(q);
           total += (cpuMs(pid) - before) / runs;
           if (mode !== 'unnamed') await db.query(`DEALLOCATE ${name}`);
-          const explained = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-            mode === 'named-generic' ? `EXPLAIN (FORMAT JSON, GENERIC_PLAN) ${compiled.sql}` : `EXPLAIN (FORMAT JSON) ${compiled.sql}`,
-            mode === 'named-generic' ? [] : compiled.params,
-          ).catch(() => null); // GENERIC_PLAN needs PostgreSQL 16
-          if (explained) plans.get(mode)!.add(nodesOf(explained.rows[0]!['QUERY PLAN'][0].Plan).join(' > '));
+          const explained = await explainAs(db, mode, compiled.sql, compiled.params);
+          plans.get(mode)!.add(nodesOf(explained).join(' > '));
         }
         perMode.get(mode)!.push(total);
       }
