@@ -26,6 +26,7 @@ import {
 import { HavenError } from '../kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type Db } from '../store/index.js';
 import { createSearchRunner } from '../store/search-runner.js';
+import { createCommonTargets } from '../store/common-targets.js';
 import { createBodyEncryption, createBlindIndexer } from '../crypto/index.js';
 import { parseProtectedParams } from '../search/index.js';
 import { AUDIT_EVENT_SEARCH_PARAMS, auditSettings, createAuditService, s3WitnessSettings, type AuditSettingsInput } from '../audit/index.js';
@@ -145,6 +146,8 @@ export function buildApp(parts: AppParts) {
       resourceTypes: fhir.resourceTypes,
       expandValueSet: (url) => validator.expandValueSet(url),
       ...(blind ? { blind } : {}),
+      // Pages by id or literal reference plan generically unless they name one of these (src/search/plan-stability.ts).
+      commonTargets: createCommonTargets(db.control),
   });
   const deps: FhirDeps = {
     store: access.guard.guardStore(guardStoreForPatients(store, compartmentGuard)),

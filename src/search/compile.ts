@@ -8,10 +8,13 @@ import { drivenSort, sortKeyExpression } from './compile-sort.js';
 import { candidateIds, hasLastSplit } from './has-last.js';
 import { whereClause } from './compile-where.js';
 import { createSqlParams } from './sql-params.js';
+import { hasValueFreePlan, type CommonTargets } from './plan-stability.js';
 
 export interface CompiledSql {
   sql: string;
   params: unknown[];
+  /** Its plan does not depend on its values: it may run with a generic plan (plan-stability.ts). */
+  stablePlan?: true;
 }
 
 /** The columns every page statement returns, as the store reads them. */
@@ -30,6 +33,8 @@ export interface CompileOptions {
    * query does not qualify.
    */
   hasLast?: boolean;
+  /** Reference targets whose pages need custom plans (plan-stability.ts); none when absent. */
+  commonTargets?: CommonTargets;
 }
 
 /** One page: LIMIT count+1 so the caller learns whether a next page exists without counting. */
@@ -50,7 +55,7 @@ FROM ${from}
 WHERE ${driven ? `${driven.where}\n  AND ` : ''}${where}
 ORDER BY ${order.join(', ')}
 LIMIT ${p.add(query.count + 1, 'bigint')} OFFSET ${p.add(query.offset, 'bigint')}`;
-  return { sql, params: p.values };
+  return { sql, params: p.values, ...(hasValueFreePlan(query, options.commonTargets) ? { stablePlan: true } : {}) };
 }
 
 /**

@@ -16,6 +16,7 @@ import type { IncludeSpec } from './include-parse.js';
 import { createSqlParams } from './sql-params.js';
 import { limitRowCondition, type CompartmentLimit } from './compartment.js';
 import type { SqlParams } from './sql-params.js';
+import type { CommonTargets } from './plan-stability.js';
 
 export interface IncludeRoundOptions {
   tenant: string;
@@ -28,6 +29,8 @@ export interface IncludeRoundOptions {
   limit: number;
   /** The caller sees only this compartment: included resources outside it are never selected. */
   within?: CompartmentLimit;
+  /** Reference targets whose reverse includes need custom plans (plan-stability.ts); none when absent. */
+  commonTargets?: CommonTargets;
 }
 
 const VERSION_MATCH = `(i.version IS NULL OR EXISTS (SELECT 1 FROM idx_token v WHERE v.tenant_id = u.tenant_id AND v.resource_type = u.resource_type AND v.resource_id = u.resource_id AND v.param = 'version' AND v.code = i.version))`;
@@ -80,13 +83,19 @@ function reverseBranches(spec: IncludeSpec, targetType: string, ids: string[], o
 export function compileIncludeRound(specs: readonly IncludeSpec[], sources: ReadonlyMap<string, string[]>, o: IncludeRoundOptions): CompiledSql | null {
   const p = createSqlParams([o.tenant]);
   const branches: string[] = [];
+  const common = o.commonTargets;
+  let commonTarget = false;
   for (const spec of specs) {
     if (!spec.reverse) {
       const ids = sources.get(spec.sourceType);
       if (ids && ids.length > 0 && spec.params.length > 0) branches.push(...forwardBranches(spec, ids, o, p));
       continue;
     }
-    for (const [type, ids] of sources) branches.push(...reverseBranches(spec, type, ids, o, p));
+    for (const [type, ids] of sources) {
+      const reverse = reverseBranches(spec, type, ids, o, p);
+      branches.push(...reverse);
+      if (reverse.length > 0 && common) commonTarget ||= ids.some((id) => common.has(id));
+    }
   }
   if (branches.length === 0) return null;
   const readable = o.readable === null ? '' : `\n  AND r.resource_type = ANY(${p.add(o.readable, 'text[]')})`;
@@ -99,5 +108,7 @@ WHERE r.tenant_id = $1 AND NOT r.deleted
   AND NOT (r.resource_type || '/' || r.id = ANY(${p.add(o.exclude, 'text[]')}))
 ORDER BY r.resource_type, r.id
 LIMIT ${p.add(o.limit, 'bigint')}`;
-  return { sql, params: p.values };
+  // Plan-stable (plan-stability.ts): it selects by ids, the sources' or, in reverse, their referrers' —
+  // unless a source is a target so common that the planner would choose differently for it.
+  return { sql, params: p.values, ...(commonTarget ? {} : { stablePlan: true }) };
 }

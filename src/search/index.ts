@@ -8,6 +8,7 @@ export { linkedTypes, permittedLinks } from './parse-link.js';
 export { compileSearch, compileCount, compileEstimate, readEstimate } from './compile.js';
 export type { CompiledSql, CompileOptions, SearchRow } from './compile.js';
 export { compileHasLastEstimate, readHasLastChoice } from './has-last.js';
+export { hasValueFreePlan, type CommonTargets } from './plan-stability.js';
 export type {
   Criterion,
   CriterionKind,

@@ -4,9 +4,12 @@ import { createSearchConnections, type SearchConnections } from './search-connec
 
 /** The subset of a pg client that queries need; satisfied by a pool and by a transaction client. */
 export interface Queryable {
-  /** `sql` may be a named statement ({ name, text }) so PostgreSQL caches its plan on each connection. */
+  /**
+   * `sql` may be a named statement ({ name, text }) so PostgreSQL caches its plan on each connection,
+   * or a search statement whose plan does not depend on its values (StableSql).
+   */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    sql: string | NamedSql,
+    sql: string | NamedSql | StableSql,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>>;
 }
@@ -16,8 +19,19 @@ export interface NamedSql {
   text: string;
 }
 
-function toConfig(sql: string | NamedSql, params: unknown[] | undefined): pg.QueryConfig {
-  return typeof sql === 'string' ? { text: sql, values: params } : { name: sql.name, text: sql.text, values: params };
+/**
+ * A search statement that may run with a generic plan (src/search/plan-stability.ts): the search
+ * connections name it on connections of their own that plan generically; anywhere else it runs
+ * unnamed, like any statement.
+ */
+export interface StableSql {
+  stablePlan: true;
+  text: string;
+}
+
+function toConfig(sql: string | NamedSql | StableSql, params: unknown[] | undefined): pg.QueryConfig {
+  if (typeof sql === 'string') return { text: sql, values: params };
+  return 'name' in sql ? { name: sql.name, text: sql.text, values: params } : { text: sql.text, values: params };
 }
 
 /** One PostgreSQL client for embedded and external databases. */
@@ -89,7 +103,8 @@ export interface DbOptions {
   statementTimeoutMs?: number;
   /**
    * Of `maxConnections`, how many are kept for search statements (search-connections.ts).
-   * Default: a quarter of a pool of 4 or more, none below that. The total stays `maxConnections`.
+   * Default: a quarter of a pool of 4 or more, none below that; a third as many again plan
+   * generically (stableShare). The total stays `maxConnections`.
    */
   searchConnections?: number;
 }
@@ -97,6 +112,16 @@ export interface DbOptions {
 function searchShare(max: number, asked: number | undefined): number {
   const share = asked ?? (max >= 4 ? Math.floor(max / 4) : 0);
   return Math.max(0, Math.min(share, max - 1));
+}
+
+/**
+ * Generic-planned search connections (search-connections.ts, StableSql), taken from the main
+ * connections, not from the search share: a third of the search share (2 of the default pool's
+ * 5), when that share is at least 2 and at least 3 main connections remain besides them.
+ */
+function stableShare(searchMax: number, main: number): number {
+  const share = searchMax >= 2 ? Math.ceil(searchMax / 3) : 0;
+  return main - share >= 3 ? share : 0;
 }
 
 /**
@@ -118,6 +143,7 @@ export function createDb(options: DbOptions): Db {
   const max = options.maxConnections ?? 20;
   const searchMax = searchShare(max, options.searchConnections);
   const controlMax = controlShare(max - searchMax);
+  const stableMax = stableShare(searchMax, max - searchMax - controlMax);
   const newPool = (size: number) => {
     const p = new pg.Pool({
       connectionString: options.connectionString,
@@ -129,13 +155,14 @@ export function createDb(options: DbOptions): Db {
     survivesConnectionLoss(p);
     return p;
   };
-  const pool = newPool(max - searchMax - controlMax);
+  const pool = newPool(max - searchMax - controlMax - stableMax);
   const controlPool = controlMax > 0 ? newPool(controlMax) : undefined;
   const search: SearchConnections | undefined =
     searchMax > 0
       ? createSearchConnections({
           connectionString: options.connectionString,
           maxConnections: searchMax,
+          stableConnections: stableMax,
           ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         })
       : undefined;

@@ -7,7 +7,7 @@
  */
 import type { RequestContext } from '../kernel/index.js';
 import type { SearchParamRegistry } from '../fhir/index-values.js';
-import { compileIncludeRound, type CompartmentLimit, type IncludeSpec } from '../search/index.js';
+import { compileIncludeRound, type CommonTargets, type CompartmentLimit, type IncludeSpec } from '../search/index.js';
 import type { StoredResource } from './model.js';
 import type { ResourceReader } from './resource-store.js';
 
@@ -39,7 +39,7 @@ export async function runIncludes(
   reader: ResourceReader,
   matches: readonly StoredResource[],
   specs: readonly IncludeSpec[],
-  o: { registry: SearchParamRegistry; readable: readonly string[] | null; limit: number; within?: CompartmentLimit },
+  o: { registry: SearchParamRegistry; readable: readonly string[] | null; limit: number; within?: CompartmentLimit; commonTargets?: CommonTargets },
 ): Promise<IncludeResult> {
   const seen = new Set(matches.map(keyOf));
   const included: StoredResource[] = [];
@@ -57,6 +57,7 @@ export async function runIncludes(
       exclude: [...seen],
       limit: room + 1,
       ...(o.within ? { within: o.within } : {}),
+      ...(o.commonTargets ? { commonTargets: o.commonTargets } : {}),
     });
     if (compiled === null) break;
     rounds++;

@@ -1,7 +1,7 @@
 import { HavenError, type Clock, type RequestContext } from '../kernel/index.js';
 import type { IndexValue } from '../fhir/index-values.js';
 import type { BodyCodec } from './body-codec.js';
-import type { Db, Queryable } from './db.js';
+import type { Db, Queryable, StableSql } from './db.js';
 import { readHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import type { IndexWriter } from './index-writer.js';
 import type { FhirResource, StoreHooks, StoredResource, WriteOperation, WriteResult } from './model.js';
@@ -14,6 +14,13 @@ import { applyWrites } from './write.js';
 export interface CompiledQuery {
   sql: string;
   params: unknown[];
+  /** Its plan does not depend on its values (src/search/plan-stability.ts): it may be planned generically. */
+  stablePlan?: true;
+}
+
+/** The statement as the search connections take it: generic-planned only when it is plan-stable. */
+function statementOf(compiled: CompiledQuery): string | StableSql {
+  return compiled.stablePlan ? { stablePlan: true, text: compiled.sql } : compiled.sql;
 }
 
 /** Everything a unit of work can do; the same surface inside and outside a transaction. */
@@ -70,12 +77,14 @@ export interface ResourceStoreDeps {
   hooks: StoreHooks;
 }
 
-// Searches are never planned generically: after five executions PostgreSQL may
-// switch a named statement to a generic plan, which cannot see that a
-// patient's Observations are few and a LOINC code's are many; measured at 1M
-// resources, the generic plan of Observation?patient&code took 2.6 s, the
-// custom one 0.8 ms. Outside transactions they run on Db.search, named but
-// custom-planned (search-connections.ts); inside, unnamed on the transaction.
+// Searches are planned generically only when their plan cannot depend on their
+// values (plan-stability.ts): after five executions PostgreSQL may switch a
+// named statement to a generic plan, which cannot see that a patient's
+// Observations are few and a LOINC code's are many; measured at 1M resources,
+// the generic plan of Observation?patient&code took 2.6 s, the custom one
+// 0.8 ms. Outside transactions they run on Db.search, named, custom-planned or,
+// when plan-stable, generic-planned (search-connections.ts); inside, unnamed on
+// the transaction.
 
 /**
  * The searches as one UNION ALL, each row tagged with its search's index.
@@ -132,7 +141,7 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         return page;
       },
       async query(ctx, compiled) {
-        const res = await s.query<VersionRow>(compiled.sql, compiled.params);
+        const res = await s.query<VersionRow>(statementOf(compiled), compiled.params);
         const found = await Promise.all(res.rows.map((r) => decodeRow(ctx.tenant, r, codec)));
         await afterRead(ctx, found);
         return found;

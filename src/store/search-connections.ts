@@ -9,19 +9,28 @@
  * their own: the store's other named statements (reads by id, the audit
  * insert) are worth their generic plans.
  *
- * Shapes are bounded: the first `maxShapes` distinct statements are named,
- * later ones run unnamed as before, so an unusual mix of parameters cannot
- * grow every backend's prepared statements without limit.
+ * The exception are statements whose plan does not depend on their values
+ * (`StableSql`, src/search/plan-stability.ts: pages that select by id or by a
+ * literal reference, include rounds). They run on a few connections of their
+ * own with `plan_cache_mode = force_generic_plan`, so each is planned once per
+ * connection too; without such connections they run on the custom ones.
+ *
+ * Shapes are bounded: the first `maxShapes` distinct statements of each kind
+ * are named, later ones run unnamed as before, so an unusual mix of
+ * parameters cannot grow every backend's prepared statements without limit.
  */
 import pg from 'pg';
-import { survivesConnectionLoss, translateDbError, type Queryable } from './db.js';
+import { survivesConnectionLoss, translateDbError, type NamedSql, type Queryable, type StableSql } from './db.js';
 
 /** Distinct statements a process names (each connection prepares at most these). */
 export const MAX_SEARCH_SHAPES = 200;
 
 export interface SearchConnections extends Queryable {
+  /** The custom-planned connections. */
   readonly pool: pg.Pool;
-  /** Statements named so far (≤ maxShapes). */
+  /** The generic-planned connections of StableSql statements; absent when none were given. */
+  readonly stablePool?: pg.Pool;
+  /** Statements named so far on the custom-planned connections (≤ maxShapes). */
   readonly shapes: number;
   close(): Promise<void>;
 }
@@ -29,18 +38,20 @@ export interface SearchConnections extends Queryable {
 export interface SearchConnectionOptions {
   connectionString: string;
   maxConnections: number;
+  /** Connections for StableSql statements, besides `maxConnections`; default none. */
+  stableConnections?: number;
   statementTimeoutMs?: number;
   maxShapes?: number;
 }
 
-/** `sql` → statement name for the first `max` distinct texts; undefined after that. */
-export function createShapeNames(max: number): { nameOf(sql: string): string | undefined; readonly size: number } {
+/** `sql` → statement name (`prefix.N`) for the first `max` distinct texts; undefined after that. */
+export function createShapeNames(max: number, prefix = 'search'): { nameOf(sql: string): string | undefined; readonly size: number } {
   const names = new Map<string, string>();
   return {
     nameOf(sql) {
       const known = names.get(sql);
       if (known !== undefined || names.size >= max) return known;
-      const name = `search.${names.size + 1}`;
+      const name = `${prefix}.${names.size + 1}`;
       names.set(sql, name);
       return name;
     },
@@ -50,30 +61,48 @@ export function createShapeNames(max: number): { nameOf(sql: string): string | u
   };
 }
 
-export function createSearchConnections(options: SearchConnectionOptions): SearchConnections {
+/**
+ * A pool whose connections all plan `mode`. The SET runs, and is awaited, on each new connection before the
+ * pool hands it out. Should it fail, the pool closes the connection and the query that asked for it fails:
+ * a named search statement must never run where another plan mode applies. (Queued from a 'connect'
+ * listener instead, the SET and that query were pipelined on one client, which pg 8.23 warns about and
+ * pg 9 removes.)
+ */
+function planningPool(options: SearchConnectionOptions, size: number, mode: 'force_custom_plan' | 'force_generic_plan'): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
-    max: options.maxConnections,
+    max: size,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
-    // Run, and awaited, on each new connection before the pool hands it out. Should it fail, the pool closes
-    // the connection and the query that asked for it fails: a named search statement must never run where
-    // generic plans are allowed. (Queued from a 'connect' listener instead, the SET and that query were
-    // pipelined on one client, which pg 8.23 warns about and pg 9 removes.)
-    onConnect: (client) => client.query('SET plan_cache_mode = force_custom_plan'),
+    onConnect: (client) => client.query(`SET plan_cache_mode = ${mode}`),
   });
   survivesConnectionLoss(pool);
-  const shapes = createShapeNames(options.maxShapes ?? MAX_SEARCH_SHAPES);
+  return pool;
+}
+
+export function createSearchConnections(options: SearchConnectionOptions): SearchConnections {
+  const maxShapes = options.maxShapes ?? MAX_SEARCH_SHAPES;
+  const pool = planningPool(options, options.maxConnections, 'force_custom_plan');
+  const stableSize = options.stableConnections ?? 0;
+  const stablePool = stableSize > 0 ? planningPool(options, stableSize, 'force_generic_plan') : undefined;
+  const shapes = createShapeNames(maxShapes);
+  const stableShapes = createShapeNames(maxShapes, 'stable');
+
+  function route(sql: string | NamedSql | StableSql, params: unknown[] | undefined): [pg.Pool, pg.QueryConfig] {
+    if (typeof sql === 'string') return [pool, { ...withName(shapes.nameOf(sql)), text: sql, values: params }];
+    if ('name' in sql) return [pool, { name: sql.name, text: sql.text, values: params }];
+    if (!stablePool) return [pool, { ...withName(shapes.nameOf(sql.text)), text: sql.text, values: params }];
+    return [stablePool, { ...withName(stableShapes.nameOf(sql.text)), text: sql.text, values: params }];
+  }
+
   return {
     pool,
+    ...(stablePool ? { stablePool } : {}),
     async query(sql, params) {
-      const config: pg.QueryConfig =
-        typeof sql === 'string'
-          ? { ...withName(shapes.nameOf(sql)), text: sql, values: params }
-          : { name: sql.name, text: sql.text, values: params };
+      const [target, config] = route(sql, params);
       try {
-        return await pool.query(config);
+        return await target.query(config);
       } catch (err) {
         throw translateDbError(err);
       }
@@ -82,7 +111,7 @@ export function createSearchConnections(options: SearchConnectionOptions): Searc
       return shapes.size;
     },
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), stablePool?.end()]);
     },
   };
 }

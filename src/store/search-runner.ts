@@ -23,6 +23,7 @@ import { runIncludes } from './include-runner.js';
 import { blindPrepared, type SearchBlinding } from './search-blind.js';
 import { resolveValueSets, type ExpandValueSet } from './search-valuesets.js';
 import type { ResourceReader } from './resource-store.js';
+import type { CommonTargetsSource } from './common-targets.js';
 import type { StoredResource } from './model.js';
 
 export interface SearchRunnerOptions {
@@ -43,6 +44,8 @@ export interface SearchRunnerOptions {
    * the types `authorizeLinked` allows (none when absent and the caller is checked).
    */
   resourceTypes?: Iterable<string>;
+  /** The reference targets whose pages and reverse includes need custom plans (common-targets.ts); none when absent. */
+  commonTargets?: CommonTargetsSource;
 }
 
 /** One page of search results. */
@@ -206,9 +209,11 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     if (prepared.contained.mode !== 'false') return runContained(ctx, reader, prepared, opts);
     const system = queries.length > 1;
     const countOnly = isCountOnly(query);
+    const commonTargets = await options.commonTargets?.current();
+    const common = commonTargets ? { commonTargets } : {};
     const entries = countOnly
       ? []
-      : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant, { hasLast: await probeHasLast(ctx, reader, query) }));
+      : await reader.query(ctx, system ? compileSystemSearch(queries, ctx.tenant) : compileSearch(query, ctx.tenant, { hasLast: await probeHasLast(ctx, reader, query), ...common }));
     const hasMore = entries.length > query.count;
     const page = entries.slice(0, query.count);
     let total: number | undefined;
@@ -236,11 +241,13 @@ export function createSearchRunner(options: SearchRunnerOptions) {
   /** `_include`/`_revinclude` from `sources`, limited to the types the caller may read (and its compartment). */
   async function includesOf(ctx: RequestContext, reader: ResourceReader, sources: StoredResource[], includes: IncludeSpec[], opts: SearchRunOptions) {
     if (includes.length === 0 || sources.length === 0) return { included: [], truncated: false };
+    const commonTargets = await options.commonTargets?.current();
     return runIncludes(ctx, reader, sources, includes, {
       registry: options.registry,
       readable: opts.readable === undefined || opts.readable === '*' ? null : opts.readable,
       limit: options.maxIncludes ?? options.maxCount,
       ...(opts.within ? { within: opts.within } : {}),
+      ...(commonTargets ? { commonTargets } : {}),
     });
   }
 
