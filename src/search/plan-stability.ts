@@ -36,10 +36,10 @@ export function hasValueFreePlan(query: SearchQuery, common: CommonTargets = NO_
   // target (a patient's compartment and `patient=` that patient). Two different targets could each be the
   // selective one, and which to drive from is the choice a generic plan cannot make (ADR 0002).
   const lookups = [
-    ...query.criteria.filter((c) => c.kind === 'reference').map((c) => c.values.map((v) => (v.kind === 'reference' ? v.id : null))),
+    ...query.criteria.filter((c) => c.kind === 'reference').map((c) => c.values.flatMap((v) => (v.kind === 'reference' && v.id !== null ? [v.id] : []))),
     ...[query.compartment, query.alsoIn].flatMap((f) => (f ? [[f.id]] : [])),
   ];
-  if (lookups.flat().some((id) => id === null || common.has(id))) return false;
+  if (lookups.flat().some((id) => common.has(id))) return false;
   return lookups.length <= 1 || lookups.every((ids) => ids.length === 1 && ids[0] === lookups[0]![0]);
 }
 

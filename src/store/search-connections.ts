@@ -90,10 +90,10 @@ export function createSearchConnections(options: SearchConnectionOptions): Searc
   const stableShapes = createShapeNames(maxShapes, 'stable');
 
   function route(sql: string | NamedSql | StableSql, params: unknown[] | undefined): [pg.Pool, pg.QueryConfig] {
-    if (typeof sql === 'string') return [pool, { ...withName(shapes.nameOf(sql)), text: sql, values: params }];
-    if ('name' in sql) return [pool, { name: sql.name, text: sql.text, values: params }];
-    if (!stablePool) return [pool, { ...withName(shapes.nameOf(sql.text)), text: sql.text, values: params }];
-    return [stablePool, { ...withName(stableShapes.nameOf(sql.text)), text: sql.text, values: params }];
+    if (typeof sql !== 'string' && 'name' in sql) return [pool, { name: sql.name, text: sql.text, values: params }];
+    const text = typeof sql === 'string' ? sql : sql.text;
+    if (typeof sql !== 'string' && stablePool) return [stablePool, { ...withName(stableShapes.nameOf(text)), text, values: params }];
+    return [pool, { ...withName(shapes.nameOf(text)), text, values: params }];
   }
 
   return {
