@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock, type RequestContext } from '../../src/kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type FhirResource, type Queryable, type ResourceStore } from '../../src/store/index.js';
-import { createReadCoalescer } from '../../src/store/read-coalescer.js';
+import { createReadCoalescer, readsInFlight } from '../../src/store/read-coalescer.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 
 // Reads by id outside transactions go through src/store/read-coalescer.ts: concurrent reads share
@@ -47,6 +47,19 @@ describe('reads by id, coalesced', () => {
     const row = await createReadCoalescer(counted).read('default', 'Patient', 'p3');
     assert.equal(row?.id, 'p3');
     assert.equal(statements, 1);
+  });
+
+  it('the reads asked in one turn go as one statement, even with statement slots free', async () => {
+    let statements = 0;
+    const counted: Queryable = { query: (sql, params) => ((statements += 1), t.db.query(sql as never, params)) };
+    const coalescer = createReadCoalescer(counted, { maxInFlight: 4 });
+    const rows = await Promise.all(['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => coalescer.read('default', 'Patient', id)));
+    assert.deepEqual(rows.map((row) => row?.id), ['p1', 'p2', 'p3', 'p4', 'p5']);
+    assert.equal(statements, 1);
+  });
+
+  it('leaves one core to the server itself: reads in flight by cores', () => {
+    assert.deepEqual([1, 2, 4, 16].map(readsInFlight), [1, 1, 3, 15]);
   });
 
   it('a failed statement fails every read of its batch, and the next batch still runs', async () => {
