@@ -79,7 +79,6 @@ function packageVersion(): string {
 export function buildApp(parts: AppParts) {
   const { config, db, logger, baseUrl, tenant } = parts;
   const clock = parts.clock ?? systemClock;
-  const fhir = createFhirDefinitions();
   const validator = createValidator();
   const hooks = emptyHooks();
   // Audit: every PHI access and change, tamper-evident (docs/security/audit.md).
@@ -110,6 +109,8 @@ export function buildApp(parts: AppParts) {
   const blind = encryption.keyring
     ? { indexer: createBlindIndexer(encryption.keyring), policy: parseProtectedParams(config.kms.blindIndexParams) }
     : undefined;
+  // A blind-indexed parameter keeps its own tag rows even where its values repeat other parameters' (src/fhir/union-params.ts).
+  const fhir = createFhirDefinitions(blind ? { ownRows: (type, code) => blind.policy.isProtected(type, code) } : {});
   const indexWriter = createIndexWriter({ normalize: normalizeString, ...(blind ? { blind: { ...blind, normalize: normalizeString } } : {}) });
   // Custom SearchParameters take effect at run time; reindex jobs index existing data (docs/search.md).
   const reindex = buildReindex({

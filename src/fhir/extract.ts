@@ -165,6 +165,8 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
 
   function compile(resourceType: string, def: SearchParamDef): CompiledParam | null {
     if (COLUMN_PARAMS.has(def.code)) return null;
+    // A union of other parameters (union-params.ts): its sources' rows answer for it.
+    if (registry.rowParams(resourceType, def.code) !== undefined) return null;
     if (def.type !== 'composite' && !supportsParamType(def.type)) return null;
     const expression = registry.expression(resourceType, def.code);
     if (!expression) return null;

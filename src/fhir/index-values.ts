@@ -125,4 +125,6 @@ export interface SearchParamRegistry {
   forType(resourceType: string): SearchParamDef[];
   /** A parameter by canonical url, for composite components; without it composites are refused. */
   byUrl?(url: string): SearchParamDef | undefined;
+  /** The parameters whose index rows answer for `code`, when it has none of its own (src/fhir/union-params.ts). */
+  rowParams?(resourceType: string, code: string): readonly string[] | undefined;
 }

@@ -5,7 +5,7 @@ import type { CoreDefinitions, LoadOptions } from './definitions.js';
 import { createIndexer } from './extract.js';
 import type { Indexer } from './extract.js';
 import { createSearchParamRegistry } from './search-registry.js';
-import type { HavenSearchParamRegistry } from './search-registry.js';
+import type { HavenSearchParamRegistry, RegistryOptions } from './search-registry.js';
 import { createSummaryHelpers } from './summary.js';
 import type { SummaryHelpers } from './summary.js';
 
@@ -14,7 +14,7 @@ export type { CoreDefinitions, ElementInfo, TypeElements, CompartmentTable, Load
 export { loadCoreDefinitions, buildCoreDefinitions } from './definitions.js';
 export { corePackageDir, readCoreResources } from './core-package.js';
 export { createSearchParamRegistry, parseSearchParameter } from './search-registry.js';
-export type { HavenSearchParamRegistry } from './search-registry.js';
+export type { HavenSearchParamRegistry, RegistryOptions } from './search-registry.js';
 export { checkCustomSearchParameter, isActiveSearchParameter } from './custom-search-param.js';
 export { createIndexer } from './extract.js';
 export type { Indexer, IndexerOptions } from './extract.js';
@@ -50,10 +50,10 @@ export interface FhirDefinitions extends SummaryHelpers {
  * Everything the server needs from the R4 core package, built once by the
  * composition root and passed down (no module-level singleton).
  */
-export function createFhirDefinitions(options: LoadOptions = {}): FhirDefinitions {
+export function createFhirDefinitions(options: LoadOptions & RegistryOptions = {}): FhirDefinitions {
   const core = loadCoreDefinitions(options);
   const resourceTypes = new Set(core.resourceTypes);
-  const registry = createSearchParamRegistry(core);
+  const registry = createSearchParamRegistry(core, options.ownRows ? { ownRows: options.ownRows } : {});
   const summary = createSummaryHelpers(core.elements);
   return {
     fhirVersion: core.fhirVersion,

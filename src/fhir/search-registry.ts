@@ -1,6 +1,7 @@
 import { HavenError } from '../kernel/errors.js';
 import { expressionForType } from './expression-split.js';
 import type { SearchParamDef, SearchParamRegistry, SearchParamType } from './index-values.js';
+import { findUnionParams } from './union-params.js';
 
 /** Types that derive from Resource but not DomainResource (R4). */
 const NON_DOMAIN_RESOURCES = new Set(['Bundle', 'Binary', 'Parameters']);
@@ -21,6 +22,20 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
   setCustom(defs: readonly SearchParamDef[]): void;
   /** Changes whenever the custom layer does: what was derived from the parameter list must be rebuilt. */
   readonly generation: number;
+  /**
+   * The parameters whose index rows stand for `code` on `resourceType`, when
+   * it is a union of them (union-params.ts): it has no rows of its own.
+   */
+  rowParams(resourceType: string, code: string): readonly string[] | undefined;
+}
+
+export interface RegistryOptions {
+  /**
+   * Parameters that must keep rows of their own (blind-indexed ones: their
+   * tags are keyed by parameter, so another's rows cannot answer for them).
+   * A union is kept whole when it or any of its sources is named here.
+   */
+  ownRows?: (resourceType: string, code: string) => boolean;
 }
 
 interface Entry {
@@ -114,6 +129,7 @@ function createParamTable() {
  */
 export function createSearchParamRegistry(
   defs: { resourceTypes: readonly string[]; searchParams: readonly SearchParamDef[] },
+  options: RegistryOptions = {},
 ): HavenSearchParamRegistry {
   const known = new Set(defs.resourceTypes);
   const builtins = createParamTable();
@@ -141,6 +157,37 @@ export function createSearchParamRegistry(
     const list = [...merged.values()];
     forTypeCache.set(resourceType, list);
     return list;
+  }
+
+  // Unions among the built-in parameters, per type, found on first use. Custom parameters never join one.
+  const unionsByType = new Map<string, Map<string, string[]>>();
+  function builtinUnions(resourceType: string): Map<string, string[]> {
+    let unions = unionsByType.get(resourceType);
+    if (unions) return unions;
+    unions = findUnionParams({
+      defs: builtins.forType(resourceType),
+      expression: (code) => builtinExpression(resourceType, code),
+      componentType: (url) => builtinUrls.get(url)?.type,
+    });
+    const ownRows = options.ownRows;
+    if (ownRows) {
+      for (const [code, sources] of unions) {
+        if ([code, ...sources].some((c) => ownRows(resourceType, c))) unions.delete(code);
+      }
+    }
+    unionsByType.set(resourceType, unions);
+    return unions;
+  }
+
+  function builtinExpression(resourceType: string, code: string): string | null {
+    const e = builtins.entry(resourceType, code);
+    return e ? expressionOf(e, resourceType) : null;
+  }
+
+  function expressionOf(e: Entry, resourceType: string): string | null {
+    if (e.def.expression === null) return null;
+    if (!e.expressions.has(resourceType)) e.expressions.set(resourceType, expressionForType(e.def.expression, resourceType, known));
+    return e.expressions.get(resourceType) ?? null;
   }
 
   function checkBases(def: SearchParamDef): void {
@@ -177,11 +224,14 @@ export function createSearchParamRegistry(
     forType,
     expression(resourceType, code) {
       const e = entry(resourceType, code);
-      if (!e || e.def.expression === null) return null;
-      if (!e.expressions.has(resourceType)) {
-        e.expressions.set(resourceType, expressionForType(e.def.expression, resourceType, known));
-      }
-      return e.expressions.get(resourceType) ?? null;
+      return e ? expressionOf(e, resourceType) : null;
+    },
+    rowParams(resourceType, code) {
+      const sources = builtinUnions(resourceType).get(code);
+      if (sources === undefined) return undefined;
+      // A custom definition in the union's place (one that reuses a built-in url) has rows of its own.
+      if (customCount > 0 && [code, ...sources].some((c) => custom.entry(resourceType, c) !== undefined)) return undefined;
+      return sources;
     },
     register(searchParameter) {
       const def = parseSearchParameter(searchParameter);

@@ -92,7 +92,7 @@ function protectCriterion(type: string, c: Criterion, ctx: Ctx): Criterion {
  */
 function withCover(type: string, c: Criterion): Criterion {
   const cover = c.kind === 'string' ? blindCover(type, c.param) : [];
-  return cover.length > 0 ? { ...c, blindParams: [c.param, ...cover] } : c;
+  return cover.length > 0 ? { ...c, rowParams: [c.param, ...cover] } : c;
 }
 
 /** The query with protected values replaced by tags; throws SEARCH_PROTECTED_PARAM for what tags cannot do. */

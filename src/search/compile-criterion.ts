@@ -36,16 +36,16 @@ export function scopeOf(query: { within?: CompartmentLimit }): Scope {
   return query.within ? { ...topScope, within: query.within } : topScope;
 }
 
-/** One parameter, or (blind-indexed strings, Criterion.blindParams) the parameters whose rows stand for it. */
-function paramIs(param: string | string[], p: SqlParams): string {
-  return typeof param === 'string' ? `i.param = ${p.add(param)}` : `i.param = ANY(${p.add(param, 'text[]')})`;
+/** One parameter, or (Criterion.rowParams) the parameters whose rows stand for it. */
+export function paramIs(param: string | readonly string[], p: SqlParams, alias = 'i'): string {
+  return typeof param === 'string' ? `${alias}.param = ${p.add(param)}` : `${alias}.param = ANY(${p.add(param, 'text[]')})`;
 }
 
-function rowsOf(kind: IndexKind, param: string | string[], p: SqlParams, s: Scope): string {
+function rowsOf(kind: IndexKind, param: string | readonly string[], p: SqlParams, s: Scope): string {
   return `FROM ${tableOf[kind]} i WHERE i.tenant_id = $1 AND i.resource_type = ${s.type} AND ${paramIs(param, p)}`;
 }
 
-function ownedBy(kind: IndexKind, param: string | string[], p: SqlParams, s: Scope): string {
+function ownedBy(kind: IndexKind, param: string | readonly string[], p: SqlParams, s: Scope): string {
   const a = s.alias;
   return `FROM ${tableOf[kind]} i WHERE i.tenant_id = ${a}.tenant_id AND i.resource_type = ${a}.resource_type AND i.resource_id = ${a}.id AND ${paramIs(param, p)}`;
 }
@@ -95,8 +95,8 @@ function missingCondition(kind: IndexKind, c: Criterion, p: SqlParams, s: Scope)
     c.values.map((v) => {
       const missing = v.kind === 'missing' && v.missing;
       return missing
-        ? `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.blindParams ?? c.param, p, s)})`
-        : `${s.alias}.id IN (SELECT i.resource_id ${rowsOf(kind, c.blindParams ?? c.param, p, s)})`;
+        ? `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.rowParams ?? c.param, p, s)})`
+        : `${s.alias}.id IN (SELECT i.resource_id ${rowsOf(kind, c.rowParams ?? c.param, p, s)})`;
     }),
   );
 }
@@ -123,7 +123,7 @@ export function idSet(c: Criterion, p: SqlParams, s: Scope): string | null {
   if (kind === 'composite') return compositeSet(c, p, s, valueCondition);
   if (c.modifier === 'missing' || c.modifier === 'not' || c.modifier === 'not-in') return null;
   const match = anyOf(c.values.map((v) => valueCondition(c, v, p)));
-  return `SELECT i.resource_id ${rowsOf(kind, c.blindParams ?? c.param, p, s)} AND ${match}`;
+  return `SELECT i.resource_id ${rowsOf(kind, c.rowParams ?? c.param, p, s)} AND ${match}`;
 }
 
 /** One criterion as a condition on the resource row `scope.alias` (default `r`, of type `$2`). */
@@ -139,5 +139,5 @@ export function criterionCondition(c: Criterion, p: SqlParams, s: Scope = topSco
   const kind = c.kind as IndexKind;
   if (c.modifier === 'missing') return missingCondition(kind, c, p, s);
   const match = anyOf(c.values.map((v) => valueCondition(c, v, p)));
-  return `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.blindParams ?? c.param, p, s)} AND ${match})`;
+  return `NOT EXISTS (SELECT 1 ${ownedBy(kind, c.rowParams ?? c.param, p, s)} AND ${match})`;
 }

@@ -92,9 +92,21 @@ function oneComposite(v: CompositeValue, c: Criterion, p: SqlParams, s: Scope, v
   return `SELECT ${a0}.resource_id FROM ${tableOf[first.kind]} ${a0} ${joins.join(' ')} WHERE ${a0}.tenant_id = $1 AND ${a0}.resource_type = ${s.type} AND ${a0}.param = ${p.add(first.param)} AND ${conditions.join(' AND ')}`;
 }
 
-/** Alternatives (commas) are a UNION ALL of one join per composite value. */
+/** The same composite value under another parameter's component rows (`combo-x$1` → `x$1`). */
+function renamedParts(v: CompositeValue, from: string, to: string): CompositeValue {
+  return { ...v, parts: v.parts.map((part) => ({ ...part, param: to + part.param.slice(from.length) })) };
+}
+
+/**
+ * Alternatives (commas) are a UNION ALL of one join per composite value; a
+ * union composite (Criterion.rowParams) joins each source's own component
+ * rows, whose group numbers are their own.
+ */
 export function compositeSet(c: Criterion, p: SqlParams, s: Scope, value: ValueConditionOf): string {
-  const alternatives = c.values.flatMap((v) => (v.kind === 'composite' ? [oneComposite(v, c, p, s, value)] : []));
+  const sources = c.rowParams ?? [c.param];
+  const alternatives = c.values.flatMap((v) =>
+    v.kind === 'composite' ? sources.map((source) => oneComposite(source === c.param ? v : renamedParts(v, c.param, source), c, p, s, value)) : [],
+  );
   return alternatives.length === 0 ? 'SELECT NULL::text WHERE FALSE' : alternatives.join(' UNION ALL ');
 }
 

@@ -15,7 +15,7 @@
  *   at 1M resources: Encounter?date=ge…&_sort=-date ~1 s → tens of ms.
  */
 import type { Criterion, SortKey } from './query.js';
-import { anyOf, tableOf } from './compile-criterion.js';
+import { anyOf, paramIs, tableOf } from './compile-criterion.js';
 import { dateCondition } from './compile-values.js';
 import type { SqlParams } from './sql-params.js';
 
@@ -36,7 +36,7 @@ const columns: Record<ParamKind, [string, string]> = {
 const bytewise = new Set<ParamKind>(['string', 'uri']);
 
 function ownerOf(alias: string, key: SortKey, p: SqlParams): string {
-  return `${alias}.tenant_id = r.tenant_id AND ${alias}.resource_type = r.resource_type AND ${alias}.resource_id = r.id AND ${alias}.param = ${p.add(key.param)}`;
+  return `${alias}.tenant_id = r.tenant_id AND ${alias}.resource_type = r.resource_type AND ${alias}.resource_id = r.id AND ${paramIs(key.rowParams ?? key.param, p, alias)}`;
 }
 
 function generalKey(key: SortKey & { kind: ParamKind }, p: SqlParams): string {
@@ -87,7 +87,8 @@ function rowFirst(c: Criterion, p: SqlParams): string | null {
 
 /** The driven form for the first sort key, or null when only the general form is correct. */
 export function drivenSort(first: SortKey | undefined, criteria: Criterion[], p: SqlParams): DrivenSort | null {
-  if (!first || !drivable.has(first.kind)) return null;
+  // A union parameter's values lie in several parameters' rows: the driving row and its rivals would need them all.
+  if (!first || first.rowParams || !drivable.has(first.kind)) return null;
   const covering = criteria.filter((c) => c.param === first.param && c.modifier !== 'missing' && c.modifier !== 'not');
   if (covering.length === 0) return null;
   const kind = first.kind as ParamKind;

@@ -153,7 +153,10 @@ export function parseNamed(
   if (name === '_text' || name === '_content') throw unsupportedParam(name, 'full-text search is not supported');
   const def = registry.get(resourceType, name);
   if (def === undefined) return null;
-  return parseCriterion(def, modifier, value, ctx, registry);
+  const criterion = parseCriterion(def, modifier, value, ctx, registry);
+  // A union of other parameters has no rows of its own: its sources' rows answer (src/fhir/union-params.ts).
+  const sources = criterion.param === def.code ? registry.rowParams?.(resourceType, def.code) : undefined;
+  return sources ? { ...criterion, rowParams: sources } : criterion;
 }
 
 /** A chain's or _has's links: the one, plus a chain's other target types. */

@@ -17,6 +17,7 @@ export function parseSort(value: string, resourceType: string, registry: SearchP
     if (def === undefined || def.expression === null || !sortable.has(def.type)) {
       throw invalidValue('_sort', `cannot sort ${resourceType} by '${param}'`);
     }
-    return { param, kind: def.type as SortKey['kind'], descending };
+    const sources = registry.rowParams?.(resourceType, param);
+    return { param, kind: def.type as SortKey['kind'], descending, ...(sources ? { rowParams: sources } : {}) };
   });
 }

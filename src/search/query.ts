@@ -173,11 +173,14 @@ export interface Criterion {
    */
   otherLinks?: { targetType: string; inner: Criterion }[];
   /**
-   * A search on a blind-indexed string parameter: every parameter whose tag
-   * rows answer it, `param` first. Narrower parameters hold some of
-   * `param`'s tags in its stead (src/search/protected-params.ts blindCover).
+   * The parameters whose index rows answer this criterion, when `param`'s own
+   * rows are not all of them:
+   * - a union of other parameters (src/fhir/union-params.ts, Observation
+   *   `combo-code`): its sources, since it has no rows of its own;
+   * - a blind-indexed string parameter: `param` first, then the narrower
+   *   parameters that hold some of its tags in its stead (protected-params.ts blindCover).
    */
-  blindParams?: string[];
+  rowParams?: readonly string[];
 }
 
 export type SortKind = IndexKind | 'id' | 'lastUpdated';
@@ -186,6 +189,8 @@ export interface SortKey {
   param: string;
   kind: SortKind;
   descending: boolean;
+  /** As Criterion.rowParams: a union parameter's sources, whose rows give its values. */
+  rowParams?: readonly string[];
 }
 
 export type TotalMode = 'none' | 'estimate' | 'accurate';

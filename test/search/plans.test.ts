@@ -156,7 +156,7 @@ test('blind-indexed name: the tags stored under family (and given) are read thro
   const tag = () => `\\x${Buffer.from(md5Hex('fam36'), 'hex').subarray(0, 16).toString('hex')}`;
   const parsed = parseSearch('Patient', [['name', 'fam36'], ['_count', '100']], fhir.registry, { strict: true });
   const blinded = blindQuery(parsed, parseProtectedParams('default'), tag);
-  assert.deepEqual(blinded.criteria[0]!.blindParams, ['name', 'family', 'given']);
+  assert.deepEqual(blinded.criteria[0]!.rowParams, ['name', 'family', 'given']);
   const { sql, params } = compileSearch(blinded, 'default');
   const res = await t.db.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode; 'Execution Time': number }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
   const [plan] = res.rows[0]!['QUERY PLAN'];
