@@ -67,25 +67,29 @@ export function findUnionParams(inputs: UnionInputs): Map<string, string[]> {
   const holders: SearchParamDef[] = [];
   for (const def of defs) {
     const own = terms.get(def.code)!;
-    const sources = own.size < 2 ? null : coverOf(def, own, holders.filter((h) => h.type === def.type && shape(h) === shape(def)), terms);
+    const sources = own.size < 2 ? null : coverOf(own, holders.filter((h) => h.type === def.type && shape(h) === shape(def)), terms);
     if (sources) unions.set(def.code, sources);
     else holders.push(def);
   }
   return unions;
 }
 
-/** Sources whose terms are a strict subset of `own` and together cover it, largest first; null when they do not. */
-function coverOf(def: SearchParamDef, own: Set<string>, candidates: SearchParamDef[], terms: Map<string, Set<string>>): string[] | null {
+/**
+ * Sources whose terms are a strict subset of `own` and together cover it,
+ * largest first; null when they do not. Strict subsets: a cover always takes
+ * two or more.
+ */
+function coverOf(own: Set<string>, candidates: SearchParamDef[], terms: Map<string, Set<string>>): string[] | null {
   const subsets = candidates
-    .filter((c) => c.code !== def.code && [...terms.get(c.code)!].every((t) => own.has(t)) && terms.get(c.code)!.size < own.size)
-    .sort((a, b) => terms.get(b.code)!.size - terms.get(a.code)!.size);
+    .map((c) => ({ code: c.code, terms: [...terms.get(c.code)!] }))
+    .filter((c) => c.terms.length < own.size && c.terms.every((t) => own.has(t)))
+    .sort((a, b) => b.terms.length - a.terms.length);
   const covered = new Set<string>();
   const sources: string[] = [];
   for (const c of subsets) {
-    const adds = [...terms.get(c.code)!].filter((t) => !covered.has(t));
-    if (adds.length === 0) continue;
-    for (const t of adds) covered.add(t);
+    if (c.terms.every((t) => covered.has(t))) continue;
+    for (const t of c.terms) covered.add(t);
     sources.push(c.code);
   }
-  return covered.size === own.size && sources.length >= 2 ? sources.sort() : null;
+  return covered.size === own.size ? sources.sort() : null;
 }
