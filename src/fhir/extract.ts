@@ -167,6 +167,8 @@ export function createIndexer(registry: HavenSearchParamRegistry, options: Index
     if (COLUMN_PARAMS.has(def.code)) return null;
     // A union of other parameters (union-params.ts): its sources' rows answer for it.
     if (registry.rowParams(resourceType, def.code) !== undefined) return null;
+    // A whole-resource composite (resource-composites.ts): its components' parameters' rows answer for it.
+    if (registry.componentRows(resourceType, def.code) !== undefined) return null;
     if (def.type !== 'composite' && !supportsParamType(def.type)) return null;
     const expression = registry.expression(resourceType, def.code);
     if (!expression) return null;

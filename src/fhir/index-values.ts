@@ -127,4 +127,6 @@ export interface SearchParamRegistry {
   byUrl?(url: string): SearchParamDef | undefined;
   /** The parameters whose index rows answer for `code`, when it has none of its own (src/fhir/union-params.ts). */
   rowParams?(resourceType: string, code: string): readonly string[] | undefined;
+  /** A whole-resource composite's component parameters, whose rows answer for it (src/fhir/resource-composites.ts). */
+  componentRows?(resourceType: string, code: string): readonly string[] | undefined;
 }

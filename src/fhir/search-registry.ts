@@ -1,6 +1,7 @@
 import { HavenError } from '../kernel/errors.js';
 import { expressionForType } from './expression-split.js';
 import type { SearchParamDef, SearchParamRegistry, SearchParamType } from './index-values.js';
+import { findResourceComposites } from './resource-composites.js';
 import { findUnionParams } from './union-params.js';
 
 /** Types that derive from Resource but not DomainResource (R4). */
@@ -27,13 +28,20 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
    * it is a union of them (union-params.ts): it has no rows of its own.
    */
   rowParams(resourceType: string, code: string): readonly string[] | undefined;
+  /**
+   * For a composite whose group is the whole resource (resource-composites.ts):
+   * the parameter whose rows hold each component, by component index. It has
+   * no rows of its own.
+   */
+  componentRows(resourceType: string, code: string): readonly string[] | undefined;
 }
 
 export interface RegistryOptions {
   /**
    * Parameters that must keep rows of their own (blind-indexed ones: their
    * tags are keyed by parameter, so another's rows cannot answer for them).
-   * A union is kept whole when it or any of its sources is named here.
+   * A union is kept whole when it or any of its sources is named here, and so
+   * is a whole-resource composite when it or a component's parameter is.
    */
   ownRows?: (resourceType: string, code: string) => boolean;
 }
@@ -179,6 +187,35 @@ export function createSearchParamRegistry(
     return unions;
   }
 
+  // Whole-resource composites read plain parameters' rows (resource-composites.ts); found on first use.
+  const compositesByType = new Map<string, Map<string, string[]>>();
+  function builtinComposites(resourceType: string): Map<string, string[]> {
+    let composites = compositesByType.get(resourceType);
+    if (composites) return composites;
+    composites = findResourceComposites({
+      resourceType,
+      defs: builtins.forType(resourceType),
+      expression: (code) => builtinExpression(resourceType, code),
+      componentParam: (url) => {
+        const def = builtinUrls.get(url);
+        return def && builtins.entry(resourceType, def.code)?.def === def ? def : undefined;
+      },
+    });
+    const ownRows = options.ownRows;
+    const unions = builtinUnions(resourceType);
+    for (const [code, holders] of composites) {
+      const kept = [code, ...holders].some((c) => unions.has(c) || ownRows?.(resourceType, c) === true);
+      if (kept) composites.delete(code);
+    }
+    compositesByType.set(resourceType, composites);
+    return composites;
+  }
+
+  /** A custom definition in a derived parameter's place, or a source's, gives rows of its own. */
+  function customShadows(resourceType: string, codes: readonly string[]): boolean {
+    return customCount > 0 && codes.some((c) => custom.entry(resourceType, c) !== undefined);
+  }
+
   function builtinExpression(resourceType: string, code: string): string | null {
     const e = builtins.entry(resourceType, code);
     return e ? expressionOf(e, resourceType) : null;
@@ -230,8 +267,11 @@ export function createSearchParamRegistry(
       const sources = builtinUnions(resourceType).get(code);
       if (sources === undefined) return undefined;
       // A custom definition in the union's place (one that reuses a built-in url) has rows of its own.
-      if (customCount > 0 && [code, ...sources].some((c) => custom.entry(resourceType, c) !== undefined)) return undefined;
-      return sources;
+      return customShadows(resourceType, [code, ...sources]) ? undefined : sources;
+    },
+    componentRows(resourceType, code) {
+      const holders = builtinComposites(resourceType).get(code);
+      return holders === undefined || customShadows(resourceType, [code, ...holders]) ? undefined : holders;
     },
     register(searchParameter) {
       const def = parseSearchParameter(searchParameter);

@@ -19,7 +19,7 @@ import { splitUnion } from './expression-split.js';
 import type { SearchParamDef } from './index-values.js';
 
 /** A term of a union without its outer parentheses and with single spaces: `(X.value as Quantity)` → `X.value as Quantity`. */
-function normalizeTerm(term: string): string {
+export function normalizeTerm(term: string): string {
   let t = term.trim();
   while (t.startsWith('(') && t.endsWith(')') && balanced(t.slice(1, -1))) t = t.slice(1, -1).trim();
   return t.replace(/\s+/g, ' ');

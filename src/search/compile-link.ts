@@ -80,13 +80,15 @@ function onAlias(condition: string, alias: string): string {
   return condition.replace(/\bi\./g, `${alias}.`);
 }
 
-function oneComposite(v: CompositeValue, c: Criterion, p: SqlParams, s: Scope, valueConditionFor: ValueConditionOf): string {
+/** `grouped`: components must share a group (their own `$k` rows); otherwise the group is the resource. */
+function oneComposite(v: CompositeValue, grouped: boolean, c: Criterion, p: SqlParams, s: Scope, valueConditionFor: ValueConditionOf): string {
   const [first, ...rest] = v.parts;
   if (first === undefined) return 'FALSE';
   const a0 = `c${s.depth}_0`;
   const joins = rest.map((part, k) => {
     const a = `c${s.depth}_${k + 1}`;
-    return `JOIN ${tableOf[part.kind]} ${a} ON ${a}.tenant_id = ${a0}.tenant_id AND ${a}.resource_type = ${a0}.resource_type AND ${a}.resource_id = ${a0}.resource_id AND ${a}.param = ${p.add(part.param)} AND ${a}.grp = ${a0}.grp`;
+    const group = grouped ? ` AND ${a}.grp = ${a0}.grp` : '';
+    return `JOIN ${tableOf[part.kind]} ${a} ON ${a}.tenant_id = ${a0}.tenant_id AND ${a}.resource_type = ${a0}.resource_type AND ${a}.resource_id = ${a0}.resource_id AND ${a}.param = ${p.add(part.param)}${group}`;
   });
   const conditions = v.parts.map((part, k) => `(${onAlias(valueConditionFor(c, part.value, p), `c${s.depth}_${k}`)})`);
   return `SELECT ${a0}.resource_id FROM ${tableOf[first.kind]} ${a0} ${joins.join(' ')} WHERE ${a0}.tenant_id = $1 AND ${a0}.resource_type = ${s.type} AND ${a0}.param = ${p.add(first.param)} AND ${conditions.join(' AND ')}`;
@@ -97,16 +99,25 @@ function renamedParts(v: CompositeValue, from: string, to: string): CompositeVal
   return { ...v, parts: v.parts.map((part) => ({ ...part, param: to + part.param.slice(from.length) })) };
 }
 
+/** The same composite value on other parameters' rows, component k on `holders[k]` (Criterion.componentRows). */
+function partsOn(v: CompositeValue, holders: readonly string[]): CompositeValue {
+  return { ...v, parts: v.parts.map((part, k) => ({ ...part, param: holders[k]! })) };
+}
+
 /**
  * Alternatives (commas) are a UNION ALL of one join per composite value; a
  * union composite (Criterion.rowParams) joins each source's own component
- * rows, whose group numbers are their own.
+ * rows, whose group numbers are their own, and a whole-resource composite
+ * (Criterion.componentRows) its components' parameters' rows of one resource.
  */
 export function compositeSet(c: Criterion, p: SqlParams, s: Scope, value: ValueConditionOf): string {
   const sources = c.rowParams ?? [c.param];
-  const alternatives = c.values.flatMap((v) =>
-    v.kind === 'composite' ? sources.map((source) => oneComposite(source === c.param ? v : renamedParts(v, c.param, source), c, p, s, value)) : [],
-  );
+  const one = (v: CompositeValue, source: string): string => {
+    const holders = c.componentRows?.[source];
+    if (holders) return oneComposite(partsOn(v, holders), false, c, p, s, value);
+    return oneComposite(source === c.param ? v : renamedParts(v, c.param, source), true, c, p, s, value);
+  };
+  const alternatives = c.values.flatMap((v) => (v.kind === 'composite' ? sources.map((source) => one(v, source)) : []));
   return alternatives.length === 0 ? 'SELECT NULL::text WHERE FALSE' : alternatives.join(' UNION ALL ');
 }
 

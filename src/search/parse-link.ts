@@ -156,7 +156,18 @@ export function parseNamed(
   const criterion = parseCriterion(def, modifier, value, ctx, registry);
   // A union of other parameters has no rows of its own: its sources' rows answer (src/fhir/union-params.ts).
   const sources = criterion.param === def.code ? registry.rowParams?.(resourceType, def.code) : undefined;
-  return sources ? { ...criterion, rowParams: sources } : criterion;
+  const answered = sources ? { ...criterion, rowParams: sources } : criterion;
+  return answered.kind === 'composite' ? withComponentRows(resourceType, answered, registry) : answered;
+}
+
+/** A composite (or a union of them) some of whose sources are whole-resource composites (src/fhir/resource-composites.ts). */
+function withComponentRows(resourceType: string, c: Criterion, registry: SearchParamRegistry): Criterion {
+  const componentRows: Record<string, readonly string[]> = {};
+  for (const source of c.rowParams ?? [c.param]) {
+    const holders = registry.componentRows?.(resourceType, source);
+    if (holders) componentRows[source] = holders;
+  }
+  return Object.keys(componentRows).length > 0 ? { ...c, componentRows } : c;
 }
 
 /** A chain's or _has's links: the one, plus a chain's other target types. */

@@ -181,6 +181,13 @@ export interface Criterion {
    *   parameters that hold some of its tags in its stead (protected-params.ts blindCover).
    */
   rowParams?: readonly string[];
+  /**
+   * A composite whose group is the whole resource (src/fhir/resource-composites.ts,
+   * Observation `code-value-quantity`): per parameter in `rowParams ?? [param]`
+   * that has no component rows of its own, the parameter holding each
+   * component's rows, by component index. They are joined per resource, not per group.
+   */
+  componentRows?: Readonly<Record<string, readonly string[]>>;
 }
 
 export type SortKind = IndexKind | 'id' | 'lastUpdated';

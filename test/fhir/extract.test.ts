@@ -131,9 +131,12 @@ test('composites: only groups with every component are indexed', () => {
     component: [{ code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] } }],
   };
   const params = new Set(fhir().indexer.extract(o).map((v) => v.param));
-  assert.ok(params.has('code-value-quantity$0') && params.has('code-value-quantity$1'));
-  // No valueString/valueDateTime/valueCodeableConcept: those composites can never match.
-  for (const p of ['code-value-string$0', 'code-value-date$0', 'code-value-concept$0']) assert.ok(!params.has(p), p);
+  // code-value-quantity's group is the whole Observation: the code and value-quantity rows answer for it.
+  assert.ok(params.has('code') && params.has('value-quantity') && !params.has('code-value-quantity$0'));
+  // No valueString/valueDateTime: those composites can never match.
+  for (const p of ['code-value-string$0', 'code-value-date$0']) assert.ok(!params.has(p), p);
+  const dated = new Set(fhir().indexer.extract({ ...o, valueQuantity: undefined, valueDateTime: '2020-01-02' }).map((v) => v.param));
+  assert.ok(dated.has('code-value-date$0') && dated.has('code-value-date$1'));
   // The component has a code but no value: no component composite rows either.
   assert.ok(!params.has('component-code-value-quantity$0'));
   assert.ok(params.has('component-code'));

@@ -12,11 +12,13 @@ import { examplesDir } from './conformance-fixture.js';
 
 /**
  * Union parameters (src/fhir/union-params.ts) answered from their sources'
- * rows must give exactly what their own rows gave. The same Observations are
- * indexed twice in one database: tenant `union` as the server indexes them
- * (no `combo-*` rows), tenant `own` with unions switched off (every parameter
- * keeps its own rows, as before the change). Every query must return the same
- * ids in the same order from both.
+ * rows, and whole-resource composites (src/fhir/resource-composites.ts) from
+ * their components' parameters' rows, must give exactly what their own rows
+ * gave. The same Observations are indexed twice in one database: tenant
+ * `union` as the server indexes them (no `combo-*` or `code-value-quantity$k`
+ * rows), tenant `own` with both switched off (every parameter keeps its own
+ * rows, as before). Every query must return the same ids in the same order
+ * from both.
  */
 let t: TestDb;
 const union = createFhirDefinitions();
@@ -68,11 +70,31 @@ test('R4 unions: the Observation combo parameters, each from the parameters whos
   assert.deepEqual(guarded.registry.rowParams('Observation', 'combo-value-quantity'), ['component-value-quantity', 'value-quantity']);
 });
 
-test('a union parameter gets no index rows; with unions off it gets its own', async () => {
-  const count = async (tenant: string) =>
-    Number((await t.db.query<{ n: string }>(`SELECT (SELECT count(*) FROM idx_token WHERE tenant_id = $1 AND param LIKE 'combo-%') + (SELECT count(*) FROM idx_quantity WHERE tenant_id = $1 AND param LIKE 'combo-%') AS n`, [tenant])).rows[0]!.n);
-  assert.equal(await count('union'), 0);
-  assert.ok((await count('own')) > 100, 'the unions-off tenant holds combo rows');
+test('whole-resource composites: the Observation code-value composites whose components are other parameters exactly', () => {
+  const r = union.registry;
+  assert.deepEqual(r.componentRows('Observation', 'code-value-quantity'), ['code', 'value-quantity']);
+  assert.deepEqual(r.componentRows('Observation', 'code-value-concept'), ['code', 'value-concept']);
+  // value.as(DateTime) | value.as(Period) is two terms; value-string also indexes valueCodeableConcept.text.
+  assert.equal(r.componentRows('Observation', 'code-value-date'), undefined);
+  assert.equal(r.componentRows('Observation', 'code-value-string'), undefined);
+  // Over Observation.component the group says which component a code and a value came from.
+  assert.equal(r.componentRows('Observation', 'component-code-value-quantity'), undefined);
+  assert.equal(r.componentRows('Observation', 'code'), undefined);
+  const others = [...union.resourceTypes].filter((type) => type !== 'Observation' && r.forType(type).some((d) => r.componentRows(type, d.code)));
+  assert.deepEqual(others, []);
+  // A blind-indexed component parameter keeps the composite on its own rows.
+  const guarded = createFhirDefinitions({ ownRows: (type, code) => type === 'Observation' && code === 'value-concept' });
+  assert.equal(guarded.registry.componentRows('Observation', 'code-value-concept'), undefined);
+  assert.deepEqual(guarded.registry.componentRows('Observation', 'code-value-quantity'), ['code', 'value-quantity']);
+});
+
+test('unions and whole-resource composites get no index rows; with both off they get their own', async () => {
+  const count = async (tenant: string, pattern: string) =>
+    Number((await t.db.query<{ n: string }>(`SELECT (SELECT count(*) FROM idx_token WHERE tenant_id = $1 AND param LIKE $2) + (SELECT count(*) FROM idx_quantity WHERE tenant_id = $1 AND param LIKE $2) AS n`, [tenant, pattern])).rows[0]!.n);
+  for (const pattern of ['combo-%', 'code-value-quantity$%', 'code-value-concept$%']) {
+    assert.equal(await count('union', pattern), 0, pattern);
+    assert.ok((await count('own', pattern)) > 10, `the tenant with both off holds ${pattern} rows`);
+  }
 });
 
 const queries = [
@@ -97,19 +119,31 @@ const queries = [
   'combo-code-value-concept=883-9$112144000', // the Observation's own code and value (rhstatus, bloodgroup)
   'combo-code-value-concept=32401-2$LA6724-4,249227004$LA6723-6', // components (Apgar scores)
   'combo-value-concept=LA6721-0',
+  'code-value-quantity=8480-6$gt100', // a component's code: never a whole-resource pair
+  'code-value-quantity=http://loinc.org|29463-7$gt180', // body weight, in lb and kg
+  'code-value-quantity=http://loinc.org|29463-7$ge185|http://unitsofmeasure.org|[lb_av]',
+  'code-value-quantity=15074-8$gt5,2339-0$lt200,29463-7$lt10',
+  'code-value-quantity=http://loinc.org|$gt0', // any LOINC code with any positive value
+  'code-value-quantity=29463-7$gt180&code-value-quantity=3141-9$gt80', // both pairs on one resource
+  'code-value-concept=883-9$112144000',
+  'code-value-concept=883-9$http://snomed.info/sct|112144000,32401-2$LA6724-4',
+  'code-value-concept=http://loinc.org|$LA6721-0',
+  'code-value-concept=32401-2$LA6724-4', // an Apgar component's: never a whole-resource pair
+  'code=29463-7&code-value-quantity=29463-7$gt1&_sort=-value-quantity',
   'combo-code:missing=false&_sort=combo-code',
   'combo-code:missing=false&_sort=-combo-code',
   'combo-value-quantity:missing=false&_sort=combo-value-quantity,_id',
   'combo-value-quantity:missing=false&_sort=-combo-value-quantity',
 ];
 
-test('every union query returns the same ids, in the same order, as the parameter’s own rows did', async () => {
+test('every union and whole-resource composite query returns the same ids, in the same order, as the parameter’s own rows did', async () => {
   let nonEmpty = 0;
   for (const q of queries) {
     const fromSources = await ids('union', union, q);
     assert.deepEqual(fromSources, await ids('own', own, q), q);
     if (fromSources.length > 0) nonEmpty++;
   }
-  // The comparison means something only where rows match: all but the two :missing=true queries find some.
-  assert.ok(nonEmpty >= queries.length - 2, `${nonEmpty} of ${queries.length} queries found anything`);
+  // The comparison means something only where rows match: all but the two :missing=true queries and the
+  // two component pairs asked of whole-resource composites find some.
+  assert.ok(nonEmpty >= queries.length - 4, `${nonEmpty} of ${queries.length} queries found anything`);
 });
