@@ -49,6 +49,11 @@ async function ids(tenant: string, fhir: FhirDefinitions, query: string): Promis
   return (await t.db.query<SearchRow>(sql, params)).rows.map((r) => r.id);
 }
 
+/** The resource types other than Observation with a parameter `derived` answers for (its sources or components). */
+function otherTypesWith(derived: (type: string, code: string) => readonly string[] | undefined): string[] {
+  return [...union.resourceTypes].filter((type) => type !== 'Observation' && union.registry.forType(type).some((d) => derived(type, d.code)));
+}
+
 test('R4 unions: the Observation combo parameters, each from the parameters whose rows it repeats', () => {
   const r = union.registry;
   assert.deepEqual(r.rowParams('Observation', 'combo-code'), ['code', 'component-code']);
@@ -62,8 +67,7 @@ test('R4 unions: the Observation combo parameters, each from the parameters whos
   // A reference union would be read by includes and chains by name: never one. `patient` is not a union of anything.
   assert.equal(r.rowParams('Observation', 'patient'), undefined);
   // No other R4 type has one.
-  const others = [...union.resourceTypes].filter((type) => type !== 'Observation' && r.forType(type).some((d) => r.rowParams(type, d.code)));
-  assert.deepEqual(others, []);
+  assert.deepEqual(otherTypesWith((type, code) => r.rowParams(type, code)), []);
   // A blind-indexed member keeps the whole union on its own rows.
   const guarded = createFhirDefinitions({ ownRows: (type, code) => type === 'Observation' && code === 'component-code' });
   assert.equal(guarded.registry.rowParams('Observation', 'combo-code'), undefined);
@@ -80,8 +84,7 @@ test('whole-resource composites: the Observation code-value composites whose com
   // Over Observation.component the group says which component a code and a value came from.
   assert.equal(r.componentRows('Observation', 'component-code-value-quantity'), undefined);
   assert.equal(r.componentRows('Observation', 'code'), undefined);
-  const others = [...union.resourceTypes].filter((type) => type !== 'Observation' && r.forType(type).some((d) => r.componentRows(type, d.code)));
-  assert.deepEqual(others, []);
+  assert.deepEqual(otherTypesWith((type, code) => r.componentRows(type, code)), []);
   // A blind-indexed component parameter keeps the composite on its own rows.
   const guarded = createFhirDefinitions({ ownRows: (type, code) => type === 'Observation' && code === 'value-concept' });
   assert.equal(guarded.registry.componentRows('Observation', 'code-value-concept'), undefined);
