@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSequencer } from '../../src/audit/sequencer.js';
+import { QUEUED_BATCHES_SQL } from '../../src/audit/sequencer-round.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { rootOf } from '../../src/audit/merkle.js';
@@ -140,6 +141,46 @@ test("a round appends every queued batch's stored leaf hashes in order, includin
     assert.deepEqual(head.rows[0]!.root_hash, rootOf(stored.rows.flatMap((r) => r.leaf_hashes)));
     const report = await verifyAuditLog(db, { witnessPath: f.witnessPath });
     assert.ok(report.problems.length > 0, 'the forged batch is reported');
+  } finally {
+    await f.sequencer.stop();
+    await f.testDb.drop();
+  }
+});
+
+/** Every plan node of an EXPLAIN (FORMAT JSON) result, depth first. */
+function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return [plan, ...children.flatMap(planNodes)];
+}
+
+test("a round reads queued batches by primary key, never the whole log, even when the queue's statistics say it is large", async () => {
+  const f = await auditFixture();
+  const { db } = f.testDb;
+  try {
+    // A log of 20,000 batches, all queued and sequenced, and a queue never analysed (autovacuum off):
+    // PostgreSQL estimates the queue from its pages, thousands of rows while it holds three, and the
+    // plain join hashed the queue and scanned audit_batch sequentially.
+    await asAttacker(f.testDb, [
+      `WITH b AS (INSERT INTO audit_batch (tenant_id, first_at, last_at, entries, leaf_hashes)
+         SELECT 'default', now(), now(), ARRAY['\\x7b7d'::bytea], ARRAY[sha256(int4send(g))] FROM generate_series(1, 20000) g
+         RETURNING tenant_id, batch_id)
+       INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
+      'ANALYZE audit_batch',
+      'DELETE FROM audit_batch_queue',
+    ]);
+    for (let i = 0; i < 3; i++) await f.recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [] }]);
+    const explained = await db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${QUEUED_BATCHES_SQL}`, [1000]);
+    const nodes = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan);
+    const onLog = nodes.filter((n) => n['Relation Name'] === 'audit_batch');
+    assert.ok(onLog.length > 0, 'the plan reads audit_batch');
+    assert.deepEqual(
+      onLog.map((n) => [n['Node Type'], n['Index Name']]),
+      [['Index Scan', 'audit_batch_pkey']],
+      'audit_batch is read by its primary key',
+    );
+    assert.equal(await f.sequencer.drain(), 3, 'the three queued entries are sequenced');
+    const log = await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_batch_log');
+    assert.equal(Number(log.rows[0]!.n), 3);
   } finally {
     await f.sequencer.stop();
     await f.testDb.drop();
