@@ -66,17 +66,26 @@ async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[],
   return map;
 }
 
+/**
+ * The current rows of the ids a write touches, locked in key order (the ids sorted, each row locked
+ * as its primary-key probe finds it), so two writers of the same resources wait instead of deadlocking.
+ *
+ * Written as a plain join of the ids with `resource`, the plan followed the statistics, and a new
+ * store has none worth the name until its first ANALYZE (the maintenance round, up to 30 s after the
+ * load starts; autovacuum when on): PostgreSQL took `tenant_id = …` for 0.5 % of the rows and hashed
+ * every resource of the tenant for each Bundle, 2,000 rows at first and 30,000 after 20 s of a bulk
+ * load (25 ms per Bundle). Named, the statement also kept such a plan per connection once cached.
+ * Each id's row is now looked up by its own probe in a LATERAL (one row at most: the whole primary
+ * key is given), and the statement is sent unnamed, so it is planned with the table's current size
+ * and never reuses a plan made when the table was tiny (a generic plan for a one-page table scans it).
+ */
+export const LOCK_CURRENT_SQL = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, CASE WHEN t.body AND NOT r.deleted THEN r.content END AS content
+             FROM (SELECT * FROM UNNEST($2::text[], $3::text[], $4::boolean[]) AS u(resource_type, id, body) ORDER BY resource_type, id) t
+             CROSS JOIN LATERAL (SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resource r
+               WHERE r.tenant_id = $1 AND r.resource_type = t.resource_type AND r.id = t.id FOR UPDATE) r`;
+
 async function selectForUpdate(tx: Queryable, tenant: string, list: { type: string; id: string; body: boolean }[]): Promise<VersionRow[]> {
-  const res = await tx.query<VersionRow>(
-    {
-      name: 'store.lock-current',
-      text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, CASE WHEN t.body AND NOT r.deleted THEN r.content END AS content
-             FROM UNNEST($2::text[], $3::text[], $4::boolean[]) AS t(resource_type, id, body)
-             JOIN resource r ON r.tenant_id = $1 AND r.resource_type = t.resource_type AND r.id = t.id
-             ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
-    },
-    [tenant, list.map((t) => t.type), list.map((t) => t.id), list.map((t) => t.body)],
-  );
+  const res = await tx.query<VersionRow>(LOCK_CURRENT_SQL, [tenant, list.map((t) => t.type), list.map((t) => t.id), list.map((t) => t.body)]);
   return res.rows;
 }
 
