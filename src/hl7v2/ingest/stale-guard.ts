@@ -62,6 +62,25 @@ export async function clockOf(
 }
 
 /**
+ * `prior` reads the rows as they were before this statement (CTEs share one snapshot), so it
+ * reports the clock the message is compared with, whatever the upsert does to it.
+ *
+ * It reads each key's clock by its own primary-key probe (a fenced LATERAL), and the statement is
+ * sent unnamed, planned with the table's current size. As a named join its cached plan hashed every
+ * clock of the tenant for each message wherever `hl7v2_entry_clock` had no statistics (autovacuum off:
+ * nothing else analyses it): 1,000–19,000 rows per message within the first two minutes of
+ * `bench/hl7v2-mllp.ts --mix update`, one more row per patient and encounter ever seen.
+ */
+export const ADVANCE_CLOCKS_SQL = `WITH input AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::uuid[]) AS t(entry_key, message_time, message_id)),
+             prior AS (SELECT i.entry_key, c.message_time FROM input i
+                       CROSS JOIN LATERAL (SELECT c.message_time FROM hl7v2_entry_clock c WHERE c.tenant_id = $1 AND c.entry_key = i.entry_key OFFSET 0) c),
+             up AS (INSERT INTO hl7v2_entry_clock (tenant_id, entry_key, message_time, message_id)
+                    SELECT $1, entry_key, message_time, message_id FROM input
+                    ON CONFLICT (tenant_id, entry_key) DO UPDATE SET message_time = EXCLUDED.message_time, message_id = EXCLUDED.message_id
+                    WHERE hl7v2_entry_clock.message_time <= EXCLUDED.message_time)
+             SELECT i.entry_key FROM input i JOIN prior p USING (entry_key) WHERE p.message_time > i.message_time`;
+
+/**
  * Moves every clock of `clocks` forward to its message's time and returns the
  * entries that were already newer, by message. Runs inside the messages'
  * transaction after their patient locks, so messages about one patient see
@@ -80,21 +99,7 @@ export async function advanceClocks(tx: Queryable, tenant: string, clocks: Messa
   }
   const stale = new Map<string, number[]>();
   if (keys.length === 0) return stale;
-  // `prior` reads the rows as they were before this statement (CTEs share one snapshot), so it
-  // reports the clock the message is compared with, whatever the upsert does to it.
-  const res = await tx.query<{ entry_key: string }>(
-    {
-      name: 'hl7v2.advance-clocks',
-      text: `WITH input AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::uuid[]) AS t(entry_key, message_time, message_id)),
-             prior AS (SELECT c.entry_key, c.message_time FROM hl7v2_entry_clock c JOIN input i USING (entry_key) WHERE c.tenant_id = $1),
-             up AS (INSERT INTO hl7v2_entry_clock (tenant_id, entry_key, message_time, message_id)
-                    SELECT $1, entry_key, message_time, message_id FROM input
-                    ON CONFLICT (tenant_id, entry_key) DO UPDATE SET message_time = EXCLUDED.message_time, message_id = EXCLUDED.message_id
-                    WHERE hl7v2_entry_clock.message_time <= EXCLUDED.message_time)
-             SELECT i.entry_key FROM input i JOIN prior p USING (entry_key) WHERE p.message_time > i.message_time`,
-    },
-    [tenant, keys, times, ids],
-  );
+  const res = await tx.query<{ entry_key: string }>(ADVANCE_CLOCKS_SQL, [tenant, keys, times, ids]);
   const late = new Set(res.rows.map((r) => r.entry_key));
   for (const c of clocks) {
     const indexes = c.entries.filter((e) => late.has(e.key)).map((e) => e.index);
