@@ -13,7 +13,27 @@ export const ANALYZE_SQL = `
   SELECT relname FROM pg_stat_user_tables
   WHERE schemaname = current_schema()
     AND (relname IN ('resource', 'resource_version') OR relname LIKE 'idx\\_%')
-    AND n_mod_since_analyze > greatest(1000, 0.1 * n_live_tup)`;
+    AND n_mod_since_analyze > greatest(1000, 0.1 * n_live_tup)
+    AND (n_live_tup < $1 OR coalesce(greatest(last_analyze, last_autoanalyze), '-infinity') < now() - make_interval(secs => $2))`;
+
+/**
+ * How often the tables are checked, and how soon a large one may be analysed again.
+ *
+ * A new store's first minute decides many plans: until its first ANALYZE, PostgreSQL guesses, and its
+ * guesses made identifier look-ups (the conditional create/update of every HL7 v2 message) walk every
+ * Patient and Encounter of the tenant (932 each at 900 patients, up to 149 ms per statement with the 30 s
+ * round). So tables are checked every 5 s, and a table of fewer than `youngRows` rows is analysed as soon
+ * as it is stale (cheap at that size). A larger one waits at least `minGapSeconds` since its last ANALYZE,
+ * as it did with a 30 s round: during a bulk load each ANALYZE of a multi-million-row index table costs a
+ * few hundred milliseconds, and its 10 % threshold is crossed every few tens of seconds.
+ */
+export interface MaintenanceCadence {
+  intervalMs: number;
+  youngRows: number;
+  minGapSeconds: number;
+}
+
+export const DEFAULT_CADENCE: MaintenanceCadence = { intervalMs: 5_000, youngRows: 100_000, minGapSeconds: 30 };
 
 /**
  * ANALYZEs the stale tables, one at a time (ANALYZE of a large table reads a
@@ -26,25 +46,25 @@ export const ANALYZE_SQL = `
  * every 30 s, to be redone from the start. Returns the stale tables; one
  * skipped is stale again at the next round unless autovacuum analysed it.
  */
-export async function analyzeStaleTables(db: Db): Promise<string[]> {
-  const stale = (await db.query<{ relname: string }>(ANALYZE_SQL)).rows.map((r) => r.relname);
+export async function analyzeStaleTables(db: Db, cadence: Pick<MaintenanceCadence, 'youngRows' | 'minGapSeconds'> = DEFAULT_CADENCE): Promise<string[]> {
+  const stale = (await db.query<{ relname: string }>(ANALYZE_SQL, [cadence.youngRows, cadence.minGapSeconds])).rows.map((r) => r.relname);
   for (const table of stale) await db.query(`ANALYZE (SKIP_LOCKED) ${table.replace(/[^a-z_]/g, '')}`);
   return stale;
 }
 
-/** Runs `analyzeStaleTables` every `intervalMs` until stopped. */
-export function startMaintenance(db: Db, logger: Logger, intervalMs = 30_000): { stop(): void } {
+/** Runs `analyzeStaleTables` every `cadence.intervalMs` until stopped. */
+export function startMaintenance(db: Db, logger: Logger, cadence: MaintenanceCadence = DEFAULT_CADENCE): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    analyzeStaleTables(db)
+    analyzeStaleTables(db, cadence)
       .then((tables) => {
         if (tables.length > 0) logger.info({ tables }, 'refreshed planner statistics');
       })
       .catch((err: unknown) => logger.warn({ err: String(err) }, 'statistics refresh failed'))
       .finally(() => (running = false));
-  }, intervalMs);
+  }, cadence.intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

@@ -4,11 +4,12 @@ import pg from 'pg';
 import { analyzeStaleTables } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 
-/** Inserts 5,000 idx_token rows and waits until the statistics counters show them. */
-async function makeIdxTokenStale(t: TestDb): Promise<void> {
+/** Inserts 5,000 idx_token rows (ids `<prefix><n>`) and waits until the statistics counters show them. */
+async function makeIdxTokenStale(t: TestDb, prefix = 'o'): Promise<void> {
   await t.db.query(
     `INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, system, code)
-     SELECT 'default', 'Observation', 'o' || g, 'code', 'http://loinc.org', (g % 50)::text FROM generate_series(1, 5000) g`,
+     SELECT 'default', 'Observation', $1 || g, 'code', 'http://loinc.org', (g % 50)::text FROM generate_series(1, 5000) g`,
+    [prefix],
   );
   // Statistics counters are updated asynchronously by the backend; wait until they show the inserts.
   for (let i = 0; i < 100; i++) {
@@ -55,6 +56,21 @@ test('a table another process holds (autovacuum) is skipped, not waited for', as
     assert.ok((await statsRows(t)) > 0);
   } finally {
     await holder.end().catch(() => undefined);
+    await t.drop();
+  }
+});
+
+test('a large table analysed moments ago waits for its gap; a young one is analysed as soon as it is stale', async () => {
+  const t = await createTestDb();
+  try {
+    await t.db.query('ANALYZE');
+    await makeIdxTokenStale(t);
+    // 5,000 rows, analysed just now: "large" when the young limit is 1,000. Then 5,000 more.
+    await t.db.query('ANALYZE idx_token');
+    await makeIdxTokenStale(t, 'p');
+    assert.ok(!(await analyzeStaleTables(t.db, { youngRows: 1_000, minGapSeconds: 30 })).includes('idx_token'), 'large and analysed within 30 s: left for later');
+    assert.ok((await analyzeStaleTables(t.db, { youngRows: 1_000_000, minGapSeconds: 30 })).includes('idx_token'), 'young: analysed at once');
+  } finally {
     await t.drop();
   }
 });
