@@ -6,6 +6,7 @@ import { verifyAuditLog } from '../../src/audit/verify.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { rootOf } from '../../src/audit/merkle.js';
 import { asAttacker, auditFixture, ctxFor } from './support.js';
+import { planNodes } from '../support/plan.js';
 
 test('concurrent writers and readers with two competing sequencers yield contiguous, unique seq numbers', async () => {
   const f = await auditFixture();
@@ -147,12 +148,6 @@ test("a round appends every queued batch's stored leaf hashes in order, includin
   }
 });
 
-/** Every plan node of an EXPLAIN (FORMAT JSON) result, depth first. */
-function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [plan, ...children.flatMap(planNodes)];
-}
-
 test("a round reads queued batches by primary key, never the whole log, even when the queue's statistics say it is large", async () => {
   const f = await auditFixture();
   const { db } = f.testDb;
@@ -169,8 +164,7 @@ test("a round reads queued batches by primary key, never the whole log, even whe
       'DELETE FROM audit_batch_queue',
     ]);
     for (let i = 0; i < 3; i++) await f.recorder.record(ctxFor(i), [{ action: 'read', outcome: 'success', resources: [] }]);
-    const explained = await db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${QUEUED_BATCHES_SQL}`, [1000]);
-    const nodes = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan);
+    const nodes = await planNodes(db, QUEUED_BATCHES_SQL, [1000]);
     const onLog = nodes.filter((n) => n['Relation Name'] === 'audit_batch');
     assert.ok(onLog.length > 0, 'the plan reads audit_batch');
     assert.deepEqual(

@@ -4,11 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ADVANCE_CLOCKS_SQL, advanceClocks } from '../../src/hl7v2/ingest/stale-guard.js';
 import type { Queryable } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-
-function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [plan, ...children.flatMap(planNodes)];
-}
+import { planNodes } from '../support/plan.js';
 
 describe('HL7 v2 entry clocks: each message reads only its own keys', () => {
   let t: TestDb;
@@ -34,13 +30,12 @@ describe('HL7 v2 entry clocks: each message reads only its own keys', () => {
        SELECT 'default', 'bulk-' || g, now(), gen_random_uuid() FROM generate_series(1, 3000) g`,
     );
     const keys = Array.from({ length: 60 }, (_, i) => `bulk-${1 + i * 37}`);
-    const explained = await t.db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${ADVANCE_CLOCKS_SQL}`, [
+    const nodes = await planNodes(t.db, ADVANCE_CLOCKS_SQL, [
       'default',
       keys,
       keys.map(() => '2026-01-01T00:00:00Z'),
       keys.map(() => randomUUID()),
     ]);
-    const nodes = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan);
     const reads = nodes.filter((n) => n['Relation Name'] === 'hl7v2_entry_clock' && n['Node Type'] !== 'ModifyTable');
     assert.equal(reads.length, 1, 'one read of the clocks');
     assert.notEqual(reads[0]!['Node Type'], 'Seq Scan');

@@ -4,6 +4,7 @@ import { systemClock, type RequestContext } from '../../src/kernel/index.js';
 import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec, type Db, type FhirResource } from '../../src/store/index.js';
 import { LOCK_CURRENT_SQL } from '../../src/store/write.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import { planNodes } from '../support/plan.js';
 
 const ctx = { tenant: 'default' } as RequestContext;
 const patient = (id: string): FhirResource => ({ resourceType: 'Patient', id, active: true });
@@ -18,11 +19,6 @@ function recording(db: Db): { db: Db; sent: Sent[] } {
       db.transaction((tx) => work({ query: (sql, params) => (sent.push(sql), tx.query(sql, params)) })),
   });
   return { db: wrapped, sent };
-}
-
-function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [plan, ...children.flatMap(planNodes)];
 }
 
 describe('the lock on the rows a write touches', () => {
@@ -50,13 +46,13 @@ describe('the lock on the rows a write touches', () => {
     );
     // A Bundle's worth of ids on a store of a few thousand resources: the plain join hashed the tenant's rows here.
     const ids = Array.from({ length: 60 }, (_, i) => `bulk-${1 + i * 37}`);
-    const explained = await t.db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${LOCK_CURRENT_SQL}`, [
+    const nodes = await planNodes(t.db, LOCK_CURRENT_SQL, [
       'default',
       ids.map(() => 'Patient'),
       ids,
       ids.map((_, i) => i % 2 === 0),
     ]);
-    const onResource = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter((n) => n['Relation Name'] === 'resource');
+    const onResource = nodes.filter((n) => n['Relation Name'] === 'resource');
     assert.deepEqual(
       onResource.map((n) => [n['Node Type'], n['Index Name']]),
       [['Index Scan', 'resource_pkey']],
