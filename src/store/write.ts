@@ -71,8 +71,8 @@ async function lockCurrent(tx: Queryable, tenant: string, ops: WriteOperation[],
  * as its primary-key probe finds it), so two writers of the same resources wait instead of deadlocking.
  *
  * Written as a plain join of the ids with `resource`, the plan followed the statistics, and a new
- * store has none worth the name until its first ANALYZE (the maintenance round, up to 30 s after the
- * load starts; autovacuum when on): PostgreSQL took `tenant_id = …` for 0.5 % of the rows and hashed
+ * store has none worth the name until its first ANALYZE (the maintenance round, which ran every 30 s
+ * until 2026-12-03; autovacuum when on): PostgreSQL took `tenant_id = …` for 0.5 % of the rows and hashed
  * every resource of the tenant for each Bundle, 2,000 rows at first and 30,000 after 20 s of a bulk
  * load (25 ms per Bundle). Named, the statement also kept such a plan per connection once cached.
  * Each id's row is now looked up by its own probe in a LATERAL (one row at most: the whole primary
