@@ -30,6 +30,27 @@ export function cpuSplitOf(pid: number, thread?: number): { user: number; sys: n
   }
 }
 
+/** The whole machine's CPU ticks from /proc/stat (all cores): busy (everything but idle and iowait) and total. */
+export function machineTicks(): { busy: number; total: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/**
+ * The share of the machine's CPU time in use between two readings: under 1 at
+ * a fixed concurrency, the rate was bound by waits (commits, locks, I/O), not
+ * by the cores.
+ */
+export function busyShare(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  return Math.round(((after.busy - before.busy) / (after.total - before.total)) * 1000) / 1000;
+}
+
 export interface CpuSnapshot {
   nodeMs: number;
   /** Of nodeMs, the part spent in the kernel (stime). */

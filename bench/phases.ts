@@ -8,7 +8,7 @@ import { emptyDrawn, redraw, runIngest, type DrawnValues, type IngestResult } fr
 import { runLimits, type LimitsResult } from './limits.js';
 import type { Backend, BenchOptions } from './options.js';
 import { createQueryBlinder } from './blind-tags.js';
-import { createCpuMeter } from './cpu-meter.js';
+import { busyShare, createCpuMeter, machineTicks, perUnit } from './cpu-meter.js';
 import { runMixedLoad, runPaging, type MixedLoad, type PagingResult } from './search-mixed.js';
 import { explainSearches, pagingFirstPage, runSearchLoads, targetSearches, type PlanCheck, type SearchLoad } from './searches.js';
 import { memoryBreakdown } from './mem-breakdown.js';
@@ -20,7 +20,14 @@ export interface BackendRun {
   startup: { freshMs?: number; existingMs?: number };
   store?: StoreFacts;
   ingest?: IngestResult;
-  read?: LoadResult & { rss: { maxMb: number; meanMb: number; samples: number; memory?: ReturnType<typeof memoryBreakdown> } };
+  read?: LoadResult & {
+    rss: { maxMb: number; meanMb: number; samples: number; memory?: ReturnType<typeof memoryBreakdown> };
+    /**
+     * CPU per read: the server and its PostgreSQL backends (cpu-meter.ts), and the share of the
+     * machine's CPU in use (`machineBusy`), to tell where a slow read rate goes.
+     */
+    cpu?: ReturnType<typeof perUnit> & { machineBusy: number };
+  };
   rssIdleMb?: number;
   searches?: SearchLoad[];
   /** The whole search set interleaved at concurrency 16 (search-mixed.ts). */
@@ -56,13 +63,21 @@ const memTraceFile = (dataDir: string) => join(dataDir, 'mem-trace.jsonl');
 
 type ReadResult = NonNullable<BackendRun['read']>;
 
-async function readPhase(server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, seconds: number, memTrace?: string): Promise<ReadResult> {
+async function readPhase(server: ServerChild, client: ReturnType<typeof createHttpClient>, drawn: DrawnValues, seconds: number, directUrl: string, memTrace?: string): Promise<ReadResult> {
   const ids = [...drawn.patientIds.map((id) => `/fhir/Patient/${id}`), ...drawn.observationIds.map((id) => `/fhir/Observation/${id}`)];
-  const rss = sampleRss(server.pid);
-  const startedAt = Date.now();
-  const load = await runLoad({ client, concurrency: 16, seconds, maxRequests: 5_000_000, path: () => ids[Math.floor(Math.random() * ids.length)]! });
-  const memory = memTrace ? memoryBreakdown(memTrace, startedAt, Date.now()) : undefined;
-  return { ...load, rss: { ...rss.stop(), ...(memory ? { memory } : {}) } };
+  const meter = await createCpuMeter(server.pid, directUrl, undefined);
+  try {
+    const rss = sampleRss(server.pid);
+    const startedAt = Date.now();
+    const before = await meter.snapshot();
+    const ticks = machineTicks();
+    const load = await runLoad({ client, concurrency: 16, seconds, maxRequests: 5_000_000, path: () => ids[Math.floor(Math.random() * ids.length)]! });
+    const cpu = { ...perUnit(before, await meter.snapshot(), load.requests), machineBusy: busyShare(ticks, machineTicks()) };
+    const memory = memTrace ? memoryBreakdown(memTrace, startedAt, Date.now()) : undefined;
+    return { ...load, cpu, rss: { ...rss.stop(), ...(memory ? { memory } : {}) } };
+  } finally {
+    await meter.close();
+  }
 }
 
 /** The set mixed at c16, then paging with RSS: issue 6's throughput and memory figures. */
@@ -71,7 +86,7 @@ async function setPhases(run: BackendRun, server: ServerChild, client: ReturnTyp
   try {
     const mix = await runMixedLoad(client, targetSearches(drawn), opts.duration, meter);
     run.searchMix = mix;
-    log(`search set mixed at c16: ${mix.perSecond}/s p50 ${mix.latency.p50Ms} ms p99 ${mix.latency.p99Ms} ms, CPU/search node ${mix.cpu?.nodeCpuMsPerUnit} ms pg ${mix.cpu?.pgCpuMsPerUnit} ms (${mix.errors} errors)`);
+    log(`search set mixed at c16: ${mix.perSecond}/s p50 ${mix.latency.p50Ms} ms p99 ${mix.latency.p99Ms} ms, CPU/search node ${mix.cpu?.nodeCpuMsPerUnit} ms pg ${mix.cpu?.pgCpuMsPerUnit} ms, machine busy ${mix.cpu?.machineBusy} (${mix.errors} errors)`);
   } finally {
     await meter.close();
   }
@@ -113,9 +128,9 @@ async function loadedPhases(run: BackendRun, server: ServerChild, db: pg.Client,
     run.store = await storeFacts(db);
     log(`${run.backend}: store holds ${run.store.totalResources} resources, ${run.store.databaseSizeMb} MB`);
     await tokens.renew();
-    const read = await readPhase(server, client, drawn, opts.duration, opts.memTrace ? memTraceFile(dataDir) : undefined);
+    const read = await readPhase(server, client, drawn, opts.duration, directUrl, opts.memTrace ? memTraceFile(dataDir) : undefined);
     run.read = read;
-    log(`${run.backend}: read ${read.perSecond}/s p50 ${read.latency.p50Ms} ms p99 ${read.latency.p99Ms} ms, RSS max ${read.rss.maxMb} MB, ${read.errors} errors`);
+    log(`${run.backend}: read ${read.perSecond}/s p50 ${read.latency.p50Ms} ms p99 ${read.latency.p99Ms} ms, CPU/read node ${read.cpu?.nodeCpuMsPerUnit} ms pg ${read.cpu?.pgCpuMsPerUnit} ms, machine busy ${read.cpu?.machineBusy}, RSS max ${read.rss.maxMb} MB, ${read.errors} errors`);
     noteLoad(run, 'afterRead');
     const searches = targetSearches(drawn);
     await tokens.renew();

@@ -7,7 +7,7 @@
  *   the server's RSS before, during and after (memory must stay flat).
  */
 import type { CpuMeter } from './cpu-meter.js';
-import { perUnit } from './cpu-meter.js';
+import { busyShare, machineTicks, perUnit } from './cpu-meter.js';
 import { runLoad, type HttpClient, type LoadResult } from './http-load.js';
 import { searchPath, type SearchSpec } from './searches.js';
 import { rssMb, sampleRss } from './server-process.js';
@@ -15,16 +15,19 @@ import { createSamples, round, type LatencySummary } from './stats.js';
 
 export interface MixedLoad extends LoadResult {
   searches: string[];
-  cpu: ReturnType<typeof perUnit> | null;
+  /** Per search, and the share of the machine's CPU in use (`machineBusy`, cpu-meter.ts). */
+  cpu: (ReturnType<typeof perUnit> & { machineBusy: number }) | null;
 }
 
 export async function runMixedLoad(client: HttpClient, searches: SearchSpec[], seconds: number, meter: CpuMeter | null): Promise<MixedLoad> {
   const n = searches.length;
   const path = (i: number) => searchPath(searches[i % n]!, Math.floor(i / n));
   const before = await meter?.snapshot();
+  const ticks = machineTicks();
   const load = await runLoad({ client, concurrency: 16, seconds, maxRequests: 2_000_000, path });
+  const busy = busyShare(ticks, machineTicks());
   const after = await meter?.snapshot();
-  const cpu = before && after ? perUnit(before, after, Math.max(1, load.requests)) : null;
+  const cpu = before && after ? { ...perUnit(before, after, Math.max(1, load.requests)), machineBusy: busy } : null;
   return { ...load, searches: searches.map((s) => s.name), cpu };
 }
 
