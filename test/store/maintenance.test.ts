@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { analyzeStaleTables } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import { planNodes } from '../support/plan.js';
 
 /** Inserts 5,000 idx_token rows (ids `<prefix><n>`) and waits until the statistics counters show them. */
 async function makeIdxTokenStale(t: TestDb, prefix = 'o'): Promise<void> {
@@ -70,6 +71,55 @@ test('a large table analysed moments ago waits for its gap; a young one is analy
     await makeIdxTokenStale(t, 'p');
     assert.ok(!(await analyzeStaleTables(t.db, { youngRows: 1_000, minGapSeconds: 30 })).includes('idx_token'), 'large and analysed within 30 s: left for later');
     assert.ok((await analyzeStaleTables(t.db, { youngRows: 1_000_000, minGapSeconds: 30 })).includes('idx_token'), 'young: analysed at once');
+  } finally {
+    await t.drop();
+  }
+});
+
+/** Appends `n` audit batches with one entity each (`<prefix><k>`, or `prefix` in all when `same`), and waits until the statistics counters show them. */
+async function appendBatches(t: TestDb, n: number, prefix: string, same = false): Promise<void> {
+  await t.db.query(
+    `INSERT INTO audit_batch (tenant_id, first_at, last_at, entity_ids, agent_ids, entries, leaf_hashes)
+     SELECT 'default', now() - make_interval(secs => $1 - g), now() - make_interval(secs => $1 - g), ARRAY[CASE WHEN $3 THEN $2 ELSE $2 || g END], ARRAY['app'],
+            ARRAY['\\x00'::bytea], ARRAY['\\x00'::bytea]
+     FROM generate_series(1, $1) g`,
+    [n, prefix, same],
+  );
+  for (let i = 0; i < 100; i++) {
+    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+    const r = await t.db.query<{ n: string }>("SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'audit_batch'");
+    if (Number(r.rows[0]?.n) >= n) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+test('the audit log is analysed as it grows: a search by entity reads the entity index, not every batch', async () => {
+  const t = await createTestDb();
+  try {
+    // The log's only ANALYZE saw its first 100 batches, all about one resource; 30,000 batches about other
+    // resources came after it. Those statistics put that resource in every batch: newest first, the first 64
+    // would be found at once, so the planner walks the batches by time and reads all 30,000 newer ones first.
+    await appendBatches(t, 100, 'Observation/hot', true);
+    await t.db.query('ANALYZE audit_batch');
+    await appendBatches(t, 30_000, 'Observation/o');
+    assert.ok((await analyzeStaleTables(t.db)).includes('audit_batch'), 'audit_batch is one of the tables the round keeps fresh');
+    // The edge statement of an AuditEvent search by entity, newest first (src/audit/query.ts, runAuditSearch).
+    const nodes = await planNodes(
+      t.db,
+      `SELECT b.last_at AS edge FROM audit_batch b WHERE b.tenant_id = $1 AND (b.entity_ids && $2::text[] OR b.entity_ids IS NULL)
+       ORDER BY b.last_at DESC OFFSET 63 LIMIT 1`,
+      ['default', ['Observation/hot']],
+    );
+    const indexes = nodes.map((n) => n['Index Name']).filter(Boolean);
+    assert.ok(indexes.includes('audit_batch_by_entity'), `plan: ${nodes.map((n) => `${n['Node Type']} ${n['Index Name'] ?? ''}`).join(' > ')}`);
+    // The entries' blobs carry no statistics (migration 044): ANALYZE need not read and measure them.
+    const targets = await t.db.query<{ attname: string; attstattarget: number }>(
+      "SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = 'audit_batch'::regclass AND attname IN ('entries', 'leaf_hashes') ORDER BY attname",
+    );
+    assert.deepEqual(targets.rows, [
+      { attname: 'entries', attstattarget: 0 },
+      { attname: 'leaf_hashes', attstattarget: 0 },
+    ]);
   } finally {
     await t.drop();
   }
