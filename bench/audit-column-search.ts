@@ -1,7 +1,9 @@
 /**
- * AuditEvent search by agent or by entity with and without the batches' column for it (migrations
- * 040 agent_ids, 041 entity_ids):
- *   node dist/bench/audit-column-search.js [--column agent|entity] [--entries N] [--rounds R] [--keep] [--results FILE]
+ * AuditEvent search by agent, by entity or for failures with and without the batches' column for it
+ * (migrations 040 agent_ids, 041 entity_ids, 045 failed):
+ *   node dist/bench/audit-column-search.js [--column agent|entity|failed] [--entries N] [--failure-every N] [--rounds R] [--keep] [--results FILE]
+ * `--failure-every N`: about one access in N fails (default 50, the fixture's mix; failures are the rarer
+ * the larger N, and the flag narrows a search for them the more).
  * Builds a log of N entries (default 1,000,000; bench/audit-log-fixture.ts: 500 users, 40 client
  * applications, reads, searches and writes of 200,000 patients' resources, 16 entries per batch) in a
  * fresh database `haven_column_bench` on DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
@@ -42,6 +44,13 @@ const entitySearches = (seen: string): Searches => [
   ['one resource or one never accessed', [['entity', `${seen},Observation/never-accessed`]]],
 ];
 
+const FAILURE_SEARCHES: Searches = [
+  ['failures, first page', [['outcome', '8']]],
+  ['failures, accurate total', [['outcome', '8'], ['_total', 'accurate']]],
+  ["one user's failures", [['outcome', '4,8'], ['agent', 'user-7']]],
+  ['failures since a date', [['outcome', '8'], ['date', 'ge2000-01-01']]],
+];
+
 interface Timed {
   name: string;
   query: string;
@@ -78,10 +87,10 @@ async function timeSearches(db: Db, tenant: string, searches: Searches, rounds: 
 }
 
 /** Batches as written before the column's migration: NULL (the append-only trigger is lifted for it). */
-async function clearColumn(db: Db, column: 'agent' | 'entity'): Promise<void> {
+async function clearColumn(db: Db, column: 'agent' | 'entity' | 'failed'): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_append_only');
-    await tx.query(`UPDATE audit_batch SET ${column}_ids = NULL`);
+    await tx.query(`UPDATE audit_batch SET ${column === 'failed' ? 'failed' : `${column}_ids`} = NULL`);
     await tx.query('ALTER TABLE audit_batch ENABLE TRIGGER audit_batch_append_only');
   });
   await db.query('VACUUM ANALYZE audit_batch');
@@ -98,7 +107,8 @@ async function main(): Promise<void> {
   const entries = positiveArg('entries', 1_000_000);
   const rounds = positiveArg('rounds', 3);
   const column = stringArg('column') ?? 'agent';
-  if (column !== 'agent' && column !== 'entity') throw new Error('--column is agent or entity');
+  if (column !== 'agent' && column !== 'entity' && column !== 'failed') throw new Error('--column is agent, entity or failed');
+  const failureEvery = positiveArg('failure-every', 50);
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const resultsArg = process.argv.indexOf('--results');
   await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
@@ -106,10 +116,11 @@ async function main(): Promise<void> {
   const db = createDb({ connectionString: withDatabase(serverUrl, DATABASE), maxConnections: 4 });
   try {
     await migrate(db);
-    const fixture = await buildAuditLogFixture(db, { entries, headEvery: 50_000 });
+    const fixture = await buildAuditLogFixture(db, { entries, headEvery: 50_000, failureEvery });
+    const flagged = (await db.query<{ n: string }>('SELECT count(*) FILTER (WHERE failed) AS n FROM audit_batch')).rows[0]!.n;
     await db.query('VACUUM ANALYZE audit_batch');
     const tenant = (await db.query<{ t: string }>('SELECT tenant_id AS t FROM audit_batch LIMIT 1')).rows[0]!.t;
-    const searches = column === 'agent' ? AGENT_SEARCHES : entitySearches(await entityInTheMiddle(db));
+    const searches = column === 'agent' ? AGENT_SEARCHES : column === 'failed' ? FAILURE_SEARCHES : entitySearches(await entityInTheMiddle(db));
     const indexed = await timeSearches(db, tenant, searches, rounds);
     await clearColumn(db, column);
     const legacy = await timeSearches(db, tenant, searches, rounds);
@@ -123,6 +134,8 @@ async function main(): Promise<void> {
       machine: machineFacts(),
       entries,
       batches: Math.ceil(entries / 16),
+      failureEvery,
+      batchesHoldingAFailure: Number(flagged),
       fixture,
       rounds,
       loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),

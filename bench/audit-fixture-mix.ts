@@ -12,6 +12,8 @@ export interface BlockSpec {
   stepMs: number;
   /** Entries per batch row. */
   batchEntries: number;
+  /** About one access in this many fails (logins five times as often); default 50. */
+  failureEvery?: number;
 }
 
 /** One block of the fixture: audit_batch tuples (binary COPY) and the leaf hashes, 32 bytes each, in seq order. */
@@ -30,7 +32,7 @@ export interface Block {
  * can be built anywhere.
  */
 export function buildBlock(spec: BlockSpec): Block {
-  const mix = createMix(spec.seed * 1_000_003 + spec.from);
+  const mix = createMix(spec.seed * 1_000_003 + spec.from, spec.failureEvery);
   const enc = new TupleEncoder();
   const leaves = Buffer.allocUnsafe((spec.to - spec.from) * 32);
   const batches: [number, number][] = [];
@@ -52,12 +54,13 @@ export function buildBlock(spec: BlockSpec): Block {
 function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leaves: Buffer): void {
   const at = rows.map((r) => Date.parse(r.entry.recordedAt));
   const patients = [...new Set(rows.flatMap((r) => r.patients))];
-  // As src/audit/insert.ts writes them (migrations 040, 041).
+  // As src/audit/insert.ts writes them (migrations 040, 041, 045).
   const agents = [...new Set(rows.flatMap((r) => [r.entry.who.subject, r.entry.who.clientId]))];
   const entities = [...new Set(rows.flatMap((r) => r.entry.resources.flatMap((x) => entityOf(x) ?? [])))];
   const leafList = rows.map((_, i) => leaves.subarray(i * 32, i * 32 + 32));
+  const failed = rows.some((r) => r.entry.outcome === 'failure');
   enc
-    .tuple(9)
+    .tuple(10)
     .text(rows[0]!.entry.tenant)
     .int8(firstSeq + 1)
     .timestamp(Math.min(...at))
@@ -65,6 +68,7 @@ function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leav
     .textArray(patients)
     .textArray(agents)
     .textArray(entities)
+    .bytes(Buffer.from([failed ? 1 : 0]))
     .byteaArray(rows.map((r) => r.canonical))
     .byteaArray(leafList);
 }
@@ -74,7 +78,7 @@ function encodeBatch(enc: TupleEncoder, firstSeq: number, rows: EntryRow[], leav
  * mostly reads, searches returning several patients' resources, some writes,
  * logins (a few failing), on behalf of users, with purposes of use.
  */
-export function createMix(seed: number): (i: number) => { ctx: AuditedContext; facts: EntryFacts } {
+export function createMix(seed: number, failureEvery = 50): (i: number) => { ctx: AuditedContext; facts: EntryFacts } {
   let s = seed >>> 0;
   const rand = (n: number) => {
     s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
@@ -93,7 +97,7 @@ export function createMix(seed: number): (i: number) => { ctx: AuditedContext; f
       const type = rand(5) === 0 ? 'Patient' : types[rand(types.length)]!;
       return { type, id: type === 'Patient' ? patient : `${type.toLowerCase()}-${rand(5_000_000)}`, version: 1 + rand(3), patient: `Patient/${patient}` };
     });
-    const failed = action === 'login' ? rand(10) === 0 : rand(50) === 0;
+    const failed = action === 'login' ? rand(Math.max(2, Math.round(failureEvery / 5))) === 0 : rand(failureEvery) === 0;
     const ctx: AuditedContext = {
       tenant,
       requestId: `req-${i.toString(36)}-${rand(1 << 30).toString(36)}`,

@@ -36,6 +36,8 @@ export interface FixtureOptions {
   blockSize?: number;
   /** Entries per batch row (default 16; batches never span blocks). */
   batchEntries?: number;
+  /** About one access in this many fails (bench/audit-fixture-mix.ts; default 50). */
+  failureEvery?: number;
   onProgress?: (done: number) => void;
 }
 
@@ -139,7 +141,7 @@ async function restoreKeysAndIndexes(db: Db, saved: SavedDefs): Promise<void> {
   }
 }
 
-const ENTRY_COPY = `COPY audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, agent_ids, entity_ids, entries, leaf_hashes)
+const ENTRY_COPY = `COPY audit_batch (tenant_id, batch_id, first_at, last_at, patient_ids, agent_ids, entity_ids, failed, entries, leaf_hashes)
   FROM STDIN (FORMAT binary, FREEZE)`;
 const LOG_COPY = 'COPY audit_batch_log (first_seq, tenant_id, batch_id, count) FROM STDIN (FORMAT binary, FREEZE)';
 
@@ -181,7 +183,7 @@ async function streamEntries(db: Db, key: AuditSigningKey, options: FixtureOptio
 
 /** Blocks built by worker threads (one per core), written and added to the tree here in seq order. */
 async function generate(key: AuditSigningKey, options: FixtureOptions, entryOut: CopyWriter, logOut: CopyWriter): Promise<HeadRow[]> {
-  const spec = { seed: options.seed ?? 1, startMs: options.startMs ?? Date.UTC(2026, 0, 1), stepMs: options.stepMs ?? 3000, batchEntries: options.batchEntries ?? 16 };
+  const spec = { seed: options.seed ?? 1, startMs: options.startMs ?? Date.UTC(2026, 0, 1), stepMs: options.stepMs ?? 3000, batchEntries: options.batchEntries ?? 16, ...(options.failureEvery ? { failureEvery: options.failureEvery } : {}) };
   const specs: BlockSpec[] = [];
   const block = options.blockSize ?? BLOCK;
   for (let from = 0; from < options.entries; from += block) specs.push({ ...spec, from, to: Math.min(options.entries, from + block) });

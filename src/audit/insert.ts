@@ -17,6 +17,8 @@ interface BatchColumns {
   agents: string[];
   /** Every resource the batch's entries name, as signed (migration 041), joined like patients. */
   entities: string[];
+  /** Whether any entry of the batch is a failure (migration 045). */
+  failed: boolean[];
   /** 1-based inclusive bounds of each batch's slice of the flat entry and leaf arrays. */
   from: number[];
   to: number[];
@@ -59,7 +61,7 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
     if (list) list.push(row);
     else byTenant.set(row.entry.tenant, [row]);
   }
-  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], agents: [], entities: [], from: [], to: [], entries: [], leaves: [] };
+  const cols: BatchColumns = { tenant: [], firstAt: [], lastAt: [], patients: [], agents: [], entities: [], failed: [], from: [], to: [], entries: [], leaves: [] };
   for (const [tenant, list] of byTenant) {
     for (let i = 0; i < list.length; i += MAX_BATCH_ENTRIES) {
       const chunk = list.slice(i, i + MAX_BATCH_ENTRIES);
@@ -68,9 +70,11 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       const patients = new Set<string>();
       const agents = new Set<string>();
       const entities = new Set<string>();
+      let failed = false;
       cols.from.push(cols.entries.length + 1);
       for (const { entry, canonical, patients: ps, leaf } of chunk) {
         agents.add(entry.who.subject).add(entry.who.clientId);
+        if (entry.outcome === 'failure') failed = true;
         // ISO-8601 UTC strings of one format order as the instants they name.
         if (entry.recordedAt < first) first = entry.recordedAt;
         if (entry.recordedAt > last) last = entry.recordedAt;
@@ -89,6 +93,7 @@ export function toBatches(rows: EntryRow[]): BatchColumns {
       cols.patients.push([...patients].join(SEP));
       cols.agents.push([...agents].join(SEP));
       cols.entities.push([...entities].join(SEP));
+      cols.failed.push(failed);
     }
   }
   return cols;
@@ -117,13 +122,13 @@ export async function insertEntries(q: Queryable, rows: EntryRow[]): Promise<voi
     {
       name: 'audit.insert-batches',
       text: `WITH b AS (
-               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, agent_ids, entity_ids, entries, leaf_hashes)
+               INSERT INTO audit_batch (tenant_id, first_at, last_at, patient_ids, agent_ids, entity_ids, failed, entries, leaf_hashes)
                SELECT t, fa::timestamptz, la::timestamptz, CASE WHEN p = '' THEN '{}'::text[] ELSE string_to_array(p, $9) END,
-                      string_to_array(a, $9), CASE WHEN en = '' THEN '{}'::text[] ELSE string_to_array(en, $9) END, ($7::bytea[])[f:l], ($8::bytea[])[f:l]
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $10::text[], $11::text[]) AS u(t, fa, la, p, f, l, a, en)
+                      string_to_array(a, $9), CASE WHEN en = '' THEN '{}'::text[] ELSE string_to_array(en, $9) END, fl, ($7::bytea[])[f:l], ($8::bytea[])[f:l]
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $10::text[], $11::text[], $12::boolean[]) AS u(t, fa, la, p, f, l, a, en, fl)
                RETURNING tenant_id, batch_id)
              INSERT INTO audit_batch_queue (batch_id, tenant_id) SELECT batch_id, tenant_id FROM b`,
     },
-    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP, b.agents, b.entities],
+    [b.tenant, b.firstAt, b.lastAt, b.patients, b.from, b.to, byteaArray(b.entries), byteaArray(b.leaves), SEP, b.agents, b.entities, b.failed],
   );
 }

@@ -115,6 +115,8 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
         break;
       case 'outcome':
         any((v) => (v === '0' ? `e.outcome = 'success'` : ['4', '8', '12'].includes(v) ? `e.outcome = 'failure'` : 'false'));
+        // Failures only: the batches that hold one (migration 045; NULL before it, read as before).
+        if (values.every((v) => v !== '0')) s.batchConditions.push('(@failed OR @failed IS NULL)');
         break;
       case 'entity': {
         const refs = values.map(entityRef);
@@ -221,7 +223,7 @@ function dateCondition(raw: string, bind: (v: unknown) => string): { entry: stri
 /** Batch conditions on the audit_entry view (alias e) or on audit_batch itself (alias b). */
 export function batchWhere(conditions: string[], alias: 'e' | 'b'): string {
   return conditions
-    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids|agent_ids|entity_ids)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
+    .map((c) => c.replace(/@(tenant_id|first_at|last_at|patient_ids|agent_ids|entity_ids|failed)\b/g, (_m, col: string) => (alias === 'b' ? `b.${col}` : col === 'tenant_id' ? 'e.tenant_id' : `e.batch_${col}`)))
     .join(' AND ');
 }
 

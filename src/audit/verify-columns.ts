@@ -11,9 +11,11 @@ export interface BatchColumns {
   agents: Set<string> | null;
   /** The batch's entity_ids; null for a batch written before the column existed (migration 041). */
   entities: Set<string> | null;
+  /** The batch's failed flag; null for a batch written before the column existed (migration 045). */
+  failed: boolean | null;
 }
 
-/** A batch's columns as the verifier's query returns them: patients, agents and entities joined with U+001F. */
+/** A batch's columns as the verifier's query returns them: patients, agents and entities joined with U+001F, `failed` as `true`/`false`. */
 export function batchColumns(
   tenant: string | null,
   joinedPatients: string | null,
@@ -21,6 +23,7 @@ export function batchColumns(
   lastMs: number | null,
   joinedAgents: string | null = null,
   joinedEntities: string | null = null,
+  failed: string | null = null,
 ): BatchColumns {
   return {
     tenant: tenant === null ? null : Buffer.from(tenant, 'utf8'),
@@ -29,6 +32,7 @@ export function batchColumns(
     lastMs,
     agents: joinedSet(joinedAgents),
     entities: joinedSet(joinedEntities),
+    failed: failed === null ? null : failed === 'true',
   };
 }
 
@@ -38,7 +42,7 @@ function joinedSet(joined: string | null): Set<string> | null {
 
 /**
  * Searches find entries through their batch's columns (tenant, patients,
- * agents, entities, time window) before reading the signed bytes, so a narrowed column would
+ * agents, entities, failures, time window) before reading the signed bytes, so a narrowed column would
  * hide an access from a disclosure report without touching the signed bytes.
  * Each column must therefore cover every entry of its batch: same tenant,
  * every patient, agent and resource the entry names, recordedAt inside
@@ -71,6 +75,11 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
     }
   }
   if (batch.entities !== null && !coversEntities(batch.entities, canonical)) differs.push('entity_ids');
+  // A cleared flag would hide the entry from searches for failed accesses (query.ts, outcome).
+  if (batch.failed === false) {
+    const outcome = stringAfter(canonical, OUTCOME_KEY, 0);
+    if (!outcome || textOf(canonical, outcome) !== 'success') differs.push('failed');
+  }
   return differs.length > 0 ? `batch column ${differs.join(', ')} does not cover the signed entry (altered)` : undefined;
 }
 
@@ -89,6 +98,8 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
 const TENANT_KEY = Buffer.from('"tenant":"');
 const RECORDED_AT_KEY = Buffer.from('"recordedAt":"');
 const PATIENT_KEY = Buffer.from('"patient":"');
+// `outcome` occurs only at the top level (entry.ts); `outcomeCode` is another key.
+const OUTCOME_KEY = Buffer.from('"outcome":"');
 // `subject` and `clientId` occur only in `who` (entry.ts), once each.
 const AGENT_KEYS = [Buffer.from('"subject":"'), Buffer.from('"clientId":"')];
 // `resources` occurs only at the top level; its objects are flat (strings and numbers), each read

@@ -52,11 +52,11 @@ const BASE_COLUMNS = `l.first_seq + u.ord - 1, l.batch_id + u.ord - 1, u.leaf, u
 // range carries them (the rest are NULL) with the batch id beside it: building the joined patients
 // per entry row doubled PostgreSQL's CPU per entry, and decoding them per entry the verifier's.
 const batchColumns = (first: string) =>
-  `l.batch_id, ${['b.tenant_id', 'array_to_string(b.patient_ids, chr(31))', '(extract(epoch FROM b.first_at) * 1000)::bigint', '(extract(epoch FROM b.last_at) * 1000)::bigint', 'array_to_string(b.agent_ids, chr(31))', 'array_to_string(b.entity_ids, chr(31))']
+  `l.batch_id, ${['b.tenant_id', 'array_to_string(b.patient_ids, chr(31))', '(extract(epoch FROM b.first_at) * 1000)::bigint', '(extract(epoch FROM b.last_at) * 1000)::bigint', 'array_to_string(b.agent_ids, chr(31))', 'array_to_string(b.entity_ids, chr(31))', 'b.failed::text']
     .map((c) => `CASE WHEN ${first} THEN ${c} END`)
     .join(', ')}`;
 const FIELDS = 6;
-const FIELDS_WITH_COLUMNS = 13;
+const FIELDS_WITH_COLUMNS = 14;
 
 export function rangeSelect(task: Pick<RangeTask, 'from' | 'to' | 'checkColumns'>): string {
   const bound = (n: number) => String(Math.trunc(n)); // COPY takes no parameters: integers only
@@ -188,8 +188,8 @@ class RangeWalk {
     // As stored; NULL only on a later row of a batch (never decoded) or if someone altered them.
     const text = (i: number) => (start[i] === -1 ? null : buf.toString('utf8', start[i]!, end[i]!));
     const ms = (i: number) => (start[i] === -1 ? null : Number(buf.readBigInt64BE(start[i]!))); // signed: a pre-1970 time must not wrap
-    // Agents and entities: NULL in batches written before migrations 040 and 041 (not checked), else joined like patients.
-    this.batch = { id: batchId, columns: decodeBatchColumns(text(7), text(8), ms(9), ms(10), text(11), text(12)) };
+    // Agents, entities, failed: NULL in batches written before migrations 040, 041, 045 (not checked); agents and entities joined like patients.
+    this.batch = { id: batchId, columns: decodeBatchColumns(text(7), text(8), ms(9), ms(10), text(11), text(12), text(13)) };
   }
 
   result(): RangeResult {

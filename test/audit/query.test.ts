@@ -33,6 +33,14 @@ async function createPatient(family: string): Promise<string> {
   return res.body.id as string;
 }
 
+/** Sets a column of some batches as an attacker with DBA rights could, past the append-only trigger. */
+const alterBatches = (assignment: string, batchIds: string[]) =>
+  s.testDb.db.transaction(async (tx) => {
+    await tx.query('ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_append_only');
+    await tx.query(`UPDATE audit_batch SET ${assignment} WHERE batch_id = ANY($1::bigint[])`, [batchIds]);
+    await tx.query('ALTER TABLE audit_batch ENABLE TRIGGER audit_batch_append_only');
+  });
+
 const events = (body: any): any[] => (body.entry ?? []).map((e: any) => e.resource);
 
 test('AuditEvent search by patient returns that patient’s accesses as R4 AuditEvents', async () => {
@@ -64,6 +72,16 @@ test('AuditEvent search filters by agent, outcome, action, entity, date and page
   const failures = events((await s.fhir('/AuditEvent?agent=ward-app&outcome=4')).body);
   assert.equal(failures.length, 1);
   assert.equal(failures[0].outcomeDesc, 'RESOURCE_NOT_FOUND');
+  // Only the batches holding a failure are read for one (migration 045): cleared, the flag hides the
+  // refused read (what `haven audit verify` reports as altered); NULL, as before the column, it is found.
+  const flagged = await s.testDb.db.query<{ batch_id: string }>('SELECT batch_id FROM audit_batch WHERE failed');
+  assert.ok(flagged.rows.length > 0, 'a batch says whether it holds a failure');
+  const alterFailed = (value: string) => alterBatches(`failed = ${value}`, flagged.rows.map((r) => r.batch_id));
+  await alterFailed('false');
+  assert.deepEqual(events((await s.fhir('/AuditEvent?agent=ward-app&outcome=4')).body), []);
+  await alterFailed('NULL');
+  assert.deepEqual(events((await s.fhir('/AuditEvent?agent=ward-app&outcome=4')).body).map((e) => e.id), failures.map((e) => e.id));
+  assert.equal(events((await s.fhir('/AuditEvent?agent=ward-app&outcome=0,4')).body).length, byAgent.length, 'success or failure: every batch');
   const creates = events((await s.fhir('/AuditEvent?action=C&entity-type=Observation')).body);
   assert.equal(creates.length, 1);
   const entity = events((await s.fhir(`/AuditEvent?entity=Patient/${bob}`)).body);
@@ -72,12 +90,7 @@ test('AuditEvent search filters by agent, outcome, action, entity, date and page
   // `haven audit verify` reports as altered); NULL, as in batches written before it, they are read as before.
   const snapshot = await s.testDb.db.query<{ batch_id: string }>('SELECT batch_id FROM audit_batch WHERE cardinality(entity_ids) > 0');
   assert.ok(snapshot.rows.length > 0, 'new batches carry the resources their entries name');
-  const alterEntities = (value: string) =>
-    s.testDb.db.transaction(async (tx) => {
-      await tx.query('ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_append_only');
-      await tx.query(`UPDATE audit_batch SET entity_ids = ${value} WHERE batch_id = ANY($1::bigint[])`, [snapshot.rows.map((r) => r.batch_id)]);
-      await tx.query('ALTER TABLE audit_batch ENABLE TRIGGER audit_batch_append_only');
-    });
+  const alterEntities = (value: string) => alterBatches(`entity_ids = ${value}`, snapshot.rows.map((r) => r.batch_id));
   const entityIds = (q: string) => s.fhir(`/AuditEvent?${q}`).then((res) => events(res.body).map((e) => e.id).sort());
   const bobs = entity.map((e) => e.id).sort();
   assert.deepEqual(await entityIds(`entity=Patient/${bob},Patient/nobody`), bobs);

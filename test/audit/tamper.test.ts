@@ -74,6 +74,22 @@ test('a narrowed agent column (hiding an access from a search by user) is named;
 
 test('a narrowed entity column (hiding an access from a search by resource) is named; a batch without one is not checked', () => narrowedColumnIsNamed('entity_ids', 6));
 
+test('a cleared failure flag (hiding a refused access from a search for failures) is named; a batch without one is not checked', async () => {
+  const f = await log();
+  // Entry 15 is a refused read: its batch is flagged.
+  await f.recorder.record(ctxFor(15), [{ action: 'read', outcome: 'failure', outcomeCode: 'forbidden', resources: [{ type: 'Patient', id: 'p15', patient: 'Patient/p15' }] }]);
+  await f.sequencer.drain();
+  const flags = await f.testDb.db.query<{ failed: boolean }>(`SELECT failed FROM audit_batch WHERE batch_id IN (${batchAt(14)}, ${batchAt(15)}) ORDER BY batch_id`);
+  assert.deepEqual(flags.rows.map((r) => r.failed), [false, true], 'a batch says whether it holds a failure');
+  assert.deepEqual((await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath })).problems, []);
+  await asAttacker(f.testDb, [`UPDATE audit_batch SET failed = false WHERE batch_id = ${batchAt(15)}`]);
+  expectProblem((await verifyAuditLog(f.testDb.db, { witnessPath: f.witnessPath })).problems, 'seq 15 ', 'failed');
+  // Flagging a batch of successes only widens what a search reads; NULL is a batch from before migration 045.
+  const g = await log();
+  await asAttacker(g.testDb, [`UPDATE audit_batch SET failed = true WHERE batch_id = ${batchAt(3)}`, `UPDATE audit_batch SET failed = NULL WHERE batch_id = ${batchAt(4)}`]);
+  assert.deepEqual((await verifyAuditLog(g.testDb.db, { witnessPath: g.witnessPath })).problems, []);
+});
+
 test('a deleted entry, and a deleted log row, are named', async () => {
   const f = await log();
   await asAttacker(f.testDb, [`DELETE FROM audit_batch WHERE batch_id = ${batchAt(4)}`]);
