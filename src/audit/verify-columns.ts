@@ -78,7 +78,7 @@ export function checkColumns(batch: BatchColumns, canonical: Buffer): string | u
   // A cleared flag would hide the entry from searches for failed accesses (query.ts, outcome).
   if (batch.failed === false) {
     const outcome = stringAfter(canonical, OUTCOME_KEY, 0);
-    if (!outcome || textOf(canonical, outcome) !== 'success') differs.push('failed');
+    if (!outcome || !sameText(canonical, outcome, SUCCESS)) differs.push('failed');
   }
   return differs.length > 0 ? `batch column ${differs.join(', ')} does not cover the signed entry (altered)` : undefined;
 }
@@ -100,6 +100,7 @@ const RECORDED_AT_KEY = Buffer.from('"recordedAt":"');
 const PATIENT_KEY = Buffer.from('"patient":"');
 // `outcome` occurs only at the top level (entry.ts); `outcomeCode` is another key.
 const OUTCOME_KEY = Buffer.from('"outcome":"');
+const SUCCESS = Buffer.from('success');
 // `subject` and `clientId` occur only in `who` (entry.ts), once each.
 const AGENT_KEYS = [Buffer.from('"subject":"'), Buffer.from('"clientId":"')];
 // `resources` occurs only at the top level; its objects are flat (strings and numbers), each read
