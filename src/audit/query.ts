@@ -20,6 +20,13 @@ export interface AuditSearch {
    * (patients, time) narrow the batches before any entry is read.
    */
   batchConditions: string[];
+  /**
+   * Batch conditions that only tell an index scan where to start, derived
+   * from the longest span of a batch (dateCondition): used by the page's
+   * statements, left out of counts, where their unknown selectivity would make
+   * the planner expect a handful of batches and give up a parallel scan.
+   */
+  scanBounds: string[];
   params: unknown[];
   count: number;
   offset: number;
@@ -74,7 +81,7 @@ function bad(message: string): HavenError {
  * entries its tag (sealed-entry.ts), and one search must find both.
  */
 export function compileAuditSearch(tenant: string, query: [string, string][], tag?: AuditTagger): AuditSearch {
-  const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false, countOnly: false };
+  const s: AuditSearch = { conditions: [], batchConditions: ['@tenant_id = $1'], scanBounds: [], params: [tenant], count: DEFAULT_COUNT, offset: 0, ascending: false, total: false, countOnly: false };
   const bind = (v: unknown) => `$${s.params.push(v)}`;
   for (const [name, raw] of query) {
     const values = raw.split(',').filter((v) => v !== '');
@@ -135,9 +142,10 @@ export function compileAuditSearch(tenant: string, query: [string, string][], ta
         any((v) => `convert_from(e.canonical, 'UTF8')::jsonb -> 'resources' @> ${bind(JSON.stringify([{ type: v }]))}::jsonb`);
         break;
       case 'date': {
-        const { entry, batch } = dateCondition(raw, bind);
+        const { entry, batch, bound } = dateCondition(raw, bind);
         s.conditions.push(entry);
         if (batch) s.batchConditions.push(batch);
+        if (bound) s.scanBounds.push(bound);
         break;
       }
       case '_count':
@@ -191,8 +199,17 @@ const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb'] as const;
  * FHIR date search over recorded_at: the value is a range (its precision),
  * compared per prefix. The batch condition follows from first_at ≤ every
  * entry's recorded_at ≤ last_at (verification checks that this holds).
+ *
+ * A bound on one end of a batch also bounds its other end by the longest
+ * span of any batch of the tenant (MAX_SPAN, an index look-up, migration
+ * 046): a batch that holds an entry before T ends before T + that span. The
+ * searches read batches in last_at order (first_at when oldest first), so
+ * with that second bound (`bound`, AuditSearch.scanBounds) the index scan
+ * starts at T instead of passing every newer batch: `date=lt…` on a log
+ * mostly newer than T read 400,000 batches of the 1M bench store to find its
+ * first page.
  */
-function dateCondition(raw: string, bind: (v: unknown) => string): { entry: string; batch?: string } {
+function dateCondition(raw: string, bind: (v: unknown) => string): { entry: string; batch?: string; bound?: string } {
   const prefix = PREFIXES.find((p) => raw.startsWith(p)) ?? 'eq';
   const value = raw.startsWith(prefix) ? raw.slice(2) : raw;
   const range = dateRange(value);
@@ -202,23 +219,34 @@ function dateCondition(raw: string, bind: (v: unknown) => string): { entry: stri
   let highRef: string | undefined;
   const low = () => (lowRef ??= `${bind(range.low)}::timestamptz`);
   const high = () => (highRef ??= `${bind(range.high)}::timestamptz`);
+  const endsBy = (t: string) => `@last_at <= ${t} + ${MAX_SPAN}`;
+  const startsFrom = (t: string) => `@first_at >= ${t} - ${MAX_SPAN}`;
   switch (prefix) {
     case 'eq':
-      return { entry: `e.recorded_at BETWEEN ${low()} AND ${high()}`, batch: `@last_at >= ${low()} AND @first_at <= ${high()}` };
+      return { entry: `e.recorded_at BETWEEN ${low()} AND ${high()}`, batch: `@last_at >= ${low()} AND @first_at <= ${high()}`, bound: `${startsFrom(low())} AND ${endsBy(high())}` };
     case 'ne':
       return { entry: `NOT (e.recorded_at BETWEEN ${low()} AND ${high()})` };
     case 'gt':
     case 'sa':
-      return { entry: `e.recorded_at > ${high()}`, batch: `@last_at > ${high()}` };
+      return { entry: `e.recorded_at > ${high()}`, batch: `@last_at > ${high()}`, bound: startsFrom(high()) };
     case 'lt':
     case 'eb':
-      return { entry: `e.recorded_at < ${low()}`, batch: `@first_at < ${low()}` };
+      return { entry: `e.recorded_at < ${low()}`, batch: `@first_at < ${low()}`, bound: endsBy(low()) };
     case 'ge':
-      return { entry: `e.recorded_at >= ${low()}`, batch: `@last_at >= ${low()}` };
+      return { entry: `e.recorded_at >= ${low()}`, batch: `@last_at >= ${low()}`, bound: startsFrom(low()) };
     case 'le':
-      return { entry: `e.recorded_at <= ${high()}`, batch: `@first_at <= ${high()}` };
+      return { entry: `e.recorded_at <= ${high()}`, batch: `@first_at <= ${high()}`, bound: endsBy(high()) };
   }
 }
+
+/**
+ * The longest span (last_at - first_at) of any batch of the search's tenant
+ * ($1), read from audit_batch_by_span: computed once per statement (an
+ * InitPlan), in the statement's snapshot, so no batch the statement can see
+ * is longer. NULL when the tenant has no batch, and then nothing matches, as
+ * it should.
+ */
+const MAX_SPAN = '(SELECT max(s.last_at - s.first_at) FROM audit_batch s WHERE s.tenant_id = $1)';
 
 /** Batch conditions on the audit_entry view (alias e) or on audit_batch itself (alias b). */
 export function batchWhere(conditions: string[], alias: 'e' | 'b'): string {
@@ -269,17 +297,18 @@ export async function runAuditSearch(q: Queryable, search: AuditSearch, applied:
   }
   const order = search.ascending ? 'ASC' : 'DESC';
   const edgeColumn = search.ascending ? 'first_at' : 'last_at';
+  const bounds = search.scanBounds.length > 0 ? ` AND ${batchWhere(search.scanBounds, 'e')}` : '';
   let rows: EntryRowOut[] = [];
   for (let window = 64; ; window *= 8) {
     const edgeRes = await q.query<{ edge: Date }>(
       ...onlyUsedParams(
-        `SELECT b.${edgeColumn} AS edge FROM audit_batch b WHERE ${batchWhere(search.batchConditions, 'b')}
+        `SELECT b.${edgeColumn} AS edge FROM audit_batch b WHERE ${batchWhere([...search.batchConditions, ...search.scanBounds], 'b')}
          ORDER BY b.${edgeColumn} ${order} OFFSET ${window - 1} LIMIT 1`,
         search.params,
       ),
     );
     const edge = edgeRes.rows[0]?.edge;
-    const within = edge === undefined ? '' : ` AND e.batch_${edgeColumn} ${search.ascending ? '<=' : '>='} '${edge.toISOString()}'::timestamptz`;
+    const within = (edge === undefined ? '' : windowBound(search.ascending, `'${edge.toISOString()}'::timestamptz`)) + bounds;
     const res = await q.query<EntryRowOut>(
       `SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
        WHERE ${where}${within} ORDER BY e.recorded_at ${order}, e.entry_id ${order} LIMIT ${search.count + 1} OFFSET ${search.offset}`,
@@ -299,6 +328,19 @@ export async function runAuditSearch(q: Queryable, search: AuditSearch, applied:
   };
   if (search.total) page.total = await countEntries(q, where, search.params);
   return page;
+}
+
+/**
+ * The window of a page: batches that end at or after the edge (newest first),
+ * or start at or before it (oldest first). The same bound on the other end
+ * (by the longest span, as in dateCondition) lets either time index serve it:
+ * with a date range the planner may read audit_batch_by_first, and without it
+ * would filter a whole month of batches (55,000 on a 10M-entry log) there.
+ */
+export function windowBound(ascending: boolean, edge: string): string {
+  return ascending
+    ? ` AND e.batch_first_at <= ${edge} AND e.batch_last_at <= ${edge} + ${MAX_SPAN}`
+    : ` AND e.batch_last_at >= ${edge} AND e.batch_first_at >= ${edge} - ${MAX_SPAN}`;
 }
 
 async function countEntries(q: Queryable, where: string, params: unknown[]): Promise<number> {

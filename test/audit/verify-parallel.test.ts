@@ -108,7 +108,7 @@ test('the bulk fixture builds a log that verifies, with its heads in the witness
   assert.equal(Number(cols.rows[0]!.batches), 300, 'batches of 20 entries');
   assert.ok(Number(cols.rows[0]!.patients) > 5000, 'most entries name patients');
   const idx = await big.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_indexes WHERE tablename IN ('audit_batch', 'audit_batch_log')");
-  assert.equal(Number(idx.rows[0]!.n), 11, 'keys and indexes rebuilt (eleven through migration 045)');
+  assert.equal(Number(idx.rows[0]!.n), 13, 'keys and indexes rebuilt (thirteen through migration 046)');
   await assert.rejects(big.db.query('DELETE FROM audit_batch_log WHERE first_seq = 0'), /append-only/);
   const cli = verifyCli(big.url, ['--witness', witnessPath, '--parallel', '2']);
   assert.equal(cli.status, 0, cli.stderr);

@@ -20,3 +20,29 @@ export async function planNodes(q: Queryable, sql: string, params: unknown[]): P
   walk(res.rows[0]!['QUERY PLAN'][0].Plan);
   return out;
 }
+
+/** One node of an executed plan (`EXPLAIN (ANALYZE, FORMAT JSON)`), with the row counts. */
+export interface AnalyzedNode extends PlanNode {
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: AnalyzedNode[];
+}
+
+/** Every node of the plan of `sql` with `params` as PostgreSQL executed it, depth first. */
+export async function analyzedNodes(q: Queryable, sql: string, params: unknown[]): Promise<AnalyzedNode[]> {
+  const res = await q.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  const out: AnalyzedNode[] = [];
+  const walk = (n: AnalyzedNode): void => {
+    out.push(n);
+    for (const child of n.Plans ?? []) walk(child);
+  };
+  walk(res.rows[0]!['QUERY PLAN'][0].Plan);
+  return out;
+}
+
+/** Rows a node read from its relation: those it returned and those its filters removed, over all its loops. */
+export function rowsRead(n: AnalyzedNode): number {
+  return (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'];
+}
