@@ -154,6 +154,8 @@ function bulkRate(): number {
 
 function writeResults(r: Record<string, unknown> & { runs: ReturnType<typeof timedVerify> extends Promise<infer T> ? T[] : never; sha: { leafHashesPerSecondOneCore: number }; entries: number }): void {
   const leaves = r.runs.find((x) => !x.checkColumns)!;
+  // The target is the command as an auditor runs it: with the column check (the default) when it was timed.
+  const asDefault = r.runs.find((x) => x.checkColumns) ?? leaves;
   const out = {
     benchmark: 'audit-verify-10m',
     date: new Date().toISOString(),
@@ -164,7 +166,13 @@ function writeResults(r: Record<string, unknown> & { runs: ReturnType<typeof tim
       shaOnlySecondsOneCore: Math.round((r.entries / r.sha.leafHashesPerSecondOneCore) * 10) / 10,
       note: 'leaf hashes alone on one core; the tree adds one node hash per leaf (65-byte message)',
     },
-    target: { entries: 10_000_000, seconds: 60, measuredSeconds: leaves.wallSeconds, pass: r.entries >= 10_000_000 ? leaves.ok && leaves.wallSeconds <= 60 : null },
+    target: {
+      entries: 10_000_000,
+      seconds: 60,
+      checkColumns: asDefault.checkColumns,
+      measuredSeconds: asDefault.wallSeconds,
+      pass: r.entries >= 10_000_000 ? asDefault.ok && asDefault.wallSeconds <= 60 : null,
+    },
   };
   const file = arg('results') ?? `bench/results/audit-verify-10m-${new Date().toISOString().slice(0, 10)}.json`;
   mkdirSync(dirname(file), { recursive: true });
