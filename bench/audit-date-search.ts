@@ -6,7 +6,8 @@
  * postgres://postgres@127.0.0.1:5432/test), or uses the log already in database NAME (for example the
  * 10,000,000 entries `audit-verify-10m.js --keep --database NAME` leaves) and migrates it.
  * The searches are the questions an auditor asks of a period: before a date, one day, one month,
- * from a date oldest first, and the oldest entries; dates are placed at fractions of the log's span.
+ * from a date oldest first, the oldest entries, and how many entries a period holds; dates are placed
+ * at fractions of the log's span.
  * Each is the API's own (compileAuditSearch + runAuditSearch), run R times (default 7, median).
  * `--before DIR`: first time the same searches with the query code of another compiled Haven tree
  * (DIR/src/audit/query.js, e.g. a checkout of the commit before) on the schema as it was: migration
@@ -46,6 +47,8 @@ function dateSearches(first: Date, last: Date): Searches {
     ['from a date late in the log, oldest first', [['date', `ge${day(0.95)}`], ['_sort', 'date']]],
     ['after the middle, oldest first', [['date', `gt${day(0.5)}`], ['_sort', 'date']]],
     ['one month, accurate total', [['date', month(0.2)], ['_total', 'accurate']]],
+    ['one month, count only', [['date', month(0.2)], ['_summary', 'count']]],
+    ['two days, count only', [['date', `ge${day(0.2)}`], ['date', `le${nextDay(0.2)}`], ['_summary', 'count']]],
   ];
 }
 
