@@ -1,8 +1,8 @@
 /**
  * AuditEvent searches bounded in time (migration 046, src/audit/query.ts dateCondition):
  *   node dist/bench/audit-date-search.js [--entries N | --database NAME] [--before DIR] [--rounds R] [--keep] [--results FILE]
- * Builds a log of N entries (default 1,000,000; bench/audit-log-fixture.ts, 16 entries per batch,
- * spread over a year) in a fresh database `haven_date_bench` on DATABASE_URL (default
+ * Builds a log of N entries (default 1,000,000; bench/audit-log-fixture.ts, 16 entries per batch, one
+ * entry about every 3 s, so 1M entries span ~35 days and 10M a year) in a fresh database `haven_date_bench` on DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test), or uses the log already in database NAME (for example the
  * 10,000,000 entries `audit-verify-10m.js --keep --database NAME` leaves) and migrates it.
  * The searches are the questions an auditor asks of a period: before a date, one day, one month,
