@@ -16,16 +16,15 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { adminQuery } from './pg-admin.js';
-import { compileAuditSearch, runAuditSearch } from '../src/audit/query.js';
 import { createDb, migrate, type Db } from '../src/store/index.js';
 import { withDatabase } from '../test/support/db.js';
 import { buildAuditLogFixture } from './audit-log-fixture.js';
+import { sameResults, timeSearches, type Searches } from './audit-search-timing.js';
 import { machineFacts } from './machine.js';
 import { positiveArg, stringArg } from './options.js';
 
 const DATABASE = 'haven_column_bench';
 
-type Searches = [string, [string, string][]][];
 
 const AGENT_SEARCHES: Searches = [
   ['one user, first page', [['agent', 'user-7']]],
@@ -50,41 +49,6 @@ const FAILURE_SEARCHES: Searches = [
   ["one user's failures", [['outcome', '4,8'], ['agent', 'user-7']]],
   ['failures since a date', [['outcome', '8'], ['date', 'ge2000-01-01']]],
 ];
-
-interface Timed {
-  name: string;
-  query: string;
-  medianMs: number;
-  runsMs: number[];
-  entries: number;
-  total?: number;
-  firstEntryId?: string;
-}
-
-async function timeSearches(db: Db, tenant: string, searches: Searches, rounds: number): Promise<Timed[]> {
-  const out: Timed[] = [];
-  for (const [name, query] of searches) {
-    const runs: number[] = [];
-    let page: Awaited<ReturnType<typeof runAuditSearch>> | undefined;
-    for (let r = 0; r < rounds; r++) {
-      const t = performance.now();
-      page = await runAuditSearch(db, compileAuditSearch(tenant, query), query);
-      runs.push(Math.round((performance.now() - t) * 10) / 10);
-    }
-    const sorted = [...runs].sort((a, b) => a - b);
-    out.push({
-      name,
-      query: query.map(([k, v]) => `${k}=${v}`).join('&'),
-      medianMs: sorted[Math.floor(sorted.length / 2)]!,
-      runsMs: runs,
-      entries: page!.entries.length,
-      ...(page!.total !== undefined ? { total: page!.total } : {}),
-      ...(page!.entries[0] ? { firstEntryId: String(page!.entries[0].entryId) } : {}),
-    });
-    console.error(`${name}: ${sorted[Math.floor(sorted.length / 2)]} ms`);
-  }
-  return out;
-}
 
 /** Batches as written before the column's migration: NULL (the append-only trigger is lifted for it). */
 async function clearColumn(db: Db, column: 'agent' | 'entity' | 'failed'): Promise<void> {
@@ -124,10 +88,8 @@ async function main(): Promise<void> {
     const indexed = await timeSearches(db, tenant, searches, rounds);
     await clearColumn(db, column);
     const legacy = await timeSearches(db, tenant, searches, rounds);
-    for (let i = 0; i < legacy.length; i++) {
-      const [a, b] = [legacy[i]!, indexed[i]!];
-      if (a.entries !== b.entries || a.total !== b.total || a.firstEntryId !== b.firstEntryId) throw new Error(`${a.name}: the two states disagree`);
-    }
+    const differs = sameResults(legacy, indexed);
+    if (differs) throw new Error(`${differs}: the two states disagree`);
     const out = {
       benchmark: `audit-${column}-search`,
       date: new Date().toISOString(),

@@ -19,15 +19,13 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adminQuery } from './pg-admin.js';
-import * as thisQuery from '../src/audit/query.js';
-import { createDb, migrate, type Db } from '../src/store/index.js';
+import { createDb, migrate } from '../src/store/index.js';
 import { withDatabase } from '../test/support/db.js';
 import { buildAuditLogFixture } from './audit-log-fixture.js';
+import { sameResults, timeSearches, type QueryModule, type Searches, type Timed } from './audit-search-timing.js';
 import { machineFacts } from './machine.js';
 import { positiveArg, stringArg } from './options.js';
 
-type QueryModule = Pick<typeof thisQuery, 'compileAuditSearch' | 'runAuditSearch'>;
-type Searches = [string, [string, string][]][];
 
 const MIGRATION = new URL('../../src/store/migrations/046-audit-batch-span.sql', import.meta.url);
 
@@ -50,41 +48,6 @@ function dateSearches(first: Date, last: Date): Searches {
     ['one month, count only', [['date', month(0.2)], ['_summary', 'count']]],
     ['two days, count only', [['date', `ge${day(0.2)}`], ['date', `le${nextDay(0.2)}`], ['_summary', 'count']]],
   ];
-}
-
-interface Timed {
-  name: string;
-  query: string;
-  medianMs: number;
-  runsMs: number[];
-  entries: number;
-  total?: number;
-  firstEntryId?: string;
-}
-
-async function timeSearches(db: Db, code: QueryModule, tenant: string, searches: Searches, rounds: number): Promise<Timed[]> {
-  const out: Timed[] = [];
-  for (const [name, query] of searches) {
-    const runs: number[] = [];
-    let page: Awaited<ReturnType<typeof thisQuery.runAuditSearch>> | undefined;
-    for (let r = 0; r < rounds; r++) {
-      const t = performance.now();
-      page = await code.runAuditSearch(db, code.compileAuditSearch(tenant, query), query);
-      runs.push(Math.round((performance.now() - t) * 10) / 10);
-    }
-    const median = [...runs].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
-    out.push({
-      name,
-      query: query.map(([k, v]) => `${k}=${v}`).join('&'),
-      medianMs: median,
-      runsMs: runs,
-      entries: page!.entries.length,
-      ...(page!.total !== undefined ? { total: page!.total } : {}),
-      ...(page!.entries[0] ? { firstEntryId: String(page!.entries[0].entryId) } : {}),
-    });
-    console.error(`${name}: ${median} ms`);
-  }
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -112,15 +75,13 @@ async function main(): Promise<void> {
       const code = (await import(pathToFileURL(resolve(before, 'src/audit/query.js')).href)) as QueryModule;
       await db.query('DROP INDEX audit_batch_by_first, audit_batch_by_span');
       await db.query('ANALYZE audit_batch');
-      beforeTimed = await timeSearches(db, code, span.tenant, searches, rounds);
+      beforeTimed = await timeSearches(db, span.tenant, searches, rounds, code);
       await db.query(readFileSync(MIGRATION, 'utf8'));
       await db.query('ANALYZE audit_batch');
     }
-    const after = await timeSearches(db, thisQuery, span.tenant, searches, rounds);
-    for (const [i, a] of (beforeTimed ?? []).entries()) {
-      const b = after[i]!;
-      if (a.entries !== b.entries || a.total !== b.total || a.firstEntryId !== b.firstEntryId) throw new Error(`${a.name}: the two builds disagree`);
-    }
+    const after = await timeSearches(db, span.tenant, searches, rounds);
+    const differs = beforeTimed && sameResults(beforeTimed, after);
+    if (differs) throw new Error(`${differs}: the two builds disagree`);
     const out = {
       benchmark: 'audit-date-search',
       date: new Date().toISOString(),

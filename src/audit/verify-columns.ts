@@ -166,12 +166,9 @@ class ColumnWalk {
     this.i++;
     for (let key = this.member(true); key !== END; key = this.member(false)) {
       if (key === undefined) return false;
-      if (bytes[this.i] !== QUOTE) {
-        if (!this.scalar()) return false;
-        continue;
-      }
-      const value = this.string();
-      if (!value) return false;
+      const value = this.flatValue();
+      if (value === undefined) return false;
+      if (value === null) continue;
       if (batch.agents !== null && (isKey(bytes, key, SUBJECT) || isKey(bytes, key, CLIENT_ID)) && !batch.agents.has(textOf(bytes, value))) this.bits |= AGENT_IDS;
     }
     return true;
@@ -188,12 +185,9 @@ class ColumnWalk {
       let entity: StringSpan | undefined;
       for (let key = this.member(true); key !== END; key = this.member(false)) {
         if (key === undefined) return false;
-        if (bytes[this.i] !== QUOTE) {
-          if (!this.scalar()) return false;
-          continue;
-        }
-        const value = this.string();
-        if (!value) return false;
+        const value = this.flatValue();
+        if (value === undefined) return false;
+        if (value === null) continue;
         if (isKey(bytes, key, PATIENT)) {
           if (!batch.patients.has(textOf(bytes, value))) this.bits |= PATIENT_IDS;
         } else if (isKey(bytes, key, ENTITY)) entity = value;
@@ -222,11 +216,17 @@ class ColumnWalk {
     return span;
   }
 
-  /** A number, true, false or null at `i` (a flat object holds nothing else). */
-  private scalar(): boolean {
+  /**
+   * The value of a flat object's member at `i`, `i` then after it: a string's
+   * span; null for a number, true, false or null (skipped); undefined for
+   * anything else (a flat object holds nothing else).
+   */
+  private flatValue(): StringSpan | null | undefined {
+    const { bytes } = this;
     const start = this.i;
-    this.i = scalarEnd(this.bytes, start);
-    return this.i > start && this.bytes[start] !== OPEN_BRACE && this.bytes[start] !== OPEN_BRACKET;
+    if (bytes[start] === QUOTE) return this.string();
+    this.i = scalarEnd(bytes, start);
+    return this.i > start && bytes[start] !== OPEN_BRACE && bytes[start] !== OPEN_BRACKET ? null : undefined;
   }
 }
 

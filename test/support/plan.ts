@@ -10,15 +10,8 @@ export interface PlanNode {
 }
 
 /** Every node of the plan PostgreSQL makes for `sql` with `params` (not executed), depth first. */
-export async function planNodes(q: Queryable, sql: string, params: unknown[]): Promise<PlanNode[]> {
-  const res = await q.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
-  const out: PlanNode[] = [];
-  const walk = (n: PlanNode): void => {
-    out.push(n);
-    for (const child of n.Plans ?? []) walk(child);
-  };
-  walk(res.rows[0]!['QUERY PLAN'][0].Plan);
-  return out;
+export function planNodes(q: Queryable, sql: string, params: unknown[]): Promise<PlanNode[]> {
+  return explainedNodes<PlanNode>(q, 'FORMAT JSON', sql, params);
 }
 
 /** One node of an executed plan (`EXPLAIN (ANALYZE, FORMAT JSON)`), with the row counts. */
@@ -31,12 +24,16 @@ export interface AnalyzedNode extends PlanNode {
 }
 
 /** Every node of the plan of `sql` with `params` as PostgreSQL executed it, depth first. */
-export async function analyzedNodes(q: Queryable, sql: string, params: unknown[]): Promise<AnalyzedNode[]> {
-  const res = await q.query<{ 'QUERY PLAN': [{ Plan: AnalyzedNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-  const out: AnalyzedNode[] = [];
-  const walk = (n: AnalyzedNode): void => {
+export function analyzedNodes(q: Queryable, sql: string, params: unknown[]): Promise<AnalyzedNode[]> {
+  return explainedNodes<AnalyzedNode>(q, 'ANALYZE, FORMAT JSON', sql, params);
+}
+
+async function explainedNodes<N extends PlanNode>(q: Queryable, options: string, sql: string, params: unknown[]): Promise<N[]> {
+  const res = await q.query<{ 'QUERY PLAN': [{ Plan: N }] }>(`EXPLAIN (${options}) ${sql}`, params);
+  const out: N[] = [];
+  const walk = (n: N): void => {
     out.push(n);
-    for (const child of n.Plans ?? []) walk(child);
+    for (const child of (n.Plans ?? []) as N[]) walk(child);
   };
   walk(res.rows[0]!['QUERY PLAN'][0].Plan);
   return out;
