@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { canonicalJson } from '../../src/audit/canonical.js';
-import { batchColumns, checkColumns } from '../../src/audit/verify-columns.js';
+import { batchColumns, checkColumns, JoinedValues } from '../../src/audit/verify-columns.js';
 import { seededRandom } from '../support/random.js';
 
 const BASE = Date.parse('2026-03-01T10:00:00.000Z');
@@ -116,4 +116,17 @@ test('structure the insert path never writes is not an audit entry', () => {
   assert.equal(checkColumns(cols, Buffer.from(ok.replace('"id":"o-1"', '"id":"o-2"'))), 'batch column entity_ids does not cover the signed entry (altered)');
   assert.equal(checkColumns(cols, Buffer.from(ok.replace('Patient/p-1', 'Patient/p-2'))), 'batch column patient_ids does not cover the signed entry (altered)');
   assert.equal(checkColumns(cols, Buffer.from(ok.replace('10:00:00.000Z', '10:00:00.001Z'))), 'batch column last_at does not cover the signed entry (altered)');
+});
+
+test('a joined column holds exactly the values splitting it would give', () => {
+  const random = seededRandom(20261203);
+  // Short values over a small alphabet, so that values are often prefixes, suffixes or parts of others.
+  const alphabet = ['a', 'b', 'ab', '', '\u001f', 'Patient/1', 'Patient/12'];
+  const draw = () => Array.from({ length: Math.floor(random() * 3) }, () => alphabet[Math.floor(random() * alphabet.length)]!).join('');
+  for (let i = 0; i < 5000; i++) {
+    const joined = Array.from({ length: Math.floor(random() * 5) }, draw).join('\u001f');
+    const split = new Set(joined ? joined.split('\u001f') : []);
+    const value = random() < 0.5 && split.size > 0 ? [...split][Math.floor(random() * split.size)]! : draw();
+    assert.equal(new JoinedValues(joined).has(value), split.has(value) && !value.includes('\u001f'), `${JSON.stringify(joined)} has ${JSON.stringify(value)}`);
+  }
 });
