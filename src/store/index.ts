@@ -7,6 +7,6 @@ export { plaintextCodec, type BodyCodec, type RowIdentity } from './body-codec.j
 export { emptyHooks, type FhirResource, type StoredResource, type WriteOperation, type WriteResult, type StoreHooks } from './model.js';
 export { createResourceStore, type ResourceStore, type StoreTransaction, type ResourceReader, type CompiledQuery } from './resource-store.js';
 export type { HistoryQuery, HistoryPage } from './history.js';
-export { analyzeStaleTables, startMaintenance } from './maintenance.js';
+export { analyzeStaleTables, vacuumStaleTables, startMaintenance } from './maintenance.js';
 export { createSearchRunner, type SearchResultPage, type SearchRunnerOptions, type CompartmentScope, type SearchRunOptions } from './search-runner.js';
 export { runIncludes, MAX_INCLUDE_ITERATIONS, type IncludeResult } from './include-runner.js';

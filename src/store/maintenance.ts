@@ -61,19 +61,103 @@ export async function analyzeStaleTables(db: Db, cadence: Pick<MaintenanceCadenc
   return stale;
 }
 
-/** Runs `analyzeStaleTables` every `cadence.intervalMs` until stopped. */
-export function startMaintenance(db: Db, logger: Logger, cadence: MaintenanceCadence = DEFAULT_CADENCE): { stop(): void } {
+/**
+ * Tables due a VACUUM by autovacuum's own rule, on a server where autovacuum will not run it (off for the
+ * server or for the table): more than 20 % of the rows (and 1,000) inserted, or dead, since the last
+ * vacuum. A large table waits `minGapSeconds` since its last vacuum, as for ANALYZE.
+ *
+ * Index-only scans depend on it. A search step that needs only resource ids reads them from an index
+ * that ends in the id (idx_token_lookup_id, idx_date_low_id/high_id), but PostgreSQL visits the table
+ * row anyway unless the visibility map says the page is all-visible, and only VACUUM sets that. With
+ * autovacuum off, an index table of a bulk-loaded store never got there (the benchmark vacuumed its store
+ * itself, bench/phases.ts). Dead rows are otherwise never reclaimed either: an update rewrites its
+ * resource's index rows, and the work queues (audit_batch_queue, job_task) take a row in and out per item.
+ */
+export const VACUUM_SQL = `
+  SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+  WHERE s.schemaname = current_schema()
+    AND pg_has_role(c.relowner, 'USAGE')
+    AND (current_setting('autovacuum') = 'off' OR 'autovacuum_enabled=false' = ANY(coalesce(c.reloptions, '{}')))
+    AND greatest(s.n_ins_since_vacuum, s.n_dead_tup) > greatest(1000, 0.2 * s.n_live_tup)
+    AND (s.n_live_tup < $1 OR coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - make_interval(secs => $2))`;
+
+/**
+ * VACUUMs the tables autovacuum would and will not (`VACUUM_SQL`), one at a time, on a connection of
+ * its own: paced like autovacuum (`vacuum_cost_delay` 2 ms), so a bulk load beside it keeps the
+ * disk, and without the statement timeout, which a vacuum of a large table can outlast. SKIP_LOCKED
+ * as for ANALYZE. Returns the tables vacuumed.
+ */
+export async function vacuumStaleTables(
+  db: Pick<Db, 'pool'>,
+  cadence: Pick<MaintenanceCadence, 'youngRows' | 'minGapSeconds'> = DEFAULT_CADENCE,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const client = await db.pool.connect();
+  // Shutdown does not wait for a vacuum: its work so far stays (the visibility map is WAL-logged as it goes).
+  const cancel = () => void db.pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => undefined);
+  signal?.addEventListener('abort', cancel);
+  try {
+    const stale = (await client.query<{ relname: string }>(VACUUM_SQL, [cadence.youngRows, cadence.minGapSeconds])).rows.map((r) => r.relname);
+    if (stale.length === 0) return stale;
+    await client.query("SET statement_timeout = 0; SET vacuum_cost_delay = '2ms'");
+    try {
+      for (const table of stale) {
+        if (signal?.aborted) break;
+        await client.query(`VACUUM (SKIP_LOCKED) ${table.replace(/[^a-z0-9_]/g, '')}`);
+      }
+    } finally {
+      await client.query('RESET statement_timeout; RESET vacuum_cost_delay');
+    }
+    return stale;
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+    client.release();
+  }
+}
+
+/** Runs `work` every `intervalMs`, never two at once, until stopped; its result goes to `done`, a failure to `warn`. */
+function everyInterval<T>(intervalMs: number, work: () => Promise<T>, done: (result: T) => void, warn: (err: unknown) => void): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    analyzeStaleTables(db, cadence)
-      .then((tables) => {
-        if (tables.length > 0) logger.debug({ tables }, 'refreshed planner statistics');
-      })
-      .catch((err: unknown) => logger.warn({ err: String(err) }, 'statistics refresh failed'))
+    work()
+      .then(done, warn)
       .finally(() => (running = false));
-  }, cadence.intervalMs);
+  }, intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Runs `analyzeStaleTables` and `vacuumStaleTables` every `cadence.intervalMs` until stopped, each in a
+ * loop of its own: a long vacuum of a large table does not hold back fresh statistics.
+ */
+export function startMaintenance(db: Db, logger: Logger, cadence: MaintenanceCadence = DEFAULT_CADENCE): { stop(): void } {
+  const analyze = everyInterval(
+    cadence.intervalMs,
+    () => analyzeStaleTables(db, cadence),
+    (tables) => {
+      if (tables.length > 0) logger.debug({ tables }, 'refreshed planner statistics');
+    },
+    (err) => logger.warn({ err: String(err) }, 'statistics refresh failed'),
+  );
+  const stopping = new AbortController();
+  const vacuum = everyInterval(
+    cadence.intervalMs,
+    () => vacuumStaleTables(db, cadence, stopping.signal),
+    (tables) => {
+      if (tables.length > 0) logger.debug({ tables }, 'vacuumed tables autovacuum leaves alone');
+    },
+    (err) => {
+      if (!stopping.signal.aborted) logger.warn({ err: String(err) }, 'vacuum failed');
+    },
+  );
+  return {
+    stop: () => {
+      analyze.stop();
+      vacuum.stop();
+      stopping.abort();
+    },
+  };
 }

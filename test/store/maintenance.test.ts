@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { analyzeStaleTables } from '../../src/store/index.js';
+import { analyzeStaleTables, vacuumStaleTables } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { planNodes } from '../support/plan.js';
+import { analyzedNodes, planNodes } from '../support/plan.js';
 
 /** Inserts 5,000 idx_token rows (ids `<prefix><n>`) and waits until the statistics counters show them. */
 async function makeIdxTokenStale(t: TestDb, prefix = 'o'): Promise<void> {
@@ -120,6 +120,85 @@ test('the audit log is analysed as it grows: a search by entity reads the entity
       { attname: 'entries', attstattarget: 0 },
       { attname: 'leaf_hashes', attstattarget: 0 },
     ]);
+  } finally {
+    await t.drop();
+  }
+});
+
+/** Waits until the statistics counters show at least `n` rows inserted into `table` since its last vacuum. */
+async function waitInsertedSinceVacuum(t: TestDb, table: string, n: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+    const r = await t.db.query<{ n: string }>('SELECT n_ins_since_vacuum AS n FROM pg_stat_user_tables WHERE relname = $1', [table]);
+    if (Number(r.rows[0]?.n) >= n) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/** 5,000 idx_token rows, with autovacuum off for the table (as for the whole server on some managed or test servers). */
+async function growIdxTokenWithoutAutovacuum(t: TestDb): Promise<void> {
+  await t.db.query('ALTER TABLE idx_token SET (autovacuum_enabled = false)');
+  await makeIdxTokenStale(t);
+  await waitInsertedSinceVacuum(t, 'idx_token', 5000);
+}
+
+const allVisiblePages = async (t: TestDb, table: string) =>
+  Number((await t.db.query<{ n: number }>('SELECT relallvisible AS n FROM pg_class WHERE relname = $1', [table])).rows[0]?.n);
+
+test('a table autovacuum leaves alone is vacuumed once it grew: its look-ups become index-only', async () => {
+  const t = await createTestDb();
+  try {
+    await growIdxTokenWithoutAutovacuum(t);
+    assert.equal(await allVisiblePages(t, 'idx_token'), 0, 'before: nothing marked all-visible');
+    const vacuumed = await vacuumStaleTables(t.db);
+    assert.ok(vacuumed.includes('idx_token'), `vacuumed: ${vacuumed.join(', ')}`);
+    assert.ok((await allVisiblePages(t, 'idx_token')) > 0, 'after: the visibility map covers the table');
+    await t.db.query('ANALYZE idx_token');
+    // The look-up of a token search: only resource ids, from the index alone.
+    const nodes = await analyzedNodes(
+      t.db,
+      `SELECT resource_id FROM idx_token WHERE tenant_id = 'default' AND resource_type = 'Observation' AND param = 'code' AND code = '7' AND system = 'http://loinc.org'`,
+      [],
+    );
+    const scan = nodes.find((n) => n['Index Name'] === 'idx_token_lookup_id');
+    assert.equal(scan?.['Node Type'], 'Index Only Scan', nodes.map((n) => `${n['Node Type']} ${n['Index Name'] ?? ''}`).join(' > '));
+    assert.equal(scan?.['Heap Fetches'], 0);
+    // Vacuumed just now: not again until it grows by another fifth.
+    assert.ok(!(await vacuumStaleTables(t.db)).includes('idx_token'));
+  } finally {
+    await t.drop();
+  }
+});
+
+test('a table that grew little is not vacuumed, nor one autovacuum looks after', async () => {
+  const t = await createTestDb();
+  try {
+    await t.db.query('ALTER TABLE idx_token SET (autovacuum_enabled = false)');
+    await t.db.query("INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, code) SELECT 'default', 'Observation', 'o' || g, 'code', 'x' FROM generate_series(1, 500) g");
+    await waitInsertedSinceVacuum(t, 'idx_token', 500);
+    assert.ok(!(await vacuumStaleTables(t.db)).includes('idx_token'), '500 rows: under the 1,000-row floor');
+    const autovacuum = (await t.db.query<{ on: boolean }>("SELECT current_setting('autovacuum') = 'on' AS on")).rows[0]!.on;
+    if (autovacuum) {
+      await t.db.query('ALTER TABLE idx_token RESET (autovacuum_enabled)');
+      await makeIdxTokenStale(t);
+      await waitInsertedSinceVacuum(t, 'idx_token', 5000);
+      assert.ok(!(await vacuumStaleTables(t.db)).includes('idx_token'), 'autovacuum on: left to it');
+    }
+  } finally {
+    await t.drop();
+  }
+});
+
+test('a vacuum round stopped before it starts vacuums nothing and returns its connection', async () => {
+  const t = await createTestDb();
+  try {
+    await growIdxTokenWithoutAutovacuum(t);
+    const stopped = new AbortController();
+    stopped.abort();
+    await vacuumStaleTables(t.db, undefined, stopped.signal);
+    assert.equal(await allVisiblePages(t, 'idx_token'), 0);
+    assert.equal(t.db.pool.waitingCount, 0);
+    assert.equal(t.db.pool.totalCount, t.db.pool.idleCount, 'no connection left checked out');
   } finally {
     await t.drop();
   }

@@ -20,6 +20,8 @@ export interface AnalyzedNode extends PlanNode {
   'Actual Loops': number;
   'Rows Removed by Filter'?: number;
   'Rows Removed by Index Recheck'?: number;
+  /** Index-only scans: table rows visited because the visibility map did not cover their page. */
+  'Heap Fetches'?: number;
   Plans?: AnalyzedNode[];
 }
 
