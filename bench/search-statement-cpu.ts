@@ -17,13 +17,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
 import { createFhirDefinitions } from '../src/fhir/index.js';
-import type { SearchQuery } from '../src/search/index.js';
 import { createQueryBlinder } from './blind-tags.js';
 import { redraw } from './ingest.js';
 import { machineFacts } from './machine.js';
 import { requiredArg } from './options.js';
-import { statementsFor } from './search-statements.js';
-import { targetSearches } from './searches.js';
+import { specStatements, targetSearches } from './searches.js';
 import { round } from './stats.js';
 
 const args = process.argv.slice(2);
@@ -104,15 +102,7 @@ async function main(): Promise<void> {
     const perMode = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
     const plans = new Map<Mode, Set<string>>(MODES.map((m) => [m, new Set<string>()]));
     for (let v = 0; v < values; v++) {
-      const statements = await statementsFor(db, {
-        resourceType: s.resourceType,
-        params: s.params(v + 100),
-        compartment: s.compartment?.(v + 100) ?? null,
-        registry: fhir.registry,
-        compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
-        isResourceType: (t) => fhir.isResourceType(t),
-        blind: (q: SearchQuery) => blinder.blind(q),
-      });
+      const statements = await specStatements(db, fhir, s, v + 100, blinder);
       for (const mode of MODES) {
         await db.query(`SET plan_cache_mode = ${mode === 'named-generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
         let total = 0;

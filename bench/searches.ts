@@ -7,7 +7,7 @@
  * of `resource` or an `idx_*` table fails the benchmark.
  */
 import type pg from 'pg';
-import { createFhirDefinitions } from '../src/fhir/index.js';
+import { createFhirDefinitions, type FhirDefinitions } from '../src/fhir/index.js';
 import type { SearchQuery } from '../src/search/index.js';
 import type { QueryBlinder } from './blind-tags.js';
 import { statementsFor, type CompartmentRef } from './search-statements.js';
@@ -169,21 +169,26 @@ async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{
   }
 }
 
+/** The statements the server runs for value `i` of search `s` (search-statements.ts), protected values as the blinder's tags. */
+export function specStatements(db: pg.Client, fhir: FhirDefinitions, s: SearchSpec, i: number, blinder?: QueryBlinder): ReturnType<typeof statementsFor> {
+  return statementsFor(db, {
+    resourceType: s.resourceType,
+    params: s.params(i),
+    compartment: s.compartment?.(i) ?? null,
+    registry: fhir.registry,
+    compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
+    isResourceType: (t) => fhir.isResourceType(t),
+    ...(blinder ? { blind: (q: SearchQuery) => blinder.blind(q) } : {}),
+  });
+}
+
 /** EXPLAIN ANALYZE of `samples` values per search, each statement compiled exactly as the server compiles it. */
 export async function explainSearches(db: pg.Client, searches: SearchSpec[], samples: number, blinder?: QueryBlinder): Promise<PlanCheck[]> {
   const fhir = createFhirDefinitions();
   const checks: PlanCheck[] = [];
   for (const s of searches) {
     for (let i = 0; i < samples; i++) {
-      const statements = await statementsFor(db, {
-        resourceType: s.resourceType,
-        params: s.params(i),
-        compartment: s.compartment?.(i) ?? null,
-        registry: fhir.registry,
-        compartmentParams: (c, t) => fhir.compartments.paramsFor(c, t),
-        isResourceType: (t) => fhir.isResourceType(t),
-        ...(blinder ? { blind: (q: SearchQuery) => blinder.blind(q) } : {}),
-      });
+      const statements = await specStatements(db, fhir, s, i, blinder);
       for (const { label, compiled } of statements) checks.push(await checkPlan(db, s, i, label, compiled));
     }
   }
