@@ -84,8 +84,10 @@ export const VACUUM_SQL = `
 /**
  * VACUUMs the tables autovacuum would and will not (`VACUUM_SQL`), one at a time, on a connection of
  * its own: paced like autovacuum (`vacuum_cost_delay` 2 ms), so a bulk load beside it keeps the
- * disk, and without the statement timeout, which a vacuum of a large table can outlast. SKIP_LOCKED
- * as for ANALYZE. Returns the tables vacuumed.
+ * disk, and without the statement timeout, which a vacuum of a large table can outlast. That
+ * connection is closed afterwards, not returned to the pool with those settings. SKIP_LOCKED as for
+ * ANALYZE. `signal` stops the round: the running vacuum is cancelled (its work so far stays: the
+ * visibility map is WAL-logged as it goes), so shutdown does not wait for it. Returns the tables vacuumed.
  */
 export async function vacuumStaleTables(
   db: Pick<Db, 'pool'>,
@@ -93,25 +95,24 @@ export async function vacuumStaleTables(
   signal?: AbortSignal,
 ): Promise<string[]> {
   const client = await db.pool.connect();
-  // Shutdown does not wait for a vacuum: its work so far stays (the visibility map is WAL-logged as it goes).
   const cancel = () => void db.pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => undefined);
   signal?.addEventListener('abort', cancel);
+  let settingsChanged = false;
   try {
     const stale = (await client.query<{ relname: string }>(VACUUM_SQL, [cadence.youngRows, cadence.minGapSeconds])).rows.map((r) => r.relname);
-    if (stale.length === 0) return stale;
+    const vacuumed: string[] = [];
+    if (stale.length === 0 || signal?.aborted) return vacuumed;
+    settingsChanged = true;
     await client.query("SET statement_timeout = 0; SET vacuum_cost_delay = '2ms'");
-    try {
-      for (const table of stale) {
-        if (signal?.aborted) break;
-        await client.query(`VACUUM (SKIP_LOCKED) ${table.replace(/[^a-z0-9_]/g, '')}`);
-      }
-    } finally {
-      await client.query('RESET statement_timeout; RESET vacuum_cost_delay');
+    for (const table of stale) {
+      if (signal?.aborted) break;
+      await client.query(`VACUUM (SKIP_LOCKED) ${table.replace(/[^a-z0-9_]/g, '')}`);
+      vacuumed.push(table);
     }
-    return stale;
+    return vacuumed;
   } finally {
     signal?.removeEventListener('abort', cancel);
-    client.release();
+    client.release(settingsChanged); // true: the pool closes it
   }
 }
 

@@ -153,6 +153,9 @@ test('a table autovacuum leaves alone is vacuumed once it grew: its look-ups bec
     const vacuumed = await vacuumStaleTables(t.db);
     assert.ok(vacuumed.includes('idx_token'), `vacuumed: ${vacuumed.join(', ')}`);
     assert.ok((await allVisiblePages(t, 'idx_token')) > 0, 'after: the visibility map covers the table');
+    // The vacuum's connection (no statement timeout, paced) is closed, not handed to the next query.
+    assert.equal((await t.db.query<{ d: string }>('SELECT current_setting($1) AS d', ['vacuum_cost_delay'])).rows[0]!.d, '0');
+    assert.equal(t.db.pool.totalCount, t.db.pool.idleCount, 'no connection left checked out');
     await t.db.query('ANALYZE idx_token');
     // The look-up of a token search: only resource ids, from the index alone.
     const nodes = await analyzedNodes(
