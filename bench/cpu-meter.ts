@@ -4,7 +4,7 @@
  * wall-clock rates move with the neighbours' load; CPU per unit of work does not
  * (much), so the benches report both.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
@@ -28,6 +28,34 @@ export function cpuSplitOf(pid: number, thread?: number): { user: number; sys: n
   } catch {
     return { user: 0, sys: 0 };
   }
+}
+
+/** Fields of /proc/<pid>/stat after the command name (index 1 is the parent pid), or undefined when it is gone. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU in ms of a whole PostgreSQL cluster: its postmaster, with the CPU of every child it has reaped
+ * (cutime + cstime), and its live children. Unlike the per-backend sum it counts backends that started
+ * and exited between two snapshots (a maintenance connection closed after its vacuum); it also counts
+ * the cluster's other databases and its background processes.
+ */
+export function clusterCpuMsOf(postmaster: number): number {
+  const own = statFields(postmaster);
+  if (!own) return Number.NaN;
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks * TICK_MS;
 }
 
 /** The whole machine's CPU ticks from /proc/stat (all cores): busy (everything but idle and iowait) and total. */
@@ -58,6 +86,8 @@ export interface CpuSnapshot {
   /** Of nodeMs, the main (JavaScript) thread's; the rest is V8's and libuv's own threads. */
   nodeMainMs?: number;
   pgMs: number;
+  /** The whole cluster's CPU (clusterCpuMsOf), when the meter found its postmaster. */
+  clusterMs?: number;
   statements: number;
 }
 
@@ -85,6 +115,7 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
   const seen = new Map<number, number>();
   let pgTotal = 0;
   let first = true;
+  let postmaster: number | undefined;
   return {
     async snapshot() {
       if (client) {
@@ -97,6 +128,7 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
         }
         seen.clear();
         for (const [pid, ms] of live) seen.set(pid, ms);
+        for (const pid of live.keys()) postmaster ??= Number(statFields(pid)?.[1]) || undefined;
         first = false;
       }
       const pgMs = pgTotal;
@@ -112,7 +144,8 @@ export async function createCpuMeter(serverPid: number, databaseUrl: string | un
       }
       const node = cpuSplitOf(serverPid);
       const main = cpuSplitOf(serverPid, serverPid);
-      return { nodeMs: node.user + node.sys, nodeSysMs: node.sys, nodeMainMs: main.user + main.sys, pgMs, statements };
+      const clusterMs = postmaster === undefined ? undefined : clusterCpuMsOf(postmaster);
+      return { nodeMs: node.user + node.sys, nodeSysMs: node.sys, nodeMainMs: main.user + main.sys, pgMs, ...(clusterMs === undefined ? {} : { clusterMs }), statements };
     },
     async close() {
       await client?.end();
@@ -129,6 +162,8 @@ export function perUnit(before: CpuSnapshot, after: CpuSnapshot, units: number) 
     nodeMainThreadCpuMsPerUnit: r(((after.nodeMainMs ?? Number.NaN) - (before.nodeMainMs ?? Number.NaN)) / units),
     nodeSysCpuMsPerUnit: r(((after.nodeSysMs ?? Number.NaN) - (before.nodeSysMs ?? Number.NaN)) / units),
     pgCpuMsPerUnit: r((after.pgMs - before.pgMs) / units),
+    /** The whole PostgreSQL cluster, short-lived backends included (CpuSnapshot.clusterMs); NaN without it. */
+    pgClusterCpuMsPerUnit: r(((after.clusterMs ?? Number.NaN) - (before.clusterMs ?? Number.NaN)) / units),
     statementsPerUnit: r((after.statements - before.statements) / units),
   };
 }

@@ -62,23 +62,24 @@ export async function analyzeStaleTables(db: Db, cadence: Pick<MaintenanceCadenc
 }
 
 /**
- * Tables due a VACUUM by autovacuum's own rule, on a server where autovacuum will not run it (off for the
- * server or for the table): more than 20 % of the rows (and 1,000) inserted, or dead, since the last
- * vacuum. A large table waits `minGapSeconds` since its last vacuum, as for ANALYZE.
+ * Tables due a VACUUM for their dead rows by autovacuum's own rule, on a server where autovacuum will not run
+ * it (off for the server or for the table): more than 20 % of the rows (and 1,000) dead since the last vacuum.
+ * A large table waits `minGapSeconds` since its last vacuum, as for ANALYZE. With autovacuum off nothing else
+ * reclaims them: the work queues (audit_batch_queue, job_task) take a row in and out per item, an update
+ * rewrites its resource's index rows, and a queue that is read by key walks every dead row it left.
  *
- * Index-only scans depend on it. A search step that needs only resource ids reads them from an index
- * that ends in the id (idx_token_lookup_id, idx_date_low_id/high_id), but PostgreSQL visits the table
- * row anyway unless the visibility map says the page is all-visible, and only VACUUM sets that. With
- * autovacuum off, an index table of a bulk-loaded store never got there (the benchmark vacuumed its store
- * itself, bench/phases.ts). Dead rows are otherwise never reclaimed either: an update rewrites its
- * resource's index rows, and the work queues (audit_batch_queue, job_task) take a row in and out per item.
+ * Rows inserted are not a reason here, unlike for autovacuum (whose insert rule sets the visibility map for
+ * index-only scans): vacuuming the growing tables of a bulk load as they grew cost the cluster ~9 % more
+ * CPU than the cheaper look-ups saved, and ingest ran slower (`bench/ingest-cpu.ts`, alternating with the
+ * build without it, 2026-12-03; docs/configuration.md). Such a store gets its visibility map from a manual
+ * `VACUUM` after the load, as the benchmark does (bench/phases.ts).
  */
 export const VACUUM_SQL = `
   SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
   WHERE s.schemaname = current_schema()
     AND pg_has_role(c.relowner, 'USAGE')
     AND (current_setting('autovacuum') = 'off' OR 'autovacuum_enabled=false' = ANY(coalesce(c.reloptions, '{}')))
-    AND greatest(s.n_ins_since_vacuum, s.n_dead_tup) > greatest(1000, 0.2 * s.n_live_tup)
+    AND s.n_dead_tup > greatest(1000, 0.2 * s.n_live_tup)
     AND (s.n_live_tup < $1 OR coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - make_interval(secs => $2))`;
 
 /**
