@@ -5,6 +5,19 @@ import { analyzeStaleTables, vacuumStaleTables } from '../../src/store/index.js'
 import { createTestDb, type TestDb } from '../support/db.js';
 import { analyzedNodes, planNodes } from '../support/plan.js';
 
+/**
+ * Waits (up to ~10 s) until `column` of pg_stat_user_tables shows at least `n` for `table`: the backend
+ * updates the statistics counters asynchronously.
+ */
+async function waitForCounter(t: TestDb, table: string, column: 'n_mod_since_analyze' | 'n_dead_tup', n: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+    const r = await t.db.query<{ n: string }>(`SELECT ${column} AS n FROM pg_stat_user_tables WHERE relname = $1`, [table]);
+    if (Number(r.rows[0]?.n) >= n) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 /** Inserts 5,000 idx_token rows (ids `<prefix><n>`) and waits until the statistics counters show them. */
 async function makeIdxTokenStale(t: TestDb, prefix = 'o'): Promise<void> {
   await t.db.query(
@@ -12,13 +25,7 @@ async function makeIdxTokenStale(t: TestDb, prefix = 'o'): Promise<void> {
      SELECT 'default', 'Observation', $1 || g, 'code', 'http://loinc.org', (g % 50)::text FROM generate_series(1, 5000) g`,
     [prefix],
   );
-  // Statistics counters are updated asynchronously by the backend; wait until they show the inserts.
-  for (let i = 0; i < 100; i++) {
-    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
-    const r = await t.db.query<{ n: string }>("SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'idx_token'");
-    if (Number(r.rows[0]?.n) >= 5000) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await waitForCounter(t, 'idx_token', 'n_mod_since_analyze', 5000);
 }
 
 const statsRows = async (t: TestDb) => Number((await t.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stats WHERE tablename = 'idx_token'")).rows[0]?.n);
@@ -85,12 +92,7 @@ async function appendBatches(t: TestDb, n: number, prefix: string, same = false)
      FROM generate_series(1, $1) g`,
     [n, prefix, same],
   );
-  for (let i = 0; i < 100; i++) {
-    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
-    const r = await t.db.query<{ n: string }>("SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'audit_batch'");
-    if (Number(r.rows[0]?.n) >= n) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await waitForCounter(t, 'audit_batch', 'n_mod_since_analyze', n);
 }
 
 test('the audit log is analysed as it grows: a search by entity reads the entity index, not every batch', async () => {
@@ -125,15 +127,6 @@ test('the audit log is analysed as it grows: a search by entity reads the entity
   }
 });
 
-/** Waits until the statistics counters show at least `n` dead rows in `table`. */
-async function waitDeadRows(t: TestDb, table: string, n: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await t.db.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
-    const r = await t.db.query<{ n: string }>('SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = $1', [table]);
-    if (Number(r.rows[0]?.n) >= n) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 /**
  * 5,000 idx_token rows, then `dead` of them deleted (as a reindex or an update leaves them), with autovacuum
@@ -143,7 +136,7 @@ async function idxTokenWithDeadRows(t: TestDb, dead: number): Promise<void> {
   await t.db.query('ALTER TABLE idx_token SET (autovacuum_enabled = false)');
   await makeIdxTokenStale(t);
   await t.db.query("DELETE FROM idx_token WHERE resource_id IN (SELECT 'o' || g FROM generate_series(1, $1) g)", [dead]);
-  await waitDeadRows(t, 'idx_token', dead);
+  await waitForCounter(t, 'idx_token', 'n_dead_tup', dead);
 }
 
 const allVisiblePages = async (t: TestDb, table: string) =>
@@ -187,7 +180,7 @@ test('rows inserted, or few dead ones, are no reason to vacuum; nor is a table a
     if (autovacuum) {
       await t.db.query('ALTER TABLE idx_token RESET (autovacuum_enabled)');
       await t.db.query("DELETE FROM idx_token WHERE resource_id IN (SELECT 'o' || g FROM generate_series(501, 3000) g)");
-      await waitDeadRows(t, 'idx_token', 3000);
+      await waitForCounter(t, 'idx_token', 'n_dead_tup', 3000);
       assert.ok(!(await vacuumStaleTables(t.db)).includes('idx_token'), 'autovacuum on: left to it');
     }
   } finally {
