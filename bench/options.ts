@@ -118,3 +118,19 @@ export function positiveArg(name: string, fallback: number, argv: string[] = pro
 export function stringArg(name: string, argv: string[] = process.argv): string | undefined {
   return argValue(argv, name);
 }
+
+/**
+ * Server settings the harness passes through from its environment that change what a run measures
+ * (test-only switches, pool and buffer sizes): recorded beside the figures, so a run with the audit log
+ * off, say, is never read as the product's. An allowlist, so no secret set in the environment is written out.
+ */
+const RECORDED_SERVER_SETTINGS = ['HAVEN_ENV', 'HAVEN_AUDIT', 'HAVEN_ENCRYPTION', 'HAVEN_DB_POOL_SIZE', 'HAVEN_EMBEDDED_PG_SHARED_BUFFERS_MB'];
+
+export function serverSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const recorded: Record<string, string> = {};
+  for (const k of RECORDED_SERVER_SETTINGS) {
+    const v = env[k];
+    if (v !== undefined) recorded[k] = v;
+  }
+  return recorded;
+}

@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineFacts } from './machine.js';
-import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { parseOptions, serverSettings, USAGE, type BenchOptions } from './options.js';
 import { runBackend, type BackendRun } from './phases.js';
 import { round } from './stats.js';
 import { atLeast, atMost, TARGETS, type Verdict } from './targets.js';
@@ -53,7 +53,7 @@ function writeResult(opts: BenchOptions, run: BackendRun, other: BackendRun | un
   const file = join(opts.resultsDir, `${run.backend}-${stamp}.json`);
   const { plans, ...rest } = run;
   const summaryPlans = plans?.map(({ plan: _plan, ...p }) => p);
-  const body = { startedAt: started.toISOString(), machine: machineFacts(), options: opts, targets: verdicts(run, other), ratios: ratios(run), ...rest, plans: summaryPlans };
+  const body = { startedAt: started.toISOString(), machine: machineFacts(), options: opts, serverSettings: serverSettings(process.env), targets: verdicts(run, other), ratios: ratios(run), ...rest, plans: summaryPlans };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   if (plans) writeFileSync(file.replace(/\.json$/, '-plans.json'), `${JSON.stringify(plans, null, 2)}\n`);
   return file;
@@ -65,6 +65,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const opts = parseOptions(process.argv.slice(2), process.env);
+  const settings = serverSettings(process.env);
+  if (Object.keys(settings).length > 0) console.log(`[bench] server settings from the environment: ${JSON.stringify(settings)}`);
   const started = new Date();
   const runs: BackendRun[] = [];
   for (const backend of opts.backends) runs.push(await runBackend(backend, opts));
