@@ -47,13 +47,13 @@ function ratios(run: BackendRun): Record<string, number | null> {
   };
 }
 
-function writeResult(opts: BenchOptions, run: BackendRun, other: BackendRun | undefined, started: Date): string {
+function writeResult(opts: BenchOptions, settings: Record<string, string>, run: BackendRun, other: BackendRun | undefined, started: Date): string {
   mkdirSync(opts.resultsDir, { recursive: true });
   const stamp = started.toISOString().slice(0, 19).replace(/:/g, '-');
   const file = join(opts.resultsDir, `${run.backend}-${stamp}.json`);
   const { plans, ...rest } = run;
   const summaryPlans = plans?.map(({ plan: _plan, ...p }) => p);
-  const body = { startedAt: started.toISOString(), machine: machineFacts(), options: opts, serverSettings: serverSettings(process.env), targets: verdicts(run, other), ratios: ratios(run), ...rest, plans: summaryPlans };
+  const body = { startedAt: started.toISOString(), machine: machineFacts(), options: opts, serverSettings: settings, targets: verdicts(run, other), ratios: ratios(run), ...rest, plans: summaryPlans };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   if (plans) writeFileSync(file.replace(/\.json$/, '-plans.json'), `${JSON.stringify(plans, null, 2)}\n`);
   return file;
@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   let failed = false;
   for (const run of runs) {
     const other = runs.find((r) => r !== run);
-    const file = writeResult(opts, run, other, started);
+    const file = writeResult(opts, settings, run, other, started);
     console.log(`\n${run.backend}: results in ${file}`);
     for (const [name, v] of Object.entries(verdicts(run, other))) {
       console.log(`  ${v.pass === null ? '  ?' : v.pass ? 'ok ' : 'MISS'} ${name}: ${v.measured ?? 'n/a'} ${v.unit} (target ${v.target})`);
