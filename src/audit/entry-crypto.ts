@@ -34,8 +34,18 @@ const keyGone = (err: unknown) => isHavenError(err) && KEY_GONE.has(err.code);
 /** The associated data of an entry's envelope: it belongs to this tenant's entry with this event id, nowhere else. */
 export const sealContext = (tenant: string, eventId: string) => contextOf('haven-audit-entry-v2', [tenant, eventId]);
 
-/** Tags kept per process: the same patients and resources are audited over and over, and an HMAC costs ~5-8 µs. */
-const TAG_CACHE_ENTRIES = 20_000;
+/**
+ * Tags kept per process and kind: the same patients and resources are audited
+ * over and over, and an HMAC costs ~3-5 µs. Each kind has its own bound, so
+ * the entity tags of a large store, where most reads and search results name
+ * a resource not seen lately, cannot push out the patient tags, which repeat
+ * on almost every entry. Until 2026-12-04 one bound of 20,000 held all kinds:
+ * on the 1M-resource bench store (20,000 patients) random reads filled it
+ * with entity tags every ~20,000 reads, so about two reads in three paid for
+ * a patient tag again. A cached tag with its value holds ~250-300 bytes of
+ * heap, so the three bounds cost at most ~13 MB, ~7 MB more than the one.
+ */
+export const TAG_CACHE_ENTRIES: Readonly<Record<TagKind, number>> = { patient: 20_000, entity: 20_000, subject: 5_000 };
 
 /**
  * Memoized tags, by tenant and key version, then by kind, then by value: a
@@ -43,12 +53,12 @@ const TAG_CACHE_ENTRIES = 20_000;
  * flat map needed a `tenant|version|kind|value` string built per tag (most
  * of a cached tag's cost on the read path).
  */
-interface TagCache {
+export interface TagCache {
   byKey: Map<string, Record<TagKind, Map<string, string>>>;
-  size: number;
+  size: Record<TagKind, number>;
 }
 
-const newTagCache = (): TagCache => ({ byKey: new Map(), size: 0 });
+export const newTagCache = (): TagCache => ({ byKey: new Map(), size: { patient: 0, entity: 0, subject: 0 } });
 
 /**
  * A tagger over the key the keyring handed out, memoized across calls by
@@ -57,8 +67,9 @@ const newTagCache = (): TagCache => ({ byKey: new Map(), size: 0 });
  * memory only; consulted only inside a keyring callback, so a shredded
  * tenant's entries never reach it.
  */
-function cachingTagger(cache: TagCache, key: Buffer, tenant: string, version: number): AuditTagger {
+export function cachingTagger(cache: TagCache, key: Buffer, tenant: string, version: number): AuditTagger {
   const id = `${tenant}\u0000${version}`;
+  // Stays valid: a full kind clears its Maps in place, never the tenant's record of them.
   let kinds = cache.byKey.get(id);
   let tag: BlindTagger | undefined;
   return (kind, value) => {
@@ -67,16 +78,16 @@ function cachingTagger(cache: TagCache, key: Buffer, tenant: string, version: nu
       tag ??= taggerFor(key);
       // blindTag's `\x` hex form, re-prefixed: see TAG_PREFIX.
       t = TAG_PREFIX + tag('exact', TAG_DOMAIN[kind], value).slice(2);
-      // Cleared whole when full: deleting a Map's oldest keys one by one leaves holes that make
-      // every later keys().next() walk them (measured: search pages 2x slower than no cache).
-      if (cache.size >= TAG_CACHE_ENTRIES) {
-        cache.byKey.clear();
-        cache.size = 0;
-        kinds = undefined;
+      // A full kind is cleared whole, in every tenant and key version: deleting a Map's oldest keys one
+      // by one leaves holes that make every later keys().next() walk them (measured: search pages 2x
+      // slower than no cache).
+      if (cache.size[kind] >= TAG_CACHE_ENTRIES[kind]) {
+        for (const other of cache.byKey.values()) other[kind].clear();
+        cache.size[kind] = 0;
       }
       if (!kinds) cache.byKey.set(id, (kinds = { patient: new Map(), entity: new Map(), subject: new Map() }));
       kinds[kind].set(value, t);
-      cache.size++;
+      cache.size[kind]++;
     }
     return t;
   };

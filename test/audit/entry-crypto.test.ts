@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalBytes, type CanonicalValue } from '../../src/audit/canonical.js';
-import { createAuditEntryCrypto, sealDetails, splitEntry, type AuditTagger } from '../../src/audit/entry-crypto.js';
+import { cachingTagger, createAuditEntryCrypto, newTagCache, sealDetails, splitEntry, TAG_CACHE_ENTRIES, type AuditTagger } from '../../src/audit/entry-crypto.js';
 import { entryOf, type AuditedContext, type AuditEntry } from '../../src/audit/entry.js';
 import { TAG_DOMAIN, TAG_PREFIX } from '../../src/audit/sealed-entry.js';
 import { blindTag, createKeyring, createLocalKms, type Keyring, type Kms } from '../../src/crypto/index.js';
@@ -92,10 +92,27 @@ test('cached tags are per tenant and key version, equal the HMAC, and stay right
   await check('tenant-a', 'Patient/same');
   await check('tenant-b', 'Patient/same');
   assert.notEqual(await expected('tenant-a', 'patient', 'Patient/same'), await expected('tenant-b', 'patient', 'Patient/same'));
-  // Past the cache's bound (20,000 tags), then the first values again.
+  // Past the patient tags' bound, then the first values again.
   await audit.seal('tenant-a', Array.from({ length: 20_500 }, (_, i) => read('tenant-a', `Patient/fill-${i}`)), false);
   await check('tenant-a', 'Patient/same');
   await check('tenant-b', 'Patient/same');
+});
+
+test('entity tags filling their bound do not push the patient tags out of the cache', async () => {
+  const cache = newTagCache();
+  await keyring.withActiveKey('tenant-a', 'blind-index', (key, ref) => {
+    const tag = cachingTagger(cache, key, 'tenant-a', ref.version);
+    const patients = Array.from({ length: 100 }, (_, i) => `Patient/p-${i}`);
+    for (const p of patients) tag('patient', p);
+    // Every read of a large store names a new resource: one entity tag past the bound clears the entity tags only.
+    for (let i = 0; i <= TAG_CACHE_ENTRIES.entity; i++) tag('entity', `Observation/o-${i}`);
+    const kinds = cache.byKey.get(`tenant-a\u0000${ref.version}`)!;
+    assert.equal(kinds.patient.size, 100);
+    assert.equal(kinds.entity.size, 1);
+    assert.deepEqual(cache.size, { patient: 100, entity: 1, subject: 0 });
+    for (const p of patients.slice(0, 3)) assert.equal(tag('patient', p), TAG_PREFIX + blindTag(key, 'exact', TAG_DOMAIN.patient, p).slice(2));
+    assert.equal(tag('entity', 'Observation/o-0'), TAG_PREFIX + blindTag(key, 'exact', TAG_DOMAIN.entity, 'Observation/o-0').slice(2));
+  });
 });
 
 test('seal gives the same entries whichever of the two keys is already in memory (synchronous and loading paths)', async () => {
