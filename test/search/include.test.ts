@@ -92,6 +92,23 @@ test('wildcard and target-type narrowing', async () => {
   assert.deepEqual(ids(subjects.included), ['Patient/f201']);
 });
 
+test('several _include of one source type (one read of its references) give the union of each alone', async () => {
+  const matches = '_id=656,f206,f005,example,bgpanel,ekg';
+  const cases = [
+    ['Observation:subject', 'Observation:encounter', 'Observation:performer'],
+    // Different narrowing: performer only as Practitioner, subject as anything.
+    ['Observation:performer:Practitioner', 'Observation:subject'],
+    ['Observation:subject:Patient', 'Observation:subject'],
+  ];
+  for (const specs of cases) {
+    const together = await h.search('Observation', `${matches}${specs.map((x) => `&_include=${x}`).join('')}`);
+    const alone = new Set<string>();
+    for (const x of specs) for (const k of ids((await h.search('Observation', `${matches}&_include=${x}`)).included)) alone.add(k);
+    assert.ok(alone.size > 0, specs.join(' + '));
+    assert.deepEqual(ids(together.included), [...alone].sort(), specs.join(' + '));
+  }
+});
+
 test('_revinclude by one parameter and by wildcard', async () => {
   const byPerformer = await h.search('Practitioner', '_id=f202&_revinclude=Observation:performer');
   assert.deepEqual(ids(byPerformer.included), ['Observation/f203', 'Observation/f204', 'Observation/f205', 'Observation/f206']);
