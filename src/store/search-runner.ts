@@ -24,6 +24,7 @@ import { blindPrepared, type SearchBlinding } from './search-blind.js';
 import { resolveValueSets, type ExpandValueSet } from './search-valuesets.js';
 import type { ResourceReader } from './resource-store.js';
 import type { CommonTargetsSource } from './common-targets.js';
+import { createHasLastMemo, type HasLastMemo } from './has-last-memo.js';
 import type { StoredResource } from './model.js';
 
 export interface SearchRunnerOptions {
@@ -46,6 +47,8 @@ export interface SearchRunnerOptions {
   resourceTypes?: Iterable<string>;
   /** The reference targets whose pages and reverse includes need custom plans (common-targets.ts); none when absent. */
   commonTargets?: CommonTargetsSource;
+  /** Recent has-last choices (has-last-memo.ts); the runner makes its own when absent. */
+  hasLastMemo?: HasLastMemo;
 }
 
 /** One page of search results. */
@@ -129,6 +132,7 @@ function refuseRestrictedContained(opts: SearchRunOptions): void {
 /** Parses, compiles and runs one page of a search: one statement, one per include round, one for totals when asked. */
 export function createSearchRunner(options: SearchRunnerOptions) {
   const isType = options.isResourceType ?? ((t: string) => options.registry.forType(t).length > 0);
+  const hasLastMemo = options.hasLastMemo ?? createHasLastMemo();
   const parseOptions = (strict: boolean) => ({
     strict,
     defaultCount: options.defaultCount,
@@ -196,10 +200,18 @@ export function createSearchRunner(options: SearchRunnerOptions) {
     }
   }
 
-  /** Whether to page a `_has` search with the probes last (src/search/has-last.ts): one planning-only EXPLAIN, only for such searches. */
+  /**
+   * Whether to page a `_has` search with the probes last (src/search/has-last.ts): one planning-only EXPLAIN,
+   * only for such searches, and not again for the same criteria while the memo holds their choice.
+   */
   async function probeHasLast(ctx: RequestContext, reader: ResourceReader, query: SearchQuery): Promise<boolean> {
     const estimate = compileHasLastEstimate(query, ctx.tenant);
-    return estimate !== null && readHasLastChoice(await reader.rows(ctx, estimate));
+    if (estimate === null) return false;
+    const known = hasLastMemo.get(estimate);
+    if (known !== undefined) return known;
+    const hasLast = readHasLastChoice(await reader.rows(ctx, estimate));
+    hasLastMemo.remember(estimate, hasLast);
+    return hasLast;
   }
 
   async function run(ctx: RequestContext, reader: ResourceReader, prepared: Prepared, opts: SearchRunOptions): Promise<SearchResultPage> {

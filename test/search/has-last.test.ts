@@ -1,9 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFhirDefinitions } from '../../src/fhir/index.js';
+import { createFhirDefinitions, normalizeString } from '../../src/fhir/index.js';
 import type { FhirDefinitions } from '../../src/fhir/index.js';
 import { compileHasLastEstimate, compileSearch, parseSearch, readHasLastChoice } from '../../src/search/index.js';
-import type { SearchQuery } from '../../src/search/index.js';
+import type { CompiledSql, SearchQuery } from '../../src/search/index.js';
+import type { RequestContext, TenantId } from '../../src/kernel/index.js';
+import type { ResourceReader, StoredResource } from '../../src/store/index.js';
+import { createHasLastMemo } from '../../src/store/has-last-memo.js';
+import { createSearchRunner } from '../../src/store/search-runner.js';
 import { createTestDb } from '../support/db.js';
 import type { TestDb } from '../support/db.js';
 
@@ -160,4 +164,48 @@ test('readHasLastChoice reads the Append of the estimate plan, and says no to an
   assert.equal(readHasLastChoice([{ 'QUERY PLAN': JSON.stringify(plan([5, 6])[0]!['QUERY PLAN']) }]), true, 'plan given as JSON text');
   assert.equal(readHasLastChoice([{ 'QUERY PLAN': [{ Plan: { 'Node Type': 'Result', 'Plan Rows': 0 } }] }]), false);
   assert.equal(readHasLastChoice([]), false);
+});
+
+test('the search runner asks the planner once for a search and its next pages, again for other values or once the choice expires', async () => {
+  let now = 0;
+  const runner = createSearchRunner({
+    registry: fhir.registry,
+    normalize: normalizeString,
+    defaultCount: 20,
+    maxCount: 100,
+    hasLastMemo: createHasLastMemo({ ttlMs: 30_000, now: () => now }),
+  });
+  const sent: string[] = [];
+  // The fixture's rows are index rows and bare resource rows: this reader runs the runner's statements as
+  // they are and returns the page's ids, which is all the runner needs of them.
+  const reader = {
+    rows: async (_ctx: RequestContext, c: CompiledSql) => {
+      sent.push('estimate');
+      return (await t.db.query(c.sql, c.params)).rows as Record<string, unknown>[];
+    },
+    query: async (_ctx: RequestContext, c: CompiledSql): Promise<StoredResource[]> => {
+      sent.push(c.sql.includes('CROSS JOIN LATERAL') ? 'has-last page' : 'page');
+      const rows = (await t.db.query<{ id: string; last_updated: Date }>(c.sql, c.params)).rows;
+      return rows.map((r) => ({ resourceType: 'Patient', id: r.id, versionId: 1, lastUpdated: r.last_updated, deleted: false, json: null }));
+    },
+  } as unknown as ResourceReader;
+  const ctx: RequestContext = { tenant: 'default' as TenantId, requestId: 'test', principal: { subject: 'test', clientId: 'test', kind: 'system', scopes: ['system/*.cruds'] } };
+  const page = async (q: string) => (await runner.search(ctx, reader, 'Patient', [...new URLSearchParams(q)] as [string, string][], { strict: true })).entries.map((r) => r.id);
+  const broad = 'family=common&_has:Observation:patient:code=http://loinc.org|every';
+
+  const first = await page(broad);
+  assert.deepEqual(sent.splice(0), ['estimate', 'has-last page']);
+  assert.deepEqual(first, (await ids(parse('Patient', broad), false)).slice(0, 20), 'the first page, as the default statement gives it');
+  const second = await page(`${broad}&_offset=20`);
+  assert.deepEqual(sent.splice(0), ['has-last page'], 'the next page reuses the choice');
+  assert.deepEqual(second, (await ids({ ...parse('Patient', broad), offset: 20 }, false)).slice(0, 20));
+
+  await page('family=common&_has:Observation:patient:_id=o15');
+  assert.deepEqual(sent.splice(0), ['estimate', 'page'], 'other values, another choice: the default statement');
+  await page('family=common&_has:Observation:patient:_id=o15');
+  assert.deepEqual(sent.splice(0), ['page'], 'a remembered "no" holds as well');
+
+  now += 30_000;
+  await page(broad);
+  assert.deepEqual(sent.splice(0), ['estimate', 'has-last page'], 'expired: the planner is asked again');
 });
