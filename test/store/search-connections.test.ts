@@ -1,7 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { systemClock, type RequestContext } from '../../src/kernel/index.js';
 import { createDb, type Queryable } from '../../src/store/db.js';
+import { createIndexWriter, createResourceStore, emptyHooks, plaintextCodec } from '../../src/store/index.js';
 import { createShapeNames, type SearchConnections } from '../../src/store/search-connections.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -48,6 +50,35 @@ test('a statement run on the search connections is prepared once and planned wit
     // The pool's other connections keep the default (reads by id are worth their generic plans).
     const main = await db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
     assert.equal(main.rows[0]!.plan_cache_mode, 'auto');
+  } finally {
+    await db.close();
+  }
+});
+
+test("the store's estimates and look-ups (rows) run on the search connections, named, as its pages do", async () => {
+  const db = createDb({ connectionString: t.url, maxConnections: 4, searchConnections: 1 });
+  try {
+    assert.ok(db.search);
+    const store = createResourceStore({
+      db,
+      searchDb: db.search,
+      codec: plaintextCodec,
+      indexWriter: createIndexWriter({ normalize: (v) => v.toLowerCase() }),
+      extract: () => [],
+      clock: systemClock,
+      hooks: emptyHooks(),
+    });
+    const ctx = { tenant: 'default', requestId: 'test' } as RequestContext;
+    // The form of the `_has` estimate (src/search/has-last.ts): a planning-only EXPLAIN with values.
+    const sql = `EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE r.tenant_id = $1 AND r.resource_type = $2`;
+    for (const type of ['Patient', 'Observation', 'Encounter']) {
+      const rows = await store.rows(ctx, { sql, params: ['default', type] });
+      assert.ok(Array.isArray(rows[0]?.['QUERY PLAN']), 'the plan comes back');
+    }
+    const mine = (await preparedOn(db.search, 1)).filter((p) => p.statement === sql);
+    assert.equal(mine.length, 1, 'prepared once, on the search connection');
+    // Never on the pool's other connections.
+    assert.deepEqual((await preparedOn(db, 3)).filter((p) => p.statement === sql), []);
   } finally {
     await db.close();
   }
