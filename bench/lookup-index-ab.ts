@@ -18,12 +18,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import pg from 'pg';
-import { createFhirDefinitions } from '../src/fhir/index.js';
-import { createQueryBlinder } from './blind-tags.js';
+import type pg from 'pg';
 import { redraw } from './ingest.js';
 import { machineFacts } from './machine.js';
 import { requiredArg } from './options.js';
+import { openStoreClient } from './store-client.js';
 import { specStatements, targetSearches } from './searches.js';
 import { median, round } from './stats.js';
 
@@ -111,13 +110,9 @@ const nodesOf = (n: PlanNode): string[] => [[n['Node Type'], n['Index Name']].fi
 
 async function main(): Promise<void> {
   const loadAverageStart = os.loadavg().map((v) => round(v));
-  const fhir = createFhirDefinitions();
-  const blinder = await createQueryBlinder(dataDir, databaseUrl);
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  const pid = (await db.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+  const store = await openStoreClient(dataDir, databaseUrl);
+  const { db, pid, fhir, blinder } = store;
   try {
-    await db.query('SET statement_timeout = 0');
     for (const f of FORMS) {
       for (const arm of ['with-id', 'without-id'] as const) {
         await db.query(`CREATE INDEX IF NOT EXISTS ${benchName(f, arm)} ON ${f.table} ${arm === 'with-id' ? f.withId : f.withoutId}`);
@@ -221,8 +216,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const f of FORMS) await db.query(`DROP INDEX IF EXISTS ${benchName(f, 'with-id')}, ${benchName(f, 'without-id')}`).catch(() => undefined);
-    await db.end();
-    await blinder.close();
+    await store.close();
   }
 }
 

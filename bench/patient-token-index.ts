@@ -23,14 +23,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import pg from 'pg';
-import { createFhirDefinitions } from '../src/fhir/index.js';
+import type pg from 'pg';
 import type { CompiledSql } from '../src/search/index.js';
-import { createQueryBlinder } from './blind-tags.js';
 import { cpuMsOf } from './cpu-meter.js';
 import { redraw } from './ingest.js';
 import { machineFacts } from './machine.js';
 import { requiredArg } from './options.js';
+import { openStoreClient } from './store-client.js';
 import { specStatements, targetSearches, type SearchSpec } from './searches.js';
 import { median, round } from './stats.js';
 
@@ -139,13 +138,9 @@ async function insertCost(db: pg.Client, pid: number, table: string, columns: st
 
 async function main(): Promise<void> {
   const loadAverageStart = os.loadavg().map((v) => round(v));
-  const fhir = createFhirDefinitions();
-  const blinder = await createQueryBlinder(dataDir, databaseUrl);
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  const pid = (await db.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+  const store = await openStoreClient(dataDir, databaseUrl);
+  const { db, pid, fhir, blinder } = store;
   try {
-    await db.query('SET statement_timeout = 0');
     const started = performance.now();
     for (const sql of BUILD) await db.query(sql);
     const buildSeconds = round((performance.now() - started) / 1000, 1);
@@ -207,8 +202,7 @@ async function main(): Promise<void> {
     }
   } finally {
     if (!keep) await db.query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => undefined);
-    await db.end();
-    await blinder.close();
+    await store.close();
   }
 }
 
