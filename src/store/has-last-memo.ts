@@ -65,8 +65,13 @@ function keyOf(estimate: CompiledSql): string {
   const h = createHash('sha256').update(estimate.sql).update('\u0000');
   for (const v of estimate.params) {
     if (Buffer.isBuffer(v)) h.update(`b:${v.toString('hex')}`);
-    else h.update(`${typeof v}:${JSON.stringify(v) ?? ''}`);
+    else h.update(`${typeof v}:${JSON.stringify(v, bigintAsText) ?? ''}`);
     h.update('\u0000');
   }
   return h.digest('base64');
+}
+
+/** JSON.stringify throws on a bigint; a parameter (or an array element) may be one. */
+function bigintAsText(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? `${value}n` : value;
 }

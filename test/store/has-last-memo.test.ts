@@ -32,6 +32,10 @@ test('choices are kept apart by every value, blind tags included, and by the sta
   // A number and the string of its digits are different values.
   memo.remember({ sql: 's', params: [1] }, true);
   assert.equal(memo.get({ sql: 's', params: ['1'] }), undefined);
+  // Any parameter a statement may carry keys the memo: arrays, and bigints, which JSON alone cannot encode.
+  memo.remember({ sql: 's', params: [[1n, 'a'], 2n] }, false);
+  assert.equal(memo.get({ sql: 's', params: [[1n, 'a'], 2n] }), false);
+  assert.equal(memo.get({ sql: 's', params: [[1n, 'a'], 3n] }), undefined);
   assert.equal(memo.get(estimate('x', Buffer.from('01', 'hex'))), true);
 });
 
