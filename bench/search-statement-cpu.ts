@@ -10,8 +10,10 @@
  *   — how plan-stable statements run (src/search/plan-stability.ts); for the others it is shown to say
  *   what planning costs, and whether the generic plan differs (ADR 0002).
  * Also each statement's plan (node list) per mode, so a rewrite can be checked family by family.
+ * `--with-estimates` adds the has-last estimate of the `_has` family (the planning-only EXPLAIN the search
+ * runner sends first) and reports each statement's CPU beside the family's sum.
  *
- *   node dist/bench/search-statement-cpu.js --data-dir DIR --database-url URL --patients N [--values 4] [--runs 100]
+ *   node dist/bench/search-statement-cpu.js --data-dir DIR --database-url URL --patients N [--values 4] [--runs 100] [--family NAME] [--with-estimates] [--out FILE]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +35,9 @@ const values = Number(opt('values', '4'));
 const runs = Number(opt('runs', '100'));
 const only = args.includes('--family') ? opt('family') : undefined;
 const out = args.includes('--out') ? opt('out') : undefined;
+// The has-last estimate of a `_has` search too, measured as the other statements (src/store/has-last-memo.ts saves it on
+// repeats); each statement's own CPU is then reported beside the family's sum.
+const withEstimates = args.includes('--with-estimates');
 
 type Mode = 'unnamed' | 'named-custom' | 'named-generic';
 const MODES: Mode[] = ['unnamed', 'named-custom', 'named-generic'];
@@ -100,20 +105,25 @@ async function main(): Promise<void> {
   let counter = 0;
   for (const s of searches) {
     const perMode = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+    const perLabel = new Map<string, number[]>();
     const plans = new Map<Mode, Set<string>>(MODES.map((m) => [m, new Set<string>()]));
     for (let v = 0; v < values; v++) {
-      const statements = await specStatements(db, fhir, s, v + 100, blinder);
+      const statements = await specStatements(db, fhir, s, v + 100, blinder, withEstimates);
       for (const mode of MODES) {
         await db.query(`SET plan_cache_mode = ${mode === 'named-generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
         let total = 0;
-        for (const { compiled } of statements) {
+        for (const { label, compiled } of statements) {
           const name = `s${counter++}`;
           const q = mode === 'unnamed' ? { text: compiled.sql, values: compiled.params } : { name, text: compiled.sql, values: compiled.params };
           for (let i = 0; i < 5; i++) await db.query(q);
           const before = cpuMs(pid);
           for (let i = 0; i < runs; i++) await db.query(q);
-          total += (cpuMs(pid) - before) / runs;
+          const each = (cpuMs(pid) - before) / runs;
+          total += each;
+          perLabel.set(`${label} ${mode}`, [...(perLabel.get(`${label} ${mode}`) ?? []), each]);
           if (mode !== 'unnamed') await db.query(`DEALLOCATE ${name}`);
+          // An estimate is itself an EXPLAIN: it has no plan of its own to show.
+          if (label === 'has-last estimate') continue;
           const explained = await explainAs(db, mode, compiled.sql, compiled.params);
           plans.get(mode)!.add(nodesOf(explained).join(' > '));
         }
@@ -125,14 +135,16 @@ async function main(): Promise<void> {
     const row = {
       name: s.name,
       pgCpuMsPerSearch: Object.fromEntries(MODES.map((m) => [m, mean(perMode.get(m)!)])),
+      pgCpuMsPerStatement: Object.fromEntries([...perLabel].map(([k, xs]) => [k, mean(xs)])),
       plans: Object.fromEntries(MODES.map((m) => [m, [...plans.get(m)!]])),
     };
     results.push(row);
     console.log(`${s.name.padEnd(52)} ${MODES.map((m) => `${m} ${row.pgCpuMsPerSearch[m]}`).join('  ')} ms`);
+    if (withEstimates) console.log(`  per statement: ${JSON.stringify(row.pgCpuMsPerStatement)}`);
   }
   await db.end();
   await blinder.close();
-  if (out) writeFileSync(out, `${JSON.stringify({ benchmark: 'search-statement-cpu', date: new Date().toISOString(), machine: { ...machineFacts(), nproc: os.cpus().length, loadAverageStart, loadAverageEnd: os.loadavg().map((v) => round(v)) }, patients, values, runs, results }, null, 2)}\n`);
+  if (out) writeFileSync(out, `${JSON.stringify({ benchmark: 'search-statement-cpu', date: new Date().toISOString(), machine: { ...machineFacts(), nproc: os.cpus().length, loadAverageStart, loadAverageEnd: os.loadavg().map((v) => round(v)) }, patients, values, runs, withEstimates, results }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -25,6 +25,11 @@ export interface StatementInputs {
   isResourceType(type: string): boolean;
   /** Replaces protected values by the server's blind-index tags (blind-tags.ts), as the server's search runner does. */
   blind?: (query: SearchQuery) => Promise<SearchQuery>;
+  /**
+   * Also the has-last estimate (a planning-only EXPLAIN), first, for a `_has` search that has one: a statement
+   * the server sends too, though not one whose plan can be checked.
+   */
+  withEstimate?: boolean;
 }
 
 export async function statementsFor(db: pg.Client, s: StatementInputs): Promise<{ label: string; compiled: CompiledSql }[]> {
@@ -39,7 +44,7 @@ export async function statementsFor(db: pg.Client, s: StatementInputs): Promise<
   const estimate = compileHasLastEstimate(scoped, 'default');
   const hasLast = estimate !== null && readHasLastChoice((await db.query(estimate.sql, estimate.params)).rows);
   const page = compileSearch(scoped, 'default', { hasLast });
-  const out = [{ label: 'page', compiled: page }];
+  const out = [...(s.withEstimate && estimate ? [{ label: 'has-last estimate', compiled: estimate }] : []), { label: 'page', compiled: page }];
   if (special.includes.length === 0) return out;
   const specs = special.includes.map(([k, v]) => parseInclude(k, v, s.registry, s.isResourceType));
   const rows = (await db.query<{ resource_type: string; id: string }>(page.sql, page.params)).rows.slice(0, query.count);

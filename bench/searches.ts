@@ -170,8 +170,9 @@ async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{
 }
 
 /** The statements the server runs for value `i` of search `s` (search-statements.ts), protected values as the blinder's tags. */
-export function specStatements(db: pg.Client, fhir: FhirDefinitions, s: SearchSpec, i: number, blinder?: QueryBlinder): ReturnType<typeof statementsFor> {
+export function specStatements(db: pg.Client, fhir: FhirDefinitions, s: SearchSpec, i: number, blinder?: QueryBlinder, withEstimate = false): ReturnType<typeof statementsFor> {
   return statementsFor(db, {
+    withEstimate,
     resourceType: s.resourceType,
     params: s.params(i),
     compartment: s.compartment?.(i) ?? null,

@@ -161,7 +161,8 @@ export function createResourceStore(deps: ResourceStoreDeps): ResourceStore {
         return first ? Number(Object.values(first)[0]) : 0;
       },
       // Estimates, value-set and contained look-ups are search statements too: on the search connections they are
-      // parsed once per connection. The `_has` estimate at 1M resources: 0.60-0.77 -> 0.40-0.57 ms of backend CPU.
+      // parsed once per connection. The `_has` estimate: 0.43-0.47 -> 0.37-0.40 ms of backend CPU at 3,000 patients
+      // (bench/results/search-statement-cpu-2026-12-05-has-estimate*.json), 0.60-0.77 -> 0.40-0.57 ms at 1M.
       async rows(_ctx, compiled) {
         return (await s.query<Record<string, unknown>>(compiled.sql, compiled.params)).rows;
       },
