@@ -129,4 +129,6 @@ export interface SearchParamRegistry {
   rowParams?(resourceType: string, code: string): readonly string[] | undefined;
   /** A whole-resource composite's component parameters, whose rows answer for it (src/fhir/resource-composites.ts). */
   componentRows?(resourceType: string, code: string): readonly string[] | undefined;
+  /** The one type a reference parameter's rows can target on `resourceType`, when there is one. */
+  onlyTarget?(resourceType: string, code: string): string | undefined;
 }

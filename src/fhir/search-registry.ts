@@ -34,6 +34,7 @@ export interface HavenSearchParamRegistry extends SearchParamRegistry {
    * no rows of its own.
    */
   componentRows(resourceType: string, code: string): readonly string[] | undefined;
+  onlyTarget(resourceType: string, code: string): string | undefined;
 }
 
 export interface RegistryOptions {
@@ -262,6 +263,19 @@ export function createSearchParamRegistry(
     expression(resourceType, code) {
       const e = entry(resourceType, code);
       return e ? expressionOf(e, resourceType) : null;
+    },
+    /**
+     * One declared target, or an expression for the type that keeps only one
+     * (`Observation.subject.where(resolve() is Patient)`: R4's shared `patient`
+     * parameter declares Patient and Group, but on Observation its rows are Patients).
+     */
+    onlyTarget(resourceType, code) {
+      const e = entry(resourceType, code);
+      if (!e || e.def.type !== 'reference') return undefined;
+      if (e.def.target.length === 1) return e.def.target[0];
+      const expression = expressionOf(e, resourceType);
+      if (expression === null || expression.includes('|')) return undefined;
+      return /\.where\(resolve\(\) is ([A-Z][A-Za-z]*)\)$/.exec(expression.trim())?.[1];
     },
     rowParams(resourceType, code) {
       const sources = builtinUnions(resourceType).get(code);

@@ -32,8 +32,8 @@ export { tableOf };
 export const topScope: Scope = { alias: 'r', type: '$2', depth: 0 };
 
 /** The top-level scope of a query, carrying its compartment limit down to linked resources. */
-export function scopeOf(query: { within?: CompartmentLimit }): Scope {
-  return query.within ? { ...topScope, within: query.within } : topScope;
+export function scopeOf(query: { resourceType: string; within?: CompartmentLimit }): Scope {
+  return { ...topScope, name: query.resourceType, ...(query.within ? { within: query.within } : {}) };
 }
 
 /** One parameter, or (Criterion.rowParams) the parameters whose rows stand for it. */

@@ -15,12 +15,15 @@ import type { Criterion, CompositeValue, SearchValue } from './query.js';
 import type { SqlParams } from './sql-params.js';
 import { tableOf } from './compile-values.js';
 import { limitIdSet, type CompartmentLimit } from './compartment.js';
+import { isKeyedToken, patientsWithToken } from './patient-token.js';
 
 /** The resource row a condition is about: its alias, its type (SQL expression) and nesting depth. */
 export interface Scope {
   alias: string;
   type: string;
   depth: number;
+  /** The type's name, when known (the top level and linked types); `type` is its SQL expression. */
+  name?: string;
   /** The caller sees only this compartment: linked resources (chain, _has, _list) must lie inside it. */
   within?: CompartmentLimit;
 }
@@ -42,10 +45,10 @@ export type ValueConditionOf = (c: Criterion, v: SearchValue, p: SqlParams) => s
  * positive criterion is its index SELECT alone; anything else (negations,
  * _id, _lastUpdated) is a condition on the resource rows of that type.
  */
-function matchingIds(inner: Criterion, type: string, p: SqlParams, s: Scope, k: Compilers): string {
+function matchingIds(inner: Criterion, typeName: string, type: string, p: SqlParams, s: Scope, k: Compilers): string {
   const depth = s.depth + 1;
   const alias = `x${depth}`;
-  const scope: Scope = { alias, type, depth, ...(s.within ? { within: s.within } : {}) };
+  const scope: Scope = { alias, type, depth, name: typeName, ...(s.within ? { within: s.within } : {}) };
   const set = k.idSet(inner, p, scope);
   if (set !== null) return set;
   return `SELECT ${alias}.id FROM resource ${alias} WHERE ${alias}.tenant_id = $1 AND ${alias}.resource_type = ${type} AND NOT ${alias}.deleted AND ${k.condition(inner, p, scope)}`;
@@ -63,7 +66,7 @@ export function chainSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): st
   return [c.link!, ...(c.otherLinks ?? [])]
     .map((link) => {
       const target = p.add(link.targetType);
-      return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${param} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, target, p, s, k)})${inside(`${h}.target_id`, link.targetType, target, p, s)}`;
+      return `SELECT ${h}.resource_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${s.type} AND ${h}.param = ${param} AND ${h}.target_type = ${target} AND ${h}.target_id IN (${matchingIds(link.inner, link.targetType, target, p, s, k)})${inside(`${h}.target_id`, link.targetType, target, p, s)}`;
     })
     .join(' UNION ALL ');
 }
@@ -72,7 +75,10 @@ export function hasSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): stri
   const link = c.link!;
   const source = p.add(link.targetType);
   const h = `h${s.depth}`;
-  return `SELECT ${h}.target_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${source} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${s.type} AND ${h}.resource_id IN (${matchingIds(link.inner, source, p, s, k)})${inside(`${h}.resource_id`, link.targetType, source, p, s)}`;
+  const limit = () => inside(`${h}.resource_id`, link.targetType, source, p, s);
+  // Patients with a keyed token through the parameter: one index range per candidate (patient-token.ts).
+  if (s.name === 'Patient' && isKeyedToken(link.inner)) return `${patientsWithToken(link.inner, c.param, source, p, h)}${limit()}`;
+  return `SELECT ${h}.target_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${source} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${s.type} AND ${h}.resource_id IN (${matchingIds(link.inner, link.targetType, source, p, s, k)})${limit()}`;
 }
 
 /** Re-aliases a condition written against index alias `i` (values are placeholders, so only column names say `i.`). */

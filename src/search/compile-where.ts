@@ -9,14 +9,21 @@ import { compartmentCondition } from './compartment.js';
 import type { DrivenSort } from './compile-sort.js';
 import type { SqlParams } from './sql-params.js';
 import type { Scope } from './compile-link.js';
+import { patientFusion, patientTokenSet } from './patient-token.js';
 
 export function whereClause(query: SearchQuery, p: SqlParams, driven?: DrivenSort | null): string {
   const conditions = ['r.tenant_id = $1', 'r.resource_type = $2', 'NOT r.deleted'];
   const covered = driven?.covered;
   const scope = scopeOf(query);
-  for (const c of query.criteria) conditions.push(c === covered?.criterion ? covered.condition : criterionCondition(c, p, scope));
-  if (query.compartment) conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
-  if (query.alsoIn) conditions.push(compartmentCondition(query.alsoIn, query.resourceType, p));
+  // Keyed tokens beside a Patient anchor read idx_token_patient; the anchor is implied (patient-token.ts).
+  const fusion = patientFusion(query, covered?.criterion);
+  for (const c of query.criteria) {
+    if (c === covered?.criterion) conditions.push(covered.condition);
+    else if (fusion?.tokens.has(c)) conditions.push(`r.id IN (${patientTokenSet(c, fusion.anchor, p, scope.type)})`);
+    else if (fusion?.source !== c) conditions.push(criterionCondition(c, p, scope));
+  }
+  if (query.compartment && fusion?.source !== 'compartment') conditions.push(compartmentCondition(query.compartment, query.resourceType, p));
+  if (query.alsoIn && fusion?.source !== 'alsoIn') conditions.push(compartmentCondition(query.alsoIn, query.resourceType, p));
   if (query.restrict) conditions.push(restrictCondition(query.restrict, p, scope));
   return conditions.join('\n  AND ');
 }

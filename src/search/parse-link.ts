@@ -156,7 +156,8 @@ export function parseNamed(
   const criterion = parseCriterion(def, modifier, value, ctx, registry);
   // A union of other parameters has no rows of its own: its sources' rows answer (src/fhir/union-params.ts).
   const sources = criterion.param === def.code ? registry.rowParams?.(resourceType, def.code) : undefined;
-  const answered = sources ? { ...criterion, rowParams: sources } : criterion;
+  const onlyTarget = criterion.kind === 'reference' ? registry.onlyTarget?.(resourceType, def.code) : undefined;
+  const answered = { ...criterion, ...(sources ? { rowParams: sources } : {}), ...(onlyTarget ? { onlyTarget } : {}) };
   return answered.kind === 'composite' ? withComponentRows(resourceType, answered, registry) : answered;
 }
 

@@ -188,6 +188,12 @@ export interface Criterion {
    * component's rows, by component index. They are joined per resource, not per group.
    */
   componentRows?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * A reference parameter's one target type, when it has exactly one
+   * (Observation `patient`: Patient): a bare id then names a resource of that
+   * type (src/search/patient-token.ts).
+   */
+  onlyTarget?: string;
 }
 
 export type SortKind = IndexKind | 'id' | 'lastUpdated';

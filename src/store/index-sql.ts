@@ -7,10 +7,15 @@ import type { IndexValue } from '../fhir/index-values.js';
  */
 export const INDEX_TABLES = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
 
+/** Every table of index rows a resource owns: the parameter tables and the patient-keyed tokens. */
+export const OWNED_INDEX_TABLES = [...INDEX_TABLES, 'idx_token_patient'] as const;
+
 export interface Columns {
-  table: (typeof INDEX_TABLES)[number];
+  table: (typeof OWNED_INDEX_TABLES)[number];
   names: string[];
   casts: string[];
+  /** False for a table without the composite group column `grp` (the parameter tables all have it). */
+  grouped?: false;
 }
 
 export const layout: Record<IndexValue['type'], Columns> = {
@@ -31,6 +36,18 @@ export const layout: Record<IndexValue['type'], Columns> = {
     casts: ['numeric', 'numeric', 'numeric', 'text', 'text', 'text', 'numeric', 'text'],
   },
   uri: { table: 'idx_uri', names: ['value'], casts: ['text'] },
+};
+
+/**
+ * Patient-keyed tokens (migration 047, ADR 0010): a row is
+ * `[param, system, code, patient_id, ref_params]`, ref_params as a sorted
+ * array literal (src/store/patient-token-rows.ts builds them).
+ */
+export const patientTokenColumns: Columns = {
+  table: 'idx_token_patient',
+  names: ['system', 'code', 'patient_id', 'ref_params'],
+  casts: ['text', 'text', 'text', 'text[]'],
+  grouped: false,
 };
 
 /** Placeholders for one statement: `add` returns `$n` for a value it appends. */
@@ -61,14 +78,15 @@ export function ownerKeys(tenant: string, o: Owners): string {
         AND (c.container_type, c.container_id) IN (SELECT * FROM UNNEST(${o.types}::text[], ${o.ids}::text[]))`;
 }
 
-const target = (c: Columns) => `${c.table} (tenant_id, resource_type, resource_id, param, ${c.names.join(', ')}, grp)`;
+const target = (c: Columns) => `${c.table} (tenant_id, resource_type, resource_id, param, ${c.names.join(', ')}${c.grouped === false ? '' : ', grp'})`;
 
 /** Text and bytea (tags travel as `\x` hex text) arrive as stored; other types are cast. */
 const verbatim = (cast: string) => cast === 'text' || cast === 'bytea';
 
 /** The stored columns of row element `e`, in `target` order after the owner. */
 function typed(c: Columns, e: string): string[] {
-  return [`${e}->>0`, ...[...c.casts, 'integer'].map((cast, i) => `(${e}->>${i + 1})::${cast}`)];
+  const casts = c.grouped === false ? c.casts : [...c.casts, 'integer'];
+  return [`${e}->>0`, ...casts.map((cast, i) => `(${e}->>${i + 1})::${cast}`)];
 }
 
 /** Appends every row: creates, and reindexing. */
@@ -94,11 +112,13 @@ export function deleteRows(c: Columns, tenant: string, owners: Owners): string {
 function fromSent(c: Columns): string {
   if (c.casts.every(verbatim)) return 'e';
   const n = c.casts.length;
-  return `jsonb_build_array(e->>0, ${c.casts.map((cast, i) => sentAs(cast, `e->>${i + 1}`)).join(', ')}, e->>${n + 1})`;
+  const grp = c.grouped === false ? '' : `, e->>${n + 1}`;
+  return `jsonb_build_array(e->>0, ${c.casts.map((cast, i) => sentAs(cast, `e->>${i + 1}`)).join(', ')}${grp})`;
 }
 
 function fromStored(c: Columns): string {
-  return `jsonb_build_array(param, ${c.names.map((name, i) => storedAs(c.casts[i]!, name)).join(', ')}, grp::text)`;
+  const grp = c.grouped === false ? '' : ', grp::text';
+  return `jsonb_build_array(param, ${c.names.map((name, i) => storedAs(c.casts[i]!, name)).join(', ')}${grp})`;
 }
 
 /** numeric as its text: 1.0 and 1.00 are equal numbers but different stored values. */

@@ -2,7 +2,8 @@ import type { IndexValue } from '../fhir/index-values.js';
 import type { Queryable } from './db.js';
 import { blindRows, dropCoveredTags, type BlindRow, type BlindRowOptions, type BlindSeen } from './blind-rows.js';
 import type { BlindIndexer, BlindTagger } from '../crypto/blind-index.js';
-import { deleteRows, insertRows, layout, params, syncContained, syncRows, type Owners } from './index-sql.js';
+import { deleteRows, insertRows, layout, params, patientTokenColumns, syncContained, syncRows, type Columns, type Owners } from './index-sql.js';
+import { patientTokenRows } from './patient-token-rows.js';
 import type { ContainedRow } from './contained.js';
 
 /**
@@ -58,6 +59,12 @@ export interface IndexWriterOptions {
 type ResourceRows = [string, string, (string | null)[][]];
 type Rows = Map<IndexValue['type'], ResourceRows[]>;
 
+/** A batch's rows: per parameter table, and the patient-keyed tokens (patient-token-rows.ts). */
+interface BatchRows {
+  tables: Rows;
+  patientTokens: ResourceRows[];
+}
+
 /**
  * A row as a set key: `V`+value+NUL per column, `N` for null (text never
  * holds NUL, so no two rows share a key).
@@ -78,6 +85,16 @@ export interface IndexOwner {
 export interface IndexWrite {
   entries: string[];
   params: unknown[];
+}
+
+/**
+ * Which of a resource's rows `insert` writes: a reindex job for some parameters
+ * writes their parameter-table rows from its filtered values, and the
+ * patient-keyed tokens, which pair two parameters' values, from all of them.
+ */
+export interface InsertScope {
+  tables?: false;
+  patientTokens?: false;
 }
 
 export function createIndexWriter(options: IndexWriterOptions) {
@@ -106,8 +123,9 @@ export function createIndexWriter(options: IndexWriterOptions) {
   }
 
   /** The rows of one batch; `tag` is set when blind indexing is on, and only valid during this call. */
-  function collect(tenant: string, resources: IndexedResource[], tag: BlindTagger | null): Rows {
+  function collect(tenant: string, resources: IndexedResource[], tag: BlindTagger | null): BatchRows {
     const buckets: Rows = new Map();
+    const patientTokens: ResourceRows[] = [];
     const blind = options.blind;
     const transform = options.transform;
     const normalize = options.normalize;
@@ -127,11 +145,13 @@ export function createIndexWriter(options: IndexWriterOptions) {
       }
       // Only after every value of the resource: whether a narrower parameter holds a tag depends on all of them.
       for (const b of dropCoveredTags(r.resourceType, blinded)) push(buckets, mine, r, b.type, b.row, b.type === 'reference' ? rows : null);
+      const keyed = patientTokenRows(mine.get('token')?.[2], mine.get('reference')?.[2]);
+      if (keyed.length > 0) patientTokens.push([r.resourceType, r.id, keyed]);
     }
-    return buckets;
+    return { tables: buckets, patientTokens };
   }
 
-  function rowsOf(tenant: string, resources: IndexedResource[]): Promise<Rows> | Rows {
+  function rowsOf(tenant: string, resources: IndexedResource[]): Promise<BatchRows> | BatchRows {
     const blind = options.blind;
     return blind ? blind.indexer.withTagger(tenant, (tag) => collect(tenant, resources, tag)) : collect(tenant, resources, null);
   }
@@ -147,10 +167,12 @@ export function createIndexWriter(options: IndexWriterOptions) {
    * re-parses the element for every column (~3 µs per row of PostgreSQL CPU),
    * jsonb is parsed once.
    */
-  async function insert(tx: Queryable, tenant: string, resources: IndexedResource[]): Promise<void> {
-    for (const [type, entries] of await rowsOf(tenant, resources)) {
-      await tx.query(insertRows(layout[type], '$1', '$2'), [tenant, JSON.stringify(entries)]);
-    }
+  async function insert(tx: Queryable, tenant: string, resources: IndexedResource[], what: InsertScope = {}): Promise<void> {
+    const rows = await rowsOf(tenant, resources);
+    const tables: [Columns, ResourceRows[]][] = [];
+    if (what.tables !== false) for (const [type, entries] of rows.tables) tables.push([layout[type], entries]);
+    if (what.patientTokens !== false && rows.patientTokens.length > 0) tables.push([patientTokenColumns, rows.patientTokens]);
+    for (const [columns, entries] of tables) await tx.query(insertRows(columns, '$1', '$2'), [tenant, JSON.stringify(entries)]);
   }
 
   /**
@@ -169,15 +191,15 @@ export function createIndexWriter(options: IndexWriterOptions) {
    * replaced in the same statement.
    */
   async function plan(tenant: string, fresh: IndexedResource[], owners: IndexOwner[], contained: ContainedRow[] = []): Promise<IndexWrite> {
-    const buckets = await rowsOf(tenant, fresh);
+    const batch = await rowsOf(tenant, fresh);
     const p = params();
     const t = p.add(tenant);
     const keys: Owners | null = owners.length === 0 ? null : { types: p.add(owners.map((o) => o.resourceType)), ids: p.add(owners.map((o) => o.id)) };
     const entries: string[] = [];
-    for (const type of Object.keys(layout) as IndexValue['type'][]) {
-      const c = layout[type];
-      const rows = buckets.get(type);
-      const name = `ix_${type}`;
+    const tables: [string, Columns, ResourceRows[] | undefined][] = (Object.keys(layout) as IndexValue['type'][]).map((type) => [type, layout[type], batch.tables.get(type)]);
+    tables.push(['token_patient', patientTokenColumns, batch.patientTokens.length > 0 ? batch.patientTokens : undefined]);
+    for (const [short, c, rows] of tables) {
+      const name = `ix_${short}`;
       if (rows && keys) entries.push(...syncRows(c, name, t, keys, p.add(JSON.stringify(rows))));
       else if (rows) entries.push(`${name}_ins AS (${insertRows(c, t, p.add(JSON.stringify(rows)))})`);
       else if (keys) entries.push(`${name}_del AS (${deleteRows(c, t, keys)})`);

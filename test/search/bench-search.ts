@@ -7,6 +7,8 @@
  */
 import { compileSearch, parseSearch } from '../../src/search/index.js';
 import { createTestDb } from '../support/db.js';
+import { PATIENT_TOKEN_BACKFILL_SQL } from '../../src/store/patient-token-rows.js';
+import { PATIENT_KEYED_TOKEN_PARAMS } from '../../src/search/patient-token.js';
 import { createDb } from '../../src/store/db.js';
 import type { Db } from '../../src/store/db.js';
 import { createTestRegistry } from './registry.js';
@@ -38,6 +40,7 @@ async function generate(db: Db): Promise<void> {
     FROM (SELECT g, timestamptz '2020-01-01' + ((g::bigint * 104729) % 157680000) * interval '1 second' AS d FROM generate_series(1, ${encounters}) g) s`);
   await db.query(`INSERT INTO idx_reference (tenant_id, resource_type, resource_id, param, target_type, target_id)
     SELECT ${t}, 'Encounter', 'e' || g, 'patient', 'Patient', 'p' || (1 + (g * 13) % ${patients}) FROM generate_series(1, ${encounters}) g`);
+  await db.query(PATIENT_TOKEN_BACKFILL_SQL, [[...PATIENT_KEYED_TOKEN_PARAMS]]);
   await db.query('VACUUM ANALYZE');
 }
 

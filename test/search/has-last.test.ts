@@ -9,6 +9,8 @@ import type { ResourceReader, StoredResource } from '../../src/store/index.js';
 import { createHasLastMemo } from '../../src/store/has-last-memo.js';
 import { createSearchRunner } from '../../src/store/search-runner.js';
 import { createTestDb } from '../support/db.js';
+import { PATIENT_TOKEN_BACKFILL_SQL } from '../../src/store/patient-token-rows.js';
+import { PATIENT_KEYED_TOKEN_PARAMS } from '../../src/search/patient-token.js';
 import type { TestDb } from '../support/db.js';
 
 /**
@@ -37,6 +39,7 @@ before(async () => {
     SELECT ${d}, 'Observation', 'o' || g, 'patient', 'Patient', 'p' || lpad((((g - 1) % ${patients}) + 1)::text, 5, '0') FROM generate_series(1, ${2 * patients}) g`);
   await q(`INSERT INTO idx_token (tenant_id, resource_type, resource_id, param, system, code)
     SELECT ${d}, 'Observation', 'o' || g, 'code', 'http://loinc.org', CASE WHEN g <= ${patients} THEN 'every' ELSE 'c' || (g % 100) END FROM generate_series(1, ${2 * patients}) g`);
+  await t.db.query(PATIENT_TOKEN_BACKFILL_SQL, [[...PATIENT_KEYED_TOKEN_PARAMS]]);
   await q('ANALYZE');
 });
 after(async () => {

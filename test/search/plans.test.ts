@@ -5,6 +5,8 @@ import { createFhirDefinitions } from '../../src/fhir/index.js';
 import type { FhirDefinitions } from '../../src/fhir/index.js';
 import { blindQuery, compileSearch, parseProtectedParams, parseSearch } from '../../src/search/index.js';
 import { createTestDb } from '../support/db.js';
+import { PATIENT_TOKEN_BACKFILL_SQL } from '../../src/store/patient-token-rows.js';
+import { PATIENT_KEYED_TOKEN_PARAMS } from '../../src/search/patient-token.js';
 import type { TestDb } from '../support/db.js';
 
 /**
@@ -50,6 +52,7 @@ async function generate(): Promise<void> {
   // Blind-indexed family names (the default for Patient): only a 16-byte tag per row, 40 patients per tag.
   await q(`INSERT INTO idx_string (tenant_id, resource_type, resource_id, param, blind)
     SELECT ${d}, 'Patient', 'p' || g, 'family', substring(decode(md5('fam' || (g % 500)), 'hex') from 1 for 16) FROM generate_series(1, ${patients}) g`);
+  await t.db.query(PATIENT_TOKEN_BACKFILL_SQL, [[...PATIENT_KEYED_TOKEN_PARAMS]]);
   await q('ANALYZE');
 }
 

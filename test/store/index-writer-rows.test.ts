@@ -115,6 +115,32 @@ function referenceRows(resources: IndexedResource[], tag: BlindTagger | null, po
   return buckets;
 }
 
+/**
+ * The patient-keyed token rows, from the values: each plaintext `code` token once per Patient a
+ * reference value targets (blind or not: a blind reference keeps its target), Patients in id order.
+ */
+function referencePatientTokens(resources: IndexedResource[], tag: BlindTagger | null, policy: ProtectedParams): Entry[] {
+  const out: Entry[] = [];
+  for (const r of resources) {
+    const links = new Map<string, Set<string>>();
+    for (const v of r.values) {
+      if (v.type !== 'reference' || v.targetType !== 'Patient' || v.targetId === null) continue;
+      links.set(v.targetId, (links.get(v.targetId) ?? new Set()).add(v.param));
+    }
+    const patients = [...links.keys()].sort();
+    const rows: Row[] = [];
+    const seen = new Set<string>();
+    for (const v of r.values) {
+      if (v.type !== 'token' || v.param !== 'code' || v.code === null || (tag && policy.isProtected(r.resourceType, v.param))) continue;
+      const key = JSON.stringify([v.system, v.code]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      for (const p of patients) rows.push(['code', v.system, v.code, p, `{${[...links.get(p)!].sort().map((x) => `"${x}"`).join(',')}}`]);
+    }
+    if (rows.length > 0) out.push([r.resourceType, r.id, rows]);
+  }
+  return out;
+}
 
 function resources(seed: number): IndexedResource[] {
   const next = seededRandom(seed);
@@ -152,6 +178,7 @@ test('plan gives the rows of the reference writer, with and without blind indexe
   const plain = createIndexWriter({ normalize: normalizeString });
   const blind = createIndexWriter({ normalize: normalizeString, blind: { policy, normalize: normalizeString, indexer: { withTagger: async (_t, use) => use(taggerFor(key)) } } });
   let rows = 0;
+  let keyedRows = 0;
   for (let seed = 1; seed <= 60; seed++) {
     const batch = resources(seed);
     for (const [writer, tag] of [[plain, null], [blind, taggerFor(key)]] as const) {
@@ -164,9 +191,13 @@ test('plan gives the rows of the reference writer, with and without blind indexe
           for (const e of entries) rows += e[2].length;
         }
       }
+      const keyed = referencePatientTokens(batch, tag, policy);
+      if (keyed.length > 0) expected.push(JSON.stringify(keyed));
+      keyedRows += keyed.reduce((n, e) => n + e[2].length, 0);
       const got = await writer.plan('t1', batch, []);
       assert.deepEqual(got.params, expected, `seed ${seed}${tag ? ', blind' : ''}`);
     }
   }
   assert.ok(rows > 20_000, `too few rows compared (${rows})`);
+  assert.ok(keyedRows > 200, `too few patient-keyed rows compared (${keyedRows})`);
 });
