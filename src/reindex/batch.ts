@@ -1,12 +1,11 @@
 import type { Queryable } from '../store/index.js';
 import type { IndexedResource } from '../store/index-writer.js';
 import { indexedWithContained, type ContainedRow } from '../store/contained.js';
+import { OWNED_INDEX_TABLES } from '../store/index-sql.js';
 import type { FhirResource } from '../store/model.js';
 import { saveCursor } from './job-store.js';
 import type { ReindexDeps, ReindexJob } from './model.js';
 import { loadCustomParams } from './param-sync.js';
-
-const INDEX_TABLES = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
 
 interface RowRead {
   id: string;
@@ -22,11 +21,13 @@ interface RowRead {
  * alone; their container's next write, or a full reindex, brings the new parameters to them.
  */
 async function removeRows(tx: Queryable, tenant: string, type: string, ids: string[], params: string[] | null): Promise<void> {
-  for (const t of INDEX_TABLES) {
+  for (const t of OWNED_INDEX_TABLES) {
+    // Patient-keyed tokens pair a token with references: a job for some parameters rebuilds them whole (Extracted.whole).
+    const only = t === 'idx_token_patient' ? null : params;
     await tx.query(
       `DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])
          AND ($4::text[] IS NULL OR param = ANY($4::text[]))`,
-      [tenant, type, ids, params],
+      [tenant, type, ids, only],
     );
     if (params !== null) continue;
     await tx.query(
@@ -65,6 +66,8 @@ interface Extracted {
   /** The container's own entry, then its contained resources' (full reindex only). */
   indexed: IndexedResource[];
   contained: ContainedRow[];
+  /** A job for some parameters: the container's entry with every value, for its patient-keyed tokens. */
+  whole?: IndexedResource;
 }
 
 async function extractAll(deps: ReindexDeps, job: ReindexJob, type: string, rows: RowRead[]): Promise<Map<string, Extracted>> {
@@ -76,7 +79,7 @@ async function extractAll(deps: ReindexDeps, job: ReindexJob, type: string, rows
     const all = indexedWithContained(type, r.id, resource, deps.extract);
     if (wanted) {
       const own = all.indexed[0]!;
-      out.set(r.id, { indexed: [{ ...own, values: own.values.filter((v) => wanted.has(v.param)) }], contained: [] });
+      out.set(r.id, { indexed: [{ ...own, values: own.values.filter((v) => wanted.has(v.param)) }], contained: [], whole: own });
     } else {
       out.set(r.id, all);
     }
@@ -116,7 +119,13 @@ export async function reindexBatch(deps: ReindexDeps, job: ReindexJob, type: str
     if (fresh.length > 0) {
       await removeRows(tx, job.tenant, type, [...unchanged], job.params);
       await insertContained(tx, job.tenant, fresh.flatMap((r) => r.contained));
-      await deps.indexWriter.insert(tx, job.tenant, fresh.flatMap((r) => r.indexed));
+      const wholes = fresh.flatMap((r) => (r.whole ? [r.whole] : []));
+      if (wholes.length === 0) {
+        await deps.indexWriter.insert(tx, job.tenant, fresh.flatMap((r) => r.indexed));
+      } else {
+        await deps.indexWriter.insert(tx, job.tenant, fresh.flatMap((r) => r.indexed), { patientTokens: false });
+        await deps.indexWriter.insert(tx, job.tenant, wholes, { tables: false });
+      }
     }
     await saveCursor(tx, job.tenant, job.jobId, type, lastId, read.rows.length);
   });

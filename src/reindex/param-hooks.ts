@@ -3,10 +3,9 @@ import type { SearchParamDef } from '../fhir/index-values.js';
 import { HavenError, type RequestContext } from '../kernel/index.js';
 import type { Queryable, StoreHooks, WriteOperation, WriteResult } from '../store/index.js';
 import type { JobQueue } from '../store/jobs.js';
+import { OWNED_INDEX_TABLES } from '../store/index-sql.js';
 import { createJob } from './job-store.js';
 import { bumpVersion, type ParamSync } from './param-sync.js';
-
-const INDEX_TABLES = ['idx_string', 'idx_token', 'idx_date', 'idx_reference', 'idx_number', 'idx_quantity', 'idx_uri'] as const;
 
 export interface ParamHookDeps {
   registry: HavenSearchParamRegistry;
@@ -40,7 +39,7 @@ async function dropDefinition(tx: Queryable, deps: ParamHookDeps, tenant: string
     // Same code again (an edit): the reindex job replaces its rows, searches warn until then.
     const types = row.code === keepCode ? [] : row.base.filter((b) => !deps.registry.builtin(b, row.code));
     if (types.length === 0) continue;
-    for (const t of INDEX_TABLES) {
+    for (const t of OWNED_INDEX_TABLES) {
       await tx.query(`DELETE FROM ${t} WHERE tenant_id = $1 AND resource_type = ANY($2::text[]) AND param = $3`, [tenant, types, row.code]);
     }
   }

@@ -132,6 +132,28 @@ test('a full reindex of a type rewrites every parameter without duplicating rows
   assert.equal(await stale(), 0);
 });
 
+test('a job for some parameters keeps the patient-keyed tokens whole; a full reindex rebuilds them', async () => {
+  const observation = (id: string, patientId: string, code: string) => ({
+    resourceType: 'Observation', id, status: 'final', code: { coding: [{ system: 'http://loinc.org', code }] }, subject: { reference: `Patient/${patientId}` },
+  });
+  for (let i = 0; i < 10; i++) await app.store.write(ctx, { kind: 'update', id: `ko${i}`, resource: observation(`ko${i}`, `kp${i % 3}`, `c${i % 2}`) });
+  const keyed = async () =>
+    (await t.db.query(`SELECT resource_id, code, patient_id, ref_params FROM idx_token_patient WHERE resource_type = 'Observation' AND resource_id LIKE 'ko%' ORDER BY 1, 2, 3`)).rows;
+  const written = await keyed();
+  assert.equal(written.length, 10);
+  const job = (status: string[] | null) => ({ tenant: DEFAULT_TENANT, jobId: `keyed-${status ? 'some' : 'all'}`, types: ['Observation'], params: status, status: 'running' as const, total: 10, notBefore: new Date(), createdAt: new Date(), finishedAt: null });
+  const codec = app.encryption.codec ?? plaintextCodec;
+  // `status` alone: its rows are rewritten from the status values only; the keyed rows pair code and subject, and stay.
+  await t.db.query(`INSERT INTO reindex_job (tenant_id, job_id, types, params, status, total, not_before) VALUES ($1, 'keyed-some', '{Observation}', '{status}', 'running', 10, now()), ($1, 'keyed-all', '{Observation}', NULL, 'running', 10, now())`, [DEFAULT_TENANT]);
+  assert.ok((await reindexBatch(batchDeps(codec, 50), job(['status']), 'Observation', 'ko')) >= 10);
+  assert.deepEqual(await keyed(), written);
+  await t.db.query(`DELETE FROM idx_token_patient WHERE resource_id LIKE 'ko%'`);
+  assert.ok((await reindexBatch(batchDeps(codec, 50), job(null), 'Observation', 'ko')) >= 10);
+  assert.deepEqual(await keyed(), written);
+  const found = await app.deps.searcher.search(ctx, app.store, 'Observation', [['patient', 'kp1'], ['code', 'http://loinc.org|c0']], { strict: true });
+  assert.deepEqual(found.entries.map((e) => e.id).sort(), ['ko4']);
+});
+
 test('a batch leaves alone a resource written between its read and its transaction (version ids compared)', async () => {
   const { id } = (await app.store.write(ctx, { kind: 'create', resource: patient('Racer', 'blue') })).stored;
   const jobId = await app.reindex.kickoff(ctx, ['Patient']);
