@@ -13,7 +13,7 @@
  */
 import type { Criterion, CompositeValue, SearchValue } from './query.js';
 import type { SqlParams } from './sql-params.js';
-import { tableOf } from './compile-values.js';
+import { onAlias, tableOf } from './compile-values.js';
 import { limitIdSet, type CompartmentLimit } from './compartment.js';
 import { isKeyedToken, patientsWithToken } from './patient-token.js';
 
@@ -79,11 +79,6 @@ export function hasSet(c: Criterion, p: SqlParams, s: Scope, k: Compilers): stri
   // Patients with a keyed token through the parameter: one index range per candidate (patient-token.ts).
   if (s.name === 'Patient' && isKeyedToken(link.inner)) return `${patientsWithToken(link.inner, c.param, source, p, h)}${limit()}`;
   return `SELECT ${h}.target_id FROM idx_reference ${h} WHERE ${h}.tenant_id = $1 AND ${h}.resource_type = ${source} AND ${h}.param = ${p.add(c.param)} AND ${h}.target_type = ${s.type} AND ${h}.resource_id IN (${matchingIds(link.inner, link.targetType, source, p, s, k)})${limit()}`;
-}
-
-/** Re-aliases a condition written against index alias `i` (values are placeholders, so only column names say `i.`). */
-function onAlias(condition: string, alias: string): string {
-  return condition.replace(/\bi\./g, `${alias}.`);
 }
 
 /** `grouped`: components must share a group (their own `$k` rows); otherwise the group is the resource. */

@@ -22,6 +22,11 @@ export const tableOf: Record<IndexKind, string> = {
   uri: 'idx_uri',
 };
 
+/** Re-aliases a condition written against index alias `i` (values are placeholders, so only column names say `i.`). */
+export function onAlias(condition: string, alias: string): string {
+  return condition.replace(/\bi\./g, `${alias}.`);
+}
+
 /** Starts-with on a text_pattern_ops column: LIKE for correctness plus a range the index can always use. */
 export function startsWith(column: string, prefix: string, p: SqlParams): string {
   const like = `${column} LIKE ${p.add(`${escapeLike(prefix)}%`)}`;

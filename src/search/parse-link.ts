@@ -157,7 +157,7 @@ export function parseNamed(
   // A union of other parameters has no rows of its own: its sources' rows answer (src/fhir/union-params.ts).
   const sources = criterion.param === def.code ? registry.rowParams?.(resourceType, def.code) : undefined;
   const onlyTarget = criterion.kind === 'reference' ? registry.onlyTarget?.(resourceType, def.code) : undefined;
-  const answered = { ...criterion, ...(sources ? { rowParams: sources } : {}), ...(onlyTarget ? { onlyTarget } : {}) };
+  const answered = sources || onlyTarget ? { ...criterion, ...(sources ? { rowParams: sources } : {}), ...(onlyTarget ? { onlyTarget } : {}) } : criterion;
   return answered.kind === 'composite' ? withComponentRows(resourceType, answered, registry) : answered;
 }
 

@@ -17,7 +17,7 @@
  */
 import type { CompartmentFilter } from './compartment.js';
 import type { Criterion, SearchQuery } from './query.js';
-import { tokenCondition } from './compile-values.js';
+import { onAlias, tokenCondition } from './compile-values.js';
 import type { SqlParams } from './sql-params.js';
 
 /**
@@ -92,17 +92,19 @@ export function patientFusion(query: SearchQuery, skip?: Criterion): PatientFusi
   return alsoIn ? { tokens, anchor: alsoIn, source: 'alsoIn' } : null;
 }
 
-/** The token criterion's value conditions, on alias `a` (tokenCondition writes `i.`). */
-function codesOn(token: Criterion, p: SqlParams, a: string): string {
-  const conditions = token.values.map((v) => (v.kind === 'token' ? tokenCondition(v, p).replace(/\bi\./g, `${a}.`) : 'FALSE'));
-  return conditions.length === 1 ? conditions[0]! : `(${conditions.map((c) => `(${c})`).join(' OR ')})`;
+/** Rows of `alias` for the token's codes on resources of type `type` (SQL expression); tokenCondition writes `i.`. */
+function keyedRange(token: Criterion, p: SqlParams, alias: string, type: string): string {
+  const codes = token.values.map((v) => (v.kind === 'token' ? onAlias(tokenCondition(v, p), alias) : 'FALSE'));
+  const any = codes.length === 1 ? codes[0]! : `(${codes.map((c) => `(${c})`).join(' OR ')})`;
+  return `FROM idx_token_patient ${alias} WHERE ${alias}.tenant_id = $1 AND ${alias}.resource_type = ${type} AND ${alias}.param = ${p.add(token.param)}
+    AND ${any}`;
 }
 
 /** Ids of resources of type `type` (SQL expression) with the token and a link to one of the anchor's Patients. */
 export function patientTokenSet(token: Criterion, anchor: PatientAnchor, p: SqlParams, type: string): string {
+  const range = keyedRange(token, p, 'k', type);
   const ids = anchor.ids.length === 1 ? `= ${p.add(anchor.ids[0])}` : `= ANY(${p.add(anchor.ids, 'text[]')})`;
-  return `SELECT k.resource_id FROM idx_token_patient k WHERE k.tenant_id = $1 AND k.resource_type = ${type} AND k.param = ${p.add(token.param)}
-    AND ${codesOn(token, p, 'k')} AND k.patient_id ${ids} AND k.ref_params && ${p.add(anchor.refParams, 'text[]')}`;
+  return `SELECT k.resource_id ${range} AND k.patient_id ${ids} AND k.ref_params && ${p.add(anchor.refParams, 'text[]')}`;
 }
 
 /**
@@ -112,6 +114,5 @@ export function patientTokenSet(token: Criterion, anchor: PatientAnchor, p: SqlP
  * level; its `resource_id` is the source resource.
  */
 export function patientsWithToken(token: Criterion, refParam: string, source: string, p: SqlParams, alias: string): string {
-  return `SELECT ${alias}.patient_id FROM idx_token_patient ${alias} WHERE ${alias}.tenant_id = $1 AND ${alias}.resource_type = ${source} AND ${alias}.param = ${p.add(token.param)}
-    AND ${codesOn(token, p, alias)} AND ${alias}.ref_params && ${p.add([refParam], 'text[]')}`;
+  return `SELECT ${alias}.patient_id ${keyedRange(token, p, alias, source)} AND ${alias}.ref_params && ${p.add([refParam], 'text[]')}`;
 }
